@@ -1,0 +1,35 @@
+"""Ablations that say what the memory, and its RL training, each add."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from mannrl_gym.agents.mannrl_agent import MannRLAgent
+from mannrl_gym.config import Config
+from mannrl_gym.envs.core import ObservationLayout
+
+
+class NoMemoryAgent:
+    """Always writes a zero memory: A sees only the current input."""
+
+    def __init__(self, layout: ObservationLayout, config: Config, num_slots: int, seed: int) -> None:
+        self.memory_size = layout.memory_size
+
+    def act(self, observation: np.ndarray | torch.Tensor) -> torch.Tensor:
+        return torch.zeros(observation.shape[0], self.memory_size)
+
+    def observe(self, observation, reward, info) -> None:
+        return None
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+def FrozenMemoryAgent(layout: ObservationLayout, config: Config, num_slots: int,
+                      seed: int) -> MannRLAgent:
+    """The paper's memory-net frozen at its initial weights: a fixed random recurrent map."""
+    return MannRLAgent(layout, config, num_slots, seed, learn=False)

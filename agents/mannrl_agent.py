@@ -1,0 +1,113 @@
+"""The paper's memory-net agent: Q-learning with experience replay over memory vectors.
+
+Read top to bottom: ``act`` writes the next memory, ``observe`` runs the training dance,
+``learn`` is one round of memory-net updates.
+
+The dance, repeated forever (counted in env steps):
+  settle   ``settle`` steps: the env trains A, the agent only acts;
+  buffer   ``history`` steps: the env still trains A, the agent keeps each batch-state;
+  train    A waits while the agent makes ``memory_train_iterations`` updates of f, each on
+           ``memory_samples`` random pairs (s_k, s_{k+1}) of the buffer (all B slots of each),
+           minimising SmoothL1( f(s_k), gamma * f(s_{k+1}) - clamp(loss_{k+1}) ); then the
+           buffer is emptied.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from mannrl_gym.agents.replay import BatchStateReplay
+from mannrl_gym.config import Config
+from mannrl_gym.envs.core import ObservationLayout
+from mannrl_gym.networks import MemoryNet, initialize
+
+
+class MannRLAgent:
+    """Memory-net f(s) = sigmoid(BN(W s + b)) trained by the paper's Q-learning.
+
+    Args:
+        layout: the env's observation layout (state size D, memory size M).
+        config: history, settle, memory_* settings, gamma, detach_target, carry_memory.
+        num_slots: B, the env's number of slots.
+        seed: draws f's weights and the replay sampling.
+        learn: False freezes f at its initial weights (the "frozen memory" ablation).
+    """
+
+    def __init__(self, layout: ObservationLayout, config: Config, num_slots: int, seed: int,
+                 learn: bool = True) -> None:
+        self.config, self.layout, self.learns = config, layout, learn
+        self.net = MemoryNet(layout.size, layout.memory_size)
+        initialize(self.net, torch.Generator().manual_seed(seed + 1))
+        self.generator = torch.Generator().manual_seed(seed + 2)
+        optimizer = torch.optim.RMSprop if config.memory_optimizer == "rmsprop" else torch.optim.Adam
+        self.optimizer = optimizer(self.net.parameters(), lr=config.memory_lr, foreach=True)
+        self.replay = BatchStateReplay(config.history, num_slots, layout.size)
+        self.step_in_cycle = 0
+        self.updates = 0
+
+    @torch.no_grad()
+    def act(self, observation: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Next memory (B, M) in [0, 1] for observations (B, D); f in eval mode."""
+        self.net.eval()
+        return self.net(torch.as_tensor(observation))
+
+    def observe(self, observation: np.ndarray, reward: np.ndarray, info: dict) -> dict | None:
+        """Record the step that produced ``observation``; train f when the cycle says so.
+
+        Returns the update's statistics after a memory update, else None.
+        """
+        if not self.learns:
+            return None
+        cfg = self.config
+        if self.step_in_cycle >= cfg.settle:
+            usable = torch.from_numpy(info["valid"])
+            if not cfg.carry_memory:  # the env zeroed this memory: no transition into it
+                usable = usable & ~torch.from_numpy(info["sequence_start"])
+            self.replay.push(torch.as_tensor(observation), torch.as_tensor(reward), usable)
+        self.step_in_cycle += 1
+        if self.step_in_cycle < cfg.settle + cfg.history:
+            return None
+        stats = self.learn()
+        self.replay.clear()
+        self.step_in_cycle = 0
+        return stats
+
+    def learn(self) -> dict:
+        """``memory_train_iterations`` SmoothL1 updates of f on pairs sampled from the replay."""
+        cfg = self.config
+        self.net.train()
+        losses = []
+        for _ in range(cfg.memory_train_iterations):
+            state, next_state, reward, usable = self.replay.sample_pairs(cfg.memory_samples,
+                                                                        self.generator)
+            if not bool(usable.any()):
+                continue
+            memory = self.net(state)
+            next_memory = self.net(next_state)
+            if cfg.detach_target:
+                next_memory = next_memory.detach()
+            expected = cfg.gamma * next_memory + reward[:, None]  # reward = -clamp(loss)
+            per_row = nn.functional.smooth_l1_loss(memory, expected, reduction="none").mean(1)
+            loss = per_row[usable].mean()
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(self.net.parameters(), cfg.memory_clipping, foreach=True)
+            self.optimizer.step()
+            losses.append(loss.detach())
+        self.updates += 1
+        return {"memory_loss": float(torch.stack(losses).mean()) if losses else float("nan")}
+
+    def state_dict(self) -> dict:
+        return {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "generator": self.generator.get_state(), "replay": self.replay.state_dict(),
+                "step_in_cycle": self.step_in_cycle, "updates": self.updates}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.net.load_state_dict(state["net"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.replay.load_state_dict(state["replay"])
+        self.step_in_cycle = int(state["step_in_cycle"])
+        self.updates = int(state["updates"])

@@ -1,0 +1,42 @@
+"""MANN-RL environments. Importing ``mannrl_gym`` registers them with Gymnasium:
+
+* ``MannRL-Logic-v0``: the paper's logic task (section 4.1, Table 1).
+* ``MannRL-Symbolic-v0``: a user's own task from a JSON-lines file (``data_path=...``).
+
+``gymnasium.make(id, **config_keys)`` gives the single-slot :class:`MannRLEnv`;
+``gymnasium.make_vec(id, num_envs=B, **config_keys)`` the batched :class:`MannRLVectorEnv`.
+Keyword arguments are config keys (see ``mannrl_gym.config.Config``), checked the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mannrl_gym.config import Config, from_mapping
+from mannrl_gym.envs.core import ActionError, ObservationLayout
+from mannrl_gym.envs.single_env import MannRLEnv
+from mannrl_gym.envs.vector_env import MannRLVectorEnv
+from mannrl_gym.tasks import build_task
+
+
+def _config(defaults: dict[str, Any], kwargs: dict[str, Any]) -> tuple[Config, str]:
+    kwargs = dict(kwargs)
+    kwargs.pop("render_mode", None)
+    split = kwargs.pop("split", "train")
+    return from_mapping({**defaults, **kwargs}, source="environment kwargs"), split
+
+
+def make_env(task: str = "logic", **kwargs: Any) -> MannRLEnv:
+    """Single-slot env for ``gymnasium.make``."""
+    config, split = _config({"task": task}, kwargs)
+    return MannRLEnv(build_task(config), config, split=split)
+
+
+def make_vector_env(task: str = "logic", num_envs: int = 16, **kwargs: Any) -> MannRLVectorEnv:
+    """Batched env for ``gymnasium.make_vec``."""
+    config, split = _config({"task": task}, kwargs)
+    return MannRLVectorEnv(build_task(config), config, num_envs=num_envs, split=split)
+
+
+__all__ = ["ActionError", "MannRLEnv", "MannRLVectorEnv", "ObservationLayout", "make_env",
+           "make_vector_env"]

@@ -1,0 +1,124 @@
+"""What both MANN-RL environments share: spaces, action checks and one batched step of A."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from mannrl_gym.config import Config
+from mannrl_gym.supervised import ActionLearner
+from mannrl_gym.tasks.base import Task
+
+
+class ActionError(ValueError):
+    """An action (the next memory) has the wrong shape or dtype, or values outside [0, 1]."""
+
+
+@dataclass(frozen=True)
+class ObservationLayout:
+    """Where each part lies in the flat observation ``[memory | input | output]``.
+
+    memory: (M,) the memory the action network just read, in [0, 1].
+    input: (F,) features of the current input symbol (one-hot for Logic).
+    output: (V_out,) the action network's output probabilities for this step.
+    """
+
+    memory_size: int
+    input_dim: int
+    num_outputs: int
+
+    @property
+    def memory(self) -> slice:
+        return slice(0, self.memory_size)
+
+    @property
+    def input(self) -> slice:
+        return slice(self.memory_size, self.memory_size + self.input_dim)
+
+    @property
+    def output(self) -> slice:
+        return slice(self.memory_size + self.input_dim, self.size)
+
+    @property
+    def size(self) -> int:
+        return self.memory_size + self.input_dim + self.num_outputs
+
+
+def make_spaces(task: Task, memory_size: int) -> tuple[spaces.Box, spaces.Box, ObservationLayout]:
+    """(observation space, action space, layout) of one slot."""
+    layout = ObservationLayout(memory_size, task.input_dim, task.num_outputs)
+    low = np.zeros(layout.size, dtype=np.float32)
+    high = np.ones(layout.size, dtype=np.float32)
+    low[layout.input] = float(task.input_table.min())
+    high[layout.input] = float(task.input_table.max())
+    observation_space = spaces.Box(low, high, dtype=np.float32)
+    action_space = spaces.Box(0.0, 1.0, (memory_size,), dtype=np.float32)
+    return observation_space, action_space, layout
+
+
+def make_learner(task: Task, config: Config, seed: int) -> ActionLearner:
+    return ActionLearner(task.input_dim, config.memory_size, config.hidden_size, task.num_outputs,
+                         config.lr, config.clipping, config.double_softmax, seed,
+                         min_batch=config.batch_size)
+
+
+def as_memory(action, shape: tuple[int, ...]) -> torch.Tensor:
+    """Check an action and return it as a float32 tensor of ``shape`` (no copy when possible).
+
+    Raises ActionError for a wrong shape, a non-float dtype, NaN, infinity or values outside [0, 1].
+    """
+    if isinstance(action, torch.Tensor):
+        memory = action.detach()
+    else:
+        array = np.asarray(action)
+        if array.dtype.kind != "f":
+            raise ActionError(f"action dtype is {array.dtype}; expected floating point in [0, 1]")
+        memory = torch.from_numpy(array)
+    if not memory.is_floating_point():
+        raise ActionError(f"action dtype is {memory.dtype}; expected floating point in [0, 1]")
+    if tuple(memory.shape) != shape:
+        raise ActionError(f"action shape is {tuple(memory.shape)}; expected {shape} (the next memory)")
+    memory = memory.to(torch.float32)
+    if not bool(((memory >= 0) & (memory <= 1)).all()):
+        if bool(torch.isnan(memory).any()):
+            raise ActionError("action contains NaN")
+        if bool(torch.isinf(memory).any()):
+            raise ActionError("action contains infinite values")
+        raise ActionError(f"action values must lie in [0, 1]; got min {float(memory.min()):.4g}, "
+                          f"max {float(memory.max()):.4g}")
+    return memory
+
+
+class StepCore:
+    """One batched step of the action network: features, prediction, loss, reward.
+
+    ``learn=True`` trains A on the rows that are valid; ``learn=False`` only evaluates it.
+    """
+
+    def __init__(self, task: Task, learner: ActionLearner, layout: ObservationLayout,
+                 reward_clamp: float) -> None:
+        self.table = task.input_table.to(torch.float32)
+        self.learner, self.layout, self.reward_clamp = learner, layout, reward_clamp
+
+    def __call__(self, input_ids: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor,
+                 memory: torch.Tensor, learn: bool, all_valid: bool
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Return (observation (B, D), reward (B,), loss (B,), prediction (B,)).
+
+        Rows that are not valid get a zero output and zero loss; ``all_valid`` skips the masking.
+        """
+        features = self.table[input_ids]
+        run = self.learner.train_step if learn else self.learner.evaluate
+        if all_valid:
+            probs, loss = run(features, memory, targets)
+        else:
+            probs = torch.zeros(input_ids.shape[0], self.layout.num_outputs)
+            loss = torch.zeros(input_ids.shape[0])
+            if bool(valid.any()):
+                probs[valid], loss[valid] = run(features[valid], memory[valid], targets[valid])
+        reward = -loss.clamp(0.0, self.reward_clamp)
+        observation = torch.cat([memory, features, probs], dim=1)
+        return observation, reward, loss, probs.argmax(dim=1)

@@ -1,0 +1,89 @@
+"""The single-slot MANN-RL environment: one sequence per episode."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium
+import numpy as np
+import torch
+
+from mannrl_gym.config import Config
+from mannrl_gym.envs.core import StepCore, as_memory, make_learner, make_spaces
+from mannrl_gym.tasks.base import Task
+
+
+class MannRLEnv(gymnasium.Env):
+    """One slot reading one sequence per episode, with its own embedded action network A.
+
+    The agent plays the memory-net: given the state at step t it writes the memory m_{t+1}
+    with which A reads the next input symbol. A learns as the env steps: batch norm needs
+    more than one row, so each step is answered in eval mode and A takes one supervised step
+    on every ``batch_size`` steps gathered (use the vector env for the paper's batching).
+
+    Observation space: ``Box`` of shape (M + F + V_out,), float32:
+    ``[memory m_t | input features x_t | A's output probabilities y_t]`` (``self.layout``).
+
+    Action space: ``Box(0, 1, (M,), float32)``: the next memory. Wrong shapes or dtypes, NaN,
+    infinity and values outside [0, 1] raise ``ActionError``.
+
+    Reward: ``-clamp(loss_{t+1}, 0, memory_clamp)``, A's cross-entropy on the step that used the
+    new memory; always in [-memory_clamp, 0].
+
+    Episode: ``reset`` draws a sequence of the split, sets the memory to zeros and shows step 0
+    (its loss is in the reset info). Each ``step`` reads the next symbol; the episode terminates
+    when the last symbol (the answer step for Logic) has been read, after ``length - 1`` steps.
+    There is no truncation.
+
+    Info: ``loss``, ``correct``, ``prediction``, ``target``, ``answer_step``, ``long_range``,
+    ``position`` (index in the sequence), ``sequence`` (index in the split).
+
+    Seeding: ``reset(seed=s)`` redraws the sequence order and A's weights and optimizer from
+    ``s``, so the same seed and actions reproduce the episode exactly.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, task: Task, config: Config, split: str = "train", learn: bool = True) -> None:
+        self.task, self.config, self.learn = task, config, learn
+        self.data = task.split(split)
+        if len(self.data) == 0:
+            raise ValueError(f"the {split} split of task {task.name!r} holds no sequences")
+        self.learner = make_learner(task, config, config.seed)
+        self.observation_space, self.action_space, self.layout = make_spaces(task, config.memory_size)
+        self._core = StepCore(task, self.learner, self.layout, config.memory_clamp)
+        self._generator = torch.Generator().manual_seed(config.seed)
+        self._sequence, self._position, self._start, self._length = -1, 0, 0, 0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        if seed is not None:
+            self._generator = torch.Generator().manual_seed(seed)
+            self.learner.reinitialize(seed)
+        self._sequence = int(torch.randint(len(self.data), (1,), generator=self._generator))
+        self._start = int(self.data.offsets[self._sequence])
+        self._length = int(self.data.lengths[self._sequence])
+        self._position = 0
+        observation, _, info = self._advance(torch.zeros(1, self.config.memory_size))
+        return observation, info
+
+    def step(self, action):
+        if self._sequence < 0 or self._position >= self._length - 1:
+            raise gymnasium.error.ResetNeeded("call reset() before step(): the episode has ended")
+        memory = as_memory(action, (self.config.memory_size,)).unsqueeze(0)
+        self._position += 1
+        observation, reward, info = self._advance(memory)
+        terminated = self._position == self._length - 1
+        return observation, reward, terminated, False, info
+
+    def _advance(self, memory: torch.Tensor):
+        token = self._start + self._position
+        ids, targets = self.data.inputs[token:token + 1], self.data.targets[token:token + 1]
+        observation, reward, loss, prediction = self._core(
+            ids, targets, torch.ones(1, dtype=torch.bool), memory, self.learn, all_valid=True)
+        info = {"loss": float(loss[0]), "correct": bool(prediction[0] == targets[0]),
+                "prediction": int(prediction[0]), "target": int(targets[0]),
+                "answer_step": bool(self.data.answer[token]),
+                "long_range": bool(self.data.long_range[token]),
+                "position": self._position, "sequence": self._sequence}
+        return observation[0].numpy(), float(reward[0]), info

@@ -1,0 +1,125 @@
+"""The batched MANN-RL environment: B slots reading constant streams through one action network."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from mannrl_gym.config import Config
+from mannrl_gym.envs.core import StepCore, as_memory, make_learner, make_spaces
+from mannrl_gym.stream import EpochStream, layout
+from mannrl_gym.supervised import ActionLearner
+from mannrl_gym.tasks.base import Task
+
+
+class MannRLVectorEnv(VectorEnv):
+    """B slots that share one embedded action network A, which learns as the env steps.
+
+    The agent plays the memory-net: it reads each slot's state and writes that slot's next
+    memory. A (``self.learner.net``) reads (input, memory), predicts the target symbol and, in a
+    learning env, takes one supervised Adam step per env step on the batch of slots.
+
+    Episodes: one epoch, a pass over the split with the data laid out as B constant streams
+    (``mannrl_gym.stream``): when a slot's sequence ends, its next sequence starts on the
+    following step. At the pass's last step every slot is truncated; the next ``step`` resets
+    (Gymnasium's NEXT_STEP autoreset) to a fresh pass, reshuffled.
+
+    Observation space: ``Box`` of shape (B, M + F + V_out), float32, per row
+    ``[memory m_t | input features x_t | A's output probabilities y_t]`` (slices in
+    ``self.layout``). Memory and output lie in [0, 1]; input features in the task's range.
+
+    Action space: ``Box(0, 1, (B, M), float32)``, the next memory m_{t+1} of each slot.
+    Wrong shapes, non-float dtypes, NaN, infinity or values outside [0, 1] raise ``ActionError``.
+    With ``carry_memory=False`` the memory of a slot starting a new sequence is zeroed, whatever
+    the action.
+
+    Reward: ``-clamp(loss_{t+1}, 0, memory_clamp)`` per slot, loss being A's cross-entropy at the
+    step the new memory was used; 0 for idle slots. Rewards lie in [-memory_clamp, 0].
+
+    Info (arrays of shape (B,)): ``loss`` (float32), ``correct`` (bool, A's argmax equals the
+    target), ``prediction`` and ``target`` (int64 symbol ids), ``valid`` (False on idle slots at
+    the end of a pass), ``sequence_start`` (a new sequence began this step), ``answer_step`` (the
+    target needs memory), ``long_range`` (answer step deciding more than 10 steps back),
+    ``kind`` (int64 sequence category, named by ``task.train.kind_names``).
+
+    Seeding: ``reset(seed=s)`` redraws everything from ``s``: the data order and, when the env
+    owns its action network, A's weights and optimizer. ``reset()`` without a seed starts a new
+    pass and keeps A as it is. An env built with ``learner=`` shares that network (e.g. an
+    evaluation env beside a training env) and never reinitialises it.
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+
+    def __init__(self, task: Task, config: Config, num_envs: int, split: str = "train",
+                 learner: ActionLearner | None = None, learn: bool = True,
+                 shuffle: bool = True) -> None:
+        self.task, self.config, self.num_envs = task, config, num_envs
+        self.data = task.split(split)
+        if len(self.data) == 0:
+            raise ValueError(f"the {split} split of task {task.name!r} holds no sequences")
+        self.owns_learner = learner is None
+        self.learner = learner if learner is not None else make_learner(task, config, config.seed)
+        self.learn, self.shuffle = learn, shuffle
+        self.single_observation_space, self.single_action_space, self.layout = make_spaces(
+            task, config.memory_size)
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+        self._core = StepCore(task, self.learner, self.layout, config.memory_clamp)
+        self._generator = torch.Generator().manual_seed(config.seed)
+        self._memory_shape = (num_envs, config.memory_size)
+        self.stream: EpochStream | None = None
+        self._t = 0
+        self._needs_reset = True
+
+    # -- Gymnasium API ---------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """Start a pass over the data with zero memory; return (observation, info)."""
+        super().reset(seed=seed)
+        if seed is not None:
+            self._generator = torch.Generator().manual_seed(seed)
+            if self.owns_learner:
+                self.learner.reinitialize(seed)
+        self.stream = layout(self.data, self.num_envs, self._generator if self.shuffle else None)
+        self._t = 0
+        self._needs_reset = False
+        observation, _, info = self._advance(torch.zeros(self._memory_shape))
+        return observation, info
+
+    def step(self, actions):
+        """Write each slot's next memory, advance one symbol; see the class docstring."""
+        if self._needs_reset:
+            observation, info = self.reset()
+            zeros = np.zeros(self.num_envs, dtype=np.float32)
+            false = np.zeros(self.num_envs, dtype=bool)
+            return observation, zeros, false, false.copy(), info
+        memory = as_memory(actions, self._memory_shape)
+        self._t += 1
+        if not self.config.carry_memory:
+            memory = torch.where(self.stream.start[self._t, :, None], 0.0, memory)
+        observation, reward, info = self._advance(memory)
+        truncated = np.full(self.num_envs, self._t == self.stream.num_steps - 1)
+        self._needs_reset = bool(truncated[0])
+        return observation, reward, np.zeros(self.num_envs, dtype=bool), truncated, info
+
+    # -- internals -------------------------------------------------------------------------
+    @property
+    def steps_per_pass(self) -> int:
+        """Number of env steps in the current pass (T); ``step`` is called T - 1 times."""
+        return self.stream.num_steps
+
+    def _advance(self, memory: torch.Tensor):
+        s, t = self.stream, self._t
+        valid = s.valid[t]
+        observation, reward, loss, prediction = self._core(
+            s.inputs[t], s.targets[t], valid, memory, self.learn, all_valid=bool(valid.all()))
+        target = s.targets[t]
+        info = {"loss": loss.numpy(), "correct": (prediction == target).numpy(),
+                "prediction": prediction.numpy(), "target": target.numpy(),
+                "valid": valid.numpy(), "sequence_start": s.start[t].numpy(),
+                "answer_step": s.answer[t].numpy(), "long_range": s.long_range[t].numpy(),
+                "kind": s.kind[t].numpy()}
+        return observation.numpy(), reward.numpy(), info

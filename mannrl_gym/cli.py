@@ -1,0 +1,52 @@
+"""The ``mannrl`` command line.
+
+  mannrl train CONFIG [key=value ...]      run an experiment (progress bar, metrics, checkpoints)
+  mannrl train --resume RUN_DIR [key=value ...]
+                                           continue a run from its last checkpoint
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mannrl_gym.checkpoint import CheckpointError
+from mannrl_gym.config import ConfigError, load, parse_overrides
+from mannrl_gym.tasks import DataError
+
+
+def _train(args: argparse.Namespace, extra: list[str]) -> int:
+    from mannrl_gym import trainer
+
+    overrides = parse_overrides(extra)
+    if args.resume:
+        config = trainer.load_run_config(args.resume, overrides)
+        run_dir = trainer.train(config, run_dir=args.resume, resume=True)
+    else:
+        if not args.config:
+            raise ConfigError("command line: give a config file, or --resume RUN_DIR")
+        config = load(args.config, overrides)
+        run_dir = trainer.train(config)
+    print(f"results: {run_dir}  (metrics.jsonl, summary.json, checkpoint.pt, wandb/)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mannrl", description="MANN-RL experiments")
+    commands = parser.add_subparsers(dest="command", required=True)
+    train = commands.add_parser("train", help="train a memory-net agent and its action network",
+                                description="Overrides: key=value or --key=value, any config key.")
+    train.add_argument("config", nargs="?", help="YAML config, e.g. configs/logic.yaml")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    args, extra = parser.parse_known_args(argv)
+    try:
+        if args.command == "train":
+            return _train(args, extra)
+    except (ConfigError, DataError, CheckpointError) as exc:
+        print(f"mannrl: error: {exc}", file=sys.stderr)
+        return 2
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,223 @@
+"""Experiment configuration: one flat, typed, validated record.
+
+A config is a YAML mapping whose keys are the fields of :class:`Config`. Every key is checked
+before training starts: an unknown key, a value of the wrong type or an impossible value raises
+:class:`ConfigError` naming the key and the file it came from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration key is unknown, mistyped or impossible."""
+
+
+@dataclass
+class Config:
+    """All settings of one MANN-RL experiment (defaults: the paper's Table 1, Logic)."""
+
+    # --- task and data -------------------------------------------------------------------
+    task: Literal["logic", "jsonl"] = "logic"
+    data_path: Optional[str] = None  # jsonl: training sequences
+    val_path: Optional[str] = None  # jsonl: held-out sequences (else split from data_path)
+    num_sequences: int = 10_000  # logic: sequences drawn from the generator
+    min_operands: int = 2
+    max_operands: int = 20
+    val_fraction: float = 0.05
+    holdout: Literal["distinct", "random"] = "distinct"  # distinct: validation sequences never trained on
+    seed: int = 0
+
+    # --- action network (supervised) -----------------------------------------------------
+    epochs: int = 512
+    batch_size: int = 16
+    eval_batch_size: int = 256
+    hidden_size: int = 64
+    optimizer: Literal["adam"] = "adam"
+    lr: float = 1e-4
+    clipping: float = 0.01  # max gradient norm of the action network
+
+    # --- memory-net (reinforcement learning) ---------------------------------------------
+    agent: Literal["mannrl", "no_memory", "frozen_memory"] = "mannrl"
+    memory_size: int = 48
+    history: int = 32
+    settle: int = 8
+    memory_train_iterations: int = 2
+    memory_optimizer: Literal["rmsprop", "adam"] = "rmsprop"
+    memory_lr: float = 1e-5
+    memory_clipping: float = 0.001  # max gradient norm of the memory-net
+    memory_samples: int = 8
+    memory_clamp: float = 10.0
+    gamma: float = 0.99
+
+    # --- the reference implementation's quirks (True = as the reference does) -------------
+    double_softmax: bool = True  # action net ends in softmax, then cross-entropy softmaxes again
+    detach_target: bool = False  # reference: gradient flows through gamma * f(s_{t+1})
+    carry_memory: bool = True  # reference: memory is not reset between sequences
+
+    # --- running ---------------------------------------------------------------------------
+    out_dir: str = "runs"
+    run_name: Optional[str] = None
+    wandb_mode: Literal["offline", "disabled", "online"] = "offline"
+    wandb_project: str = "mannrl-gym"
+    num_threads: int = 1
+    max_minutes: Optional[float] = None  # stop after the epoch that crosses this wall-clock budget
+    progress: bool = True
+
+    source: str = field(default="<defaults>", repr=False, compare=False)
+
+    # ------------------------------------------------------------------------------------
+    def validate(self) -> "Config":
+        """Raise :class:`ConfigError` for the first impossible value; return self."""
+        positive_ints = ["num_sequences", "epochs", "batch_size", "eval_batch_size", "hidden_size",
+                         "memory_size", "history", "memory_train_iterations", "memory_samples",
+                         "num_threads", "min_operands"]
+        for name in positive_ints:
+            if getattr(self, name) < 1:
+                self._fail(name, f"must be >= 1, got {getattr(self, name)}")
+        for name in ["lr", "memory_lr", "clipping", "memory_clipping", "memory_clamp"]:
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                self._fail(name, f"must be a finite number > 0, got {value}")
+        if self.settle < 0:
+            self._fail("settle", f"must be >= 0, got {self.settle}")
+        if self.history < 2:
+            self._fail("history", f"must be >= 2 (pairs of consecutive states), got {self.history}")
+        if self.memory_samples >= self.history:
+            self._fail("memory_samples", f"must be < history ({self.history}): only "
+                       f"{self.history - 1} consecutive pairs exist, got {self.memory_samples}")
+        if not 0.0 <= self.gamma <= 1.0:
+            self._fail("gamma", f"must lie in [0, 1], got {self.gamma}")
+        if not 0.0 < self.val_fraction < 1.0:
+            self._fail("val_fraction", f"must lie in (0, 1), got {self.val_fraction}")
+        if self.max_operands < self.min_operands:
+            self._fail("max_operands", f"must be >= min_operands ({self.min_operands})")
+        if self.min_operands < 2:
+            self._fail("min_operands", f"must be >= 2, got {self.min_operands}")
+        if self.batch_size < 2:
+            self._fail("batch_size", "must be >= 2: the networks use batch norm")
+        if self.task == "jsonl" and not self.data_path:
+            self._fail("data_path", "is required when task is 'jsonl'")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            self._fail("max_minutes", f"must be > 0, got {self.max_minutes}")
+        return self
+
+    def _fail(self, key: str, message: str) -> typing.NoReturn:
+        raise ConfigError(f"{self.source}: key '{key}' {message}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (for JSON, wandb and checkpoints), without the source path."""
+        data = dataclasses.asdict(self)
+        data.pop("source")
+        return data
+
+
+_HINTS = typing.get_type_hints(Config)
+KEYS = [f.name for f in fields(Config) if f.name != "source"]
+
+
+def _check_type(key: str, value: Any, source: str) -> Any:
+    """Return ``value`` coerced to the declared type of ``key`` or raise ConfigError."""
+    hint = _HINTS[key]
+    origin = typing.get_origin(hint)
+    allowed: tuple = typing.get_args(hint) if origin is typing.Union else (hint,)
+    if value is None:
+        if type(None) in allowed:
+            return None
+        raise ConfigError(f"{source}: key '{key}' may not be null")
+    for option in allowed:
+        if option is type(None):
+            continue
+        if typing.get_origin(option) is Literal:
+            if value in typing.get_args(option):
+                return value
+            raise ConfigError(f"{source}: key '{key}' must be one of "
+                              f"{list(typing.get_args(option))}, got {value!r}")
+        if option is bool:
+            if isinstance(value, bool):
+                return value
+        elif option is int:
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+        elif option is float:
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return float(value)
+        elif option is str:
+            if isinstance(value, str):
+                return value
+    names = "/".join(getattr(a, "__name__", str(a)) for a in allowed if a is not type(None))
+    raise ConfigError(f"{source}: key '{key}' must be {names}, got {type(value).__name__} {value!r}")
+
+
+def from_mapping(data: dict[str, Any], source: str = "<mapping>") -> Config:
+    """Build and validate a Config from a plain mapping."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: a config must be a mapping of keys to values, "
+                          f"got {type(data).__name__}")
+    checked: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in KEYS:
+            close = difflib.get_close_matches(str(key), KEYS, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(f"{source}: unknown key '{key}'{hint}")
+        checked[key] = _check_type(key, value, source)
+    return Config(**checked, source=source).validate()
+
+
+def parse_overrides(args: list[str]) -> dict[str, Any]:
+    """Parse ``key=value``, ``--key=value`` and ``--key value`` into a mapping.
+
+    Values are read as YAML scalars, so ``lr=3e-4`` is a float and ``carry_memory=false`` a bool.
+    """
+    result: dict[str, Any] = {}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg.startswith("--"):
+            arg = arg[2:]
+            if "=" not in arg:
+                if i + 1 >= len(args):
+                    raise ConfigError(f"command line: override '--{arg}' has no value")
+                arg = f"{arg}={args[i + 1]}"
+                i += 1
+        if "=" not in arg:
+            raise ConfigError(f"command line: expected key=value, got '{arg}'")
+        key, raw = arg.split("=", 1)
+        key = key.replace("-", "_")
+        try:
+            result[key] = yaml.safe_load(raw) if raw != "" else None
+        except yaml.YAMLError:
+            result[key] = raw
+        i += 1
+    return result
+
+
+def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
+    """Read a YAML config file, apply ``overrides`` and validate everything."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config must be a mapping of keys to values")
+    config = from_mapping(data, source=str(path))
+    if overrides:
+        merged = {**config.to_dict(), **overrides}
+        unknown = [k for k in overrides if k not in KEYS]
+        source = f"{path} (command-line override)" if overrides else str(path)
+        if unknown:
+            from_mapping({unknown[0]: overrides[unknown[0]]}, source=source)
+        config = from_mapping(merged, source=source)
+    return config

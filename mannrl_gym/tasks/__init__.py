@@ -1,0 +1,23 @@
+"""Tasks: where sequences come from. ``build_task(config)`` picks one by ``config.task``."""
+
+from __future__ import annotations
+
+from mannrl_gym.config import Config
+from mannrl_gym.tasks.base import SequenceSet, Task
+from mannrl_gym.tasks.jsonl import DataError
+
+
+def build_task(config: Config) -> Task:
+    """The Task a config names, with its train/validation split drawn from ``config.seed``."""
+    if config.task == "logic":
+        from mannrl_gym.tasks import logic
+        return logic.make_task(config.num_sequences, config.seed, config.val_fraction,
+                               config.holdout, config.min_operands, config.max_operands)
+    if config.task == "jsonl":
+        from mannrl_gym.tasks import jsonl
+        return jsonl.make_task(config.data_path, config.val_path, config.seed,
+                               config.val_fraction, config.holdout)
+    raise ValueError(f"unknown task {config.task!r}")
+
+
+__all__ = ["DataError", "SequenceSet", "Task", "build_task"]

@@ -1,0 +1,130 @@
+"""Sequence data shared by every task: flat token tensors plus offsets, and their splits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class SequenceSet:
+    """N variable-length sequences stored flat.
+
+    Attributes:
+        inputs: (T,) int64 input symbol ids, all sequences concatenated.
+        targets: (T,) int64 target symbol ids, aligned with ``inputs``.
+        offsets: (N + 1,) int64; sequence i is ``inputs[offsets[i]:offsets[i + 1]]``.
+        answer: (T,) bool, True on steps whose target depends on the past (the memory's job).
+        long_range: (T,) bool, answer steps whose deciding input lies more than 10 steps back.
+        kind: (N,) int64 category of each sequence (e.g. and / or / xor), indexes ``kind_names``.
+    """
+
+    inputs: torch.Tensor
+    targets: torch.Tensor
+    offsets: torch.Tensor
+    answer: torch.Tensor
+    long_range: torch.Tensor
+    kind: torch.Tensor
+    kind_names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return int(self.offsets.numel() - 1)
+
+    @property
+    def lengths(self) -> torch.Tensor:
+        """(N,) int64 sequence lengths."""
+        return self.offsets[1:] - self.offsets[:-1]
+
+    @property
+    def num_tokens(self) -> int:
+        return int(self.inputs.numel())
+
+    def subset(self, index: torch.Tensor) -> "SequenceSet":
+        """The sequences ``index`` (int64, any order) as a new SequenceSet."""
+        starts, lengths = self.offsets[:-1][index], self.lengths[index]
+        token_index = gather_ranges(starts, lengths)
+        return SequenceSet(
+            inputs=self.inputs[token_index], targets=self.targets[token_index],
+            offsets=torch.cat([torch.zeros(1, dtype=torch.int64), lengths.cumsum(0)]),
+            answer=self.answer[token_index], long_range=self.long_range[token_index],
+            kind=self.kind[index], kind_names=self.kind_names)
+
+
+def gather_ranges(starts: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Flat indices ``[s0, s0+1, ..., s0+l0-1, s1, ...]`` for ranges (starts, lengths), vectorized."""
+    total = int(lengths.sum())
+    if total == 0:
+        return torch.zeros(0, dtype=torch.int64)
+    range_of_token = torch.repeat_interleave(torch.arange(lengths.numel()), lengths)
+    first_token = lengths.cumsum(0) - lengths
+    within = torch.arange(total) - first_token[range_of_token]
+    return starts[range_of_token] + within
+
+
+@dataclass
+class Task:
+    """What an environment needs to know about a task.
+
+    Attributes:
+        name: short task name.
+        input_symbols: names of the V_in input ids.
+        output_symbols: names of the V_out output (target) ids.
+        input_table: (V_in, F) float32 features of each input id (one-hot, word vectors, ...).
+        train, validation: the two splits.
+    """
+
+    name: str
+    input_symbols: tuple[str, ...]
+    output_symbols: tuple[str, ...]
+    input_table: torch.Tensor
+    train: SequenceSet
+    validation: SequenceSet
+
+    @property
+    def num_outputs(self) -> int:
+        return len(self.output_symbols)
+
+    @property
+    def input_dim(self) -> int:
+        return int(self.input_table.shape[1])
+
+    def split(self, name: str) -> SequenceSet:
+        if name not in ("train", "validation"):
+            raise ValueError(f"split must be 'train' or 'validation', got {name!r}")
+        return self.train if name == "train" else self.validation
+
+
+def split_indices(keys: torch.Tensor, val_fraction: float, distinct: bool,
+                  generator: torch.Generator, never_hold_out: torch.Tensor | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Split N sequences into (train, validation) index tensors.
+
+    Args:
+        keys: (N,) int64, equal for identical sequences.
+        val_fraction: share of the N sequences to hold out.
+        distinct: if True, whole groups of identical sequences are held out, so no validation
+            sequence occurs in training; else a plain random split of the N draws.
+        never_hold_out: (N,) bool, sequences that stay in training under ``distinct``.
+    """
+    n = keys.numel()
+    if not distinct:
+        order = torch.randperm(n, generator=generator)
+        n_val = max(1, round(n * val_fraction))
+        return order[n_val:].sort().values, order[:n_val].sort().values
+    unique, group = torch.unique(keys, return_inverse=True)
+    counts = torch.bincount(group, minlength=unique.numel())
+    eligible = torch.ones(unique.numel(), dtype=torch.bool)
+    if never_hold_out is not None:
+        eligible[group[never_hold_out]] = False
+    order = torch.randperm(unique.numel(), generator=generator)
+    order = order[eligible[order]]
+    held = torch.zeros(unique.numel(), dtype=torch.bool)
+    taken, target = 0, n * val_fraction
+    for g in order.tolist():  # over distinct groups (hundreds), once per run
+        if taken >= target:
+            break
+        held[g] = True
+        taken += int(counts[g])
+    is_val = held[group]
+    return torch.nonzero(~is_val).squeeze(1), torch.nonzero(is_val).squeeze(1)

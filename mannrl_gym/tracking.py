@@ -1,0 +1,39 @@
+"""wandb logging, offline by default: no account and no network needed."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from mannrl_gym.config import Config
+
+
+class Tracker:
+    """Logs each epoch's metrics to wandb (``wandb_mode``: offline, online or disabled).
+
+    A resumed run passes the saved ``run_id`` so wandb continues the same run.
+    """
+
+    def __init__(self, config: Config, run_dir: Path, run_id: str | None = None) -> None:
+        self.run = None
+        self.run_id = run_id
+        if config.wandb_mode == "disabled":
+            return
+        os.environ.setdefault("WANDB_SILENT", "true")
+        import wandb
+
+        self.run = wandb.init(project=config.wandb_project, dir=str(run_dir),
+                              mode=config.wandb_mode, config=config.to_dict(),
+                              name=Path(run_dir).name, id=run_id, resume="allow" if run_id else None,
+                              settings=wandb.Settings(console="off", x_disable_stats=True))
+        self.run_id = self.run.id
+
+    def log(self, row: dict[str, Any]) -> None:
+        if self.run is not None:
+            self.run.log({k: v for k, v in row.items() if v is not None}, step=int(row["epoch"]))
+
+    def finish(self) -> None:
+        if self.run is not None:
+            self.run.finish()
+            self.run = None
