@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from mannrl_gym.agents.mannrl_agent import MannRLAgent
 from mannrl_gym.config import Config
@@ -16,8 +15,8 @@ class NoMemoryAgent:
     def __init__(self, layout: ObservationLayout, config: Config, num_slots: int, seed: int) -> None:
         self.memory_size = layout.memory_size
 
-    def act(self, observation: np.ndarray | torch.Tensor) -> torch.Tensor:
-        return torch.zeros(observation.shape[0], self.memory_size)
+    def act(self, observation: np.ndarray) -> np.ndarray:
+        return np.zeros((observation.shape[0], self.memory_size), dtype=np.float32)
 
     def observe(self, observation, reward, info) -> None:
         return None

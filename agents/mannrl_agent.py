@@ -46,12 +46,28 @@ class MannRLAgent:
         self.replay = BatchStateReplay(config.history, num_slots, layout.size)
         self.step_in_cycle = 0
         self.updates = 0
+        self._acting: tuple[np.ndarray, np.ndarray] | None = None
+
+    def act(self, observation: np.ndarray) -> np.ndarray:
+        """Next memory (B, M) in [0, 1] for observations (B, D): f in eval mode.
+
+        Batch norm in eval mode is an affine map, folded into the linear layer once per update.
+        """
+        if self._acting is None:
+            self._acting = self._eval_affine()
+        weight, bias = self._acting
+        pre = np.asarray(observation, dtype=np.float32) @ weight
+        pre += bias
+        return 1.0 / (1.0 + np.exp(-pre))
 
     @torch.no_grad()
-    def act(self, observation: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """Next memory (B, M) in [0, 1] for observations (B, D); f in eval mode."""
-        self.net.eval()
-        return self.net(torch.as_tensor(observation))
+    def _eval_affine(self) -> tuple[np.ndarray, np.ndarray]:
+        """(W' (D, M), b' (M,)) with sigmoid(s W' + b') == f(s) in eval mode."""
+        linear, norm = self.net.body[0], self.net.body[1]
+        scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+        weight = (linear.weight * scale[:, None]).T.contiguous()
+        bias = (linear.bias - norm.running_mean) * scale + norm.bias
+        return weight.numpy(), bias.numpy()
 
     def observe(self, observation: np.ndarray, reward: np.ndarray, info: dict) -> dict | None:
         """Record the step that produced ``observation``; train f when the cycle says so.
@@ -62,10 +78,10 @@ class MannRLAgent:
             return None
         cfg = self.config
         if self.step_in_cycle >= cfg.settle:
-            usable = torch.from_numpy(info["valid"])
+            usable = info["valid"]
             if not cfg.carry_memory:  # the env zeroed this memory: no transition into it
-                usable = usable & ~torch.from_numpy(info["sequence_start"])
-            self.replay.push(torch.as_tensor(observation), torch.as_tensor(reward), usable)
+                usable = usable & ~info["sequence_start"]
+            self.replay.push(observation, reward, usable)
         self.step_in_cycle += 1
         if self.step_in_cycle < cfg.settle + cfg.history:
             return None
@@ -97,6 +113,7 @@ class MannRLAgent:
             self.optimizer.step()
             losses.append(loss.detach())
         self.updates += 1
+        self._acting = None
         return {"memory_loss": float(torch.stack(losses).mean()) if losses else float("nan")}
 
     def state_dict(self) -> dict:
@@ -111,3 +128,4 @@ class MannRLAgent:
         self.replay.load_state_dict(state["replay"])
         self.step_in_cycle = int(state["step_in_cycle"])
         self.updates = int(state["updates"])
+        self._acting = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 
@@ -16,15 +17,20 @@ class BatchStateReplay:
         self.states = torch.zeros(capacity, num_slots, state_dim)
         self.rewards = torch.zeros(capacity, num_slots)
         self.usable = torch.zeros(capacity, num_slots, dtype=torch.bool)
+        self._arrays = (self.states.numpy(), self.rewards.numpy(), self.usable.numpy())
         self.size = 0
 
-    def push(self, state: torch.Tensor, reward: torch.Tensor, usable: torch.Tensor) -> None:
-        """Append one step; raise if full (the owner clears it after each memory update)."""
+    def push(self, state: np.ndarray, reward: np.ndarray, usable: np.ndarray) -> None:
+        """Append one step (NumPy arrays (B, D), (B,), (B,)); raise if full.
+
+        The owner clears the buffer after each memory update.
+        """
         if self.size == self.states.shape[0]:
             raise RuntimeError("replay buffer full: clear() it after training")
-        self.states[self.size] = state
-        self.rewards[self.size] = reward
-        self.usable[self.size] = usable
+        states, rewards, usables = self._arrays
+        states[self.size] = state
+        rewards[self.size] = reward
+        usables[self.size] = usable
         self.size += 1
 
     def clear(self) -> None:

@@ -65,27 +65,24 @@ def make_learner(task: Task, config: Config, seed: int) -> ActionLearner:
                          min_batch=config.batch_size)
 
 
-def as_memory(action, shape: tuple[int, ...]) -> torch.Tensor:
-    """Check an action and return it as a float32 tensor of ``shape`` (no copy when possible).
+def as_memory(action, shape: tuple[int, ...]) -> np.ndarray:
+    """Check an action and return it as a float32 array of ``shape`` (no copy when possible).
 
-    Raises ActionError for a wrong shape, a non-float dtype, NaN, infinity or values outside [0, 1].
+    Accepts NumPy arrays and torch tensors. Raises ActionError for a wrong shape, a non-float
+    dtype, NaN, infinity or values outside [0, 1].
     """
     if isinstance(action, torch.Tensor):
-        memory = action.detach()
-    else:
-        array = np.asarray(action)
-        if array.dtype.kind != "f":
-            raise ActionError(f"action dtype is {array.dtype}; expected floating point in [0, 1]")
-        memory = torch.from_numpy(array)
-    if not memory.is_floating_point():
+        action = action.detach().cpu().numpy()
+    memory = np.asarray(action)
+    if memory.dtype.kind != "f":
         raise ActionError(f"action dtype is {memory.dtype}; expected floating point in [0, 1]")
-    if tuple(memory.shape) != shape:
-        raise ActionError(f"action shape is {tuple(memory.shape)}; expected {shape} (the next memory)")
-    memory = memory.to(torch.float32)
-    if not bool(((memory >= 0) & (memory <= 1)).all()):
-        if bool(torch.isnan(memory).any()):
+    if memory.shape != shape:
+        raise ActionError(f"action shape is {memory.shape}; expected {shape} (the next memory)")
+    memory = memory.astype(np.float32, copy=False)
+    if not (memory.min() >= 0.0 and memory.max() <= 1.0):  # False for NaN too
+        if np.isnan(memory).any():
             raise ActionError("action contains NaN")
-        if bool(torch.isinf(memory).any()):
+        if np.isinf(memory).any():
             raise ActionError("action contains infinite values")
         raise ActionError(f"action values must lie in [0, 1]; got min {float(memory.min()):.4g}, "
                           f"max {float(memory.max()):.4g}")
@@ -93,19 +90,19 @@ def as_memory(action, shape: tuple[int, ...]) -> torch.Tensor:
 
 
 class StepCore:
-    """One batched step of the action network: features, prediction, loss, reward.
+    """One batched step of the action network: features, prediction, loss, reward (NumPy).
 
     ``learn=True`` trains A on the rows that are valid; ``learn=False`` only evaluates it.
     """
 
     def __init__(self, task: Task, learner: ActionLearner, layout: ObservationLayout,
                  reward_clamp: float) -> None:
-        self.table = task.input_table.to(torch.float32)
+        self.table = task.input_table.to(torch.float32).numpy()
         self.learner, self.layout, self.reward_clamp = learner, layout, reward_clamp
 
-    def __call__(self, input_ids: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor,
-                 memory: torch.Tensor, learn: bool, all_valid: bool
-                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def __call__(self, input_ids: np.ndarray, targets: np.ndarray, valid: np.ndarray,
+                 memory: np.ndarray, learn: bool, all_valid: bool
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Return (observation (B, D), reward (B,), loss (B,), prediction (B,)).
 
         Rows that are not valid get a zero output and zero loss; ``all_valid`` skips the masking.
@@ -115,10 +112,10 @@ class StepCore:
         if all_valid:
             probs, loss = run(features, memory, targets)
         else:
-            probs = torch.zeros(input_ids.shape[0], self.layout.num_outputs)
-            loss = torch.zeros(input_ids.shape[0])
-            if bool(valid.any()):
+            probs = np.zeros((input_ids.shape[0], self.layout.num_outputs), dtype=np.float32)
+            loss = np.zeros(input_ids.shape[0], dtype=np.float32)
+            if valid.any():
                 probs[valid], loss[valid] = run(features[valid], memory[valid], targets[valid])
-        reward = -loss.clamp(0.0, self.reward_clamp)
-        observation = torch.cat([memory, features, probs], dim=1)
-        return observation, reward, loss, probs.argmax(dim=1)
+        reward = -np.minimum(loss, self.reward_clamp)  # loss >= 0: clamp to [0, reward_clamp]
+        observation = np.concatenate([memory, features, probs], axis=1)
+        return observation, reward, loss, probs.argmax(axis=1)

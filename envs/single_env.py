@@ -64,26 +64,27 @@ class MannRLEnv(gymnasium.Env):
         self._start = int(self.data.offsets[self._sequence])
         self._length = int(self.data.lengths[self._sequence])
         self._position = 0
-        observation, _, info = self._advance(torch.zeros(1, self.config.memory_size))
+        observation, _, info = self._advance(np.zeros((1, self.config.memory_size), np.float32))
         return observation, info
 
     def step(self, action):
         if self._sequence < 0 or self._position >= self._length - 1:
             raise gymnasium.error.ResetNeeded("call reset() before step(): the episode has ended")
-        memory = as_memory(action, (self.config.memory_size,)).unsqueeze(0)
+        memory = as_memory(action, (self.config.memory_size,))[None]
         self._position += 1
         observation, reward, info = self._advance(memory)
         terminated = self._position == self._length - 1
         return observation, reward, terminated, False, info
 
-    def _advance(self, memory: torch.Tensor):
+    def _advance(self, memory: np.ndarray):
         token = self._start + self._position
-        ids, targets = self.data.inputs[token:token + 1], self.data.targets[token:token + 1]
+        ids = self.data.inputs[token:token + 1].numpy()
+        targets = self.data.targets[token:token + 1].numpy()
         observation, reward, loss, prediction = self._core(
-            ids, targets, torch.ones(1, dtype=torch.bool), memory, self.learn, all_valid=True)
+            ids, targets, np.ones(1, dtype=bool), memory, self.learn, all_valid=True)
         info = {"loss": float(loss[0]), "correct": bool(prediction[0] == targets[0]),
                 "prediction": int(prediction[0]), "target": int(targets[0]),
                 "answer_step": bool(self.data.answer[token]),
                 "long_range": bool(self.data.long_range[token]),
                 "position": self._position, "sequence": self._sequence}
-        return observation[0].numpy(), float(reward[0]), info
+        return observation[0], float(reward[0]), info

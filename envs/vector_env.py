@@ -84,9 +84,14 @@ class MannRLVectorEnv(VectorEnv):
             if self.owns_learner:
                 self.learner.reinitialize(seed)
         self.stream = layout(self.data, self.num_envs, self._generator if self.shuffle else None)
+        self._rows = {name: getattr(self.stream, name).numpy() for name in
+                      ("inputs", "targets", "start", "valid", "answer", "long_range", "kind")}
+        for array in self._rows.values():  # handed out in info: read-only
+            array.setflags(write=False)
+        self._all_valid = self._rows["valid"].all(axis=1)
         self._t = 0
         self._needs_reset = False
-        observation, _, info = self._advance(torch.zeros(self._memory_shape))
+        observation, _, info = self._advance(np.zeros(self._memory_shape, dtype=np.float32))
         return observation, info
 
     def step(self, actions):
@@ -99,7 +104,7 @@ class MannRLVectorEnv(VectorEnv):
         memory = as_memory(actions, self._memory_shape)
         self._t += 1
         if not self.config.carry_memory:
-            memory = torch.where(self.stream.start[self._t, :, None], 0.0, memory)
+            memory = np.where(self._rows["start"][self._t][:, None], np.float32(0), memory)
         observation, reward, info = self._advance(memory)
         truncated = np.full(self.num_envs, self._t == self.stream.num_steps - 1)
         self._needs_reset = bool(truncated[0])
@@ -111,15 +116,14 @@ class MannRLVectorEnv(VectorEnv):
         """Number of env steps in the current pass (T); ``step`` is called T - 1 times."""
         return self.stream.num_steps
 
-    def _advance(self, memory: torch.Tensor):
-        s, t = self.stream, self._t
-        valid = s.valid[t]
+    def _advance(self, memory: np.ndarray):
+        rows, t = self._rows, self._t
+        target = rows["targets"][t]
         observation, reward, loss, prediction = self._core(
-            s.inputs[t], s.targets[t], valid, memory, self.learn, all_valid=bool(valid.all()))
-        target = s.targets[t]
-        info = {"loss": loss.numpy(), "correct": (prediction == target).numpy(),
-                "prediction": prediction.numpy(), "target": target.numpy(),
-                "valid": valid.numpy(), "sequence_start": s.start[t].numpy(),
-                "answer_step": s.answer[t].numpy(), "long_range": s.long_range[t].numpy(),
-                "kind": s.kind[t].numpy()}
-        return observation.numpy(), reward.numpy(), info
+            rows["inputs"][t], target, rows["valid"][t], memory, self.learn,
+            all_valid=bool(self._all_valid[t]))
+        info = {"loss": loss, "correct": prediction == target, "prediction": prediction,
+                "target": target, "valid": rows["valid"][t], "sequence_start": rows["start"][t],
+                "answer_step": rows["answer"][t], "long_range": rows["long_range"][t],
+                "kind": rows["kind"][t]}
+        return observation, reward, info

@@ -1,19 +1,32 @@
 """The action network's supervised learner, embedded in every environment.
 
-It owns the action network A and its optimizer. Each training step is one forward pass on
-the batch of slots, per-row cross-entropy, one Adam step with gradient-norm clipping.
+It owns the action network A (a torch ``ActionNet``) and trains it one batch per env step:
+forward, per-row cross-entropy, gradient-norm clipping, one Adam step, batch-norm running
+statistics; the same arithmetic as ``loss.mean().backward()``, ``clip_grad_norm_`` and
+``torch.optim.Adam``. Per-step work on 16 rows is tiny, so framework overhead would dominate;
+the step is written out by hand in NumPy, on arrays that share memory with the module's
+parameters and buffers (``tests/test_supervised.py`` checks it against autograd).
 """
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
-from torch import nn
 
 from mannrl_gym.networks import ActionNet, initialize
 
+BETA1, BETA2, ADAM_EPS, BN_EPS, BN_MOMENTUM = 0.9, 0.999, 1e-8, 1e-5, 0.1
+
+
+def log_softmax(scores: np.ndarray) -> np.ndarray:
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
 
 class ActionLearner:
-    """A(x, m) and its training. Shapes: features (B, F), memory (B, M), targets (B,).
+    """A(x, m) and its training. Shapes: features (B, F), memory (B, M), targets (B,) int64.
 
     Args:
         double_softmax: the reference's quirk: A ends in a softmax and cross-entropy is then
@@ -29,53 +42,143 @@ class ActionLearner:
                              softmax_output=double_softmax)
         self.lr, self.clipping, self.double_softmax = lr, clipping, double_softmax
         self.min_batch = max(2, min_batch)
+        params = list(self.net.parameters())
+        self.flat = torch.zeros(sum(p.numel() for p in params))
+        views, offset = [], 0
+        for p in params:  # every parameter becomes a view of one flat buffer
+            view = self.flat[offset:offset + p.numel()].view_as(p)
+            p.data = view
+            views.append(p.data.numpy())
+            offset += p.numel()
+        self.w1, self.b1, self.gamma, self.beta, self.w2, self.b2 = views
+        bn = self.net.body[1]
+        self.running_mean, self.running_var = bn.running_mean.numpy(), bn.running_var.numpy()
+        self.exp_avg, self.exp_avg_sq = torch.zeros_like(self.flat), torch.zeros_like(self.flat)
+        # NumPy views of the same memory, updated in place
+        self._flat, self._exp_avg, self._exp_avg_sq = (
+            self.flat.numpy(), self.exp_avg.numpy(), self.exp_avg_sq.numpy())
+        self._batches_tracked = bn.num_batches_tracked.view(1).numpy()
+        self.grad = np.zeros(self.flat.numel(), dtype=np.float32)
+        grads, offset = [], 0
+        for p in params:
+            grads.append(self.grad[offset:offset + p.numel()].reshape(tuple(p.shape)))
+            offset += p.numel()
+        self.g_w1, self.g_b1, self.g_gamma, self.g_beta, self.g_w2, self.g_b2 = grads
         self.reinitialize(seed)
 
     def reinitialize(self, seed: int) -> None:
         """Fresh weights and optimizer state drawn from ``seed``."""
         initialize(self.net, torch.Generator().manual_seed(seed))
-        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=self.lr, foreach=True)
-        self._pending: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        self.exp_avg.zero_()
+        self.exp_avg_sq.zero_()
+        self.steps = 0
+        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
-    def probabilities(self, scores: torch.Tensor) -> torch.Tensor:
-        return scores if self.double_softmax else scores.softmax(dim=1)
+    # -- forward ------------------------------------------------------------------------------
+    def _scores(self, hidden: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(scores fed to cross-entropy, output probabilities) from the hidden layer (B, H)."""
+        logits = hidden @ self.w2.T
+        logits += self.b2
+        probs = np.exp(log_softmax(logits))
+        return (probs, probs) if self.double_softmax else (logits, probs)
 
-    def train_step(self, features: torch.Tensor, memory: torch.Tensor,
-                   targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def evaluate(self, features: np.ndarray, memory: np.ndarray,
+                 targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Predict without learning (batch norm in eval mode); (probabilities (B, V), loss (B,))."""
+        inputs = np.concatenate([features, memory], axis=1)
+        hidden = inputs @ self.w1.T
+        hidden += self.b1
+        scale = self.gamma / np.sqrt(self.running_var + BN_EPS)
+        hidden = (hidden - self.running_mean) * scale + self.beta
+        np.maximum(hidden, 0, out=hidden)
+        scores, probs = self._scores(hidden)
+        loss = -np.take_along_axis(log_softmax(scores), targets[:, None], axis=1)[:, 0]
+        return probs, loss
+
+    # -- one training step ----------------------------------------------------------------------
+    def train_step(self, features: np.ndarray, memory: np.ndarray,
+                   targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Predict and learn from one batch; return (probabilities (B, V), loss per row (B,))."""
-        if features.shape[0] < 2:
+        rows = features.shape[0]
+        if rows < 2:
             return self._train_small(features, memory, targets)
-        self.net.train()
-        scores = self.net(features, memory)
-        rows = nn.functional.cross_entropy(scores, targets, reduction="none")
-        self.optimizer.zero_grad(set_to_none=True)
-        rows.mean().backward()
-        nn.utils.clip_grad_norm_(self.net.parameters(), self.clipping, foreach=True)
-        self.optimizer.step()
-        return self.probabilities(scores.detach()), rows.detach()
+        inputs = np.concatenate([features, memory], axis=1)  # (B, F + M)
+        pre = inputs @ self.w1.T
+        pre += self.b1
+        inv_rows = 1.0 / rows
+        mean = pre.sum(axis=0) * inv_rows
+        centred = pre - mean
+        var = (centred * centred).sum(axis=0) * inv_rows  # biased, as batch norm normalises
+        inv_std = 1.0 / np.sqrt(var + BN_EPS)
+        normed = centred * inv_std
+        act = normed * self.gamma
+        act += self.beta
+        hidden = np.maximum(act, 0)
+        scores, probs = self._scores(hidden)
+        log_q = log_softmax(scores)
+        index = np.arange(rows)
+        loss = -log_q[index, targets]
 
-    @torch.no_grad()
-    def evaluate(self, features: torch.Tensor, memory: torch.Tensor,
-                 targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Predict without learning (eval mode); return (probabilities, loss per row)."""
-        self.net.eval()
-        scores = self.net(features, memory)
-        rows = nn.functional.cross_entropy(scores, targets, reduction="none")
-        return self.probabilities(scores), rows
+        # backward of loss.mean(), kept unscaled by 1/B until the clipping step
+        d_scores = np.exp(log_q)
+        d_scores[index, targets] -= 1.0
+        if self.double_softmax:  # through the first softmax
+            d_scores = probs * (d_scores - (d_scores * probs).sum(axis=1, keepdims=True))
+        np.matmul(d_scores.T, hidden, out=self.g_w2)
+        d_scores.sum(axis=0, out=self.g_b2)
+        d_act = d_scores @ self.w2
+        d_act *= act > 0
+        (d_act * normed).sum(axis=0, out=self.g_gamma)
+        d_act.sum(axis=0, out=self.g_beta)
+        d_normed = d_act * self.gamma
+        d_pre = d_normed - d_normed.sum(axis=0) * inv_rows
+        d_pre -= normed * ((d_normed * normed).sum(axis=0) * inv_rows)
+        d_pre *= inv_std
+        np.matmul(d_pre.T, inputs, out=self.g_w1)
+        d_pre.sum(axis=0, out=self.g_b1)
+
+        # clip_grad_norm_(max_norm=clipping), folding in the 1/B of the mean
+        norm = math.sqrt(float(np.dot(self.grad, self.grad))) / rows
+        self.grad *= min(1.0, self.clipping / (norm + 1e-6)) / rows
+        self._adam()
+
+        self.running_mean *= 1 - BN_MOMENTUM
+        self.running_mean += BN_MOMENTUM * mean
+        self.running_var *= 1 - BN_MOMENTUM
+        self.running_var += (BN_MOMENTUM * rows / (rows - 1)) * var
+        self._batches_tracked += 1
+        return probs, loss
+
+    def _adam(self) -> None:
+        """torch.optim.Adam's update (no weight decay, no amsgrad) on the flat parameters."""
+        self.steps += 1
+        exp_avg, exp_avg_sq, grad = self._exp_avg, self._exp_avg_sq, self.grad
+        exp_avg += (1 - BETA1) * (grad - exp_avg)
+        exp_avg_sq *= BETA2
+        exp_avg_sq += (1 - BETA2) * grad * grad
+        bias1, bias2 = 1 - BETA1 ** self.steps, 1 - BETA2 ** self.steps
+        denom = np.sqrt(exp_avg_sq)
+        denom /= math.sqrt(bias2)
+        denom += ADAM_EPS
+        self._flat -= (self.lr / bias1) * exp_avg / denom
 
     def _train_small(self, features, memory, targets):
-        probs, rows = self.evaluate(features, memory, targets)
+        probs, loss = self.evaluate(features, memory, targets)
         self._pending.append((features, memory, targets))
         if sum(f.shape[0] for f, _, _ in self._pending) >= self.min_batch:
-            batch = [torch.cat(parts) for parts in zip(*self._pending)]
+            batch = [np.concatenate(parts) for parts in zip(*self._pending)]
             self._pending = []
             self.train_step(*batch)
-        return probs, rows
+        return probs, loss
 
+    # -- checkpoints ----------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        return {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict()}
+        return {"net": self.net.state_dict(), "exp_avg": self.exp_avg.clone(),
+                "exp_avg_sq": self.exp_avg_sq.clone(), "steps": self.steps}
 
     def load_state_dict(self, state: dict) -> None:
-        self.net.load_state_dict(state["net"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        self.net.load_state_dict(state["net"])  # copies into the shared views
+        self.exp_avg.copy_(state["exp_avg"])
+        self.exp_avg_sq.copy_(state["exp_avg_sq"])
+        self.steps = int(state["steps"])
         self._pending = []

@@ -95,7 +95,7 @@ def train(config: Config, run_dir: Path | None = None, resume: bool = False) -> 
         for epoch in range(start_epoch, config.epochs):
             tic = time.perf_counter()
             observation, _ = env.reset()
-            train_loss = torch.zeros(())
+            train_loss = 0.0
             bar = tqdm(total=env.steps_per_pass - 1, desc=f"epoch {epoch + 1}/{config.epochs}",
                        unit="step", leave=False, disable=not config.progress, mininterval=1.0)
             memory_loss = []
@@ -104,7 +104,7 @@ def train(config: Config, run_dir: Path | None = None, resume: bool = False) -> 
                 stats = agent.observe(observation, reward, info)
                 if stats is not None:
                     memory_loss.append(stats["memory_loss"])
-                train_loss += torch.from_numpy(info["loss"]).sum()
+                train_loss += float(info["loss"].sum())
                 if step % 512 == 511:
                     bar.update(512)
             bar.close()
