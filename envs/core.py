@@ -59,10 +59,10 @@ def make_spaces(task: Task, memory_size: int) -> tuple[spaces.Box, spaces.Box, O
     return observation_space, action_space, layout
 
 
-def make_learner(task: Task, config: Config, seed: int) -> ActionLearner:
+def make_learner(task: Task, config: Config, seed: int, gather_small: bool = False) -> ActionLearner:
     return ActionLearner(task.input_dim, config.memory_size, config.hidden_size, task.num_outputs,
                          config.lr, config.clipping, config.double_softmax, seed,
-                         min_batch=config.batch_size)
+                         min_batch=config.batch_size, gather_small=gather_small)
 
 
 def as_memory(action, shape: tuple[int, ...]) -> np.ndarray:

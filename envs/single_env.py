@@ -49,7 +49,7 @@ class MannRLEnv(gymnasium.Env):
         self.data = task.split(split)
         if len(self.data) == 0:
             raise ValueError(f"the {split} split of task {task.name!r} holds no sequences")
-        self.learner = make_learner(task, config, config.seed)
+        self.learner = make_learner(task, config, config.seed, gather_small=True)
         self.observation_space, self.action_space, self.layout = make_spaces(task, config.memory_size)
         self._core = StepCore(task, self.learner, self.layout, config.memory_clamp)
         self._generator = torch.Generator().manual_seed(config.seed)

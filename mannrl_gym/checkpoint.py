@@ -84,9 +84,9 @@ class MetricsLog:
                 break  # a line cut by a crash: drop it and what follows
         return rows
 
-    def truncate_after(self, epoch: int) -> None:
-        """Keep only epochs < ``epoch`` (what a checkpoint at ``epoch`` has seen)."""
-        rows = [r for r in self.read() if r.get("epoch", 0) < epoch]
+    def keep_through(self, epoch: int) -> None:
+        """Keep only epochs <= ``epoch``: what a checkpoint taken after ``epoch`` epochs saw."""
+        rows = [r for r in self.read() if r.get("epoch", 0) <= epoch]
         atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in rows))
 
     def append(self, row: dict[str, Any]) -> None:

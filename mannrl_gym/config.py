@@ -151,6 +151,11 @@ def _check_type(key: str, value: Any, source: str) -> Any:
         elif option is float:
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 return float(value)
+            if isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as a string
+                try:
+                    return float(value)
+                except ValueError:
+                    pass
         elif option is str:
             if isinstance(value, str):
                 return value

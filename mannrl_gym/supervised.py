@@ -31,17 +31,19 @@ class ActionLearner:
     Args:
         double_softmax: the reference's quirk: A ends in a softmax and cross-entropy is then
             applied to those probabilities (a second softmax). False: cross-entropy on logits.
-        min_batch: batch norm needs at least 2 rows; a smaller batch (the single-slot env) is
-            answered in eval mode and kept until ``min_batch`` rows are gathered, then trained.
+        min_batch: batch norm needs at least 2 rows. With ``gather_small`` (the single-slot
+            env) a smaller batch is answered in eval mode and kept until ``min_batch`` rows are
+            gathered, then trained on; without it (the vector env, whose last steps of a pass
+            may hold one live slot) such a batch is only evaluated.
     """
 
     def __init__(self, input_dim: int, memory_size: int, hidden_size: int, num_outputs: int,
                  lr: float, clipping: float, double_softmax: bool, seed: int,
-                 min_batch: int = 16) -> None:
+                 min_batch: int = 16, gather_small: bool = False) -> None:
         self.net = ActionNet(input_dim, memory_size, hidden_size, num_outputs,
                              softmax_output=double_softmax)
         self.lr, self.clipping, self.double_softmax = lr, clipping, double_softmax
-        self.min_batch = max(2, min_batch)
+        self.min_batch, self.gather_small = max(2, min_batch), gather_small
         params = list(self.net.parameters())
         self.flat = torch.zeros(sum(p.numel() for p in params))
         views, offset = [], 0
@@ -101,6 +103,8 @@ class ActionLearner:
         """Predict and learn from one batch; return (probabilities (B, V), loss per row (B,))."""
         rows = features.shape[0]
         if rows < 2:
+            if not self.gather_small:
+                return self.evaluate(features, memory, targets)
             return self._train_small(features, memory, targets)
         inputs = np.concatenate([features, memory], axis=1)  # (B, F + M)
         pre = inputs @ self.w1.T

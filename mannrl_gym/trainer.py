@@ -78,15 +78,15 @@ def train(config: Config, run_dir: Path | None = None, resume: bool = False) -> 
     start_epoch, elapsed, wandb_id = 0, 0.0, None
     if resume and ckpt_path.exists():
         state = checkpoint.load(ckpt_path)
+        env.reset(seed=config.seed)  # as a fresh run does; then overwrite with the saved state
         env.learner.load_state_dict(state["learner"])
         agent.load_state_dict(state["agent"])
-        env.reset(seed=config.seed)  # sets Gymnasium's own RNG; then restore ours
         env._generator.set_state(state["env_generator"])
         start_epoch, elapsed, wandb_id = int(state["epoch"]), float(state["elapsed"]), state["wandb_id"]
-        metrics.truncate_after(start_epoch)
+        metrics.keep_through(start_epoch)
     else:
         checkpoint.atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config.to_dict()))
-        metrics.truncate_after(0)
+        metrics.keep_through(0)
         env.reset(seed=config.seed)  # draws A's weights from the seed before the first epoch
     tracker = Tracker(config, run_dir, wandb_id)
 
@@ -129,8 +129,7 @@ def train(config: Config, run_dir: Path | None = None, resume: bool = False) -> 
                 "epoch": epoch + 1, "elapsed": elapsed, "config": config.to_dict(),
                 "learner": env.learner.state_dict(), "agent": agent.state_dict(),
                 "env_generator": env._generator.get_state(), "wandb_id": tracker.run_id})
-            if config.progress:
-                tqdm.write(_progress_line(row))
+            tqdm.write(_progress_line(row))
             if config.max_minutes is not None and elapsed / 60 >= config.max_minutes:
                 tqdm.write(f"stopping: {elapsed / 60:.1f} min reached max_minutes={config.max_minutes}")
                 break

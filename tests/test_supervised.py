@@ -67,7 +67,7 @@ def test_evaluate_matches_module_in_eval_mode():
 
 def test_single_rows_are_gathered_until_a_batch():
     learner = ActionLearner(3, 2, 4, 3, lr=1e-2, clipping=1.0, double_softmax=True, seed=0,
-                            min_batch=4)
+                            min_batch=4, gather_small=True)
     before = learner.flat.clone()
     one = (np.eye(3, dtype=np.float32)[:1], np.zeros((1, 2), np.float32), np.array([1]))
     for _ in range(3):
@@ -75,3 +75,12 @@ def test_single_rows_are_gathered_until_a_batch():
     assert torch.equal(learner.flat, before)  # three rows: nothing learned yet
     learner.train_step(*one)
     assert not torch.equal(learner.flat, before)  # the fourth completes a batch
+
+
+def test_single_rows_are_only_evaluated_without_gathering():
+    learner = ActionLearner(3, 2, 4, 3, lr=1e-2, clipping=1.0, double_softmax=True, seed=0)
+    before = learner.flat.clone()
+    for _ in range(40):
+        learner.train_step(np.eye(3, dtype=np.float32)[:1], np.zeros((1, 2), np.float32),
+                           np.array([1]))
+    assert torch.equal(learner.flat, before)

@@ -1,0 +1,106 @@
+"""Learning benchmark for Logic: MANN-RL (paper recipe and its switches) beside the ablations.
+
+Each variant trains from configs/logic.yaml for the same wall-clock budget (or epoch count)
+and the table reports, per variant: epochs and minutes run, the first epoch from which train
+F1 stays >= 0.99, and final train / validation F1 and answer accuracy (long-range included).
+
+    python benchmarks/logic_learning.py --minutes 2 --jobs 2
+    python benchmarks/logic_learning.py --variants paper,no_memory --minutes 5 --seeds 0,1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+VARIANTS: dict[str, list[str]] = {
+    "paper": [],
+    "paper+single-softmax": ["double_softmax=false"],
+    "paper+detach-target": ["detach_target=true"],
+    "paper+reset-memory": ["carry_memory=false"],
+    "fixed": ["double_softmax=false", "detach_target=true", "carry_memory=false"],
+    "no-memory": ["agent=no_memory"],
+    "frozen-memory": ["agent=frozen_memory"],
+}
+KEYS = ["train/f1", "train/answer_acc", "train/long_range_acc", "validation/f1",
+        "validation/answer_acc", "validation/long_range_acc"]
+
+
+def run(name: str, overrides: list[str], seed: int, minutes: float, epochs: int, out: Path,
+        extra: list[str]) -> dict:
+    run_name = f"{name}-s{seed}"
+    run_dir = out / run_name
+    if (run_dir / "summary.json").exists():
+        return {"name": name, "seed": seed, "dir": run_dir}
+    command = [sys.executable, "-m", "mannrl_gym.cli", "train", str(ROOT / "configs/logic.yaml"),
+               f"seed={seed}", f"epochs={epochs}", f"max_minutes={minutes}", "wandb_mode=disabled",
+               "progress=false", f"out_dir={out}", f"run_name={run_name}", *overrides, *extra]
+    subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    return {"name": name, "seed": seed, "dir": run_dir}
+
+
+def row_for(result: dict) -> dict:
+    rows = [json.loads(line) for line in (result["dir"] / "metrics.jsonl").read_text().splitlines()]
+    summary = json.loads((result["dir"] / "summary.json").read_text())
+    last = rows[-1]
+    stable = summary.get("train/f1 >= 0.99 from")
+    out = {"variant": result["name"], "seed": result["seed"], "epochs": last["epoch"],
+           "minutes": last["minutes"],
+           "f1>=0.99 from": f"ep {stable['epoch']} ({stable['minutes']:.1f} min)" if stable else "never",
+           "max train/f1": max(r["train/f1"] for r in rows)}
+    window = rows[-5:]  # mean over the last 5 epochs: single epochs are noisy
+    for key in KEYS:
+        values = [r[key] for r in window if r.get(key) is not None]
+        out[key] = sum(values) / len(values) if values else float("nan")
+    return out
+
+
+def print_table(rows: list[dict]) -> None:
+    columns = list(rows[0].keys())
+    widths = {c: max(len(c), *(len(fmt(r[c])) for r in rows)) for c in columns}
+    print(" | ".join(c.ljust(widths[c]) for c in columns))
+    print("-+-".join("-" * widths[c] for c in columns))
+    for r in rows:
+        print(" | ".join(fmt(r[c]).ljust(widths[c]) for c in columns))
+
+
+def fmt(value) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=2.0, help="wall-clock budget per run")
+    parser.add_argument("--epochs", type=int, default=512, help="epoch cap per run")
+    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names")
+    parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (one core each)")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks/results/logic"))
+    parser.add_argument("extra", nargs="*", help="key=value overrides for every variant")
+    args = parser.parse_args()
+    names = [n.strip() for n in args.variants.split(",")]
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = [(n, VARIANTS[n], int(s)) for n in names for s in args.seeds.split(",")]
+    tic = time.time()
+    with ThreadPoolExecutor(args.jobs) as pool:
+        results = list(pool.map(lambda j: run(j[0], j[1], j[2], args.minutes, args.epochs, out,
+                                              args.extra), jobs))
+    print(f"Logic learning benchmark: {args.minutes} min or {args.epochs} epochs per run, "
+          f"{args.jobs} parallel, {time.time() - tic:.0f} s in all; last-5-epoch means\n")
+    print_table([row_for(r) for r in results])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""Set up (or reuse) ./.venv and run the main job or the tests. Needs only Python 3.10+.
+
+    python3 bootstrap.py train [key=value ...]   train Logic with the paper's recipe (offline)
+    python3 bootstrap.py test  [pytest args ...]  run the test suite
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+# torch pinned: this exact CPU build is what the project is tested with (an unpinned torch
+# would pull a multi-GB CUDA build).
+TORCH = "torch==2.13.0"
+
+
+def python() -> Path:
+    return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def ensure_venv() -> None:
+    """Create .venv and install the project with its test extras, once per pyproject change."""
+    stamp = VENV / ".mannrl-installed"
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + TORCH.encode()).hexdigest()
+    if stamp.exists() and stamp.read_text() == wanted and python().exists():
+        return
+    if not python().exists():
+        print(f"creating virtual environment in {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    pip = [str(python()), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    print(f"installing {TORCH} and mannrl-gym (editable, with test extras)", flush=True)
+    subprocess.run(pip + [TORCH], check=True)
+    subprocess.run(pip + ["-e", f"{ROOT}[test]"], check=True)
+    stamp.write_text(wanted)
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("train", "test"):
+        print(__doc__)
+        return 2
+    ensure_venv()
+    env = {**os.environ, "WANDB_SILENT": "true"}
+    if argv[0] == "train":
+        command = [str(python()), "-m", "mannrl_gym.cli", "train", "configs/logic.yaml", *argv[1:]]
+    else:
+        command = [str(python()), "-m", "pytest", "-q", *argv[1:]]
+    return subprocess.run(command, cwd=ROOT, env=env).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

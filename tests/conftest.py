@@ -1,0 +1,27 @@
+"""Shared fixtures: a small Logic task and config so env and trainer tests run in seconds."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("WANDB_SILENT", "true")
+
+from mannrl_gym.config import Config, from_mapping  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def small_config(**changes) -> Config:
+    """Table 1 with 300 sequences, for speed."""
+    base = {"num_sequences": 300, "epochs": 2, "wandb_mode": "disabled", "progress": False,
+            "eval_batch_size": 64}
+    return from_mapping({**base, **changes}, source="test")
+
+
+@pytest.fixture
+def config() -> Config:
+    return small_config()

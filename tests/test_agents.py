@@ -1,0 +1,79 @@
+import numpy as np
+import torch
+
+from mannrl_gym.agents import FrozenMemoryAgent, MannRLAgent, NoMemoryAgent
+from mannrl_gym.agents.replay import BatchStateReplay
+from mannrl_gym.envs import MannRLVectorEnv
+from mannrl_gym.tasks import build_task
+
+from conftest import small_config
+
+
+def make(config, agent_class=MannRLAgent):
+    env = MannRLVectorEnv(build_task(config), config, num_envs=config.batch_size)
+    return env, agent_class(env.layout, config, config.batch_size, config.seed)
+
+
+def test_memory_net_updates_once_per_settle_plus_history_steps():
+    config = small_config(settle=3, history=5, memory_samples=2, memory_lr=1e-2)
+    env, agent = make(config)
+    observation, _ = env.reset(seed=0)
+    changed_at = []
+    for step in range(1, 25):
+        before = agent.net.body[0].weight.clone()
+        observation, reward, _, _, info = env.step(agent.act(observation))
+        stats = agent.observe(observation, reward, info)
+        if not torch.equal(before, agent.net.body[0].weight):
+            changed_at.append(step)
+            assert stats is not None and np.isfinite(stats["memory_loss"])
+    assert changed_at == [8, 16, 24]
+
+
+def test_act_is_the_memory_net_in_eval_mode():
+    config = small_config()
+    env, agent = make(config)
+    observation, _ = env.reset(seed=0)
+    for _ in range(45):  # past one update, so running statistics have moved
+        observation, reward, _, _, info = env.step(agent.act(observation))
+        agent.observe(observation, reward, info)
+    agent.net.eval()
+    with torch.no_grad():
+        expected = agent.net(torch.from_numpy(observation)).numpy()
+    np.testing.assert_allclose(agent.act(observation), expected, atol=1e-6)
+
+
+def test_frozen_and_no_memory_ablations():
+    config = small_config()
+    env, frozen = make(config, FrozenMemoryAgent)
+    _, none = make(config, NoMemoryAgent)
+    weights = frozen.net.body[0].weight.clone()
+    observation, _ = env.reset(seed=0)
+    for _ in range(100):
+        observation, reward, _, _, info = env.step(frozen.act(observation))
+        assert frozen.observe(observation, reward, info) is None
+    assert torch.equal(weights, frozen.net.body[0].weight)
+    assert (none.act(observation) == 0).all()
+
+
+def test_replay_pairs_are_consecutive_rows():
+    replay = BatchStateReplay(6, 2, 3)
+    for k in range(6):
+        replay.push(np.full((2, 3), k, np.float32), np.full(2, -k, np.float32), np.ones(2, bool))
+    state, next_state, reward, usable = replay.sample_pairs(4, torch.Generator().manual_seed(0))
+    assert state.shape == (8, 3)
+    assert torch.equal(next_state, state + 1) and torch.equal(reward, -(state[:, 0] + 1))
+    assert usable.all()
+
+
+def test_detached_target_changes_the_update():
+    results = []
+    for detach in (False, True):
+        config = small_config(detach_target=detach, settle=0, history=4, memory_samples=2,
+                              memory_lr=1e-2)
+        env, agent = make(config)
+        observation, _ = env.reset(seed=0)
+        for _ in range(4):
+            observation, reward, _, _, info = env.step(agent.act(observation))
+            agent.observe(observation, reward, info)
+        results.append(agent.net.body[0].weight.clone())
+    assert not torch.equal(*results)

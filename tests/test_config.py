@@ -1,0 +1,68 @@
+import pytest
+
+from mannrl_gym import cli
+from mannrl_gym.config import Config, ConfigError, from_mapping, load, parse_overrides
+
+
+def write(tmp_path, text):
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_paper_config_loads_with_table_1_values(tmp_path):
+    from conftest import ROOT
+    config = load(ROOT / "configs/logic.yaml")
+    assert (config.history, config.settle, config.batch_size, config.memory_size) == (32, 8, 16, 48)
+    assert (config.lr, config.memory_lr, config.memory_samples, config.gamma) == (1e-4, 1e-5, 8, 0.99)
+    assert config.double_softmax and not config.detach_target and config.carry_memory
+
+
+@pytest.mark.parametrize("text, words", [
+    ("histroy: 3\n", ["unknown key 'histroy'", "did you mean 'history'"]),
+    ("lr: fast\n", ["key 'lr'", "float"]),
+    ("epochs: 2.5\n", ["key 'epochs'", "int"]),
+    ("carry_memory: 1\n", ["key 'carry_memory'", "bool"]),
+    ("memory_samples: 32\nhistory: 32\n", ["key 'memory_samples'", "< history"]),
+    ("lr: -0.1\n", ["key 'lr'", "> 0"]),
+    ("gamma: 1.5\n", ["key 'gamma'"]),
+    ("agent: ppo\n", ["key 'agent'", "mannrl"]),
+    ("lr: [1\n", ["not valid YAML"]),
+    ("- 1\n- 2\n", ["mapping"]),
+])
+def test_bad_config_names_key_and_file(tmp_path, text, words):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as error:
+        load(path)
+    message = str(error.value)
+    assert str(path) in message
+    for word in words:
+        assert word in message
+
+
+def test_overrides_forms_and_types():
+    parsed = parse_overrides(["lr=3e-4", "--carry-memory=false", "--epochs", "7", "run_name=x"])
+    assert parsed == {"lr": "3e-4", "carry_memory": False, "epochs": 7, "run_name": "x"}
+    config = from_mapping(parsed)  # YAML reads 3e-4 as text; the float key accepts it
+    assert config.lr == 3e-4 and isinstance(config.lr, float)
+
+
+def test_override_errors_name_the_override(tmp_path):
+    path = write(tmp_path, "epochs: 3\n")
+    with pytest.raises(ConfigError, match="override.*unknown key 'nope'"):
+        load(path, {"nope": 1})
+    with pytest.raises(ConfigError, match="key 'history'"):
+        load(path, {"history": 1})
+
+
+def test_cli_reports_bad_config_before_training(tmp_path, capsys):
+    path = write(tmp_path, "memory_samples: 40\n")
+    assert cli.main(["train", str(path), f"out_dir={tmp_path}"]) == 2
+    err = capsys.readouterr().err
+    assert "memory_samples" in err and str(path) in err
+    assert not any(tmp_path.glob("*/checkpoint.pt"))
+
+
+def test_defaults_validate_and_round_trip():
+    config = Config().validate()
+    assert from_mapping(config.to_dict()) == config

@@ -1,0 +1,136 @@
+import gymnasium
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+import mannrl_gym  # noqa: F401  (registers the ids)
+from mannrl_gym.envs import ActionError, MannRLVectorEnv
+from mannrl_gym.tasks import build_task
+
+from conftest import small_config
+
+
+def test_single_env_passes_gymnasium_and_sb3_checkers():
+    env = gymnasium.make("MannRL-Logic-v0", num_sequences=200)
+    check_env(env.unwrapped, skip_render_check=True)
+    sb3_check_env(env.unwrapped, warn=False)
+
+
+def test_single_env_episode_is_one_sequence():
+    env = gymnasium.make("MannRL-Logic-v0", num_sequences=200).unwrapped
+    observation, info = env.reset(seed=1)
+    assert observation.shape == env.observation_space.shape and observation.dtype == np.float32
+    length = int(env.data.lengths[info["sequence"]])
+    steps, terminated, total = 0, False, 0.0
+    while not terminated:
+        observation, reward, terminated, truncated, info = env.step(env.action_space.sample())
+        assert -10.0 <= reward <= 0.0 and not truncated
+        steps += 1
+    assert steps == length - 1 and info["answer_step"] and info["position"] == length - 1
+    with pytest.raises(gymnasium.error.ResetNeeded):
+        env.step(env.action_space.sample())
+
+
+def test_make_vec_gives_the_batched_env_with_one_shared_network():
+    env = gymnasium.make_vec("MannRL-Logic-v0", num_envs=16, num_sequences=300)
+    assert isinstance(env, MannRLVectorEnv) and env.num_envs == 16
+    observation, info = env.reset(seed=0)
+    assert observation.shape == (16, 48 + 11 + 11)
+    assert env.observation_space.contains(observation)
+    before = env.learner.flat.clone()
+    observation, reward, terminated, truncated, info = env.step(env.action_space.sample())
+    assert reward.shape == (16,) and reward.dtype == np.float32
+    assert not (env.learner.flat == before).all()  # one shared A took a supervised step
+    for key in ("loss", "correct", "valid", "sequence_start", "answer_step", "long_range"):
+        assert info[key].shape == (16,)
+    layout = env.layout
+    assert np.allclose(observation[:, layout.output].sum(1), 1.0, atol=1e-5)
+
+
+def rollout(env, seed, steps, actions):
+    observation, _ = env.reset(seed=seed)
+    trace = [observation]
+    for i in range(steps):
+        observation, reward, *_ = env.step(actions[i])
+        trace += [observation, reward]
+    return trace
+
+
+def test_reset_with_seed_reproduces_the_episode_and_the_network():
+    env = gymnasium.make_vec("MannRL-Logic-v0", num_envs=8, num_sequences=300)
+    actions = np.random.default_rng(0).random((50, 8, 48), dtype=np.float32)
+    first = rollout(env, 5, 50, actions)
+    second = rollout(env, 5, 50, actions)  # A has trained in between: the seed resets it
+    assert all(np.array_equal(a, b) for a, b in zip(first, second))
+    third = rollout(env, 6, 50, actions)
+    assert not all(np.array_equal(a, b) for a, b in zip(first, third))
+
+
+@pytest.mark.parametrize("action, message", [
+    (np.zeros((16, 47), np.float32), "shape"),
+    (np.full((16, 48), np.nan, np.float32), "NaN"),
+    (np.full((16, 48), np.inf, np.float32), "infinite"),
+    (np.full((16, 48), 1.5, np.float32), r"\[0, 1\]"),
+    (np.zeros((16, 48), np.int64), "dtype"),
+])
+def test_bad_actions_raise_clear_errors(action, message):
+    env = gymnasium.make_vec("MannRL-Logic-v0", num_envs=16, num_sequences=300)
+    env.reset(seed=0)
+    before = env.learner.flat.clone()
+    with pytest.raises(ActionError, match=message):
+        env.step(action)
+    assert (env.learner.flat == before).all()  # nothing learned from a rejected action
+
+
+def test_memory_is_zeroed_at_sequence_start_without_carry():
+    config = small_config(carry_memory=False)
+    env = MannRLVectorEnv(build_task(config), config, num_envs=8)
+    env.reset(seed=0)
+    ones = np.ones((8, 48), np.float32)
+    for _ in range(60):
+        observation, _, _, _, info = env.step(ones)
+        memory = observation[:, env.layout.memory]
+        starts = info["sequence_start"]
+        assert (memory[starts] == 0).all() and (memory[~starts & info["valid"]] == 1).all()
+
+
+def test_pass_truncates_then_autoresets():
+    config = small_config(num_sequences=40)
+    env = MannRLVectorEnv(build_task(config), config, num_envs=4)
+    env.reset(seed=0)
+    steps = env.steps_per_pass
+    action = np.full((4, 48), 0.5, np.float32)
+    for i in range(steps - 1):
+        _, _, terminated, truncated, _ = env.step(action)
+        assert not terminated.any()
+        assert truncated.all() == (i == steps - 2)
+    _, reward, _, truncated, info = env.step(action)  # NEXT_STEP autoreset
+    assert (reward == 0).all() and not truncated.any() and info["sequence_start"].all()
+
+
+def test_evaluation_env_shares_the_network_and_never_trains_it():
+    config = small_config()
+    task = build_task(config)
+    train_env = MannRLVectorEnv(task, config, num_envs=16)
+    eval_env = MannRLVectorEnv(task, config, 32, split="validation", learner=train_env.learner,
+                               learn=False, shuffle=False)
+    train_env.reset(seed=0)
+    before = train_env.learner.flat.clone()
+    eval_env.reset(seed=123)  # a shared network is never reinitialised by a seed
+    eval_env.step(np.zeros((32, 48), np.float32))
+    assert (train_env.learner.flat == before).all()
+
+
+def test_symbolic_env_from_a_jsonl_file(tmp_path):
+    path = tmp_path / "copy.jsonl"
+    path.write_text('{"input": ["a", "b", "="], "target": [".", "a", "b"]}\n' * 20)
+    env = gymnasium.make("MannRL-Symbolic-v0", data_path=str(path), val_fraction=0.2,
+                         holdout="random")
+    observation, _ = env.reset(seed=0)
+    assert observation.shape == (48 + 3 + 3,)
+
+
+def test_bad_env_kwargs_fail_with_the_key():
+    with pytest.raises(ValueError, match="memory_samples"):
+        gymnasium.make("MannRL-Logic-v0", memory_samples=64)
