@@ -23,12 +23,16 @@ sys.path.insert(0, str(ROOT))
 
 VARIANTS: dict[str, list[str]] = {
     "paper": [],
+    "paper+running-bn-eval": ["bn_statistics=running"],
     "paper+single-softmax": ["double_softmax=false"],
     "paper+detach-target": ["detach_target=true"],
     "paper+reset-memory": ["carry_memory=false"],
     "fixed": ["double_softmax=false", "detach_target=true", "carry_memory=false"],
     "no-memory": ["agent=no_memory"],
     "frozen-memory": ["agent=frozen_memory"],
+    "paper+lr-1e-3": ["lr=1e-3"],
+    "paper+memory-lr-1e-3": ["memory_lr=1e-3"],
+    "frozen-memory+lr-1e-3": ["agent=frozen_memory", "lr=1e-3"],
 }
 KEYS = ["train/f1", "train/answer_acc", "train/long_range_acc", "validation/f1",
         "validation/answer_acc", "validation/long_range_acc"]

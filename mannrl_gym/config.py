@@ -64,6 +64,9 @@ class Config:
     detach_target: bool = False  # reference: gradient flows through gamma * f(s_{t+1})
     carry_memory: bool = True  # reference: memory is not reset between sequences
 
+    # --- evaluation ----------------------------------------------------------------------------
+    bn_statistics: Literal["recalibrated", "running"] = "recalibrated"  # A's batch norm at eval
+
     # --- running ---------------------------------------------------------------------------
     out_dir: str = "runs"
     run_name: Optional[str] = None

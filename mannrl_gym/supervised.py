@@ -74,6 +74,7 @@ class ActionLearner:
         self.exp_avg.zero_()
         self.exp_avg_sq.zero_()
         self.steps = 0
+        self._moments: list | None = None
         self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
     # -- forward ------------------------------------------------------------------------------
@@ -90,6 +91,10 @@ class ActionLearner:
         inputs = np.concatenate([features, memory], axis=1)
         hidden = inputs @ self.w1.T
         hidden += self.b1
+        if self._moments is not None:
+            self._moments[0] += hidden.shape[0]
+            self._moments[1] += hidden.sum(axis=0, dtype=np.float64)
+            self._moments[2] += (hidden.astype(np.float64) ** 2).sum(axis=0)
         scale = self.gamma / np.sqrt(self.running_var + BN_EPS)
         hidden = (hidden - self.running_mean) * scale + self.beta
         np.maximum(hidden, 0, out=hidden)
@@ -165,6 +170,25 @@ class ActionLearner:
         denom /= math.sqrt(bias2)
         denom += ADAM_EPS
         self._flat -= (self.lr / bias1) * exp_avg / denom
+
+    # -- batch-norm statistics for evaluation ----------------------------------------------------
+    def start_moments(self) -> None:
+        """From now on, ``evaluate`` sums the hidden pre-activations it sees."""
+        self._moments = [0, np.zeros(self.b1.shape, np.float64), np.zeros(self.b1.shape, np.float64)]
+
+    def use_moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Set the running statistics to the exact mean and variance summed since
+        ``start_moments`` ("precise BN"); return the previous ones to restore later."""
+        count, total, squares = self._moments
+        self._moments = None
+        saved = (self.running_mean.copy(), self.running_var.copy())
+        mean = total / count
+        self.running_mean[:] = mean
+        self.running_var[:] = np.maximum(squares / count - mean ** 2, 0.0) * count / max(count - 1, 1)
+        return saved
+
+    def restore_statistics(self, saved: tuple[np.ndarray, np.ndarray]) -> None:
+        self.running_mean[:], self.running_var[:] = saved
 
     def _train_small(self, features, memory, targets):
         probs, loss = self.evaluate(features, memory, targets)

@@ -22,7 +22,7 @@ from mannrl_gym import checkpoint
 from mannrl_gym.agents import make_agent
 from mannrl_gym.config import Config, ConfigError, from_mapping
 from mannrl_gym.envs.vector_env import MannRLVectorEnv
-from mannrl_gym.evaluation import evaluate
+from mannrl_gym.evaluation import evaluate_splits
 from mannrl_gym.tasks import build_task
 from mannrl_gym.tracking import Tracker
 
@@ -114,9 +114,7 @@ def train(config: Config, run_dir: Path | None = None, resume: bool = False) -> 
                           torch.nn.Identity())}, f"epoch {epoch + 1}")
 
             row: dict[str, Any] = {"epoch": epoch + 1}
-            for split, eval_env in evaluators.items():
-                for key, value in evaluate(eval_env, agent).items():
-                    row[f"{split}/{key}"] = value
+            row.update(evaluate_splits(evaluators, agent, config.bn_statistics == "recalibrated"))
             elapsed += time.perf_counter() - tic
             row.update({"train_steps_per_s": steps_done / train_seconds,
                         "epoch_seconds": time.perf_counter() - tic, "minutes": elapsed / 60,
