@@ -116,3 +116,29 @@ def test_bad_jsonl_names_file_and_line(tmp_path, capsys):
     config.write_text(f"task: jsonl\ndata_path: {data}\nwandb_mode: disabled\nout_dir: {tmp_path}\n")
     assert cli.main(["train", str(config)]) == 2
     assert f"{data}:2" in capsys.readouterr().err
+
+
+def test_recalibrated_evaluation_leaves_training_statistics_untouched():
+    from mannrl_gym.agents import make_agent
+    from mannrl_gym.envs import MannRLVectorEnv
+    from mannrl_gym.evaluation import evaluate_splits
+    from mannrl_gym.tasks import build_task
+    import numpy as np
+
+    config = small_config()
+    task = build_task(config)
+    env = MannRLVectorEnv(task, config, 16)
+    agent = make_agent(config, env.layout, 16)
+    observation, _ = env.reset(seed=0)
+    for _ in range(100):
+        observation, reward, _, _, info = env.step(agent.act(observation))
+        agent.observe(observation, reward, info)
+    envs = {s: MannRLVectorEnv(task, config, 64, split=s, learner=env.learner, learn=False,
+                               shuffle=False) for s in ("train", "validation")}
+    before = env.learner.running_mean.copy(), env.learner.running_var.copy()
+    recalibrated = evaluate_splits(envs, agent, recalibrate=True)
+    assert np.array_equal(before[0], env.learner.running_mean)
+    assert np.array_equal(before[1], env.learner.running_var)
+    running = evaluate_splits(envs, agent, recalibrate=False)
+    assert set(recalibrated) == set(running) and "validation/answer_acc" in running
+    assert recalibrated != running  # the statistics used differ, so do the predictions
