@@ -22,6 +22,7 @@ from mannrl_gym.agents.replay import BatchStateReplay
 from mannrl_gym.config import Config
 from mannrl_gym.envs.core import ObservationLayout
 from mannrl_gym.networks import MemoryNet, initialize
+from mannrl_gym.numerics import raise_non_finite
 
 
 class MannRLAgent:
@@ -107,6 +108,9 @@ class MannRLAgent:
             expected = cfg.gamma * next_memory + reward[:, None]  # reward = -clamp(loss)
             per_row = nn.functional.smooth_l1_loss(memory, expected, reduction="none").mean(1)
             loss = per_row[usable].mean()
+            if not bool(torch.isfinite(loss)):
+                raise_non_finite("memory-net", f"at update {self.updates + 1}", "the SmoothL1 loss",
+                                 self.net)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(self.net.parameters(), cfg.memory_clipping, foreach=True)

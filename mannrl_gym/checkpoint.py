@@ -6,6 +6,8 @@ and anything else (a pickled object, a truncated or tampered file) is refused wi
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import pickle
@@ -38,33 +40,48 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def save(path: Path, payload: dict[str, Any]) -> None:
-    """Save a checkpoint atomically (temporary file, fsync, rename)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as handle:
-        torch.save({"format": FORMAT_VERSION, **payload}, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    """Save a checkpoint atomically (temporary file, fsync, rename).
+
+    The payload is serialised, hashed (SHA-256) and stored as a byte tensor beside its hash,
+    so a file altered after writing is detected on load, not silently used.
+    """
+    inner = io.BytesIO()
+    torch.save(payload, inner)
+    body = inner.getvalue()
+    outer = io.BytesIO()
+    torch.save({"format": FORMAT_VERSION, "sha256": hashlib.sha256(body).hexdigest(),
+                "body": torch.frombuffer(bytearray(body), dtype=torch.uint8)}, outer)
+    atomic_write_bytes(path, outer.getvalue())
+
+
+def _load_weights_only(source, name: str):
+    try:
+        return torch.load(source, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(f"{name}: refused: the file holds objects other than tensors and "
+                              f"plain data ({str(exc).splitlines()[0][:200]})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise CheckpointError(f"{name}: unreadable or truncated checkpoint "
+                              f"({str(exc).splitlines()[0][:200]})") from None
 
 
 def load(path: Path) -> dict[str, Any]:
-    """Load a checkpoint with ``weights_only=True``; raise CheckpointError naming the file."""
+    """Load a checkpoint with ``weights_only=True`` and check its hash.
+
+    Raises CheckpointError naming the file if it is missing, truncated, altered, or holds
+    anything but tensors and plain data.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise CheckpointError(f"{path}: refused: the file holds objects other than tensors and "
-                              f"plain data ({str(exc).splitlines()[0][:200]})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path}: unreadable or truncated checkpoint "
-                              f"({str(exc).splitlines()[0][:200]})") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
+    outer = _load_weights_only(path, str(path))
+    if not isinstance(outer, dict) or outer.get("format") != FORMAT_VERSION:
         raise CheckpointError(f"{path}: not a mannrl-gym checkpoint (format "
-                              f"{payload.get('format') if isinstance(payload, dict) else '?'})")
-    return payload
+                              f"{outer.get('format') if isinstance(outer, dict) else '?'})")
+    body = outer["body"].numpy().tobytes()
+    if hashlib.sha256(body).hexdigest() != outer.get("sha256"):
+        raise CheckpointError(f"{path}: checkpoint altered or damaged (SHA-256 mismatch)")
+    return _load_weights_only(io.BytesIO(body), str(path))
 
 
 class MetricsLog:

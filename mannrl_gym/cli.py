@@ -12,6 +12,7 @@ import sys
 
 from mannrl_gym.checkpoint import CheckpointError
 from mannrl_gym.config import ConfigError, load, parse_overrides
+from mannrl_gym.numerics import NumericalError
 from mannrl_gym.tasks import DataError
 
 
@@ -39,12 +40,18 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("config", nargs="?", help="YAML config, e.g. configs/logic.yaml")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
     args, extra = parser.parse_known_args(argv)
+    if getattr(args, "config", None) and "=" in args.config:  # an override, not a file
+        extra.insert(0, args.config)
+        args.config = None
     try:
         if args.command == "train":
             return _train(args, extra)
     except (ConfigError, DataError, CheckpointError) as exc:
         print(f"mannrl: error: {exc}", file=sys.stderr)
         return 2
+    except NumericalError as exc:
+        print(f"mannrl: stopped: {exc}. The last checkpoint is intact.", file=sys.stderr)
+        return 3
     return 1
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from mannrl_gym.networks import ActionNet, initialize
+from mannrl_gym.numerics import raise_non_finite
 
 BETA1, BETA2, ADAM_EPS, BN_EPS, BN_MOMENTUM = 0.9, 0.999, 1e-8, 1e-5, 0.1
 
@@ -148,6 +149,9 @@ class ActionLearner:
 
         # clip_grad_norm_(max_norm=clipping), folding in the 1/B of the mean
         norm = math.sqrt(float(np.dot(self.grad, self.grad))) / rows
+        if not math.isfinite(norm):  # NaN in inputs, weights or loss all end up here
+            raise_non_finite("action network", f"at training step {self.steps + 1}",
+                             "the gradient norm", self.net)
         self.grad *= min(1.0, self.clipping / (norm + 1e-6)) / rows
         self._adam()
 

@@ -23,14 +23,11 @@ from mannrl_gym.agents import make_agent
 from mannrl_gym.config import Config, ConfigError, from_mapping
 from mannrl_gym.envs.vector_env import MannRLVectorEnv
 from mannrl_gym.evaluation import evaluate_splits
+from mannrl_gym.numerics import non_finite_tensors, raise_non_finite
 from mannrl_gym.tasks import build_task
 from mannrl_gym.tracking import Tracker
 
 F1_TARGET = 0.99
-
-
-class NumericalError(RuntimeError):
-    """A network produced NaN or infinity; the last good checkpoint is left as it was."""
 
 
 def new_run_dir(config: Config) -> Path:
@@ -51,14 +48,6 @@ def load_run_config(run_dir: Path, overrides: dict[str, Any] | None = None) -> C
         raise ConfigError(f"{path}: no run to resume here (config.yaml missing)")
     data = yaml.safe_load(path.read_text())
     return from_mapping({**data, **(overrides or {})}, source=str(path))
-
-
-def _check_finite(modules: dict[str, torch.nn.Module], where: str) -> None:
-    for owner, module in modules.items():
-        for name, tensor in list(module.named_parameters()) + list(module.named_buffers()):
-            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-                raise NumericalError(f"{where}: {owner}.{name} holds NaN or infinity; stopped, "
-                                     f"the last checkpoint is intact")
 
 
 def train(config: Config, run_dir: Path | None = None, resume: bool = False) -> Path:
@@ -88,6 +77,8 @@ def train(config: Config, run_dir: Path | None = None, resume: bool = False) -> 
         checkpoint.atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config.to_dict()))
         metrics.keep_through(0)
         env.reset(seed=config.seed)  # draws A's weights from the seed before the first epoch
+    if start_epoch >= config.epochs:
+        print(f"{run_dir}: all {config.epochs} epochs are done; pass epochs=N to train further")
     tracker = Tracker(config, run_dir, wandb_id)
 
     steps_done = 0
@@ -110,9 +101,10 @@ def train(config: Config, run_dir: Path | None = None, resume: bool = False) -> 
             bar.close()
             steps_done = env.steps_per_pass - 1
             train_seconds = time.perf_counter() - tic
-            _check_finite({"action_net": env.learner.net, "memory_net": getattr(agent, "net",
-                          torch.nn.Identity())}, f"epoch {epoch + 1}")
-
+            for owner, module in (("action network", env.learner.net),
+                                  ("memory-net", getattr(agent, "net", None))):
+                if module is not None and non_finite_tensors(module):
+                    raise_non_finite(owner, f"after epoch {epoch + 1}", "a weight", module)
             row: dict[str, Any] = {"epoch": epoch + 1}
             row.update(evaluate_splits(evaluators, agent, config.bn_statistics == "recalibrated"))
             elapsed += time.perf_counter() - tic

@@ -35,7 +35,8 @@ def test_training_writes_metrics_summary_and_a_safe_checkpoint(tmp_path):
         assert 0.0 <= rows[-1][f"{split}/f1"] <= 1.0
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["epochs"] == 2
-    state = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    torch.load(run_dir / "checkpoint.pt", weights_only=True)  # plain tensors and data only
+    state = checkpoint.load(run_dir / "checkpoint.pt")
     assert state["epoch"] == 2 and "learner" in state and "agent" in state
 
 
@@ -58,6 +59,9 @@ def test_checkpoints_with_pickled_objects_or_truncated_are_refused(tmp_path):
     evil = tmp_path / "evil.pt"
     torch.save({"format": 1, "payload": ConfigError("pickled object")}, evil)
     with pytest.raises(CheckpointError, match="refused"):
+        checkpoint.load(evil)
+    with pytest.raises(CheckpointError, match="refused"):  # hidden inside a valid envelope
+        checkpoint.save(evil, {"payload": ConfigError("pickled object")})
         checkpoint.load(evil)
     good = tmp_path / "good.pt"
     checkpoint.save(good, {"x": torch.ones(1000)})
