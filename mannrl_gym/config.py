@@ -65,7 +65,7 @@ class Config:
     carry_memory: bool = True  # reference: memory is not reset between sequences
 
     # --- evaluation ----------------------------------------------------------------------------
-    bn_statistics: Literal["recalibrated", "running"] = "recalibrated"  # A's batch norm at eval
+    bn_statistics: Literal["recalibrated", "running", "batch"] = "recalibrated"  # A's BN at eval
 
     # --- running ---------------------------------------------------------------------------
     out_dir: str = "runs"

@@ -7,7 +7,8 @@ lag. Measured on Logic (Table 1, single softmax), end-of-epoch accuracy swung be
 and 0.98 with running statistics while training accuracy held at 0.975.
 ``bn_statistics="recalibrated"`` (default) first re-estimates them exactly over one pass of
 the training split with the current memory-net ("precise BN"), evaluates, then puts the
-running statistics back, so training itself is untouched.
+running statistics back, so training itself is untouched; ``"batch"`` normalises each
+evaluation batch by its own statistics, as training does.
 """
 
 from __future__ import annotations
@@ -19,18 +20,26 @@ from mannrl_gym.envs.vector_env import MannRLVectorEnv
 from mannrl_gym.metrics import summarize
 
 
-def evaluate_splits(envs: dict[str, MannRLVectorEnv], agent, recalibrate: bool) -> dict[str, float]:
-    """Metrics ``{split}/{name}`` on every env of ``envs`` (which must include "train")."""
+def evaluate_splits(envs: dict[str, MannRLVectorEnv], agent,
+                    bn_statistics: str = "recalibrated") -> dict[str, float]:
+    """Metrics ``{split}/{name}`` on every env of ``envs`` (which must include "train").
+
+    bn_statistics: "running" (A's running averages, as training left them), "recalibrated"
+    (re-estimated over one pass of the training split first) or "batch" (each evaluation
+    batch's own statistics, as in training; B = eval_batch_size slots at one time step).
+    """
     learner = envs["train"].learner
     saved = None
-    if recalibrate:
+    if bn_statistics == "recalibrated":
         learner.start_moments()
         evaluate(envs["train"], agent)
         saved = learner.use_moments()
+    learner.eval_batch_statistics = bn_statistics == "batch"
     try:
         return {f"{split}/{key}": value for split, env in envs.items()
                 for key, value in evaluate(env, agent).items()}
     finally:
+        learner.eval_batch_statistics = False
         if saved is not None:
             learner.restore_statistics(saved)
 

@@ -45,6 +45,7 @@ class ActionLearner:
                              softmax_output=double_softmax)
         self.lr, self.clipping, self.double_softmax = lr, clipping, double_softmax
         self.min_batch, self.gather_small = max(2, min_batch), gather_small
+        self.eval_batch_statistics = False  # evaluate with each batch's own statistics
         params = list(self.net.parameters())
         self.flat = torch.zeros(sum(p.numel() for p in params))
         views, offset = [], 0
@@ -96,8 +97,12 @@ class ActionLearner:
             self._moments[0] += hidden.shape[0]
             self._moments[1] += hidden.sum(axis=0, dtype=np.float64)
             self._moments[2] += (hidden.astype(np.float64) ** 2).sum(axis=0)
-        scale = self.gamma / np.sqrt(self.running_var + BN_EPS)
-        hidden = (hidden - self.running_mean) * scale + self.beta
+        if self.eval_batch_statistics and hidden.shape[0] > 1:
+            mean, var = hidden.mean(axis=0), hidden.var(axis=0)
+        else:
+            mean, var = self.running_mean, self.running_var
+        scale = self.gamma / np.sqrt(var + BN_EPS)
+        hidden = (hidden - mean) * scale + self.beta
         np.maximum(hidden, 0, out=hidden)
         scores, probs = self._scores(hidden)
         loss = -np.take_along_axis(log_softmax(scores), targets[:, None], axis=1)[:, 0]

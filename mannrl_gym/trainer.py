@@ -106,7 +106,7 @@ def train(config: Config, run_dir: Path | None = None, resume: bool = False) -> 
                 if module is not None and non_finite_tensors(module):
                     raise_non_finite(owner, f"after epoch {epoch + 1}", "a weight", module)
             row: dict[str, Any] = {"epoch": epoch + 1}
-            row.update(evaluate_splits(evaluators, agent, config.bn_statistics == "recalibrated"))
+            row.update(evaluate_splits(evaluators, agent, config.bn_statistics))
             elapsed += time.perf_counter() - tic
             row.update({"train_steps_per_s": steps_done / train_seconds,
                         "epoch_seconds": time.perf_counter() - tic, "minutes": elapsed / 60,

@@ -140,9 +140,11 @@ def test_recalibrated_evaluation_leaves_training_statistics_untouched():
     envs = {s: MannRLVectorEnv(task, config, 64, split=s, learner=env.learner, learn=False,
                                shuffle=False) for s in ("train", "validation")}
     before = env.learner.running_mean.copy(), env.learner.running_var.copy()
-    recalibrated = evaluate_splits(envs, agent, recalibrate=True)
+    recalibrated = evaluate_splits(envs, agent, "recalibrated")
     assert np.array_equal(before[0], env.learner.running_mean)
     assert np.array_equal(before[1], env.learner.running_var)
-    running = evaluate_splits(envs, agent, recalibrate=False)
-    assert set(recalibrated) == set(running) and "validation/answer_acc" in running
-    assert recalibrated != running  # the statistics used differ, so do the predictions
+    running = evaluate_splits(envs, agent, "running")
+    batch = evaluate_splits(envs, agent, "batch")
+    assert np.array_equal(before[0], env.learner.running_mean)
+    assert set(recalibrated) == set(running) == set(batch) and "validation/answer_acc" in running
+    assert recalibrated != running != batch  # the statistics used differ, so do the predictions
