@@ -85,7 +85,8 @@ def load(path: Path) -> dict[str, Any]:
 
 
 class MetricsLog:
-    """Metrics as JSON lines, one per epoch, each line flushed to disk as it is written."""
+    """Metrics as JSON lines, one per epoch. Every write replaces the whole file atomically
+    (write, fsync, rename), so a crash leaves the previous complete file."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -93,21 +94,14 @@ class MetricsLog:
     def read(self) -> list[dict[str, Any]]:
         if not self.path.exists():
             return []
-        rows = []
-        for line in self.path.read_text().splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                break  # a line cut by a crash: drop it and what follows
-        return rows
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+
+    def _write(self, rows: list[dict[str, Any]]) -> None:
+        atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in rows))
 
     def keep_through(self, epoch: int) -> None:
         """Keep only epochs <= ``epoch``: what a checkpoint taken after ``epoch`` epochs saw."""
-        rows = [r for r in self.read() if r.get("epoch", 0) <= epoch]
-        atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in rows))
+        self._write([r for r in self.read() if r.get("epoch", 0) <= epoch])
 
     def append(self, row: dict[str, Any]) -> None:
-        with open(self.path, "a") as handle:
-            handle.write(json.dumps(row) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        self._write(self.read() + [row])

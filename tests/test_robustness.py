@@ -54,11 +54,16 @@ def test_a_diverging_run_stops_and_keeps_the_last_good_checkpoint(tmp_path, caps
     assert (run_dir / "metrics.jsonl").read_text() == rows
 
 
-@pytest.mark.parametrize("agent", ["mannrl", "no_memory", "frozen_memory"])
-def test_same_config_and_seed_give_identical_metrics(tmp_path, agent):
+@pytest.mark.parametrize("agent, task", [("mannrl", "logic"), ("no_memory", "logic"),
+                                         ("frozen_memory", "logic"), ("mannrl", "jsonl")])
+def test_same_config_and_seed_give_identical_metrics(tmp_path, agent, task):
+    data = tmp_path / "task.jsonl"
+    data.write_text("".join(json.dumps({"input": list(w) + ["?"], "target": ["."] + list(w)})
+                            + "\n" for w in ("abc", "bca", "cab", "acb", "bac") * 8))
     rows = []
     for name in ("a", "b"):
-        run = train(small_config(out_dir=str(tmp_path), run_name=name, agent=agent, epochs=1))
+        run = train(small_config(out_dir=str(tmp_path), run_name=name, agent=agent, epochs=1,
+                                 task=task, data_path=str(data), holdout="random"))
         row = json.loads((run / "metrics.jsonl").read_text())
         rows.append({k: v for k, v in row.items()
                      if k not in ("minutes", "epoch_seconds", "train_steps_per_s")})
