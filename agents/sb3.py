@@ -1,0 +1,87 @@
+"""Stable-Baselines3 on MANN-RL: SB3's continuous-action agents as the memory-net.
+
+``SB3VecEnv`` gives a ``MannRLVectorEnv`` SB3's VecEnv interface (SB3 does not take a
+Gymnasium VectorEnv): the same B slots and the one shared action network. A pass over the data
+is one episode; at its end every slot reports ``done`` with ``TimeLimit.truncated`` and its
+``terminal_observation``, and the next pass starts at once. The single env works with SB3's
+own ``make_vec_env`` unchanged.
+
+``SB3MemoryAgent`` wraps a trained SB3 model in the agent interface (``act``), so the trainer's
+evaluation reports the same metrics for it as for the paper's agent.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+from stable_baselines3.common.vec_env.base_vec_env import VecEnv
+
+from mannrl_gym.envs.vector_env import MannRLVectorEnv
+
+
+class SB3VecEnv(VecEnv):
+    """SB3 VecEnv view of a MannRLVectorEnv (observations (B, D), actions (B, M) in [0, 1])."""
+
+    def __init__(self, env: MannRLVectorEnv) -> None:
+        super().__init__(env.num_envs, env.single_observation_space, env.single_action_space)
+        self.env = env
+        self._actions: np.ndarray | None = None
+        self._next_seed: int | None = None
+
+    def seed(self, seed: int | None = None) -> Sequence[None | int]:
+        self._next_seed = seed
+        return [seed] * self.num_envs
+
+    def reset(self) -> np.ndarray:
+        observation, _ = self.env.reset(seed=self._next_seed)
+        self._next_seed = None
+        return observation
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = np.asarray(actions, dtype=np.float32)
+
+    def step_wait(self):
+        observation, reward, terminated, truncated, info = self.env.step(self._actions)
+        dones = terminated | truncated
+        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        if dones.any():  # end of the pass: report each slot's last state, start the next pass
+            for slot in np.nonzero(dones)[0]:
+                infos[slot] = {"terminal_observation": observation[slot],
+                               "TimeLimit.truncated": bool(truncated[slot])}
+            observation, _ = self.env.reset()
+        return observation, reward, dones, infos
+
+    def close(self) -> None:
+        self.env.close()
+
+    def get_attr(self, attr_name: str, indices=None) -> list[Any]:
+        return [getattr(self.env, attr_name)] * len(self._get_indices(indices))
+
+    def set_attr(self, attr_name: str, value: Any, indices=None) -> None:
+        setattr(self.env, attr_name, value)
+
+    def env_method(self, method_name: str, *args, indices=None, **kwargs) -> list[Any]:
+        return [getattr(self.env, method_name)(*args, **kwargs)] * len(self._get_indices(indices))
+
+    def env_is_wrapped(self, wrapper_class, indices=None) -> list[bool]:
+        return [False] * len(self._get_indices(indices))
+
+    def _get_indices(self, indices) -> list[int]:
+        if indices is None:
+            return list(range(self.num_envs))
+        return [indices] if isinstance(indices, int) else list(indices)
+
+
+class SB3MemoryAgent:
+    """An SB3 model as a memory agent: ``act`` is its deterministic action."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+
+    def act(self, observation: np.ndarray) -> np.ndarray:
+        action, _ = self.model.predict(observation, deterministic=True)
+        return np.clip(action, 0.0, 1.0).astype(np.float32)
+
+    def observe(self, observation, reward, info) -> None:
+        return None
