@@ -19,13 +19,8 @@ from mannrl_gym.agents import make_agent
 from mannrl_gym.agents.sb3 import SB3MemoryAgent, SB3VecEnv
 from mannrl_gym.config import Config, from_mapping, parse_overrides
 from mannrl_gym.envs import MannRLVectorEnv
-from mannrl_gym.evaluation import evaluate_splits
+from mannrl_gym.evaluation import evaluate_splits, evaluation_envs
 from mannrl_gym.tasks import build_task
-
-
-def evaluation_envs(task, config: Config, learner) -> dict[str, MannRLVectorEnv]:
-    return {s: MannRLVectorEnv(task, config, config.eval_batch_size, split=s, learner=learner,
-                               learn=False, shuffle=False) for s in ("train", "validation")}
 
 
 def train_sac(config: Config, steps: int, **sac_kwargs) -> tuple[dict[str, float], float]:

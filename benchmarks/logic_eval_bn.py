@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mannrl_gym.agents import make_agent  # noqa: E402
 from mannrl_gym.config import load, parse_overrides  # noqa: E402
 from mannrl_gym.envs import MannRLVectorEnv  # noqa: E402
-from mannrl_gym.evaluation import evaluate_splits  # noqa: E402
+from mannrl_gym.evaluation import evaluate_splits, evaluation_envs  # noqa: E402
 from mannrl_gym.tasks import build_task  # noqa: E402
 
 MODES = ("running", "recalibrated", "batch")
@@ -39,9 +39,7 @@ def main() -> None:
     task = build_task(config)
     env = MannRLVectorEnv(task, config, config.batch_size)
     agent = make_agent(config, env.layout, config.batch_size)
-    evaluators = {s: MannRLVectorEnv(task, config, config.eval_batch_size, split=s,
-                                     learner=env.learner, learn=False, shuffle=False)
-                  for s in ("train", "validation")}
+    evaluators = evaluation_envs(task, config, env.learner)
     env.reset(seed=config.seed)
     print(f"overrides: {args.overrides or 'none (Table 1)'}")
     print(f"{'epoch':>5} {'train acc (live)':>16} " + " ".join(f"{m + ' f1':>16}" for m in MODES))

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 class CheckpointError(RuntimeError):
@@ -78,6 +78,8 @@ def load(path: Path) -> dict[str, Any]:
     if not isinstance(outer, dict) or outer.get("format") != FORMAT_VERSION:
         raise CheckpointError(f"{path}: not a mannrl-gym checkpoint (format "
                               f"{outer.get('format') if isinstance(outer, dict) else '?'})")
+    if not isinstance(outer.get("body"), torch.Tensor) or outer["body"].dtype != torch.uint8:
+        raise CheckpointError(f"{path}: checkpoint damaged (no payload)")
     body = outer["body"].numpy().tobytes()
     if hashlib.sha256(body).hexdigest() != outer.get("sha256"):
         raise CheckpointError(f"{path}: checkpoint altered or damaged (SHA-256 mismatch)")

@@ -3,6 +3,7 @@
   mannrl train CONFIG [key=value ...]      run an experiment (progress bar, metrics, checkpoints)
   mannrl train --resume RUN_DIR [key=value ...]
                                            continue a run from its last checkpoint
+  mannrl plot RUN_DIR [RUN_DIR ...]         learning curves and a memory heat map (PNG)
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ def main(argv: list[str] | None = None) -> int:
                                 description="Overrides: key=value or --key=value, any config key.")
     train.add_argument("config", nargs="?", help="YAML config, e.g. configs/logic.yaml")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    plot = commands.add_parser("plot", help="learning curves and a memory heat map as PNG",
+                               description="Several run directories: their curves side by side.")
+    plot.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    plot.add_argument("--out", help="folder for the PNG files (default: the first RUN_DIR)")
+    plot.add_argument("--sequence", type=int, help="training sequence for the memory heat map")
     args, extra = parser.parse_known_args(argv)
     if getattr(args, "config", None) and "=" in args.config:  # an override, not a file
         extra.insert(0, args.config)
@@ -46,7 +52,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "train":
             return _train(args, extra)
-    except (ConfigError, DataError, CheckpointError) as exc:
+        if args.command == "plot":
+            if extra:
+                parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            from mannrl_gym.plotting import plot as make_plots
+            for path in make_plots(args.run_dirs, args.out, args.sequence):
+                print(f"wrote {path}")
+            return 0
+    except (ConfigError, DataError, CheckpointError, FileNotFoundError) as exc:
         print(f"mannrl: error: {exc}", file=sys.stderr)
         return 2
     except NumericalError as exc:

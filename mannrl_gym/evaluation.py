@@ -20,6 +20,13 @@ from mannrl_gym.envs.vector_env import MannRLVectorEnv
 from mannrl_gym.metrics import summarize
 
 
+def evaluation_envs(task, config, learner) -> dict[str, MannRLVectorEnv]:
+    """Non-learning envs over both splits, in data order, sharing ``learner`` (A)."""
+    return {split: MannRLVectorEnv(task, config, config.eval_batch_size, split=split,
+                                   learner=learner, learn=False, shuffle=False)
+            for split in ("train", "validation")}
+
+
 def evaluate_splits(envs: dict[str, MannRLVectorEnv], agent,
                     bn_statistics: str = "recalibrated") -> dict[str, float]:
     """Metrics ``{split}/{name}`` on every env of ``envs`` (which must include "train").

@@ -22,7 +22,7 @@ from mannrl_gym import checkpoint
 from mannrl_gym.agents import make_agent
 from mannrl_gym.config import Config, ConfigError, from_mapping
 from mannrl_gym.envs.vector_env import MannRLVectorEnv
-from mannrl_gym.evaluation import evaluate_splits
+from mannrl_gym.evaluation import evaluate_splits, evaluation_envs
 from mannrl_gym.numerics import non_finite_tensors, raise_non_finite
 from mannrl_gym.tasks import build_task
 from mannrl_gym.tracking import Tracker
@@ -50,6 +50,13 @@ def load_run_config(run_dir: Path, overrides: dict[str, Any] | None = None) -> C
     return from_mapping({**data, **(overrides or {})}, source=str(path))
 
 
+def restore(state: dict[str, Any], env: MannRLVectorEnv, agent) -> None:
+    """Put a checkpoint's networks, optimizer states and data-order RNG into ``env``/``agent``."""
+    env.learner.load_state_dict(state["learner"])
+    agent.load_state_dict(state["agent"])
+    env._generator.set_state(state["env_generator"])
+
+
 def train(config: Config, run_dir: Path | None = None, resume: bool = False) -> Path:
     """Run (or resume) the experiment ``config`` describes; return the run directory."""
     torch.set_num_threads(config.num_threads)
@@ -60,17 +67,13 @@ def train(config: Config, run_dir: Path | None = None, resume: bool = False) -> 
     task = build_task(config)
     env = MannRLVectorEnv(task, config, num_envs=config.batch_size)
     agent = make_agent(config, env.layout, config.batch_size)
-    evaluators = {split: MannRLVectorEnv(task, config, config.eval_batch_size, split=split,
-                                         learner=env.learner, learn=False, shuffle=False)
-                  for split in ("train", "validation")}
+    evaluators = evaluation_envs(task, config, env.learner)
 
     start_epoch, elapsed, wandb_id = 0, 0.0, None
     if resume and ckpt_path.exists():
         state = checkpoint.load(ckpt_path)
         env.reset(seed=config.seed)  # as a fresh run does; then overwrite with the saved state
-        env.learner.load_state_dict(state["learner"])
-        agent.load_state_dict(state["agent"])
-        env._generator.set_state(state["env_generator"])
+        restore(state, env, agent)
         start_epoch, elapsed, wandb_id = int(state["epoch"]), float(state["elapsed"]), state["wandb_id"]
         metrics.keep_through(start_epoch)
     else:

@@ -57,7 +57,7 @@ def test_a_run_directory_is_never_overwritten(tmp_path):
 
 def test_checkpoints_with_pickled_objects_or_truncated_are_refused(tmp_path):
     evil = tmp_path / "evil.pt"
-    torch.save({"format": 1, "payload": ConfigError("pickled object")}, evil)
+    torch.save({"format": 2, "payload": ConfigError("pickled object")}, evil)
     with pytest.raises(CheckpointError, match="refused"):
         checkpoint.load(evil)
     with pytest.raises(CheckpointError, match="refused"):  # hidden inside a valid envelope

@@ -1,0 +1,138 @@
+"""``mannrl plot``: learning curves of runs side by side, and what the memory holds.
+
+curves.png   F1 and answer accuracy per epoch, train and validation, one line per run
+             (MANN-RL beside its ablations when given several run directories).
+memory.png   the memory vector at every step of one sequence (rows: memory units, columns:
+             steps labelled input -> A's output), for the first run given.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mannrl_gym import checkpoint
+from mannrl_gym.agents import make_agent
+from mannrl_gym.envs.vector_env import MannRLVectorEnv
+from mannrl_gym.tasks import build_task
+from mannrl_gym.tasks.base import Task
+
+PANELS = [("train/f1", "train F1 (all steps)"), ("validation/f1", "validation F1"),
+          ("train/answer_acc", "train answer accuracy"),
+          ("validation/answer_acc", "validation answer accuracy")]
+SWITCHES = ("double_softmax", "detach_target", "carry_memory", "lr", "memory_lr")
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        raise SystemExit("mannrl plot needs matplotlib: pip install 'mannrl-gym[plot]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _label(config: dict, others: list[dict]) -> str:
+    """The agent, plus every switch whose value differs between the runs plotted."""
+    parts = [config["agent"]]
+    parts += [f"{k}={config[k]}" for k in SWITCHES if len({str(o.get(k)) for o in others}) > 1]
+    return ", ".join(parts)
+
+
+def plot_curves(run_dirs: list[Path], path: Path) -> Path:
+    plt = _pyplot()
+    configs = [checkpoint_config(d) for d in run_dirs]
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex=True)
+    for run_dir, config in zip(run_dirs, configs):
+        rows = checkpoint.MetricsLog(run_dir / "metrics.jsonl").read()
+        epochs = [r["epoch"] for r in rows]
+        for ax, (key, title) in zip(axes.flat, PANELS):
+            ax.plot(epochs, [r.get(key) if r.get(key) is not None else np.nan for r in rows],
+                    label=_label(config, configs))
+            ax.set_title(title)
+            ax.set_ylim(0, 1.01)
+            ax.grid(alpha=0.3)
+    for ax in axes[1]:
+        ax.set_xlabel("epoch")
+    axes[0, 0].legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def checkpoint_config(run_dir: Path) -> dict:
+    import yaml
+    return yaml.safe_load((Path(run_dir) / "config.yaml").read_text())
+
+
+def memory_trace(run_dir: Path, sequence: int | None = None):
+    """Replay one training sequence through a run's last checkpoint.
+
+    Returns (memory (T, M), input symbols, output symbols, targets) for the sequence ``sequence``
+    of the training split, by default the longest one whose answer needs long-range memory.
+    """
+    from mannrl_gym.config import from_mapping
+
+    config = from_mapping(checkpoint_config(run_dir), source=str(Path(run_dir) / "config.yaml"))
+    task = build_task(config)
+    data = task.train
+    if sequence is None:
+        ends = data.offsets[1:] - 1
+        candidates = torch.nonzero(data.long_range[ends]).squeeze(1)
+        pool = candidates if candidates.numel() else torch.arange(len(data))
+        sequence = int(pool[data.lengths[pool].argmax()])
+    one = Task(task.name, task.input_symbols, task.output_symbols, task.input_table,
+               train=data.subset(torch.tensor([sequence])), validation=task.validation)
+    env = MannRLVectorEnv(one, config, num_envs=1, learn=False, shuffle=False)
+    agent = make_agent(config, env.layout, config.batch_size)  # acts on any batch size
+    state = checkpoint.load(Path(run_dir) / "checkpoint.pt")
+    env.learner.load_state_dict(state["learner"])
+    agent.load_state_dict(state["agent"])
+    observation, info = env.reset()
+    memories, outputs, targets = [observation[0, env.layout.memory]], [info["prediction"][0]], [info["target"][0]]
+    for _ in range(env.steps_per_pass - 1):
+        observation, _, _, _, info = env.step(agent.act(observation))
+        memories.append(observation[0, env.layout.memory])
+        outputs.append(info["prediction"][0])
+        targets.append(info["target"][0])
+    inputs = env.stream.inputs[:, 0].tolist()
+    names = task.input_symbols, task.output_symbols
+    return (np.stack(memories), [names[0][i] for i in inputs], [names[1][i] for i in outputs],
+            [names[1][i] for i in targets])
+
+
+def plot_memory(run_dir: Path, path: Path, sequence: int | None = None) -> Path:
+    plt = _pyplot()
+    memory, inputs, outputs, targets = memory_trace(run_dir, sequence)
+    fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(inputs) + 2), 6))
+    image = ax.imshow(memory.T, aspect="auto", cmap="viridis", vmin=0, vmax=1)
+    ax.set_xticks(range(len(inputs)))
+    ax.set_xticklabels([f"{i}→{o}" + ("" if o == t else f" ({t})")
+                        for i, o, t in zip(inputs, outputs, targets)], rotation=90, fontsize=9)
+    ax.set_xlabel("step: input → A's output (target where wrong)")
+    ax.set_ylabel("memory unit")
+    ax.set_title(f"memory over one sequence: {''.join(inputs)}")
+    fig.colorbar(image, ax=ax, fraction=0.03)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot(run_dirs: list[Path], out_dir: Path | None = None, sequence: int | None = None) -> list[Path]:
+    """Write curves.png and memory.png into ``out_dir`` (default: the first run directory)."""
+    run_dirs = [Path(d) for d in run_dirs]
+    for run_dir in run_dirs:
+        if not (run_dir / "metrics.jsonl").is_file():
+            raise FileNotFoundError(f"{run_dir}: not a run directory (metrics.jsonl missing)")
+    out_dir = Path(out_dir) if out_dir else run_dirs[0]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = [plot_curves(run_dirs, out_dir / "curves.png")]
+    if (run_dirs[0] / "checkpoint.pt").exists():
+        written.append(plot_memory(run_dirs[0], out_dir / "memory.png", sequence))
+    return written
