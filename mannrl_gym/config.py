@@ -47,7 +47,7 @@ class Config:
     clipping: float = 0.01  # max gradient norm of the action network
 
     # --- memory-net (reinforcement learning) ---------------------------------------------
-    agent: Literal["mannrl", "no_memory", "frozen_memory"] = "mannrl"
+    agent: Literal["mannrl", "no_memory", "frozen_memory", "lstm"] = "mannrl"  # lstm: BPTT peer
     memory_size: int = 48
     history: int = 32
     settle: int = 8

@@ -90,7 +90,7 @@ def memory_trace(run_dir: Path, sequence: int | None = None):
                train=data.subset(torch.tensor([sequence])), validation=task.validation)
     env = MannRLVectorEnv(one, config, num_envs=1, learn=False, shuffle=False)
     agent = make_agent(config, env.layout, config.batch_size)  # acts on any batch size
-    state = checkpoint.load(Path(run_dir) / "checkpoint.pt")
+    state = checkpoint.load(Path(run_dir) / "checkpoint.pt")["experiment"]
     env.learner.load_state_dict(state["learner"])
     agent.load_state_dict(state["agent"])
     observation, info = env.reset()
@@ -133,6 +133,6 @@ def plot(run_dirs: list[Path], out_dir: Path | None = None, sequence: int | None
     out_dir = Path(out_dir) if out_dir else run_dirs[0]
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [plot_curves(run_dirs, out_dir / "curves.png")]
-    if (run_dirs[0] / "checkpoint.pt").exists():
+    if (run_dirs[0] / "checkpoint.pt").exists() and checkpoint_config(run_dirs[0])["agent"] != "lstm":
         written.append(plot_memory(run_dirs[0], out_dir / "memory.png", sequence))
     return written

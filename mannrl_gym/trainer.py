@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +18,8 @@ import yaml
 from tqdm import tqdm
 
 from mannrl_gym import checkpoint
-from mannrl_gym.agents import make_agent
 from mannrl_gym.config import Config, ConfigError, from_mapping
-from mannrl_gym.envs.vector_env import MannRLVectorEnv
-from mannrl_gym.evaluation import evaluate_splits, evaluation_envs
-from mannrl_gym.numerics import non_finite_tensors, raise_non_finite
+from mannrl_gym.experiments import make_experiment
 from mannrl_gym.tasks import build_task
 from mannrl_gym.tracking import Tracker
 
@@ -50,78 +46,40 @@ def load_run_config(run_dir: Path, overrides: dict[str, Any] | None = None) -> C
     return from_mapping({**data, **(overrides or {})}, source=str(path))
 
 
-def restore(state: dict[str, Any], env: MannRLVectorEnv, agent) -> None:
-    """Put a checkpoint's networks, optimizer states and data-order RNG into ``env``/``agent``."""
-    env.learner.load_state_dict(state["learner"])
-    agent.load_state_dict(state["agent"])
-    env._generator.set_state(state["env_generator"])
-
-
 def train(config: Config, run_dir: Path | None = None, resume: bool = False) -> Path:
     """Run (or resume) the experiment ``config`` describes; return the run directory."""
     torch.set_num_threads(config.num_threads)
     run_dir = Path(run_dir) if run_dir is not None else new_run_dir(config)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path, metrics = run_dir / "checkpoint.pt", checkpoint.MetricsLog(run_dir / "metrics.jsonl")
-
-    task = build_task(config)
-    env = MannRLVectorEnv(task, config, num_envs=config.batch_size)
-    agent = make_agent(config, env.layout, config.batch_size)
-    evaluators = evaluation_envs(task, config, env.learner)
+    experiment = make_experiment(config, build_task(config))
 
     start_epoch, elapsed, wandb_id = 0, 0.0, None
     if resume and ckpt_path.exists():
         state = checkpoint.load(ckpt_path)
-        env.reset(seed=config.seed)  # as a fresh run does; then overwrite with the saved state
-        restore(state, env, agent)
+        experiment.load_state_dict(state["experiment"])
         start_epoch, elapsed, wandb_id = int(state["epoch"]), float(state["elapsed"]), state["wandb_id"]
         metrics.keep_through(start_epoch)
     else:
         checkpoint.atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config.to_dict()))
         metrics.keep_through(0)
-        env.reset(seed=config.seed)  # draws A's weights from the seed before the first epoch
     if start_epoch >= config.epochs:
         print(f"{run_dir}: all {config.epochs} epochs are done; pass epochs=N to train further")
     tracker = Tracker(config, run_dir, wandb_id)
-
-    steps_done = 0
     try:
         for epoch in range(start_epoch, config.epochs):
             tic = time.perf_counter()
-            observation, _ = env.reset()
-            train_loss = 0.0
-            bar = tqdm(total=env.steps_per_pass - 1, desc=f"epoch {epoch + 1}/{config.epochs}",
-                       unit="step", leave=False, disable=not config.progress, mininterval=1.0)
-            memory_loss = []
-            for step in range(env.steps_per_pass - 1):
-                observation, reward, _, _, info = env.step(agent.act(observation))
-                stats = agent.observe(observation, reward, info)
-                if stats is not None:
-                    memory_loss.append(stats["memory_loss"])
-                train_loss += float(info["loss"].sum())
-                if step % 512 == 511:
-                    bar.update(512)
-            bar.close()
-            steps_done = env.steps_per_pass - 1
-            train_seconds = time.perf_counter() - tic
-            for owner, module in (("action network", env.learner.net),
-                                  ("memory-net", getattr(agent, "net", None))):
-                if module is not None and non_finite_tensors(module):
-                    raise_non_finite(owner, f"after epoch {epoch + 1}", "a weight", module)
-            row: dict[str, Any] = {"epoch": epoch + 1}
-            row.update(evaluate_splits(evaluators, agent, config.bn_statistics))
+            stats = experiment.run_epoch(f"epoch {epoch + 1}/{config.epochs}")
+            experiment.check_finite(f"after epoch {epoch + 1}")
+            row: dict[str, Any] = {"epoch": epoch + 1, **experiment.evaluate()}
             elapsed += time.perf_counter() - tic
-            row.update({"train_steps_per_s": steps_done / train_seconds,
-                        "epoch_seconds": time.perf_counter() - tic, "minutes": elapsed / 60,
-                        "memory_loss": sum(memory_loss) / len(memory_loss) if memory_loss else None,
-                        "train_loss_running": float(train_loss) / max(1, steps_done * config.batch_size)})
+            row.update(stats, epoch_seconds=time.perf_counter() - tic, minutes=elapsed / 60)
             row = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
             metrics.append(row)
             tracker.log(row)
-            checkpoint.save(ckpt_path, {
-                "epoch": epoch + 1, "elapsed": elapsed, "config": config.to_dict(),
-                "learner": env.learner.state_dict(), "agent": agent.state_dict(),
-                "env_generator": env._generator.get_state(), "wandb_id": tracker.run_id})
+            checkpoint.save(ckpt_path, {"epoch": epoch + 1, "elapsed": elapsed,
+                                        "config": config.to_dict(), "wandb_id": tracker.run_id,
+                                        "experiment": experiment.state_dict()})
             tqdm.write(_progress_line(row))
             if config.max_minutes is not None and elapsed / 60 >= config.max_minutes:
                 tqdm.write(f"stopping: {elapsed / 60:.1f} min reached max_minutes={config.max_minutes}")
@@ -165,8 +123,3 @@ def write_summary(run_dir: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
                 {"epoch": stable["epoch"], "minutes": stable["minutes"]} if stable else None)
     checkpoint.atomic_write_text(Path(run_dir) / "summary.json", json.dumps(summary, indent=2))
     return summary
-
-
-def with_overrides(config: Config, **changes: Any) -> Config:
-    """A copy of ``config`` with ``changes``, validated."""
-    return replace(config, **changes).validate()

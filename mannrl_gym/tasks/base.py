@@ -40,6 +40,16 @@ class SequenceSet:
     def num_tokens(self) -> int:
         return int(self.inputs.numel())
 
+    def padded(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(inputs (N, L), targets (N, L), mask (N, L) bool), padded with 0 to the longest."""
+        lengths = self.lengths
+        n, longest = len(self), int(lengths.max())
+        mask = torch.arange(longest).expand(n, longest) < lengths[:, None]
+        inputs = torch.zeros(n, longest, dtype=torch.int64)
+        targets = torch.zeros(n, longest, dtype=torch.int64)
+        inputs[mask], targets[mask] = self.inputs, self.targets
+        return inputs, targets, mask
+
     def subset(self, index: torch.Tensor) -> "SequenceSet":
         """The sequences ``index`` (int64, any order) as a new SequenceSet."""
         starts, lengths = self.offsets[:-1][index], self.lengths[index]
