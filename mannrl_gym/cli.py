@@ -4,6 +4,7 @@
   mannrl train --resume RUN_DIR [key=value ...]
                                            continue a run from its last checkpoint
   mannrl plot RUN_DIR [RUN_DIR ...]         learning curves and a memory heat map (PNG)
+  mannrl sweep SWEEP_YAML [--trials N]      a wandb-format sweep, run locally with Optuna
 """
 
 from __future__ import annotations
@@ -45,6 +46,16 @@ def main(argv: list[str] | None = None) -> int:
     plot.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     plot.add_argument("--out", help="folder for the PNG files (default: the first RUN_DIR)")
     plot.add_argument("--sequence", type=int, help="training sequence for the memory heat map")
+    sweep = commands.add_parser("sweep", help="run a wandb-format sweep YAML locally with Optuna")
+    sweep.add_argument("sweep_file", metavar="SWEEP_YAML")
+    sweep.add_argument("--trials", type=int, default=10, help="trials to run now (default 10)")
+    sweep.add_argument("--storage", help="database URL shared by machines (default: SQLite "
+                                         "file in the sweep's folder)")
+    sweep.add_argument("--study-name", help="default: the sweep file's name")
+    sweep.add_argument("--out-dir", default="runs/sweeps")
+    sweep.add_argument("--seed", type=int, default=0, help="seeds the sampler")
+    sweep.add_argument("--heartbeat", type=int, default=30, help=argparse.SUPPRESS)
+    sweep.add_argument("--grace-period", type=int, default=None, help=argparse.SUPPRESS)
     args, extra = parser.parse_known_args(argv)
     if getattr(args, "config", None) and "=" in args.config:  # an override, not a file
         extra.insert(0, args.config)
@@ -52,6 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "train":
             return _train(args, extra)
+        if args.command == "sweep":
+            if extra:
+                parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            from mannrl_gym.sweep import print_study, run_sweep
+            study = run_sweep(args.sweep_file, args.trials, args.storage, args.study_name,
+                              args.out_dir, args.seed, args.heartbeat, args.grace_period)
+            print_study(study)
+            return 0
         if args.command == "plot":
             if extra:
                 parser.error(f"unrecognized arguments: {' '.join(extra)}")

@@ -29,6 +29,13 @@ class Tracker:
                               settings=wandb.Settings(console="off", x_disable_stats=True))
         self.run_id = self.run.id
 
+    def sweep_overrides(self) -> dict[str, Any]:
+        """Under a wandb sweep agent: the swept config keys from ``wandb.config``."""
+        if self.run is None or not os.environ.get("WANDB_SWEEP_ID"):
+            return {}
+        from mannrl_gym.config import KEYS
+        return {k: v for k, v in dict(self.run.config).items() if k in KEYS}
+
     def log(self, row: dict[str, Any]) -> None:
         if self.run is not None:
             self.run.log({k: v for k, v in row.items() if v is not None}, step=int(row["epoch"]))

@@ -52,20 +52,23 @@ def train(config: Config, run_dir: Path | None = None, resume: bool = False) -> 
     run_dir = Path(run_dir) if run_dir is not None else new_run_dir(config)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path, metrics = run_dir / "checkpoint.pt", checkpoint.MetricsLog(run_dir / "metrics.jsonl")
+    state = checkpoint.load(ckpt_path) if resume and ckpt_path.exists() else None
+    tracker = Tracker(config, run_dir, state["wandb_id"] if state else None)
+    swept = tracker.sweep_overrides()  # a wandb sweep agent's values win over the file's
+    if swept:
+        config = from_mapping({**config.to_dict(), **swept}, source=f"{config.source} + wandb.config")
     experiment = make_experiment(config, build_task(config))
 
-    start_epoch, elapsed, wandb_id = 0, 0.0, None
-    if resume and ckpt_path.exists():
-        state = checkpoint.load(ckpt_path)
+    start_epoch, elapsed = 0, 0.0
+    if state is not None:
         experiment.load_state_dict(state["experiment"])
-        start_epoch, elapsed, wandb_id = int(state["epoch"]), float(state["elapsed"]), state["wandb_id"]
+        start_epoch, elapsed = int(state["epoch"]), float(state["elapsed"])
         metrics.keep_through(start_epoch)
     else:
         checkpoint.atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config.to_dict()))
         metrics.keep_through(0)
     if start_epoch >= config.epochs:
         print(f"{run_dir}: all {config.epochs} epochs are done; pass epochs=N to train further")
-    tracker = Tracker(config, run_dir, wandb_id)
     try:
         for epoch in range(start_epoch, config.epochs):
             tic = time.perf_counter()
