@@ -1,4 +1,5 @@
-"""Learning benchmark for Logic: MANN-RL (paper recipe and its switches) beside the ablations.
+"""Learning benchmark for Logic: MANN-RL (paper recipe and its switches) beside the ablations
+and the LSTM peer (trained by backpropagation through time).
 
 Each variant trains from configs/logic.yaml for the same wall-clock budget (or epoch count)
 and the table reports, per variant: epochs and minutes run, the first epoch from which train
@@ -33,6 +34,7 @@ VARIANTS: dict[str, list[str]] = {
     "paper+lr-1e-3": ["lr=1e-3"],
     "paper+memory-lr-1e-3": ["memory_lr=1e-3"],
     "frozen-memory+lr-1e-3": ["agent=frozen_memory", "lr=1e-3"],
+    "lstm": ["agent=lstm", "lr=1e-3", "clipping=1.0"],
 }
 KEYS = ["train/f1", "train/answer_acc", "train/long_range_acc", "validation/f1",
         "validation/answer_acc", "validation/long_range_acc"]
