@@ -74,7 +74,7 @@ class LSTMExperiment:
             loss.backward()
             nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clipping)
             self.optimizer.step()
-            loss_sum += float(rows.sum())
+            loss_sum += float(rows.detach().sum())
             tokens += int(valid.sum())
         seconds = time.perf_counter() - tic
         batches = -(-order.numel() // self.config.batch_size)
