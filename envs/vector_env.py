@@ -58,6 +58,7 @@ class MannRLVectorEnv(VectorEnv):
                  learner: ActionLearner | None = None, learn: bool = True,
                  shuffle: bool = True) -> None:
         self.task, self.config, self.num_envs = task, config, num_envs
+        self.render_mode = None
         self.data = task.split(split)
         if len(self.data) == 0:
             raise ValueError(f"the {split} split of task {task.name!r} holds no sequences")
