@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 _ENVS = {
     "MannRL-Logic-v0": {"task": "logic"},
     "MannRL-Symbolic-v0": {"task": "jsonl"},
+    "MannRL-POS-v0": {"task": "pos"},
 }
 
 for _env_id, _kwargs in _ENVS.items():

@@ -27,9 +27,12 @@ class Config:
     """All settings of one MANN-RL experiment (defaults: the paper's Table 1, Logic)."""
 
     # --- task and data -------------------------------------------------------------------
-    task: Literal["logic", "jsonl"] = "logic"
-    data_path: Optional[str] = None  # jsonl: training sequences
-    val_path: Optional[str] = None  # jsonl: held-out sequences (else split from data_path)
+    task: Literal["logic", "jsonl", "pos"] = "logic"
+    data_path: Optional[str] = None  # jsonl / pos (CoNLL-U): training data
+    val_path: Optional[str] = None  # jsonl / pos: held-out data (jsonl: else split from data_path)
+    tag_column: Literal["xpos", "upos"] = "xpos"  # pos: XPOS = the paper's Penn Treebank tags
+    vectors_path: Optional[str] = None  # pos: GloVe or word2vec text file
+    cache_dir: Optional[str] = None  # binary vector caches (default ~/.cache/mannrl-gym)
     num_sequences: int = 10_000  # logic: sequences drawn from the generator
     min_operands: int = 2
     max_operands: int = 20
@@ -47,7 +50,7 @@ class Config:
     clipping: float = 0.01  # max gradient norm of the action network
 
     # --- memory-net (reinforcement learning) ---------------------------------------------
-    agent: Literal["mannrl", "no_memory", "frozen_memory", "lstm"] = "mannrl"  # lstm: BPTT peer
+    agent: Literal["mannrl", "no_memory", "frozen_memory", "lstm", "most_frequent_tag"] = "mannrl"
     memory_size: int = 48
     history: int = 32
     settle: int = 8
@@ -108,8 +111,14 @@ class Config:
             self._fail("min_operands", f"must be >= 2, got {self.min_operands}")
         if self.batch_size < 2:
             self._fail("batch_size", "must be >= 2: the networks use batch norm")
-        if self.task == "jsonl" and not self.data_path:
-            self._fail("data_path", "is required when task is 'jsonl'")
+        if self.task in ("jsonl", "pos") and not self.data_path:
+            self._fail("data_path", f"is required when task is '{self.task}'")
+        if self.task == "pos":
+            for key in ("val_path", "vectors_path"):
+                if not getattr(self, key):
+                    self._fail(key, "is required when task is 'pos'")
+        if self.agent == "most_frequent_tag" and self.task != "pos":
+            self._fail("agent", "most_frequent_tag is a baseline for task 'pos'")
         if self.max_minutes is not None and self.max_minutes <= 0:
             self._fail("max_minutes", f"must be > 0, got {self.max_minutes}")
         return self

@@ -73,6 +73,9 @@ class MannRLExperiment:
 
 
 def make_experiment(config: Config, task: Task):
+    if config.agent == "most_frequent_tag":
+        from mannrl_gym.agents.most_frequent import MostFrequentTagExperiment
+        return MostFrequentTagExperiment(config, task)
     if config.agent == "lstm":
         from mannrl_gym.agents.lstm import LSTMExperiment
         return LSTMExperiment(config, task)

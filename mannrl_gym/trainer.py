@@ -57,7 +57,8 @@ def train(config: Config, run_dir: Path | None = None, resume: bool = False) -> 
     swept = tracker.sweep_overrides()  # a wandb sweep agent's values win over the file's
     if swept:
         config = from_mapping({**config.to_dict(), **swept}, source=f"{config.source} + wandb.config")
-    experiment = make_experiment(config, build_task(config))
+    task = build_task(config)
+    experiment = make_experiment(config, task)
 
     start_epoch, elapsed = 0, 0.0
     if state is not None:
@@ -89,7 +90,7 @@ def train(config: Config, run_dir: Path | None = None, resume: bool = False) -> 
                 break
     finally:
         tracker.finish()
-    write_summary(run_dir, metrics.read())
+    write_summary(run_dir, metrics.read(), task)
     return run_dir
 
 
@@ -99,8 +100,8 @@ def _progress_line(row: dict[str, Any]) -> str:
         return "  n/a" if value is None else f"{value:.3f}"
     return (f"epoch {row['epoch']:4d}  {row['minutes']:6.2f} min  train f1 {fmt('train/f1')} "
             f"answer {fmt('train/answer_acc')} long {fmt('train/long_range_acc')}  |  "
-            f"val f1 {fmt('validation/f1')} answer {fmt('validation/answer_acc')}  "
-            f"{row['train_steps_per_s']:.0f} steps/s")
+            f"val f1 {fmt('validation/f1')} answer {fmt('validation/answer_acc')}"
+            + (f"  {row['train_steps_per_s']:.0f} steps/s" if row.get("train_steps_per_s") else ""))
 
 
 def first_stable_epoch(rows: list[dict[str, Any]], key: str, threshold: float) -> dict | None:
@@ -115,9 +116,17 @@ def first_stable_epoch(rows: list[dict[str, Any]], key: str, threshold: float) -
     return found
 
 
-def write_summary(run_dir: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Write ``summary.json``: last epoch's metrics and when F1 first reached 0.99 for good."""
+def write_summary(run_dir: Path, rows: list[dict[str, Any]], task=None) -> dict[str, Any]:
+    """Write ``summary.json``: the data, the last epoch's metrics and when F1 first reached
+    0.99 for good."""
     summary: dict[str, Any] = {"epochs": len(rows)}
+    if task is not None:
+        summary["data"] = {"task": task.name, "train_sequences": len(task.train),
+                           "train_tokens": task.train.num_tokens,
+                           "validation_sequences": len(task.validation),
+                           "validation_tokens": task.validation.num_tokens,
+                           "unknown_words": len(task.unknown_words),
+                           "unknown_word_examples": list(task.unknown_words[:20])}
     if rows:
         summary["final"] = rows[-1]
         for key in ("train/f1", "validation/f1", "train/answer_acc", "validation/answer_acc"):

@@ -17,6 +17,10 @@ def build_task(config: Config) -> Task:
         from mannrl_gym.tasks import jsonl
         return jsonl.make_task(config.data_path, config.val_path, config.seed,
                                config.val_fraction, config.holdout)
+    if config.task == "pos":
+        from mannrl_gym.tasks import pos
+        return pos.make_task(config.data_path, config.val_path, config.vectors_path,
+                             config.tag_column, config.cache_dir)
     raise ValueError(f"unknown task {config.task!r}")
 
 

@@ -90,6 +90,7 @@ class Task:
     input_table: torch.Tensor
     train: SequenceSet
     validation: SequenceSet
+    unknown_words: tuple[str, ...] = ()  # input words given a stand-in vector (word-vector tasks)
 
     @property
     def num_outputs(self) -> int:

@@ -1,12 +1,14 @@
-"""Learning benchmark for Logic: MANN-RL (paper recipe and its switches) beside the ablations
-and the LSTM peer (trained by backpropagation through time).
+"""Learning benchmark: MANN-RL (paper recipe and its switches) beside the ablations, the
+baselines and the LSTM peer (trained by backpropagation through time), for one task.
 
-Each variant trains from configs/logic.yaml for the same wall-clock budget (or epoch count)
+Each variant trains from configs/<task>.yaml for the same wall-clock budget (or epoch count)
 and the table reports, per variant: epochs and minutes run, the first epoch from which train
-F1 stays >= 0.99, and final train / validation F1 and answer accuracy (long-range included).
+F1 stays >= 0.99, train F1 after 1, 2, 4 and 8 minutes, and final train / validation F1 and
+answer accuracy (long-range included) as means over the last 5 epochs.
 
-    python benchmarks/logic_learning.py --minutes 2 --jobs 2
-    python benchmarks/logic_learning.py --variants paper,no_memory --minutes 5 --seeds 0,1
+    python benchmarks/learning.py --task logic --minutes 4 --jobs 2
+    python benchmarks/learning.py --task logic --variants paper,no-memory --seeds 0,1
+    python benchmarks/learning.py --task pos --minutes 8 --jobs 2
 """
 
 from __future__ import annotations
@@ -22,6 +24,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+POS_VARIANTS: dict[str, list[str]] = {
+    "most-frequent-tag": ["agent=most_frequent_tag", "epochs=1"],
+    "paper": [],
+    "paper+lr-1e-3": ["lr=1e-3"],
+    "no-memory": ["agent=no_memory"],
+    "no-memory+lr-1e-3": ["agent=no_memory", "lr=1e-3"],
+    "frozen-memory+lr-1e-3": ["agent=frozen_memory", "lr=1e-3"],
+    "lstm": ["agent=lstm", "lr=1e-3", "clipping=1.0"],
+}
 VARIANTS: dict[str, list[str]] = {
     "paper": [],
     "paper+running-bn-eval": ["bn_statistics=running"],
@@ -41,12 +52,12 @@ KEYS = ["train/f1", "train/answer_acc", "train/long_range_acc", "validation/f1",
 
 
 def run(name: str, overrides: list[str], seed: int, minutes: float, epochs: int, out: Path,
-        extra: list[str]) -> dict:
+        extra: list[str], config: Path) -> dict:
     run_name = f"{name}-s{seed}"
     run_dir = out / run_name
     if (run_dir / "summary.json").exists():
         return {"name": name, "seed": seed, "dir": run_dir}
-    command = [sys.executable, "-m", "mannrl_gym.cli", "train", str(ROOT / "configs/logic.yaml"),
+    command = [sys.executable, "-m", "mannrl_gym.cli", "train", str(config),
                f"seed={seed}", f"epochs={epochs}", f"max_minutes={minutes}", "wandb_mode=disabled",
                "progress=false", f"out_dir={out}", f"run_name={run_name}", *overrides, *extra]
     subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
@@ -62,6 +73,9 @@ def row_for(result: dict) -> dict:
            "minutes": last["minutes"],
            "f1>=0.99 from": f"ep {stable['epoch']} ({stable['minutes']:.1f} min)" if stable else "never",
            "max train/f1": max(r["train/f1"] for r in rows)}
+    for budget in (1, 2, 4, 8):  # F1 against wall-clock minutes
+        within = [r for r in rows if r["minutes"] <= budget]
+        out[f"f1@{budget}min"] = within[-1]["train/f1"] if within else float("nan")
     window = rows[-5:]  # mean over the last 5 epochs: single epochs are noisy
     for key in KEYS:
         values = [r[key] for r in window if r.get(key) is not None]
@@ -86,24 +100,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--minutes", type=float, default=2.0, help="wall-clock budget per run")
     parser.add_argument("--epochs", type=int, default=512, help="epoch cap per run")
+    parser.add_argument("--task", choices=("logic", "pos"), default="logic")
     parser.add_argument("--seeds", default="0")
-    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names")
+    parser.add_argument("--variants", help="comma-separated names (default: all of the task's)")
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (one core each)")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks/results/logic"))
+    parser.add_argument("--out", help="default: benchmarks/results/<task>")
     parser.add_argument("extra", nargs="*", help="key=value overrides for every variant")
     args = parser.parse_args()
-    names = [n.strip() for n in args.variants.split(",")]
-    unknown = [n for n in names if n not in VARIANTS]
+    variants = VARIANTS if args.task == "logic" else POS_VARIANTS
+    names = [n.strip() for n in args.variants.split(",")] if args.variants else list(variants)
+    unknown = [n for n in names if n not in variants]
     if unknown:
-        parser.error(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
-    out = Path(args.out)
+        parser.error(f"unknown variants {unknown}; choose from {list(variants)}")
+    out = Path(args.out or ROOT / "benchmarks/results" / args.task)
+    config = ROOT / "configs" / f"{args.task}.yaml"
     out.mkdir(parents=True, exist_ok=True)
-    jobs = [(n, VARIANTS[n], int(s)) for n in names for s in args.seeds.split(",")]
+    jobs = [(n, variants[n], int(s)) for n in names for s in args.seeds.split(",")]
     tic = time.time()
     with ThreadPoolExecutor(args.jobs) as pool:
         results = list(pool.map(lambda j: run(j[0], j[1], j[2], args.minutes, args.epochs, out,
-                                              args.extra), jobs))
-    print(f"Logic learning benchmark: {args.minutes} min or {args.epochs} epochs per run, "
+                                              args.extra, config), jobs))
+    print(f"{args.task} learning benchmark: {args.minutes} min or {args.epochs} epochs per run, "
           f"{args.jobs} parallel, {time.time() - tic:.0f} s in all; last-5-epoch means\n")
     print_table([row_for(r) for r in results])
 

@@ -1,0 +1,46 @@
+"""The paper's POS baseline: each word gets the tag it carries most often in training
+(unseen words: the most frequent tag overall). Nothing to learn per epoch; the same metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from mannrl_gym.config import Config
+from mannrl_gym.metrics import summarize
+from mannrl_gym.tasks.base import SequenceSet, Task
+
+
+class MostFrequentTagExperiment:
+    """Trainer interface for the most-frequent-tag baseline."""
+
+    def __init__(self, config: Config, task: Task) -> None:
+        self.task = task
+        words, tags = task.train.inputs, task.train.targets
+        counts = torch.zeros(len(task.input_symbols), task.num_outputs, dtype=torch.int64)
+        counts.index_put_((words, tags), torch.ones_like(words), accumulate=True)
+        overall = int(counts.sum(0).argmax())
+        self.table = torch.where(counts.sum(1) > 0, counts.argmax(1), overall)  # word id -> tag
+
+    def run_epoch(self, description: str) -> dict[str, Any]:
+        return {"train_steps_per_s": None, "train_loss_running": None, "memory_loss": None}
+
+    def check_finite(self, when: str) -> None:
+        pass
+
+    def _evaluate(self, data: SequenceSet) -> dict[str, float]:
+        prediction = self.table[data.inputs]
+        kind = torch.repeat_interleave(data.kind, data.lengths)
+        return summarize(prediction, data.targets, data.answer, data.long_range, kind,
+                         torch.zeros(data.num_tokens), self.task.num_outputs, data.kind_names)
+
+    def evaluate(self) -> dict[str, float]:
+        return {f"{split}/{key}": value for split in ("train", "validation")
+                for key, value in self._evaluate(self.task.split(split)).items()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"table": self.table}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.table = state["table"]
