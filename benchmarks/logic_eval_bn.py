@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import torch
+from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -35,6 +36,7 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    threadpool_limits(limits=1)  # BLAS threads thrash on small matrices
     config = load(args.config, parse_overrides(args.overrides))
     task = build_task(config)
     env = MannRLVectorEnv(task, config, config.batch_size)

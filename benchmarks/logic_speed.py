@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -122,6 +123,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="best of N timings per row")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    threadpool_limits(limits=1)  # BLAS threads thrash on small matrices
     config = Config(wandb_mode="disabled").validate()
     rows = {}
     for name, bench in [("env + agent", env_and_agent), ("floor (same nets, no env)", floor_same_nets),

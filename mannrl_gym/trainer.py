@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 import yaml
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from mannrl_gym import checkpoint
@@ -49,6 +50,11 @@ def load_run_config(run_dir: Path, overrides: dict[str, Any] | None = None) -> C
 def train(config: Config, run_dir: Path | None = None, resume: bool = False) -> Path:
     """Run (or resume) the experiment ``config`` describes; return the run directory."""
     torch.set_num_threads(config.num_threads)
+    with threadpool_limits(limits=config.num_threads):  # BLAS threads thrash on small matrices
+        return _train(config, run_dir, resume)
+
+
+def _train(config: Config, run_dir: Path | None, resume: bool) -> Path:
     run_dir = Path(run_dir) if run_dir is not None else new_run_dir(config)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path, metrics = run_dir / "checkpoint.pt", checkpoint.MetricsLog(run_dir / "metrics.jsonl")
