@@ -31,7 +31,7 @@ class Config:
     data_path: Optional[str] = None  # jsonl / pos (CoNLL-U): training data
     val_path: Optional[str] = None  # jsonl / pos: held-out data (jsonl: else split from data_path)
     tag_column: Literal["xpos", "upos"] = "xpos"  # pos: XPOS = the paper's Penn Treebank tags
-    vectors_path: Optional[str] = None  # pos: GloVe or word2vec text file
+    vectors_path: Optional[str] = None  # pos: GloVe/word2vec text (default: glove.840B.300d.txt in cache_dir)
     cache_dir: Optional[str] = None  # binary vector caches (default ~/.cache/mannrl-gym)
     num_sequences: int = 10_000  # logic: sequences drawn from the generator
     min_operands: int = 2
@@ -113,10 +113,8 @@ class Config:
             self._fail("batch_size", "must be >= 2: the networks use batch norm")
         if self.task in ("jsonl", "pos") and not self.data_path:
             self._fail("data_path", f"is required when task is '{self.task}'")
-        if self.task == "pos":
-            for key in ("val_path", "vectors_path"):
-                if not getattr(self, key):
-                    self._fail(key, "is required when task is 'pos'")
+        if self.task == "pos" and not self.val_path:
+            self._fail("val_path", "is required when task is 'pos'")
         if self.agent == "most_frequent_tag" and self.task != "pos":
             self._fail("agent", "most_frequent_tag is a baseline for task 'pos'")
         if self.max_minutes is not None and self.max_minutes <= 0:

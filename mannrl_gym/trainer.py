@@ -55,6 +55,7 @@ def train(config: Config, run_dir: Path | None = None, resume: bool = False) -> 
 
 
 def _train(config: Config, run_dir: Path | None, resume: bool) -> Path:
+    task = build_task(config)  # bad data fails here, before anything is written
     run_dir = Path(run_dir) if run_dir is not None else new_run_dir(config)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path, metrics = run_dir / "checkpoint.pt", checkpoint.MetricsLog(run_dir / "metrics.jsonl")
@@ -63,7 +64,7 @@ def _train(config: Config, run_dir: Path | None, resume: bool) -> Path:
     swept = tracker.sweep_overrides()  # a wandb sweep agent's values win over the file's
     if swept:
         config = from_mapping({**config.to_dict(), **swept}, source=f"{config.source} + wandb.config")
-    task = build_task(config)
+        task = build_task(config)
     experiment = make_experiment(config, task)
 
     start_epoch, elapsed = 0, 0.0

@@ -75,6 +75,19 @@ def _cached(path: Path, cache_dir: Path) -> tuple[list[str], np.ndarray]:
     return json.loads(words_file.read_text()), np.load(matrix_file, mmap_mode="r")
 
 
+DEFAULT_VECTORS = "glove.840B.300d.txt"  # the paper's vectors
+
+
+def default_vectors_path(cache_dir: str | Path | None = None) -> Path:
+    """The paper's GloVe file in the cache folder, if the user put it there."""
+    path = Path(cache_dir) if cache_dir else DEFAULT_CACHE
+    candidate = path / DEFAULT_VECTORS
+    if not candidate.is_file():
+        raise DataError(f"vectors_path is not set and the default {candidate} is absent: give "
+                        f"vectors_path=FILE (GloVe or word2vec text) or put {DEFAULT_VECTORS} there")
+    return candidate
+
+
 def unknown_vector(word: str, scale: np.ndarray) -> np.ndarray:
     """The documented vector for a word missing from the file (deterministic per word)."""
     seed = int.from_bytes(hashlib.sha256(word.encode("utf-8")).digest()[:8], "little")

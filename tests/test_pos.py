@@ -145,7 +145,19 @@ def test_most_frequent_tag_baseline_and_unknown_words_in_summary(ewt_vectors, tm
     assert summary["data"]["unknown_words"] > 1000
 
 
-def test_pos_config_requires_its_paths(tmp_path):
+def test_pos_config_requires_its_paths(tmp_path, capsys):
     config = tmp_path / "pos.yaml"
     config.write_text("task: pos\ndata_path: x.conllu\n")
     assert cli.main(["train", str(config)]) == 2
+    assert "val_path" in capsys.readouterr().err
+
+
+@needs_ewt
+def test_default_vectors_are_the_papers_glove_in_the_cache(tmp_path, capsys):
+    config = tmp_path / "pos.yaml"
+    config.write_text(f"task: pos\ndata_path: {EWT / 'en_ewt-ud-dev.conllu'}\n"
+                      f"val_path: {EWT / 'en_ewt-ud-test.conllu'}\ncache_dir: {tmp_path}\n"
+                      f"wandb_mode: disabled\nout_dir: {tmp_path}\n")
+    assert cli.main(["train", str(config)]) == 2
+    assert "glove.840B.300d.txt is absent" in capsys.readouterr().err
+    assert not [p for p in tmp_path.iterdir() if p.is_dir()]  # no run directory left behind

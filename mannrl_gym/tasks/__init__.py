@@ -19,8 +19,10 @@ def build_task(config: Config) -> Task:
                                config.val_fraction, config.holdout)
     if config.task == "pos":
         from mannrl_gym.tasks import pos
-        return pos.make_task(config.data_path, config.val_path, config.vectors_path,
-                             config.tag_column, config.cache_dir)
+        from mannrl_gym.vectors import default_vectors_path
+        vectors = config.vectors_path or default_vectors_path(config.cache_dir)
+        return pos.make_task(config.data_path, config.val_path, vectors, config.tag_column,
+                             config.cache_dir)
     raise ValueError(f"unknown task {config.task!r}")
 
 
