@@ -55,7 +55,7 @@ class LSTMExperiment:
         self.generator = torch.Generator().manual_seed(config.seed + 3)
         self.train_data = task.train.padded()
 
-    def run_epoch(self, description: str) -> dict[str, Any]:
+    def run_epoch(self, epoch: int, description: str) -> dict[str, Any]:
         inputs, targets, mask = self.train_data
         order = torch.randperm(inputs.shape[0], generator=self.generator)
         tic, loss_sum, tokens = time.perf_counter(), 0.0, 0

@@ -23,7 +23,7 @@ class MostFrequentTagExperiment:
         overall = int(counts.sum(0).argmax())
         self.table = torch.where(counts.sum(1) > 0, counts.argmax(1), overall)  # word id -> tag
 
-    def run_epoch(self, description: str) -> dict[str, Any]:
+    def run_epoch(self, epoch: int, description: str) -> dict[str, Any]:
         return {"train_steps_per_s": None, "train_loss_running": None, "memory_loss": None}
 
     def check_finite(self, when: str) -> None:

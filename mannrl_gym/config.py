@@ -59,6 +59,8 @@ class Config:
     memory_lr: float = 1e-5
     memory_clipping: float = 0.001  # max gradient norm of the memory-net
     memory_samples: int = 8
+    memory_lr_decay_every: Optional[int] = None  # epochs; multiply memory_lr by memory_lr_decay
+    memory_lr_decay: float = 0.5
     memory_clamp: float = 10.0
     gamma: float = 0.99
 
@@ -101,6 +103,10 @@ class Config:
         if self.memory_samples >= self.history:
             self._fail("memory_samples", f"must be < history ({self.history}): only "
                        f"{self.history - 1} consecutive pairs exist, got {self.memory_samples}")
+        if self.memory_lr_decay_every is not None and self.memory_lr_decay_every < 1:
+            self._fail("memory_lr_decay_every", f"must be >= 1 epoch, got {self.memory_lr_decay_every}")
+        if not 0.0 < self.memory_lr_decay <= 1.0:
+            self._fail("memory_lr_decay", f"must lie in (0, 1], got {self.memory_lr_decay}")
         if not 0.0 <= self.gamma <= 1.0:
             self._fail("gamma", f"must lie in [0, 1], got {self.gamma}")
         if not 0.0 < self.val_fraction < 1.0:

@@ -30,9 +30,18 @@ class MannRLExperiment:
         self.evaluators = evaluation_envs(task, config, self.env.learner)
         self.env.reset(seed=config.seed)  # draws A's weights from the seed
 
-    def run_epoch(self, description: str) -> dict[str, Any]:
+    def memory_lr(self, epoch: int) -> float:
+        """The memory-net's learning rate in (0-based) ``epoch``: step decay if configured."""
+        every = self.config.memory_lr_decay_every
+        steps = epoch // every if every else 0
+        return self.config.memory_lr * self.config.memory_lr_decay ** steps
+
+    def run_epoch(self, epoch: int, description: str) -> dict[str, Any]:
         """One pass: the agent acts and observes at every step; return training statistics."""
         env, agent, config = self.env, self.agent, self.config
+        if hasattr(agent, "optimizer"):
+            for group in agent.optimizer.param_groups:
+                group["lr"] = self.memory_lr(epoch)
         tic = time.perf_counter()
         observation, _ = env.reset()
         steps = env.steps_per_pass - 1

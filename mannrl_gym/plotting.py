@@ -8,7 +8,6 @@ memory.png   the memory vector at every step of one sequence (rows: memory units
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np

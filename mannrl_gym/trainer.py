@@ -80,7 +80,7 @@ def _train(config: Config, run_dir: Path | None, resume: bool) -> Path:
     try:
         for epoch in range(start_epoch, config.epochs):
             tic = time.perf_counter()
-            stats = experiment.run_epoch(f"epoch {epoch + 1}/{config.epochs}")
+            stats = experiment.run_epoch(epoch, f"epoch {epoch + 1}/{config.epochs}")
             experiment.check_finite(f"after epoch {epoch + 1}")
             row: dict[str, Any] = {"epoch": epoch + 1, **experiment.evaluate()}
             elapsed += time.perf_counter() - tic

@@ -22,7 +22,7 @@ def test_single_env_episode_is_one_sequence():
     observation, info = env.reset(seed=1)
     assert observation.shape == env.observation_space.shape and observation.dtype == np.float32
     length = int(env.data.lengths[info["sequence"]])
-    steps, terminated, total = 0, False, 0.0
+    steps, terminated = 0, False
     while not terminated:
         observation, reward, terminated, truncated, info = env.step(env.action_space.sample())
         assert -10.0 <= reward <= 0.0 and not truncated

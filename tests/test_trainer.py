@@ -162,3 +162,14 @@ def test_lstm_peer_trains_in_the_same_trainer_and_resumes_exactly(tmp_path):
     train(small_config(out_dir=str(tmp_path), run_name="part", agent="lstm", lr=1e-2,
                        clipping=1.0, epochs=3), run_dir=part, resume=True)
     assert comparable(metrics(part)) == comparable(metrics(whole))
+
+
+def test_memory_learning_rate_step_decay():
+    from mannrl_gym.experiments import MannRLExperiment
+    from mannrl_gym.tasks import build_task
+
+    config = small_config(memory_lr=1e-3, memory_lr_decay_every=2, memory_lr_decay=0.5)
+    experiment = MannRLExperiment(config, build_task(config))
+    assert [experiment.memory_lr(e) for e in range(5)] == [1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4]
+    experiment.run_epoch(2, "epoch 3")
+    assert experiment.agent.optimizer.param_groups[0]["lr"] == 5e-4
