@@ -3,7 +3,8 @@
 curves.png   F1 and answer accuracy per epoch, train and validation, one line per run
              (MANN-RL beside its ablations when given several run directories).
 memory.png   the memory vector at every step of one sequence (rows: memory units, columns:
-             steps labelled input -> A's output), for the first run given.
+             steps labelled input -> A's output), for the first run given when it has a
+             memory agent (not for the LSTM or most-frequent-tag baselines).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 import torch
 
 from mannrl_gym import checkpoint
-from mannrl_gym.agents import make_agent
+from mannrl_gym.agents import AGENTS, make_agent
 from mannrl_gym.envs.vector_env import MannRLVectorEnv
 from mannrl_gym.tasks import build_task
 from mannrl_gym.tasks.base import Task
@@ -132,6 +133,6 @@ def plot(run_dirs: list[Path], out_dir: Path | None = None, sequence: int | None
     out_dir = Path(out_dir) if out_dir else run_dirs[0]
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [plot_curves(run_dirs, out_dir / "curves.png")]
-    if (run_dirs[0] / "checkpoint.pt").exists() and checkpoint_config(run_dirs[0])["agent"] != "lstm":
+    if (run_dirs[0] / "checkpoint.pt").exists() and checkpoint_config(run_dirs[0])["agent"] in AGENTS:
         written.append(plot_memory(run_dirs[0], out_dir / "memory.png", sequence))
     return written
