@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from mannrl_gym.config import Config
-from mannrl_gym.metrics import summarize
+from mannrl_gym.metrics import summarize_set
 from mannrl_gym.networks import initialize
 from mannrl_gym.numerics import non_finite_tensors, raise_non_finite
 from mannrl_gym.tasks.base import SequenceSet, Task
@@ -93,9 +93,7 @@ class LSTMExperiment:
         scores = torch.cat([self.model(inputs[s:s + size]) for s in range(0, inputs.shape[0], size)])
         prediction = scores.argmax(-1)[mask]
         loss = nn.functional.cross_entropy(scores[mask], targets[mask], reduction="none")
-        kind = torch.repeat_interleave(data.kind, data.lengths)
-        return summarize(prediction, data.targets, data.answer, data.long_range, kind, loss,
-                         self.task.num_outputs, data.kind_names)
+        return summarize_set(prediction, loss, data, self.task.num_outputs)
 
     def evaluate(self) -> dict[str, float]:
         return {f"{split}/{key}": value

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from mannrl_gym.config import Config
-from mannrl_gym.metrics import summarize
+from mannrl_gym.metrics import summarize_set
 from mannrl_gym.tasks.base import SequenceSet, Task
 
 
@@ -30,10 +30,8 @@ class MostFrequentTagExperiment:
         pass
 
     def _evaluate(self, data: SequenceSet) -> dict[str, float]:
-        prediction = self.table[data.inputs]
-        kind = torch.repeat_interleave(data.kind, data.lengths)
-        return summarize(prediction, data.targets, data.answer, data.long_range, kind,
-                         torch.zeros(data.num_tokens), self.task.num_outputs, data.kind_names)
+        return summarize_set(self.table[data.inputs], torch.zeros(data.num_tokens), data,
+                             self.task.num_outputs)
 
     def evaluate(self) -> dict[str, float]:
         return {f"{split}/{key}": value for split in ("train", "validation")

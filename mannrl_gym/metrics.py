@@ -47,3 +47,11 @@ def summarize(prediction: torch.Tensor, target: torch.Tensor, answer: torch.Tens
             metrics[f"answer_acc_{name}"] = _share(correct, answer & (kind == index))
             metrics[f"long_range_acc_{name}"] = _share(correct, long_range & (kind == index))
     return metrics
+
+
+def summarize_set(prediction: torch.Tensor, loss: torch.Tensor, data, num_classes: int
+                  ) -> dict[str, float]:
+    """``summarize`` for predictions and losses (T,) over every token of a SequenceSet, in order."""
+    kind = torch.repeat_interleave(data.kind, data.lengths)
+    return summarize(prediction, data.targets, data.answer, data.long_range, kind, loss,
+                     num_classes, data.kind_names)

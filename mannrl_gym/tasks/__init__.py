@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mannrl_gym.config import Config
 from mannrl_gym.tasks.base import SequenceSet, Task
-from mannrl_gym.tasks.jsonl import DataError
+from mannrl_gym.tasks.base import DataError
 
 
 def build_task(config: Config) -> Task:

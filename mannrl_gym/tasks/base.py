@@ -7,6 +7,10 @@ from dataclasses import dataclass
 import torch
 
 
+class DataError(ValueError):
+    """A data file is missing or malformed; the message names the file and line."""
+
+
 @dataclass
 class SequenceSet:
     """N variable-length sequences stored flat.

@@ -13,11 +13,7 @@ from pathlib import Path
 
 import torch
 
-from mannrl_gym.tasks.base import SequenceSet, Task, split_indices
-
-
-class DataError(ValueError):
-    """A data file is missing or malformed; the message names the file and line."""
+from mannrl_gym.tasks.base import DataError, SequenceSet, Task, split_indices
 
 
 def read_jsonl(path: str | Path) -> list[tuple[list[str], list[str], list[int] | None]]:

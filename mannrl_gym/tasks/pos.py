@@ -16,7 +16,7 @@ import conllu
 import torch
 
 from mannrl_gym.tasks.base import SequenceSet, Task
-from mannrl_gym.tasks.jsonl import DataError
+from mannrl_gym.tasks.base import DataError
 from mannrl_gym.vectors import load_vectors
 
 END_PUNCTUATION = {".", "!", "?"}
