@@ -21,12 +21,13 @@ from torch import nn
 from mannrl_gym.agents.replay import BatchStateReplay
 from mannrl_gym.config import Config
 from mannrl_gym.envs.core import ObservationLayout
-from mannrl_gym.networks import MemoryNet, initialize
+from mannrl_gym.networks import MemoryNet, fold_batch_norm, initialize
 from mannrl_gym.numerics import raise_non_finite
 
 
 class MannRLAgent:
-    """Memory-net f(s) = sigmoid(BN(W s + b)) trained by the paper's Q-learning.
+    """Memory-net f(s) = sigmoid(BN(W s + b)) trained by the paper's Q-learning; with
+    ``config.embed_size`` the input and output parts of s are embedded first (section 4.3).
 
     Args:
         layout: the env's observation layout (state size D, memory size M).
@@ -39,7 +40,8 @@ class MannRLAgent:
     def __init__(self, layout: ObservationLayout, config: Config, num_slots: int, seed: int,
                  learn: bool = True) -> None:
         self.config, self.layout, self.learns = config, layout, learn
-        self.net = MemoryNet(layout.size, layout.memory_size)
+        self.net = MemoryNet(layout.memory_size, layout.input_dim, layout.num_outputs,
+                             config.embed_size)
         initialize(self.net, torch.Generator().manual_seed(seed + 1))
         self.generator = torch.Generator().manual_seed(seed + 2)
         optimizer = torch.optim.RMSprop if config.memory_optimizer == "rmsprop" else torch.optim.Adam
@@ -52,23 +54,26 @@ class MannRLAgent:
     def act(self, observation: np.ndarray) -> np.ndarray:
         """Next memory (B, M) in [0, 1] for observations (B, D): f in eval mode.
 
-        Batch norm in eval mode is an affine map, folded into the linear layer once per update.
+        Batch norm in eval mode is an affine map, folded into the linear layers once per update.
         """
         if self._acting is None:
             self._acting = self._eval_affine()
-        weight, bias = self._acting
-        pre = np.asarray(observation, dtype=np.float32) @ weight
+        state = np.asarray(observation, dtype=np.float32)
+        if self.net.embed_input is not None:
+            (w_in, b_in), (w_out, b_out), _ = self._acting
+            layout = self.layout
+            embedded_input = np.maximum(state[:, layout.input] @ w_in + b_in, 0)
+            embedded_output = np.maximum(state[:, layout.output] @ w_out + b_out, 0)
+            state = np.concatenate([state[:, layout.memory], embedded_input, embedded_output], 1)
+        weight, bias = self._acting[-1]
+        pre = state @ weight
         pre += bias
         return 1.0 / (1.0 + np.exp(-pre))
 
-    @torch.no_grad()
-    def _eval_affine(self) -> tuple[np.ndarray, np.ndarray]:
-        """(W' (D, M), b' (M,)) with sigmoid(s W' + b') == f(s) in eval mode."""
-        linear, norm = self.net.body[0], self.net.body[1]
-        scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
-        weight = (linear.weight * scale[:, None]).T.contiguous()
-        bias = (linear.bias - norm.running_mean) * scale + norm.bias
-        return weight.numpy(), bias.numpy()
+    def _eval_affine(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Each linear + BN pair of f as one affine map (W' (in, out), b' (out,)), in order."""
+        blocks = [self.net.embed_input, self.net.embed_output] if self.net.embed_input else []
+        return [fold_batch_norm(block[0], block[1]) for block in blocks + [self.net.body]]
 
     def observe(self, observation: np.ndarray, reward: np.ndarray, info: dict) -> dict | None:
         """Record the step that produced ``observation``; train f when the cycle says so.

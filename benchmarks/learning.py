@@ -9,6 +9,12 @@ answer accuracy (long-range included) as means over the last 5 epochs.
     python benchmarks/learning.py --task logic --minutes 4 --jobs 2
     python benchmarks/learning.py --task logic --variants paper,no-memory --seeds 0,1
     python benchmarks/learning.py --task pos --minutes 8 --jobs 2
+    python benchmarks/learning.py --task sentence --minutes 30 --jobs 2
+
+For the sentence tasks the table adds what says whether the memory works: character accuracy
+over the writing phase (answer_acc), the share of sentences written back exactly
+(answer_exact), and both for the memorize sequences alone (the echo copies' reading phase is
+easy, their writing phase is the same task).
 """
 
 from __future__ import annotations
@@ -47,6 +53,19 @@ VARIANTS: dict[str, list[str]] = {
     "frozen-memory+lr-1e-3": ["agent=frozen_memory", "lr=1e-3"],
     "lstm": ["agent=lstm", "lr=1e-3", "clipping=1.0"],
 }
+SENTENCE_VARIANTS: dict[str, list[str]] = {
+    "paper": [],
+    "no-memory": ["agent=no_memory"],
+    "frozen-memory": ["agent=frozen_memory"],
+    "paper+lr-1e-3": ["lr=1e-3"],
+    "no-memory+lr-1e-3": ["agent=no_memory", "lr=1e-3"],
+    "lstm": ["agent=lstm", "lr=1e-3", "clipping=1.0"],
+}
+TASK_VARIANTS = {"logic": VARIANTS, "pos": POS_VARIANTS, "sentence": SENTENCE_VARIANTS,
+                 "translate": SENTENCE_VARIANTS}
+SENTENCE_KEYS = ["train/f1", "train/answer_acc", "train/answer_exact",
+                 "train/answer_acc_memorize", "train/answer_exact_memorize", "validation/f1",
+                 "validation/answer_acc", "validation/answer_exact"]
 KEYS = ["train/f1", "train/answer_acc", "train/long_range_acc", "validation/f1",
         "validation/answer_acc", "validation/long_range_acc"]
 
@@ -64,8 +83,9 @@ def run(name: str, overrides: list[str], seed: int, minutes: float, epochs: int,
     return {"name": name, "seed": seed, "dir": run_dir}
 
 
-def row_for(result: dict) -> dict:
+def row_for(result: dict, keys: list[str], budgets: tuple[int, ...]) -> dict:
     rows = [json.loads(line) for line in (result["dir"] / "metrics.jsonl").read_text().splitlines()]
+    rows = [r for r in rows if r.get("train/f1") is not None]  # evaluated epochs (eval_every)
     summary = json.loads((result["dir"] / "summary.json").read_text())
     last = rows[-1]
     stable = summary.get("train/f1 >= 0.99 from")
@@ -73,11 +93,11 @@ def row_for(result: dict) -> dict:
            "minutes": last["minutes"],
            "f1>=0.99 from": f"ep {stable['epoch']} ({stable['minutes']:.1f} min)" if stable else "never",
            "max train/f1": max(r["train/f1"] for r in rows)}
-    for budget in (1, 2, 4, 8, 16, 24):  # F1 against wall-clock minutes
+    for budget in budgets:  # F1 against wall-clock minutes
         within = [r for r in rows if r["minutes"] <= budget]
         out[f"f1@{budget}min"] = within[-1]["train/f1"] if within else float("nan")
-    window = rows[-5:]  # mean over the last 5 epochs: single epochs are noisy
-    for key in KEYS:
+    window = rows[-5:]  # mean over the last 5 evaluations: single epochs are noisy
+    for key in keys:
         values = [r[key] for r in window if r.get(key) is not None]
         out[key] = sum(values) / len(values) if values else float("nan")
     return out
@@ -100,14 +120,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--minutes", type=float, default=2.0, help="wall-clock budget per run")
     parser.add_argument("--epochs", type=int, default=512, help="epoch cap per run")
-    parser.add_argument("--task", choices=("logic", "pos"), default="logic")
+    parser.add_argument("--task", choices=tuple(TASK_VARIANTS), default="logic")
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--variants", help="comma-separated names (default: all of the task's)")
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (one core each)")
     parser.add_argument("--out", help="default: benchmarks/results/<task>")
     parser.add_argument("extra", nargs="*", help="key=value overrides for every variant")
     args = parser.parse_args()
-    variants = VARIANTS if args.task == "logic" else POS_VARIANTS
+    variants = TASK_VARIANTS[args.task]
     names = [n.strip() for n in args.variants.split(",")] if args.variants else list(variants)
     unknown = [n for n in names if n not in variants]
     if unknown:
@@ -121,8 +141,12 @@ def main() -> None:
         results = list(pool.map(lambda j: run(j[0], j[1], j[2], args.minutes, args.epochs, out,
                                               args.extra, config), jobs))
     print(f"{args.task} learning benchmark: {args.minutes} min or {args.epochs} epochs per run, "
-          f"{args.jobs} parallel, {time.time() - tic:.0f} s in all; last-5-epoch means\n")
-    print_table([row_for(r) for r in results])
+          f"{args.jobs} parallel, {time.time() - tic:.0f} s in all; means over the last 5 "
+          f"evaluations\n")
+    sentences = args.task in ("sentence", "translate")
+    keys = SENTENCE_KEYS if sentences else KEYS
+    budgets = (5, 10, 20, 30, 60) if sentences else (1, 2, 4, 8, 16, 24)
+    print_table([row_for(r, keys, budgets) for r in results])
 
 
 if __name__ == "__main__":

@@ -87,7 +87,7 @@ def plain_pytorch(config: Config, steps: int) -> float:
     rng = np.random.default_rng(0)
     features, memory, targets = (torch.from_numpy(a) for a in _batch(config, rng))
     action = ActionNet(11, config.memory_size, config.hidden_size, 11, softmax_output=True)
-    memory_net = MemoryNet(config.memory_size + 22, config.memory_size)
+    memory_net = MemoryNet(config.memory_size, 11, 11)
     optimizer = torch.optim.Adam(action.parameters(), lr=config.lr)
     memory_optimizer = torch.optim.RMSprop(memory_net.parameters(), lr=config.memory_lr)
     state = torch.cat([memory, features, torch.zeros_like(features)], dim=1)

@@ -62,7 +62,8 @@ def make_spaces(task: Task, memory_size: int) -> tuple[spaces.Box, spaces.Box, O
 def make_learner(task: Task, config: Config, seed: int, gather_small: bool = False) -> ActionLearner:
     return ActionLearner(task.input_dim, config.memory_size, config.hidden_size, task.num_outputs,
                          config.lr, config.clipping, config.double_softmax, seed,
-                         min_batch=config.batch_size, gather_small=gather_small)
+                         min_batch=config.batch_size, gather_small=gather_small,
+                         hidden_layers=config.hidden_layers, embed_size=config.embed_size)
 
 
 def as_memory(action, shape: tuple[int, ...]) -> np.ndarray:

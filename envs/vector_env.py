@@ -44,7 +44,8 @@ class MannRLVectorEnv(VectorEnv):
     target), ``prediction`` and ``target`` (int64 symbol ids), ``valid`` (False on idle slots at
     the end of a pass), ``sequence_start`` (a new sequence began this step), ``answer_step`` (the
     target needs memory), ``long_range`` (answer step deciding more than 10 steps back),
-    ``kind`` (int64 sequence category, named by ``task.train.kind_names``).
+    ``kind`` (int64 sequence category, named by ``task.train.kind_names``), ``sequence``
+    (int64 index of the sequence in the split, -1 on idle slots).
 
     Seeding: ``reset(seed=s)`` redraws everything from ``s``: the data order and, when the env
     owns its action network, A's weights and optimizer. ``reset()`` without a seed starts a new
@@ -86,7 +87,8 @@ class MannRLVectorEnv(VectorEnv):
                 self.learner.reinitialize(seed)
         self.stream = layout(self.data, self.num_envs, self._generator if self.shuffle else None)
         self._rows = {name: getattr(self.stream, name).numpy() for name in
-                      ("inputs", "targets", "start", "valid", "answer", "long_range", "kind")}
+                      ("inputs", "targets", "start", "valid", "answer", "long_range", "kind",
+                                "sequence")}
         for array in self._rows.values():  # handed out in info: read-only
             array.setflags(write=False)
         self._all_valid = self._rows["valid"].all(axis=1)
@@ -126,5 +128,5 @@ class MannRLVectorEnv(VectorEnv):
         info = {"loss": loss, "correct": prediction == target, "prediction": prediction,
                 "target": target, "valid": rows["valid"][t], "sequence_start": rows["start"][t],
                 "answer_step": rows["answer"][t], "long_range": rows["long_range"][t],
-                "kind": rows["kind"][t]}
+                "kind": rows["kind"][t], "sequence": rows["sequence"][t]}
         return observation, reward, info

@@ -12,6 +12,12 @@ _ENVS = {
     "MannRL-Symbolic-v0": {"task": "jsonl"},
     "MannRL-POS-v0": {"task": "pos"},
 }
+# Table 3 (section 4.3); hidden_size is not given by the paper.
+_SENTENCE = {"memory_size": 1024, "history": 10, "settle": 6, "epochs": 2048,
+             "memory_train_iterations": 1, "memory_lr": 1e-7, "hidden_layers": 2,
+             "embed_size": 96, "hidden_size": 256}
+_ENVS["MannRL-Sentence-v0"] = {"task": "sentence", **_SENTENCE}
+_ENVS["MannRL-Translate-v0"] = {"task": "translate", **_SENTENCE}
 
 for _env_id, _kwargs in _ENVS.items():
     if _env_id not in registry:

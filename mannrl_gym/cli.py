@@ -5,6 +5,9 @@
                                            continue a run from its last checkpoint
   mannrl plot RUN_DIR [RUN_DIR ...]         learning curves and a memory heat map (PNG)
   mannrl sweep SWEEP_YAML [--trials N]      a wandb-format sweep, run locally with Optuna
+  mannrl predict RUN_DIR [TEXT ...] [--train K]
+                                           sentence tasks: read each text, print what the
+                                           trained model writes back
 """
 
 from __future__ import annotations
@@ -34,6 +37,37 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+def _predict(args: argparse.Namespace) -> int:
+    from mannrl_gym.predict import Predictor, training_pairs
+
+    predictor = Predictor(args.run_dir)
+    targets: list[str | None] = [None] * len(args.texts)
+    texts = list(args.texts)
+    for source, target in training_pairs(predictor.task, args.train):
+        texts.append(source)
+        targets.append(target)
+    if not texts:
+        raise ConfigError("command line: give sentences to read, or --train K")
+    print(f"{args.run_dir}: {predictor.config.task}, {predictor.epochs_trained} epochs trained")
+    exact = 0
+    try:
+        results = predictor.write(texts, args.drop_unknown, args.max_chars)
+    except DataError as exc:
+        raise DataError(f"{exc} (on the command line: --drop-unknown)") from None
+    for written, target in zip(results, targets):
+        print(f"read:   {written.source}")
+        end = "" if written.finished else "   [no <end> written]"
+        if target is None:
+            print(f"wrote:  {written.text}{end}\n")
+            continue
+        exact += written.text == target and written.finished
+        verdict = "exact" if written.text == target and written.finished else "differs"
+        print(f"wrote:  {written.text}{end}\ntarget: {target}   [{verdict}]\n")
+    if args.train:
+        print(f"{exact}/{args.train} training sentences written back exactly")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mannrl", description="MANN-RL experiments")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -56,6 +90,16 @@ def main(argv: list[str] | None = None) -> int:
     sweep.add_argument("--seed", type=int, default=0, help="seeds the sampler")
     sweep.add_argument("--heartbeat", type=int, default=30, help=argparse.SUPPRESS)
     sweep.add_argument("--grace-period", type=int, default=None, help=argparse.SUPPRESS)
+    predict = commands.add_parser("predict", help="sentence tasks: read texts, print what the "
+                                  "trained model writes back")
+    predict.add_argument("run_dir", metavar="RUN_DIR")
+    predict.add_argument("texts", nargs="*", metavar="TEXT", help="sentences to read")
+    predict.add_argument("--train", type=int, default=0, metavar="K",
+                         help="also read the first K training sentences and compare")
+    predict.add_argument("--drop-unknown", action="store_true",
+                         help="remove characters never seen in training instead of failing")
+    predict.add_argument("--max-chars", type=int, default=None,
+                         help="stop writing after this many characters (default: 2 x input + 20)")
     args, extra = parser.parse_known_args(argv)
     if getattr(args, "config", None) and "=" in args.config:  # an override, not a file
         extra.insert(0, args.config)
@@ -71,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
                               args.out_dir, args.seed, args.heartbeat, args.grace_period)
             print_study(study)
             return 0
+        if args.command == "predict":
+            if extra:
+                parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            return _predict(args)
         if args.command == "plot":
             if extra:
                 parser.error(f"unrecognized arguments: {' '.join(extra)}")

@@ -27,8 +27,12 @@ class Config:
     """All settings of one MANN-RL experiment (defaults: the paper's Table 1, Logic)."""
 
     # --- task and data -------------------------------------------------------------------
-    task: Literal["logic", "jsonl", "pos"] = "logic"
-    data_path: Optional[str] = None  # jsonl / pos (CoNLL-U): training data
+    task: Literal["logic", "jsonl", "pos", "sentence", "translate"] = "logic"
+    data_path: Optional[str] = None  # jsonl / pos (CoNLL-U) / sentence, translate (source text, a sentence a line)
+    target_path: Optional[str] = None  # translate: the target-language file, line-aligned with data_path
+    num_sentences: int = 500  # sentence / translate: train on the N shortest pairs (validation: the next 5%)
+    echo_copies: bool = True  # sentence / translate: add the copies that echo each input character
+    min_char_count: int = 2  # sentence / translate: drop pairs holding a character seen fewer times
     val_path: Optional[str] = None  # jsonl / pos: held-out data (jsonl: else split from data_path)
     tag_column: Literal["xpos", "upos"] = "xpos"  # pos: XPOS = the paper's Penn Treebank tags
     vectors_path: Optional[str] = None  # pos: GloVe/word2vec text (default: glove.840B.300d.txt in cache_dir)
@@ -45,6 +49,8 @@ class Config:
     batch_size: int = 16
     eval_batch_size: int = 256
     hidden_size: int = 64
+    hidden_layers: int = 1  # A's linear-BN-relu blocks (sentence tasks: 2)
+    embed_size: Optional[int] = None  # learned input (and memory-net output) embedding width (sentence: 96)
     optimizer: Literal["adam"] = "adam"
     lr: float = 1e-4
     clipping: float = 0.01  # max gradient norm of the action network
@@ -71,6 +77,7 @@ class Config:
 
     # --- evaluation ----------------------------------------------------------------------------
     bn_statistics: Literal["recalibrated", "running", "batch"] = "recalibrated"  # A's BN at eval
+    eval_every: int = 1  # epochs between evaluations (the last epoch is always evaluated)
 
     # --- running ---------------------------------------------------------------------------
     out_dir: str = "runs"
@@ -88,7 +95,8 @@ class Config:
         """Raise :class:`ConfigError` for the first impossible value; return self."""
         positive_ints = ["num_sequences", "epochs", "batch_size", "eval_batch_size", "hidden_size",
                          "memory_size", "history", "memory_train_iterations", "memory_samples",
-                         "num_threads", "min_operands"]
+                         "num_threads", "min_operands", "num_sentences", "min_char_count",
+                         "hidden_layers", "eval_every"]
         for name in positive_ints:
             if getattr(self, name) < 1:
                 self._fail(name, f"must be >= 1, got {getattr(self, name)}")
@@ -117,10 +125,17 @@ class Config:
             self._fail("min_operands", f"must be >= 2, got {self.min_operands}")
         if self.batch_size < 2:
             self._fail("batch_size", "must be >= 2: the networks use batch norm")
-        if self.task in ("jsonl", "pos") and not self.data_path:
+        if self.embed_size is not None and self.embed_size < 1:
+            self._fail("embed_size", f"must be >= 1 or null, got {self.embed_size}")
+        if self.task in ("jsonl", "pos", "sentence", "translate") and not self.data_path:
             self._fail("data_path", f"is required when task is '{self.task}'")
         if self.task == "pos" and not self.val_path:
             self._fail("val_path", "is required when task is 'pos'")
+        if self.task == "translate" and not self.target_path:
+            self._fail("target_path", "is required when task is 'translate' (the target-language "
+                       "file, line-aligned with data_path)")
+        if self.task != "translate" and self.target_path:
+            self._fail("target_path", f"is only read when task is 'translate', not '{self.task}'")
         if self.agent == "most_frequent_tag" and self.task != "pos":
             self._fail("agent", "most_frequent_tag is a baseline for task 'pos'")
         if self.max_minutes is not None and self.max_minutes <= 0:

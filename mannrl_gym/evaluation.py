@@ -58,7 +58,8 @@ def evaluate(env: MannRLVectorEnv, agent) -> dict[str, float]:
         raise ValueError("evaluate() needs an env built with learn=False")
     observation, info = env.reset()
     steps = env.steps_per_pass
-    keys = ("prediction", "target", "answer_step", "long_range", "kind", "loss", "valid")
+    keys = ("prediction", "target", "answer_step", "long_range", "kind", "loss", "valid",
+            "sequence")
     rows = {k: [info[k]] for k in keys}
     for _ in range(steps - 1):
         observation, _, _, _, info = env.step(agent.act(observation))
@@ -68,4 +69,5 @@ def evaluate(env: MannRLVectorEnv, agent) -> dict[str, float]:
     valid = flat.pop("valid")
     flat = {k: v[valid] for k, v in flat.items()}
     return summarize(flat["prediction"], flat["target"], flat["answer_step"], flat["long_range"],
-                     flat["kind"], flat["loss"], env.task.num_outputs, env.data.kind_names)
+                     flat["kind"], flat["loss"], env.task.num_outputs, env.data.kind_names,
+                     flat["sequence"])

@@ -27,14 +27,31 @@ def _share(flags: torch.Tensor, within: torch.Tensor) -> float:
     return float(flags[within].double().mean()) if count else float("nan")
 
 
+def exact_sequences(correct: torch.Tensor, answer: torch.Tensor, sequence: torch.Tensor,
+                    kind: torch.Tensor, num_kinds: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per sequence category: (sequences with every answer step correct, sequences with an
+    answer step), both (num_kinds,) int64. Arguments are (N,) per step; ``sequence`` ids >= 0."""
+    size = int(sequence.max()) + 1 if sequence.numel() else 0
+    wrong = torch.zeros(size, dtype=torch.int64).index_add_(0, sequence, (answer & ~correct).long())
+    answers = torch.zeros(size, dtype=torch.int64).index_add_(0, sequence, answer.long())
+    kind_of = torch.zeros(size, dtype=torch.int64).scatter_(0, sequence, kind)  # one per sequence
+    has_answer = answers > 0
+    exact = torch.bincount(kind_of[has_answer & (wrong == 0)], minlength=num_kinds)
+    return exact, torch.bincount(kind_of[has_answer], minlength=num_kinds)
+
+
 def summarize(prediction: torch.Tensor, target: torch.Tensor, answer: torch.Tensor,
               long_range: torch.Tensor, kind: torch.Tensor, loss: torch.Tensor,
-              num_classes: int, kind_names: tuple[str, ...]) -> dict[str, float]:
+              num_classes: int, kind_names: tuple[str, ...],
+              sequence: torch.Tensor | None = None) -> dict[str, float]:
     """Metrics over N valid steps (all arguments (N,)).
 
     f1: weighted F1 over every step (the paper's metric); accuracy: over every step;
     answer_acc: over answer steps only; long_range_acc: answer steps deciding > 10 steps back;
-    answer_acc_<kind>, long_range_acc_<kind>: the same per sequence category; loss: mean CE.
+    answer_exact (given ``sequence``, the id of each step's sequence): share of sequences whose
+    answer steps are all right (for sentences: reproduced exactly);
+    answer_acc_<kind>, long_range_acc_<kind>, answer_exact_<kind>: the same per sequence
+    category; loss: mean CE.
     """
     correct = prediction == target
     metrics = {"f1": weighted_f1(prediction, target, num_classes),
@@ -42,10 +59,17 @@ def summarize(prediction: torch.Tensor, target: torch.Tensor, answer: torch.Tens
                "answer_acc": _share(correct, answer),
                "long_range_acc": _share(correct, long_range),
                "loss": float(loss.double().mean()) if loss.numel() else float("nan")}
+    exact = total = None
+    if sequence is not None:
+        exact, total = exact_sequences(correct, answer, sequence, kind, len(kind_names))
+        metrics["answer_exact"] = float(exact.sum() / total.sum()) if total.sum() else float("nan")
     if len(kind_names) > 1:
         for index, name in enumerate(kind_names):
             metrics[f"answer_acc_{name}"] = _share(correct, answer & (kind == index))
             metrics[f"long_range_acc_{name}"] = _share(correct, long_range & (kind == index))
+            if total is not None:
+                metrics[f"answer_exact_{name}"] = (float(exact[index] / total[index])
+                                                   if total[index] else float("nan"))
     return metrics
 
 
@@ -53,5 +77,6 @@ def summarize_set(prediction: torch.Tensor, loss: torch.Tensor, data, num_classe
                   ) -> dict[str, float]:
     """``summarize`` for predictions and losses (T,) over every token of a SequenceSet, in order."""
     kind = torch.repeat_interleave(data.kind, data.lengths)
+    sequence = torch.repeat_interleave(torch.arange(len(data)), data.lengths)
     return summarize(prediction, data.targets, data.answer, data.long_range, kind, loss,
-                     num_classes, data.kind_names)
+                     num_classes, data.kind_names, sequence)

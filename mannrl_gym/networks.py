@@ -1,46 +1,93 @@
 """The paper's two networks and a seeded initialisation.
 
-ActionNet  A(x, m): linear, batch norm, relu, linear, [softmax]   -> (B, V_out)
-MemoryNet  f(s):    linear, batch norm, sigmoid                    -> (B, M), s = (m, x, y)
+ActionNet  A(x, m): [embed x: linear, BN, relu], (linear, BN, relu) x L, linear, [softmax]
+                    -> (B, V_out). Logic and POS: no embedding, L = 1. Sentences: a 96-wide
+                    embedding of the one-hot character, L = 2 (section 4.3).
+MemoryNet  f(s):    [embed input and output: linear, BN, relu each], linear, BN, sigmoid
+                    -> (B, M), s = (m, x, y).
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
+
+
+def bn_block(in_features: int, out_features: int) -> list[nn.Module]:
+    """linear, batch norm, relu: the paper's building block."""
+    return [nn.Linear(in_features, out_features), nn.BatchNorm1d(out_features), nn.ReLU()]
 
 
 class ActionNet(nn.Module):
     """Maps (input features (B, F), memory (B, M)) to scores over V_out symbols.
 
-    With ``softmax_output`` (the reference) the scores are probabilities; otherwise logits.
+    Args:
+        hidden_layers: L linear-BN-relu blocks before the output layer.
+        embed_size: if set, the input features first pass through a linear-BN-relu block of
+            this width (the paper's learned character embedding); else they are used as is.
+        softmax_output: the scores are probabilities (the reference); otherwise logits.
     """
 
     def __init__(self, input_dim: int, memory_size: int, hidden_size: int, num_outputs: int,
-                 softmax_output: bool = True) -> None:
+                 softmax_output: bool = True, hidden_layers: int = 1,
+                 embed_size: int | None = None) -> None:
         super().__init__()
-        self.body = nn.Sequential(
-            nn.Linear(input_dim + memory_size, hidden_size), nn.BatchNorm1d(hidden_size),
-            nn.ReLU(), nn.Linear(hidden_size, num_outputs))
+        self.embed = nn.Sequential(*bn_block(input_dim, embed_size)) if embed_size else None
+        width = (embed_size or input_dim) + memory_size
+        layers: list[nn.Module] = []
+        for _ in range(hidden_layers):
+            layers += bn_block(width, hidden_size)
+            width = hidden_size
+        layers.append(nn.Linear(width, num_outputs))
+        self.body = nn.Sequential(*layers)
         self.softmax_output = softmax_output
 
     def forward(self, features: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        if self.embed is not None:
+            features = self.embed(features)
         scores = self.body(torch.cat([features, memory], dim=1))
         return scores.softmax(dim=1) if self.softmax_output else scores
 
 
 class MemoryNet(nn.Module):
-    """Maps a state s = (memory, input, output), (B, M + F + V_out), to the next memory (B, M) in [0, 1]."""
+    """Maps a state s = [memory (M) | input (F) | output (V_out)], (B, D), to the next memory
+    (B, M) in [0, 1].
 
-    def __init__(self, state_dim: int, memory_size: int) -> None:
+    With ``embed_size`` the input and the output each pass through their own linear-BN-relu
+    block of that width before being concatenated with the memory (section 4.3).
+    """
+
+    def __init__(self, memory_size: int, input_dim: int, num_outputs: int,
+                 embed_size: int | None = None) -> None:
         super().__init__()
+        self.split_sizes = [memory_size, input_dim, num_outputs]
+        if embed_size:
+            self.embed_input = nn.Sequential(*bn_block(input_dim, embed_size))
+            self.embed_output = nn.Sequential(*bn_block(num_outputs, embed_size))
+            state_dim = memory_size + 2 * embed_size
+        else:
+            self.embed_input = self.embed_output = None
+            state_dim = memory_size + input_dim + num_outputs
         self.body = nn.Sequential(nn.Linear(state_dim, memory_size), nn.BatchNorm1d(memory_size),
                                   nn.Sigmoid())
 
     def forward(self, state: torch.Tensor) -> torch.Tensor:
+        if self.embed_input is not None:
+            memory, features, output = state.split(self.split_sizes, dim=1)
+            state = torch.cat([memory, self.embed_input(features), self.embed_output(output)], 1)
         return self.body(state)
+
+
+@torch.no_grad()
+def fold_batch_norm(linear: nn.Linear, norm: nn.BatchNorm1d) -> tuple[np.ndarray, np.ndarray]:
+    """(W' (in, out), b' (out,)) with ``x @ W' + b' == norm(linear(x))`` in eval mode."""
+    scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+    weight = (linear.weight * scale[:, None]).T.contiguous()
+    bias = (linear.bias - norm.running_mean) * scale + norm.bias
+    return weight.numpy().copy(), bias.numpy().copy()
 
 
 @torch.no_grad()

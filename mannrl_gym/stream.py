@@ -24,6 +24,7 @@ class EpochStream:
         valid: (T, B) bool, False on idle padding at the end of the pass.
         answer, long_range: (T, B) bool step flags (see SequenceSet).
         kind: (T, B) int64 category of the sequence being read.
+        sequence: (T, B) int64 index (in the SequenceSet) of the sequence being read; -1 idle.
     """
 
     inputs: torch.Tensor
@@ -33,6 +34,7 @@ class EpochStream:
     answer: torch.Tensor
     long_range: torch.Tensor
     kind: torch.Tensor
+    sequence: torch.Tensor
 
     @property
     def num_steps(self) -> int:
@@ -70,4 +72,4 @@ def layout(data: SequenceSet, num_slots: int, generator: torch.Generator | None)
         inputs=scatter(data.inputs[token], 0), targets=scatter(data.targets[token], 0),
         start=scatter(within == 0, False), valid=scatter(torch.ones_like(within, dtype=torch.bool), False),
         answer=scatter(data.answer[token], False), long_range=scatter(data.long_range[token], False),
-        kind=scatter(data.kind[seq][owner], 0))
+        kind=scatter(data.kind[seq][owner], 0), sequence=scatter(seq[owner], -1))

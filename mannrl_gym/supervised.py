@@ -1,6 +1,7 @@
 """The action network's supervised learner, embedded in every environment.
 
-It owns the action network A (a torch ``ActionNet``) and trains it one batch per env step:
+It owns the action network A (a torch ``ActionNet``: an optional input embedding, L
+linear-BN-relu blocks, an output layer) and trains it one batch per env step:
 forward, per-row cross-entropy, gradient-norm clipping, one Adam step, batch-norm running
 statistics; the same arithmetic as ``loss.mean().backward()``, ``clip_grad_norm_`` and
 ``torch.optim.Adam``. Per-step work on 16 rows is tiny, so framework overhead would dominate;
@@ -26,48 +27,132 @@ def log_softmax(scores: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
+class BatchNormBlock:
+    """linear -> batch norm -> relu on NumPy views of a module's memory, with its own backward.
+
+    Shapes: x (B, I) -> hidden (B, O). ``forward_train`` keeps what ``backward`` needs.
+    """
+
+    def __init__(self, linear: torch.nn.Linear, norm: torch.nn.BatchNorm1d, views: dict) -> None:
+        (self.w, self.g_w), (self.b, self.g_b) = views[id(linear.weight)], views[id(linear.bias)]
+        (self.gamma, self.g_gamma), (self.beta, self.g_beta) = (views[id(norm.weight)],
+                                                                views[id(norm.bias)])
+        self.running_mean, self.running_var = norm.running_mean.numpy(), norm.running_var.numpy()
+        self._batches_tracked = norm.num_batches_tracked.view(1).numpy()
+        self.moments: list | None = None
+        self._cache: tuple | None = None
+
+    def forward_eval(self, x: np.ndarray, batch_statistics: bool) -> np.ndarray:
+        pre = x @ self.w.T
+        pre += self.b
+        if self.moments is not None:
+            self.moments[0] += pre.shape[0]
+            self.moments[1] += pre.sum(axis=0, dtype=np.float64)
+            self.moments[2] += (pre.astype(np.float64) ** 2).sum(axis=0)
+        if batch_statistics and pre.shape[0] > 1:
+            mean, var = pre.mean(axis=0), pre.var(axis=0)
+        else:
+            mean, var = self.running_mean, self.running_var
+        hidden = (pre - mean) * (self.gamma / np.sqrt(var + BN_EPS)) + self.beta
+        return np.maximum(hidden, 0, out=hidden)
+
+    def forward_train(self, x: np.ndarray) -> np.ndarray:
+        rows = x.shape[0]
+        pre = x @ self.w.T
+        pre += self.b
+        mean = pre.sum(axis=0) * (1.0 / rows)
+        centred = pre - mean
+        var = (centred * centred).sum(axis=0) * (1.0 / rows)  # biased, as batch norm normalises
+        inv_std = 1.0 / np.sqrt(var + BN_EPS)
+        normed = centred * inv_std
+        act = normed * self.gamma
+        act += self.beta
+        self._cache = (x, normed, inv_std, act, mean, var)
+        return np.maximum(act, 0)
+
+    def backward(self, d_hidden: np.ndarray, input_grad: bool) -> np.ndarray | None:
+        """Write this block's gradients; return d loss / d x when ``input_grad``."""
+        x, normed, inv_std, act, _, _ = self._cache
+        inv_rows = 1.0 / x.shape[0]
+        d_act = d_hidden * (act > 0)
+        (d_act * normed).sum(axis=0, out=self.g_gamma)
+        d_act.sum(axis=0, out=self.g_beta)
+        d_normed = d_act * self.gamma
+        d_pre = d_normed - d_normed.sum(axis=0) * inv_rows
+        d_pre -= normed * ((d_normed * normed).sum(axis=0) * inv_rows)
+        d_pre *= inv_std
+        np.matmul(d_pre.T, x, out=self.g_w)
+        d_pre.sum(axis=0, out=self.g_b)
+        return d_pre @ self.w if input_grad else None
+
+    def update_statistics(self) -> None:
+        """Batch norm's running averages, from the last ``forward_train``."""
+        x, _, _, _, mean, var = self._cache
+        rows = x.shape[0]
+        self.running_mean *= 1 - BN_MOMENTUM
+        self.running_mean += BN_MOMENTUM * mean
+        self.running_var *= 1 - BN_MOMENTUM
+        self.running_var += (BN_MOMENTUM * rows / (rows - 1)) * var
+        self._batches_tracked += 1
+        self._cache = None
+
+
 class ActionLearner:
     """A(x, m) and its training. Shapes: features (B, F), memory (B, M), targets (B,) int64.
 
     Args:
         double_softmax: the reference's quirk: A ends in a softmax and cross-entropy is then
             applied to those probabilities (a second softmax). False: cross-entropy on logits.
+        hidden_layers, embed_size: A's shape (see ``ActionNet``).
         min_batch: batch norm needs at least 2 rows. With ``gather_small`` (the single-slot
             env) a smaller batch is answered in eval mode and kept until ``min_batch`` rows are
             gathered, then trained on; without it (the vector env, whose last steps of a pass
             may hold one live slot) such a batch is only evaluated.
     """
 
+    FUSED_ADAM_MIN_PARAMS = 20_000  # measured: NumPy Adam is faster below, torch's fused above
+
     def __init__(self, input_dim: int, memory_size: int, hidden_size: int, num_outputs: int,
                  lr: float, clipping: float, double_softmax: bool, seed: int,
-                 min_batch: int = 16, gather_small: bool = False) -> None:
+                 min_batch: int = 16, gather_small: bool = False, hidden_layers: int = 1,
+                 embed_size: int | None = None) -> None:
         self.net = ActionNet(input_dim, memory_size, hidden_size, num_outputs,
-                             softmax_output=double_softmax)
+                             softmax_output=double_softmax, hidden_layers=hidden_layers,
+                             embed_size=embed_size)
         self.lr, self.clipping, self.double_softmax = lr, clipping, double_softmax
         self.min_batch, self.gather_small = max(2, min_batch), gather_small
         self.eval_batch_statistics = False  # evaluate with each batch's own statistics
         params = list(self.net.parameters())
         self.flat = torch.zeros(sum(p.numel() for p in params))
-        views, offset = [], 0
-        for p in params:  # every parameter becomes a view of one flat buffer
-            view = self.flat[offset:offset + p.numel()].view_as(p)
-            p.data = view
-            views.append(p.data.numpy())
+        self.grad = np.zeros(self.flat.numel(), dtype=np.float32)
+        views, offset = {}, 0
+        for p in params:  # every parameter becomes a view of one flat buffer, so does its gradient
+            p.data = self.flat[offset:offset + p.numel()].view_as(p)
+            views[id(p)] = (p.data.numpy(),
+                            self.grad[offset:offset + p.numel()].reshape(tuple(p.shape)))
             offset += p.numel()
-        self.w1, self.b1, self.gamma, self.beta, self.w2, self.b2 = views
-        bn = self.net.body[1]
-        self.running_mean, self.running_var = bn.running_mean.numpy(), bn.running_var.numpy()
+        self.embed = (BatchNormBlock(self.net.embed[0], self.net.embed[1], views)
+                      if self.net.embed is not None else None)
+        body = list(self.net.body)
+        self.hidden = [BatchNormBlock(body[i], body[i + 1], views) for i in range(0, len(body) - 1, 3)]
+        (self.w_out, self.g_w_out), (self.b_out, self.g_b_out) = (views[id(body[-1].weight)],
+                                                                  views[id(body[-1].bias)])
+        self.blocks = ([self.embed] if self.embed else []) + self.hidden
         self.exp_avg, self.exp_avg_sq = torch.zeros_like(self.flat), torch.zeros_like(self.flat)
         # NumPy views of the same memory, updated in place
         self._flat, self._exp_avg, self._exp_avg_sq = (
             self.flat.numpy(), self.exp_avg.numpy(), self.exp_avg_sq.numpy())
-        self._batches_tracked = bn.num_batches_tracked.view(1).numpy()
-        self.grad = np.zeros(self.flat.numel(), dtype=np.float32)
-        grads, offset = [], 0
-        for p in params:
-            grads.append(self.grad[offset:offset + p.numel()].reshape(tuple(p.shape)))
-            offset += p.numel()
-        self.g_w1, self.g_b1, self.g_gamma, self.g_beta, self.g_w2, self.g_b2 = grads
+        self._optimizer = None
+        if self.flat.numel() >= self.FUSED_ADAM_MIN_PARAMS:
+            # one fused Adam over the flat buffer: a parameter sharing its memory, whose
+            # gradient is ``self.grad`` and whose state is ``exp_avg`` / ``exp_avg_sq``
+            flat_param = torch.nn.Parameter(self.flat)
+            flat_param.grad = torch.from_numpy(self.grad)
+            self._optimizer = torch.optim.Adam([flat_param], lr=lr, betas=(BETA1, BETA2),
+                                               eps=ADAM_EPS, fused=True)
+            self._adam_step = torch.zeros((), dtype=torch.float32)
+            self._optimizer.state[flat_param] = {"step": self._adam_step, "exp_avg": self.exp_avg,
+                                                 "exp_avg_sq": self.exp_avg_sq}
         self.reinitialize(seed)
 
     def reinitialize(self, seed: int) -> None:
@@ -76,34 +161,27 @@ class ActionLearner:
         self.exp_avg.zero_()
         self.exp_avg_sq.zero_()
         self.steps = 0
-        self._moments: list | None = None
+        for block in self.blocks:
+            block.moments = None
         self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
     # -- forward ------------------------------------------------------------------------------
     def _scores(self, hidden: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(scores fed to cross-entropy, output probabilities) from the hidden layer (B, H)."""
-        logits = hidden @ self.w2.T
-        logits += self.b2
+        """(scores fed to cross-entropy, output probabilities) from the last hidden layer (B, H)."""
+        logits = hidden @ self.w_out.T
+        logits += self.b_out
         probs = np.exp(log_softmax(logits))
         return (probs, probs) if self.double_softmax else (logits, probs)
 
     def evaluate(self, features: np.ndarray, memory: np.ndarray,
                  targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Predict without learning (batch norm in eval mode); (probabilities (B, V), loss (B,))."""
-        inputs = np.concatenate([features, memory], axis=1)
-        hidden = inputs @ self.w1.T
-        hidden += self.b1
-        if self._moments is not None:
-            self._moments[0] += hidden.shape[0]
-            self._moments[1] += hidden.sum(axis=0, dtype=np.float64)
-            self._moments[2] += (hidden.astype(np.float64) ** 2).sum(axis=0)
-        if self.eval_batch_statistics and hidden.shape[0] > 1:
-            mean, var = hidden.mean(axis=0), hidden.var(axis=0)
-        else:
-            mean, var = self.running_mean, self.running_var
-        scale = self.gamma / np.sqrt(var + BN_EPS)
-        hidden = (hidden - mean) * scale + self.beta
-        np.maximum(hidden, 0, out=hidden)
+        batch_statistics = self.eval_batch_statistics
+        if self.embed is not None:
+            features = self.embed.forward_eval(features, batch_statistics)
+        hidden = np.concatenate([features, memory], axis=1)
+        for block in self.hidden:
+            hidden = block.forward_eval(hidden, batch_statistics)
         scores, probs = self._scores(hidden)
         loss = -np.take_along_axis(log_softmax(scores), targets[:, None], axis=1)[:, 0]
         return probs, loss
@@ -117,18 +195,11 @@ class ActionLearner:
             if not self.gather_small:
                 return self.evaluate(features, memory, targets)
             return self._train_small(features, memory, targets)
-        inputs = np.concatenate([features, memory], axis=1)  # (B, F + M)
-        pre = inputs @ self.w1.T
-        pre += self.b1
-        inv_rows = 1.0 / rows
-        mean = pre.sum(axis=0) * inv_rows
-        centred = pre - mean
-        var = (centred * centred).sum(axis=0) * inv_rows  # biased, as batch norm normalises
-        inv_std = 1.0 / np.sqrt(var + BN_EPS)
-        normed = centred * inv_std
-        act = normed * self.gamma
-        act += self.beta
-        hidden = np.maximum(act, 0)
+        if self.embed is not None:
+            features = self.embed.forward_train(features)
+        hidden = np.concatenate([features, memory], axis=1)  # (B, F' + M)
+        for block in self.hidden:
+            hidden = block.forward_train(hidden)
         scores, probs = self._scores(hidden)
         log_q = log_softmax(scores)
         index = np.arange(rows)
@@ -139,18 +210,13 @@ class ActionLearner:
         d_scores[index, targets] -= 1.0
         if self.double_softmax:  # through the first softmax
             d_scores = probs * (d_scores - (d_scores * probs).sum(axis=1, keepdims=True))
-        np.matmul(d_scores.T, hidden, out=self.g_w2)
-        d_scores.sum(axis=0, out=self.g_b2)
-        d_act = d_scores @ self.w2
-        d_act *= act > 0
-        (d_act * normed).sum(axis=0, out=self.g_gamma)
-        d_act.sum(axis=0, out=self.g_beta)
-        d_normed = d_act * self.gamma
-        d_pre = d_normed - d_normed.sum(axis=0) * inv_rows
-        d_pre -= normed * ((d_normed * normed).sum(axis=0) * inv_rows)
-        d_pre *= inv_std
-        np.matmul(d_pre.T, inputs, out=self.g_w1)
-        d_pre.sum(axis=0, out=self.g_b1)
+        np.matmul(d_scores.T, hidden, out=self.g_w_out)
+        d_scores.sum(axis=0, out=self.g_b_out)
+        d_hidden = d_scores @ self.w_out
+        for depth in range(len(self.hidden) - 1, -1, -1):
+            d_hidden = self.hidden[depth].backward(d_hidden, depth > 0 or self.embed is not None)
+        if self.embed is not None:
+            self.embed.backward(d_hidden[:, :self.embed.b.shape[0]], input_grad=False)
 
         # clip_grad_norm_(max_norm=clipping), folding in the 1/B of the mean
         norm = math.sqrt(float(np.dot(self.grad, self.grad))) / rows
@@ -159,17 +225,18 @@ class ActionLearner:
                              "the gradient norm", self.net)
         self.grad *= min(1.0, self.clipping / (norm + 1e-6)) / rows
         self._adam()
-
-        self.running_mean *= 1 - BN_MOMENTUM
-        self.running_mean += BN_MOMENTUM * mean
-        self.running_var *= 1 - BN_MOMENTUM
-        self.running_var += (BN_MOMENTUM * rows / (rows - 1)) * var
-        self._batches_tracked += 1
+        for block in self.blocks:
+            block.update_statistics()
         return probs, loss
 
     def _adam(self) -> None:
-        """torch.optim.Adam's update (no weight decay, no amsgrad) on the flat parameters."""
+        """torch.optim.Adam's update (no weight decay, no amsgrad) on the flat parameters:
+        written out in NumPy for small networks, torch's fused kernel for large ones."""
         self.steps += 1
+        if self._optimizer is not None:
+            self._adam_step.fill_(self.steps - 1)  # Adam increments it
+            self._optimizer.step()
+            return
         exp_avg, exp_avg_sq, grad = self._exp_avg, self._exp_avg_sq, self.grad
         exp_avg += (1 - BETA1) * (grad - exp_avg)
         exp_avg_sq *= BETA2
@@ -182,22 +249,36 @@ class ActionLearner:
 
     # -- batch-norm statistics for evaluation ----------------------------------------------------
     def start_moments(self) -> None:
-        """From now on, ``evaluate`` sums the hidden pre-activations it sees."""
-        self._moments = [0, np.zeros(self.b1.shape, np.float64), np.zeros(self.b1.shape, np.float64)]
+        """From now on, ``evaluate`` sums the pre-activations of every batch-norm layer."""
+        for block in self.blocks:
+            shape = block.b.shape
+            block.moments = [0, np.zeros(shape, np.float64), np.zeros(shape, np.float64)]
 
-    def use_moments(self) -> tuple[np.ndarray, np.ndarray]:
+    def use_moments(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Set the running statistics to the exact mean and variance summed since
-        ``start_moments`` ("precise BN"); return the previous ones to restore later."""
-        count, total, squares = self._moments
-        self._moments = None
-        saved = (self.running_mean.copy(), self.running_var.copy())
-        mean = total / count
-        self.running_mean[:] = mean
-        self.running_var[:] = np.maximum(squares / count - mean ** 2, 0.0) * count / max(count - 1, 1)
+        ``start_moments`` ("precise BN"); return the previous ones to restore later.
+
+        With several layers, one pass estimates all of them at once: a deeper layer's moments
+        were taken with the layers above it normalised by their old running statistics.
+        """
+        saved = []
+        for block in self.blocks:
+            count, total, squares = block.moments
+            block.moments = None
+            saved.append((block.running_mean.copy(), block.running_var.copy()))
+            mean = total / count
+            block.running_mean[:] = mean
+            block.running_var[:] = (np.maximum(squares / count - mean ** 2, 0.0) * count
+                                    / max(count - 1, 1))
         return saved
 
-    def restore_statistics(self, saved: tuple[np.ndarray, np.ndarray]) -> None:
-        self.running_mean[:], self.running_var[:] = saved
+    def restore_statistics(self, saved: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        for block, (mean, var) in zip(self.blocks, saved):
+            block.running_mean[:], block.running_var[:] = mean, var
+
+    def statistics(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Copies of every batch-norm layer's (running mean, running variance)."""
+        return [(b.running_mean.copy(), b.running_var.copy()) for b in self.blocks]
 
     def _train_small(self, features, memory, targets):
         probs, loss = self.evaluate(features, memory, targets)

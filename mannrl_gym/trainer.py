@@ -82,7 +82,11 @@ def _train(config: Config, run_dir: Path | None, resume: bool) -> Path:
             tic = time.perf_counter()
             stats = experiment.run_epoch(epoch, f"epoch {epoch + 1}/{config.epochs}")
             experiment.check_finite(f"after epoch {epoch + 1}")
-            row: dict[str, Any] = {"epoch": epoch + 1, **experiment.evaluate()}
+            row: dict[str, Any] = {"epoch": epoch + 1}
+            out_of_time = (config.max_minutes is not None
+                           and (elapsed + time.perf_counter() - tic) / 60 >= config.max_minutes)
+            if epoch + 1 == config.epochs or out_of_time or (epoch + 1) % config.eval_every == 0:
+                row.update(experiment.evaluate())
             elapsed += time.perf_counter() - tic
             row.update(stats, epoch_seconds=time.perf_counter() - tic, minutes=elapsed / 60)
             row = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
@@ -91,8 +95,9 @@ def _train(config: Config, run_dir: Path | None, resume: bool) -> Path:
             checkpoint.save(ckpt_path, {"epoch": epoch + 1, "elapsed": elapsed,
                                         "config": config.to_dict(), "wandb_id": tracker.run_id,
                                         "experiment": experiment.state_dict()})
-            tqdm.write(_progress_line(row))
-            if config.max_minutes is not None and elapsed / 60 >= config.max_minutes:
+            if "train/f1" in row:
+                tqdm.write(_progress_line(row))
+            if out_of_time:
                 tqdm.write(f"stopping: {elapsed / 60:.1f} min reached max_minutes={config.max_minutes}")
                 break
     finally:
@@ -108,6 +113,7 @@ def _progress_line(row: dict[str, Any]) -> str:
     return (f"epoch {row['epoch']:4d}  {row['minutes']:6.2f} min  train f1 {fmt('train/f1')} "
             f"answer {fmt('train/answer_acc')} long {fmt('train/long_range_acc')}  |  "
             f"val f1 {fmt('validation/f1')} answer {fmt('validation/answer_acc')}"
+            + (f"  exact {fmt('train/answer_exact')}" if "train/answer_exact" in row else "")
             + (f"  {row['train_steps_per_s']:.0f} steps/s" if row.get("train_steps_per_s") else ""))
 
 
@@ -115,6 +121,8 @@ def first_stable_epoch(rows: list[dict[str, Any]], key: str, threshold: float) -
     """The first row from which ``key`` stays >= threshold until the last row (or None)."""
     found = None
     for row in rows:
+        if key not in row:  # an epoch without evaluation (eval_every > 1)
+            continue
         value = row.get(key)
         if value is not None and value >= threshold:
             found = found or row
@@ -133,7 +141,8 @@ def write_summary(run_dir: Path, rows: list[dict[str, Any]], task=None) -> dict[
                            "validation_sequences": len(task.validation),
                            "validation_tokens": task.validation.num_tokens,
                            "unknown_words": len(task.unknown_words),
-                           "unknown_word_examples": list(task.unknown_words[:20])}
+                           "unknown_word_examples": list(task.unknown_words[:20]),
+                           **task.details}
     if rows:
         summary["final"] = rows[-1]
         for key in ("train/f1", "validation/f1", "train/answer_acc", "validation/answer_acc"):

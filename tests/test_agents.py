@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from mannrl_gym.agents import FrozenMemoryAgent, MannRLAgent, NoMemoryAgent
@@ -29,17 +30,24 @@ def test_memory_net_updates_once_per_settle_plus_history_steps():
     assert changed_at == [8, 16, 24]
 
 
-def test_act_is_the_memory_net_in_eval_mode():
-    config = small_config()
+@pytest.mark.parametrize("embed_size", [None, 7])
+def test_act_is_the_memory_net_in_eval_mode(embed_size):
+    config = small_config(embed_size=embed_size, hidden_layers=1 if embed_size is None else 2,
+                          memory_lr=1e-2)
     env, agent = make(config)
     observation, _ = env.reset(seed=0)
     for _ in range(45):  # past one update, so running statistics have moved
         observation, reward, _, _, info = env.step(agent.act(observation))
         agent.observe(observation, reward, info)
+    assert agent.updates >= 1
     agent.net.eval()
     with torch.no_grad():
         expected = agent.net(torch.from_numpy(observation)).numpy()
     np.testing.assert_allclose(agent.act(observation), expected, atol=1e-6)
+    if embed_size:  # the input and output parts each pass through their own embedding
+        assert agent.net.embed_input[0].weight.shape == (7, env.layout.input_dim)
+        assert agent.net.embed_output[0].weight.shape == (7, env.layout.num_outputs)
+        assert agent.net.body[0].in_features == config.memory_size + 14
 
 
 def test_frozen_and_no_memory_ablations():

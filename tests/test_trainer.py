@@ -140,13 +140,13 @@ def test_recalibrated_evaluation_leaves_training_statistics_untouched():
         agent.observe(observation, reward, info)
     envs = {s: MannRLVectorEnv(task, config, 64, split=s, learner=env.learner, learn=False,
                                shuffle=False) for s in ("train", "validation")}
-    before = env.learner.running_mean.copy(), env.learner.running_var.copy()
+    (before_mean, before_var), = env.learner.statistics()
     recalibrated = evaluate_splits(envs, agent, "recalibrated")
-    assert np.array_equal(before[0], env.learner.running_mean)
-    assert np.array_equal(before[1], env.learner.running_var)
+    (mean, var), = env.learner.statistics()
+    assert np.array_equal(before_mean, mean) and np.array_equal(before_var, var)
     running = evaluate_splits(envs, agent, "running")
     batch = evaluate_splits(envs, agent, "batch")
-    assert np.array_equal(before[0], env.learner.running_mean)
+    assert np.array_equal(before_mean, env.learner.statistics()[0][0])
     assert set(recalibrated) == set(running) == set(batch) and "validation/answer_acc" in running
     assert recalibrated != running != batch  # the statistics used differ, so do the predictions
 

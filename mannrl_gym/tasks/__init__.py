@@ -23,6 +23,10 @@ def build_task(config: Config) -> Task:
         vectors = config.vectors_path or default_vectors_path(config.cache_dir)
         return pos.make_task(config.data_path, config.val_path, vectors, config.tag_column,
                              config.cache_dir)
+    if config.task in ("sentence", "translate"):
+        from mannrl_gym.tasks import sentence
+        return sentence.make_task(config.data_path, config.target_path, config.num_sentences,
+                                  config.echo_copies, config.val_fraction, config.min_char_count)
     raise ValueError(f"unknown task {config.task!r}")
 
 

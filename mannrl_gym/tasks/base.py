@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -95,6 +96,7 @@ class Task:
     train: SequenceSet
     validation: SequenceSet
     unknown_words: tuple[str, ...] = ()  # input words given a stand-in vector (word-vector tasks)
+    details: dict[str, Any] = field(default_factory=dict)  # how the data was built (for summary.json)
 
     @property
     def num_outputs(self) -> int:

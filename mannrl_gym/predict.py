@@ -1,0 +1,122 @@
+"""Decoding for the sentence tasks: read a sentence, then let the trained model write it back.
+
+``Predictor(run_dir).write(["Who are they?"])`` runs the action network and memory-net of a
+finished (or interrupted) run exactly as in evaluation: the memory starts at zero, the model
+reads ``<start>``, the characters and ``<sep>``, then gets ``<empty>`` inputs and writes one
+character a step until it writes ``<end>`` (or ``max_chars`` characters). Every row of a batch
+is independent (batch norm in eval mode), so many sentences are written at once.
+
+Batch norm statistics are first re-estimated over one pass of the training split, as the
+trainer's default evaluation does (``bn_statistics="recalibrated"``); the checkpoint is not
+changed. ``mannrl predict RUN_DIR "a sentence" ...`` is the command-line face of this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mannrl_gym import checkpoint
+from mannrl_gym.config import ConfigError
+from mannrl_gym.evaluation import evaluate
+from mannrl_gym.tasks import build_task
+from mannrl_gym.tasks.base import Task
+
+SENTENCE_TASKS = ("sentence", "translate")
+
+
+@dataclass
+class Written:
+    """What the model wrote for one input sentence."""
+
+    source: str  # the sentence as read (cleaned)
+    text: str  # the characters written after <sep>, up to <end>
+    finished: bool  # the model wrote <end> within the step limit
+
+
+def decode(symbols: tuple[str, ...], ids) -> str:
+    """Ids (any iterable of int) -> text; special symbols are dropped."""
+    return "".join(symbols[i] for i in ids if not symbols[i].startswith("<") or len(symbols[i]) == 1)
+
+
+def training_pairs(task: Task, count: int) -> list[tuple[str, str]]:
+    """The first ``count`` (source, target) sentences of the training split, memorize kind."""
+    data, pairs = task.train, []
+    memorize = (data.kind == 0).nonzero().squeeze(1)[:count].tolist()
+    for index in memorize:
+        start, end = int(data.offsets[index]), int(data.offsets[index + 1])
+        answer = data.answer[start:end]
+        reading = data.inputs[start:end][~answer].tolist()  # <start> s <sep>
+        target = data.targets[start:end][answer].tolist()  # t <end>
+        pairs.append((decode(task.input_symbols, reading), decode(task.output_symbols, target)))
+    return pairs
+
+
+class Predictor:
+    """A trained sentence or translation run, loaded from its directory (read-only)."""
+
+    def __init__(self, run_dir: str | Path, recalibrate: bool = True) -> None:
+        from mannrl_gym.experiments import MannRLExperiment
+        from mannrl_gym.trainer import load_run_config
+
+        run_dir = Path(run_dir)
+        self.config = load_run_config(run_dir, {"progress": False, "wandb_mode": "disabled"})
+        if self.config.task not in SENTENCE_TASKS:
+            raise ConfigError(f"{run_dir}: predict writes sentences; this run's task is "
+                              f"'{self.config.task}', not one of {list(SENTENCE_TASKS)}")
+        if self.config.agent not in ("mannrl", "no_memory", "frozen_memory"):
+            raise ConfigError(f"{run_dir}: predict needs a memory-net agent, not "
+                              f"'{self.config.agent}'")
+        state = checkpoint.load(run_dir / "checkpoint.pt")
+        self.task = build_task(self.config)
+        experiment = MannRLExperiment(self.config, self.task)
+        experiment.load_state_dict(state["experiment"])
+        self.learner, self.agent = experiment.env.learner, experiment.agent
+        self.epochs_trained = int(state["epoch"])
+        if recalibrate:
+            self.learner.start_moments()
+            evaluate(experiment.evaluators["train"], self.agent)
+            self.learner.use_moments()
+        self._table = self.task.input_table.to(torch.float32).numpy()
+        self._empty = self.task.input_symbols.index("<empty>")
+        self._end = self.task.output_symbols.index("<end>")
+
+    def write(self, texts: list[str], drop_unknown: bool = False,
+              max_chars: int | None = None) -> list[Written]:
+        """Read each text and return what the model writes back (one batch, B = len(texts)).
+
+        Characters the model never saw in training raise ``DataError`` naming them, or are
+        removed with ``drop_unknown=True``. ``max_chars`` defaults to twice the longest input
+        plus 20.
+        """
+        from mannrl_gym.tasks.sentence import encode_inputs
+
+        if not texts:
+            return []
+        reads = [encode_inputs(self.task, text, drop_unknown) for text in texts]
+        longest = max(len(r) for r in reads)
+        limit = max_chars if max_chars is not None else 2 * longest + 20
+        steps = longest + limit
+        inputs = np.full((steps, len(reads)), self._empty, dtype=np.int64)
+        for row, read in enumerate(reads):  # once per sentence, not per step
+            inputs[:len(read), row] = read
+        memory = np.zeros((len(reads), self.config.memory_size), dtype=np.float32)
+        no_targets = np.zeros(len(reads), dtype=np.int64)
+        written = np.zeros((steps, len(reads)), dtype=np.int64)
+        with torch.no_grad():
+            for t in range(steps):
+                features = self._table[inputs[t]]
+                probs, _ = self.learner.evaluate(features, memory, no_targets)
+                written[t] = probs.argmax(axis=1)
+                memory = self.agent.act(np.concatenate([memory, features, probs], axis=1))
+        results = []
+        for row, read in enumerate(reads):
+            out = written[len(read):len(read) + limit, row].tolist()
+            finished = self._end in out
+            out = out[:out.index(self._end)] if finished else out
+            results.append(Written(decode(self.task.input_symbols, read),
+                                   decode(self.task.output_symbols, out), finished))
+        return results

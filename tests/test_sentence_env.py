@@ -1,0 +1,170 @@
+"""The sentence tasks on the shared env / agent / trainer path: registration, the embedded
+networks, exact-sentence metrics, training, decoding and bad input."""
+
+import json
+
+import gymnasium
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+import mannrl_gym  # noqa: F401  (registers the ids)
+from mannrl_gym.cli import main
+from mannrl_gym.config import ConfigError
+from mannrl_gym.metrics import summarize
+from mannrl_gym.predict import Predictor, training_pairs
+from mannrl_gym.tasks.base import DataError
+from mannrl_gym.trainer import train
+
+from conftest import ROOT, SHARED_DATA, small_config
+
+ENGLISH = ["Hi.", "Go on.", "Who?", "I see.", "Be kind.", "It is.", "No way.", "Yes, sir.",
+           "Run fast.", "So be it.", "He went.", "Oh no!"]
+FRENCH = ["Salut.", "Vas-y.", "Qui ?", "Je vois.", "Sois gentil.", "C'est.", "Pas question.",
+          "Oui, monsieur.", "Cours vite.", "Soit.", "Il est parti.", "Oh non !"]
+TINY = {"num_sentences": 8, "memory_size": 16, "embed_size": 8, "hidden_layers": 2,
+        "hidden_size": 16, "history": 6, "settle": 2, "memory_samples": 4,
+        "eval_batch_size": 8, "min_char_count": 1}
+
+
+@pytest.fixture
+def files(tmp_path):
+    english, french = tmp_path / "tiny.en", tmp_path / "tiny.fr"
+    english.write_text("\n".join(ENGLISH) + "\n", encoding="utf-8")
+    french.write_text("\n".join(FRENCH) + "\n", encoding="utf-8")
+    return str(english), str(french)
+
+
+def sentence_config(files, tmp_path, **changes):
+    return small_config(task="sentence", data_path=files[0], out_dir=str(tmp_path / "runs"),
+                        **{**TINY, **changes})
+
+
+def test_registered_ids_carry_table_3_and_pass_the_checkers(files):
+    env = gymnasium.make("MannRL-Sentence-v0", data_path=files[0], **TINY).unwrapped
+    check_env(env, skip_render_check=True)
+    sb3_check_env(env, warn=False)
+    spec = gymnasium.spec("MannRL-Translate-v0")
+    assert spec.kwargs["memory_size"] == 1024 and spec.kwargs["embed_size"] == 96
+    assert spec.kwargs["memory_lr"] == 1e-7 and spec.kwargs["hidden_layers"] == 2
+    vec = gymnasium.make_vec("MannRL-Translate-v0", num_envs=4, data_path=files[0],
+                             target_path=files[1], **TINY)
+    observation, _ = vec.reset(seed=0)
+    layout = vec.layout
+    assert observation.shape == (4, 16 + layout.input_dim + layout.num_outputs)
+    # one-hot characters in, and the net embeds them itself (96 wide in Table 3, 8 here)
+    assert np.allclose(observation[:, layout.input].sum(1), 1.0)
+    assert vec.learner.net.embed[0].weight.shape == (8, layout.input_dim)
+    assert "é" not in vec.task.input_symbols and "Q" in vec.task.output_symbols
+
+
+def test_translate_needs_an_aligned_target_file(files, tmp_path):
+    with pytest.raises(ConfigError, match="target_path"):
+        small_config(task="translate", data_path=files[0])
+    with pytest.raises(ConfigError, match="only read when task is 'translate'"):
+        small_config(task="sentence", data_path=files[0], target_path=files[1])
+    short = tmp_path / "short.fr"
+    short.write_text("\n".join(FRENCH[:-1]) + "\n", encoding="utf-8")
+    config = small_config(task="translate", data_path=files[0], target_path=str(short),
+                          out_dir=str(tmp_path / "runs"), **TINY)
+    with pytest.raises(DataError, match="has 12 lines but .* has 11"):
+        train(config)
+    assert not (tmp_path / "runs").exists()  # bad data fails before a run directory is made
+
+
+def test_cli_names_an_empty_file(tmp_path, capsys):
+    empty = tmp_path / "empty.en"
+    empty.write_text("\n\n", encoding="utf-8")
+    code = main(["train", str(ROOT / "configs/sentence.yaml"), f"data_path={empty}", "wandb_mode=disabled"])
+    assert code == 2 and "empty.en: file is empty" in capsys.readouterr().err
+
+
+def test_exact_sentence_share_counts_whole_sequences():
+    # two sequences of 3 answer steps each: the first all right, the second one wrong
+    target = torch.tensor([0, 1, 2, 3, 0, 1, 2, 3])
+    prediction = torch.tensor([9, 1, 2, 3, 0, 1, 9, 3])
+    answer = torch.tensor([False, True, True, True, False, True, True, True])
+    sequence = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
+    kind = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
+    metrics = summarize(prediction, target, answer, answer, kind, torch.zeros(8), 10,
+                        ("memorize", "echo"), sequence)
+    assert metrics["answer_exact"] == 0.5
+    assert metrics["answer_exact_memorize"] == 1.0 and metrics["answer_exact_echo"] == 0.0
+    assert metrics["answer_acc"] == 5 / 6
+
+
+def test_training_reports_writing_phase_metrics_and_evaluates_every_n_epochs(files, tmp_path):
+    run_dir = train(sentence_config(files, tmp_path, epochs=3, eval_every=2, run_name="a"))
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert ["train/f1" in row for row in rows] == [False, True, True]  # epoch 2 and the last
+    for key in ("train/answer_acc", "train/answer_exact", "train/answer_exact_memorize",
+                "validation/answer_acc_echo"):
+        assert 0.0 <= rows[-1][key] <= 1.0
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["data"]["train_sentences"] == 8 and summary["data"]["validation_sentences"] == 1
+
+
+def test_predict_reads_and_writes_back_batched_and_rejects_unknown_characters(
+        files, tmp_path, capsys):
+    run_dir = train(sentence_config(files, tmp_path, epochs=1, run_name="p"))
+    predictor = Predictor(run_dir)
+    pairs = training_pairs(predictor.task, 3)
+    assert [source for source, _ in pairs] == [target for _, target in pairs]
+    assert all(source in ENGLISH for source, _ in pairs)
+    written = predictor.write(["Hi.", "Go on."], max_chars=5)
+    assert [w.source for w in written] == ["Hi.", "Go on."]
+    assert all(len(w.text) <= 5 and set(w.text) <= set(predictor.task.output_symbols)
+               for w in written)
+    # rows of a batch are independent: the same sentence alone gives the same writing
+    alone = predictor.write(["Go on."], max_chars=5)
+    assert alone[0].text == written[1].text
+    with pytest.raises(DataError, match="'Z'"):
+        predictor.write(["Zoo."])
+    assert predictor.write(["Zoo."], drop_unknown=True)[0].source == "oo."
+    assert main(["predict", str(run_dir), "Hi.", "--train", "2"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("read:") == 3 and "training sentences written back exactly" in out
+    assert main(["predict", str(run_dir), "Zoo."]) == 2
+    assert "'Z'" in capsys.readouterr().err
+
+
+def test_predict_refuses_runs_of_other_tasks(tmp_path):
+    run_dir = train(small_config(out_dir=str(tmp_path), run_name="logic", epochs=1))
+    with pytest.raises(ConfigError, match="predict writes sentences"):
+        Predictor(run_dir)
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "pud-en-fr").is_dir(),
+                    reason=f"real sentence pairs not found at {SHARED_DATA / 'pud-en-fr'}")
+def test_translate_config_builds_table_3_on_the_real_pairs():
+    from mannrl_gym.config import load
+    from mannrl_gym.experiments import MannRLExperiment
+    from mannrl_gym.tasks import build_task
+
+    config = load(ROOT / "configs/translate.yaml", {"data_path": str(SHARED_DATA / "pud-en-fr/pud.en"),
+                                             "target_path": str(SHARED_DATA / "pud-en-fr/pud.fr"),
+                                             "wandb_mode": "disabled"})
+    task = build_task(config)
+    experiment = MannRLExperiment(config, task)
+    assert len(task.train) == 1000 and experiment.env.layout.memory_size == 1024
+    assert experiment.agent.net.embed_output[0].weight.shape == (96, task.num_outputs)
+    stats = experiment.env.step(experiment.agent.act(experiment.env.reset()[0]))
+    assert stats[1].shape == (16,)
+
+
+def test_sentence_run_resumes_to_the_same_metrics_with_fused_adam(files, tmp_path, monkeypatch):
+    from mannrl_gym.supervised import ActionLearner
+
+    monkeypatch.setattr(ActionLearner, "FUSED_ADAM_MIN_PARAMS", 1)  # the large-network path
+    whole = train(sentence_config(files, tmp_path, epochs=2, run_name="whole"))
+    config = sentence_config(files, tmp_path, epochs=1, run_name="split")
+    split = train(config)
+    train(sentence_config(files, tmp_path, epochs=2, run_name="split"), run_dir=split,
+          resume=True)
+
+    def metrics(run_dir):
+        rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        return [{k: v for k, v in row.items() if "/" in k} for row in rows]
+    assert metrics(whole) == metrics(split) and len(metrics(whole)) == 2
