@@ -54,6 +54,7 @@ VARIANTS: dict[str, list[str]] = {
     "lstm": ["agent=lstm", "lr=1e-3", "clipping=1.0"],
 }
 SENTENCE_VARIANTS: dict[str, list[str]] = {
+    "memoryless-ceiling": ["agent=most_frequent_tag", "epochs=1"],
     "paper": [],
     "no-memory": ["agent=no_memory"],
     "frozen-memory": ["agent=frozen_memory"],

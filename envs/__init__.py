@@ -2,6 +2,11 @@
 
 * ``MannRL-Logic-v0``: the paper's logic task (section 4.1, Table 1).
 * ``MannRL-Symbolic-v0``: a user's own task from a JSON-lines file (``data_path=...``).
+* ``MannRL-POS-v0``: part-of-speech tagging (section 4.2; ``data_path``, ``val_path``,
+  ``vectors_path``).
+* ``MannRL-Sentence-v0`` / ``MannRL-Translate-v0``: read a sentence character by character,
+  write it (or its translation) back from memory (section 4.3, Table 3 defaults;
+  ``data_path`` and, for translation, ``target_path``).
 
 ``gymnasium.make(id, **config_keys)`` gives the single-slot :class:`MannRLEnv`;
 ``gymnasium.make_vec(id, num_envs=B, **config_keys)`` the batched :class:`MannRLVectorEnv`.

@@ -53,7 +53,7 @@ def _predict(args: argparse.Namespace) -> int:
     try:
         results = predictor.write(texts, args.drop_unknown, args.max_chars)
     except DataError as exc:
-        raise DataError(f"{exc} (on the command line: --drop-unknown)") from None
+        raise DataError(str(exc).replace("drop_unknown=True", "--drop-unknown")) from None
     for written, target in zip(results, targets):
         print(f"read:   {written.source}")
         end = "" if written.finished else "   [no <end> written]"

@@ -136,8 +136,6 @@ class Config:
                        "file, line-aligned with data_path)")
         if self.task != "translate" and self.target_path:
             self._fail("target_path", f"is only read when task is 'translate', not '{self.task}'")
-        if self.agent == "most_frequent_tag" and self.task != "pos":
-            self._fail("agent", "most_frequent_tag is a baseline for task 'pos'")
         if self.max_minutes is not None and self.max_minutes <= 0:
             self._fail("max_minutes", f"must be > 0, got {self.max_minutes}")
         return self

@@ -168,3 +168,16 @@ def test_sentence_run_resumes_to_the_same_metrics_with_fused_adam(files, tmp_pat
         rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
         return [{k: v for k, v in row.items() if "/" in k} for row in rows]
     assert metrics(whole) == metrics(split) and len(metrics(whole)) == 2
+
+
+def test_memoryless_ceiling_baseline_runs_on_sentences(files, tmp_path):
+    run_dir = train(sentence_config(files, tmp_path, agent="most_frequent_tag", epochs=1,
+                                    run_name="mft"))
+    row = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
+    from mannrl_gym.tasks import build_task
+    data = build_task(sentence_config(files, tmp_path)).train
+    # the best any input-only predictor can do: per input symbol, its most frequent target
+    counts = torch.zeros(int(data.inputs.max()) + 1, int(data.targets.max()) + 1)
+    counts.index_put_((data.inputs, data.targets), torch.ones(data.num_tokens), accumulate=True)
+    assert row["train/accuracy"] == pytest.approx(float(counts.max(1).values.sum()) / data.num_tokens)
+    assert row["train/answer_exact"] == 0.0  # no sentence can be written back without memory
