@@ -60,6 +60,7 @@ SENTENCE_VARIANTS: dict[str, list[str]] = {
     "frozen-memory": ["agent=frozen_memory"],
     "paper+lr-1e-3": ["lr=1e-3"],
     "no-memory+lr-1e-3": ["agent=no_memory", "lr=1e-3"],
+    "single-softmax+lr-1e-3": ["double_softmax=false", "lr=1e-3"],
     "lstm": ["agent=lstm", "lr=1e-3", "clipping=1.0"],
 }
 TASK_VARIANTS = {"logic": VARIANTS, "pos": POS_VARIANTS, "sentence": SENTENCE_VARIANTS,
