@@ -45,3 +45,42 @@ class MostFrequentTagExperiment:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.table = state["table"]
+
+
+def _history_keys(data: SequenceSet) -> list[int]:
+    """(T,) one key per step for the whole input history of its sequence up to that step:
+    equal keys, equal histories (Python's tuple hash chained along each sequence)."""
+    keys, lengths = [], data.lengths.tolist()
+    inputs, position = data.inputs.tolist(), 0
+    for length in lengths:  # once per run, over the data: an analysis baseline, not a step
+        key = 0
+        for symbol in inputs[position:position + length]:
+            key = hash((key, symbol))
+            keys.append(key)
+        position += length
+    return keys
+
+
+class PerfectMemoryExperiment(MostFrequentTagExperiment):
+    """The ceiling of any model with perfect memory: each full input history gets the target
+    it carries most often in training (ties: the lowest id; a history never seen in training:
+    the most frequent target of its current input). Its training-set accuracy is the highest
+    any model can reach; where identical inputs want different targets it is below 1."""
+
+    def __init__(self, config: Config, task: Task) -> None:
+        super().__init__(config, task)
+        counts: dict[int, dict[int, int]] = {}
+        for key, target in zip(_history_keys(task.train), task.train.targets.tolist()):
+            seen = counts.setdefault(key, {})
+            seen[target] = seen.get(target, 0) + 1
+        self.best = {key: min(seen, key=lambda t: (-seen[t], t)) for key, seen in counts.items()}
+
+    def _evaluate(self, data: SequenceSet) -> dict[str, float]:
+        fallback = self.table[data.inputs].tolist()
+        prediction = torch.tensor([self.best.get(key, default) for key, default
+                                   in zip(_history_keys(data), fallback)], dtype=torch.int64)
+        return summarize_set(prediction, torch.zeros(data.num_tokens), data,
+                             self.task.num_outputs)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"table": self.table}  # ``best`` is rebuilt from the data

@@ -55,13 +55,17 @@ VARIANTS: dict[str, list[str]] = {
 }
 SENTENCE_VARIANTS: dict[str, list[str]] = {
     "memoryless-ceiling": ["agent=most_frequent_tag", "epochs=1"],
+    "perfect-memory-ceiling": ["agent=perfect_memory", "epochs=1"],
+    "perfect-memory-ceiling+echo-marker": ["agent=perfect_memory", "epochs=1", "echo_marker=true"],
     "paper": [],
+    "paper+echo-marker": ["echo_marker=true"],
     "no-memory": ["agent=no_memory"],
     "frozen-memory": ["agent=frozen_memory"],
     "paper+lr-1e-3": ["lr=1e-3"],
     "no-memory+lr-1e-3": ["agent=no_memory", "lr=1e-3"],
     "single-softmax+lr-1e-3": ["double_softmax=false", "lr=1e-3"],
     "lstm": ["agent=lstm", "lr=1e-3", "clipping=1.0"],
+    "lstm+echo-marker": ["agent=lstm", "lr=1e-3", "clipping=1.0", "echo_marker=true"],
 }
 TASK_VARIANTS = {"logic": VARIANTS, "pos": POS_VARIANTS, "sentence": SENTENCE_VARIANTS,
                  "translate": SENTENCE_VARIANTS}

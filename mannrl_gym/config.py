@@ -33,6 +33,8 @@ class Config:
     num_sentences: int = 500  # sentence / translate: train on the N shortest pairs (validation: the next 5%)
     echo_copies: bool = True  # sentence / translate: add the copies that echo each input character
     min_char_count: int = 2  # sentence / translate: drop pairs holding a character seen fewer times
+    reading_fill: Literal["digits", "empty"] = "digits"  # sentence / translate: target while reading (reference: digits)
+    echo_marker: bool = False  # sentence / translate: echo copies start with <echo>, not <start> (tells the kinds apart)
     val_path: Optional[str] = None  # jsonl / pos: held-out data (jsonl: else split from data_path)
     tag_column: Literal["xpos", "upos"] = "xpos"  # pos: XPOS = the paper's Penn Treebank tags
     vectors_path: Optional[str] = None  # pos: GloVe/word2vec text (default: glove.840B.300d.txt in cache_dir)
@@ -56,7 +58,8 @@ class Config:
     clipping: float = 0.01  # max gradient norm of the action network
 
     # --- memory-net (reinforcement learning) ---------------------------------------------
-    agent: Literal["mannrl", "no_memory", "frozen_memory", "lstm", "most_frequent_tag"] = "mannrl"
+    agent: Literal["mannrl", "no_memory", "frozen_memory", "lstm", "most_frequent_tag",
+                   "perfect_memory"] = "mannrl"
     memory_size: int = 48
     history: int = 32
     settle: int = 8

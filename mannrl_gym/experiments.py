@@ -82,6 +82,9 @@ class MannRLExperiment:
 
 
 def make_experiment(config: Config, task: Task):
+    if config.agent == "perfect_memory":
+        from mannrl_gym.agents.most_frequent import PerfectMemoryExperiment
+        return PerfectMemoryExperiment(config, task)
     if config.agent == "most_frequent_tag":
         from mannrl_gym.agents.most_frequent import MostFrequentTagExperiment
         return MostFrequentTagExperiment(config, task)

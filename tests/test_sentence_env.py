@@ -181,3 +181,16 @@ def test_memoryless_ceiling_baseline_runs_on_sentences(files, tmp_path):
     counts.index_put_((data.inputs, data.targets), torch.ones(data.num_tokens), accumulate=True)
     assert row["train/accuracy"] == pytest.approx(float(counts.max(1).values.sum()) / data.num_tokens)
     assert row["train/answer_exact"] == 0.0  # no sentence can be written back without memory
+
+
+def test_perfect_memory_ceiling_shows_the_echo_ambiguity_and_the_marker_lifts_it(files, tmp_path):
+    def last_row(**changes):
+        run_dir = train(sentence_config(files, tmp_path, agent="perfect_memory", epochs=1,
+                                        **changes))
+        return json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
+    plain = last_row(run_name="pm")
+    marked = last_row(run_name="pm-marked", echo_marker=True)
+    # echo copies read the same inputs as their memorize twins but want other targets while
+    # reading: even perfect memory gets one of the two wrong; the writing phase is all right
+    assert plain["train/accuracy"] < 0.85 and plain["train/answer_exact"] == 1.0
+    assert marked["train/accuracy"] == 1.0 and marked["train/f1"] == 1.0

@@ -274,3 +274,28 @@ def test_pud_translation_targets_decode_to_the_french_lines(pud_tasks):
     pairs = {(clean(e), clean(f)) for e, f in zip(english, french)}
     for inputs, targets in sequences(task)[:500] + sequences(task, "validation")[:25]:
         assert (source_of(inputs), target_of(targets)) in pairs
+
+
+def test_reading_fill_empty_is_the_papers_text_layout(tmp_path):
+    inputs, targets = sequence("Hi.", "Hi.", echo=False, reading_fill="empty")
+    assert targets == ["<start>", "<empty>", "<empty>", "<empty>", "<sep>", "H", "i", ".", "<end>"]
+    assert inputs == sequence("Hi.", "Hi.", echo=False)[0]
+    assert sequence("Hi.", "Hi.", echo=True, reading_fill="empty") == sequence("Hi.", "Hi.", echo=True)
+    path = tmp_path / "s.txt"
+    path.write_text("ab\nabc\nabcd\n", encoding="utf-8")
+    task = make_task(str(path), num_sentences=2, min_char_count=1, reading_fill="empty")
+    assert "<empty>" in task.output_symbols
+    assert "<empty>" not in make_task(str(path), num_sentences=2, min_char_count=1).output_symbols
+
+
+def test_echo_marker_starts_echo_copies_with_their_own_input(tmp_path):
+    inputs, targets = sequence("Hi.", "Hi.", echo=True, echo_marker=True)
+    assert inputs[0] == "<echo>" and targets == sequence("Hi.", "Hi.", echo=True)[1]
+    assert sequence("Hi.", "Hi.", echo=False, echo_marker=True) == sequence("Hi.", "Hi.", echo=False)
+    path = tmp_path / "s.txt"
+    path.write_text("ab\nabc\nabcd\n", encoding="utf-8")
+    task = make_task(str(path), num_sentences=2, min_char_count=1, echo_marker=True)
+    echo_id = task.input_symbols.index("<echo>")
+    first = task.train.inputs[task.train.offsets[:-1]]
+    assert first.tolist() == [0, 0, echo_id, echo_id]  # memorize twice, then echo twice
+    assert echo_id not in encode_inputs(task, "ab")

@@ -26,7 +26,8 @@ def build_task(config: Config) -> Task:
     if config.task in ("sentence", "translate"):
         from mannrl_gym.tasks import sentence
         return sentence.make_task(config.data_path, config.target_path, config.num_sentences,
-                                  config.echo_copies, config.val_fraction, config.min_char_count)
+                                  config.echo_copies, config.val_fraction, config.min_char_count,
+                                  config.reading_fill, config.echo_marker)
     raise ValueError(f"unknown task {config.task!r}")
 
 

@@ -11,8 +11,14 @@ time, and a writing phase, where it is fed ``<empty>`` and must write the target
               targets  <start> H i . <sep> H     i     .     <end>
 
 While reading, the ``memorize`` kind writes the repeating digits 0123456789 (a position
-count, the same output symbols as digits in sentences); the ``echo`` kind, an easier
-curriculum copy, reproduces each input character. Answer steps are the writing phase;
+count, the same output symbols as digits in sentences: the reference implementation's
+target), or with ``reading_fill="empty"`` an ``<empty>`` output symbol (the paper's text:
+"a character that represented an empty output"); the ``echo`` kind reproduces each input
+character. The two kinds read the same inputs but want different targets while reading, so
+no model, however good its memory, can be right on both: on the 500 shortest PUD sentences
+the best possible training-set F1 is about 0.77 (``agent=perfect_memory`` measures it).
+``echo_marker=True`` starts echo copies with an ``<echo>`` input instead of ``<start>``,
+which lifts that ceiling to 1. Answer steps are the writing phase;
 they are long-range when the first source character lies more than 10 steps before the first
 written one (sources of 10 or more characters). Input ids are one-hot features; output
 symbols are the target characters, the digits and, with echo copies, the source characters.
@@ -39,6 +45,8 @@ from mannrl_gym.tasks.base import DataError, SequenceSet, Task
 
 INPUT_SPECIALS = ("<start>", "<sep>", "<empty>")
 OUTPUT_SPECIALS = ("<start>", "<sep>", "<end>")
+EMPTY_OUTPUT = "<empty>"  # an output symbol only with reading_fill="empty"
+ECHO_START = "<echo>"  # an input symbol only with echo_marker=True
 KIND_NAMES = ("memorize", "echo")
 DIGITS = "0123456789"
 LONG_RANGE = 10  # an answer is long-range when its deciding input is more than this far back
@@ -92,10 +100,23 @@ def clean(text: str) -> str:
     return " ".join(text.split())
 
 
-def sequence(source: str, target: str, echo: bool) -> tuple[list[str], list[str]]:
-    """(input symbols, target symbols), both of length len(source) + len(target) + 3."""
-    fill = list(source) if echo else [DIGITS[i % 10] for i in range(len(source))]
-    inputs = ["<start>", *source, "<sep>"] + ["<empty>"] * (len(target) + 1)
+def sequence(source: str, target: str, echo: bool, reading_fill: str = "digits",
+             echo_marker: bool = False) -> tuple[list[str], list[str]]:
+    """(input symbols, target symbols), both of length len(source) + len(target) + 3.
+
+    ``reading_fill``: what the memorize kind writes while reading: "digits" (the repeating
+    0123456789 of the reference implementation) or "empty" (an ``<empty>`` output symbol, as
+    the paper's text describes it). ``echo_marker``: an echo copy reads ``<echo>`` instead of
+    ``<start>`` first, so that the two kinds, otherwise the same inputs, can be told apart.
+    """
+    if echo:
+        fill = list(source)
+    elif reading_fill == "empty":
+        fill = [EMPTY_OUTPUT] * len(source)
+    else:
+        fill = [DIGITS[i % 10] for i in range(len(source))]
+    first = ECHO_START if echo and echo_marker else "<start>"
+    inputs = [first, *source, "<sep>"] + ["<empty>"] * (len(target) + 1)
     targets = ["<start>", *fill, "<sep>", *target, "<end>"]
     return inputs, targets
 
@@ -112,7 +133,8 @@ def _rare_characters(pairs: list[Pair], min_char_count: int, both_sides: bool) -
 
 
 def _encode(pairs: list[Pair], echo_copies: bool, input_id: dict[str, int],
-            output_id: dict[str, int]) -> SequenceSet:
+            output_id: dict[str, int], reading_fill: str = "digits",
+            echo_marker: bool = False) -> SequenceSet:
     """Memorize sequences of all pairs (kind 0), then their echo sequences (kind 1)."""
     echoes = (False, True) if echo_copies else (False,)
     inputs: list[int] = []
@@ -122,7 +144,7 @@ def _encode(pairs: list[Pair], echo_copies: bool, input_id: dict[str, int],
     offsets, kind = [0], []
     for echo in echoes:
         for source, target in pairs:
-            symbols_in, symbols_out = sequence(source, target, echo)
+            symbols_in, symbols_out = sequence(source, target, echo, reading_fill, echo_marker)
             inputs += [input_id[s] for s in symbols_in]
             targets += [output_id[s] for s in symbols_out]
             reading, writing = len(source) + 2, len(target) + 1
@@ -151,9 +173,12 @@ def _check_arguments(num_sentences: int, val_fraction: float, min_char_count: in
 
 def make_task(source_path: str, target_path: str | None = None, num_sentences: int = 500,
               echo_copies: bool = True, val_fraction: float = 0.05,
-              min_char_count: int = 2) -> Task:
+              min_char_count: int = 2, reading_fill: str = "digits",
+              echo_marker: bool = False) -> Task:
     """The shortest ``num_sentences`` clean pairs for training, the next-shortest held out."""
     _check_arguments(num_sentences, val_fraction, min_char_count)
+    if reading_fill not in ("digits", "empty"):
+        raise ValueError(f"reading_fill must be 'digits' or 'empty', got {reading_fill!r}")
     raw = read_aligned(source_path, target_path)
     cleaned = [(clean(s), clean(t)) for s, t in raw]
     nonempty = [(s, t) for s, t in cleaned if s and t]
@@ -173,8 +198,10 @@ def make_task(source_path: str, target_path: str | None = None, num_sentences: i
     target_chars = {c for _, t in selected for c in t} | set(DIGITS)
     if echo_copies:  # echo sequences write the source characters while reading
         target_chars |= source_chars
-    input_symbols = INPUT_SPECIALS + tuple(sorted(source_chars))
-    output_symbols = OUTPUT_SPECIALS + tuple(sorted(target_chars))
+    marker = (ECHO_START,) if echo_marker and echo_copies else ()
+    input_symbols = INPUT_SPECIALS + marker + tuple(sorted(source_chars))
+    specials = OUTPUT_SPECIALS + ((EMPTY_OUTPUT,) if reading_fill == "empty" else ())
+    output_symbols = specials + tuple(sorted(target_chars))
     input_id = {s: i for i, s in enumerate(input_symbols)}
     output_id = {s: i for i, s in enumerate(output_symbols)}
     details = {
@@ -190,15 +217,16 @@ def make_task(source_path: str, target_path: str | None = None, num_sentences: i
         name="sentence" if target_path is None else "translate",
         input_symbols=input_symbols, output_symbols=output_symbols,
         input_table=torch.eye(len(input_symbols), dtype=torch.float32),
-        train=_encode(train, echo_copies, input_id, output_id),
-        validation=_encode(held_out, echo_copies, input_id, output_id),
+        train=_encode(train, echo_copies, input_id, output_id, reading_fill, echo_marker),
+        validation=_encode(held_out, echo_copies, input_id, output_id, reading_fill,
+                           echo_marker),
         details=details)
 
 
 def encode_inputs(task: Task, text: str, drop_unknown: bool = False) -> list[int]:
     """Reading-phase input ids ``[<start>, chars..., <sep>]`` of a cleaned ``text``."""
-    specials = len(INPUT_SPECIALS)
-    char_id = {s: i for i, s in enumerate(task.input_symbols) if i >= specials}
+    specials = set(INPUT_SPECIALS) | {ECHO_START}
+    char_id = {s: i for i, s in enumerate(task.input_symbols) if s not in specials}
     text = clean(text)
     unknown = list(dict.fromkeys(c for c in text if c not in char_id))
     if unknown and not drop_unknown:
