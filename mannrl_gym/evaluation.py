@@ -27,6 +27,27 @@ def evaluation_envs(task, config, learner) -> dict[str, MannRLVectorEnv]:
             for split in ("train", "validation")}
 
 
+def recalibrate(env: MannRLVectorEnv, agent) -> list:
+    """Set A's batch-norm running statistics to their exact values over one pass of ``env``
+    (the training split) with the current memory-net; return the old ones.
+
+    With one batch-norm layer its moments do not depend on how it normalises, so the pass
+    uses the running statistics. With several, a layer's moments depend on how the layers
+    before it normalise, so the pass normalises every layer by its batch's own statistics
+    (eval_batch_size rows, as precise BN does); from stale upstream statistics the deeper
+    estimates are wrong (measured on the sentence task: an embedding layer whose variance had
+    shrunk to 1e-6 made the recalibrated network predict one character everywhere).
+    """
+    learner = env.learner
+    learner.start_moments()
+    learner.eval_batch_statistics = len(learner.blocks) > 1
+    try:
+        evaluate(env, agent)
+    finally:
+        learner.eval_batch_statistics = False
+    return learner.use_moments()
+
+
 def evaluate_splits(envs: dict[str, MannRLVectorEnv], agent,
                     bn_statistics: str = "recalibrated") -> dict[str, float]:
     """Metrics ``{split}/{name}`` on every env of ``envs`` (which must include "train").
@@ -36,11 +57,7 @@ def evaluate_splits(envs: dict[str, MannRLVectorEnv], agent,
     batch's own statistics, as in training; B = eval_batch_size slots at one time step).
     """
     learner = envs["train"].learner
-    saved = None
-    if bn_statistics == "recalibrated":
-        learner.start_moments()
-        evaluate(envs["train"], agent)
-        saved = learner.use_moments()
+    saved = recalibrate(envs["train"], agent) if bn_statistics == "recalibrated" else None
     learner.eval_batch_statistics = bn_statistics == "batch"
     try:
         return {f"{split}/{key}": value for split, env in envs.items()

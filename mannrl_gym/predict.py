@@ -21,7 +21,7 @@ import torch
 
 from mannrl_gym import checkpoint
 from mannrl_gym.config import ConfigError
-from mannrl_gym.evaluation import evaluate
+from mannrl_gym.evaluation import recalibrate as recalibrate_statistics
 from mannrl_gym.tasks import build_task
 from mannrl_gym.tasks.base import Task
 
@@ -77,9 +77,7 @@ class Predictor:
         self.learner, self.agent = experiment.env.learner, experiment.agent
         self.epochs_trained = int(state["epoch"])
         if recalibrate:
-            self.learner.start_moments()
-            evaluate(experiment.evaluators["train"], self.agent)
-            self.learner.use_moments()
+            recalibrate_statistics(experiment.evaluators["train"], self.agent)
         self._table = self.task.input_table.to(torch.float32).numpy()
         self._empty = self.task.input_symbols.index("<empty>")
         self._end = self.task.output_symbols.index("<end>")

@@ -258,8 +258,8 @@ class ActionLearner:
         """Set the running statistics to the exact mean and variance summed since
         ``start_moments`` ("precise BN"); return the previous ones to restore later.
 
-        With several layers, one pass estimates all of them at once: a deeper layer's moments
-        were taken with the layers above it normalised by their old running statistics.
+        Every layer's moments are summed in one pass; for them to be right, the layers before
+        a layer must normalise as they will afterwards (see ``evaluation.recalibrate``).
         """
         saved = []
         for block in self.blocks:

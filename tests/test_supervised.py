@@ -94,3 +94,25 @@ def test_single_rows_are_only_evaluated_without_gathering():
         learner.train_step(np.eye(3, dtype=np.float32)[:1], np.zeros((1, 2), np.float32),
                            np.array([1]))
     assert torch.equal(learner.flat, before)
+
+
+def test_moments_taken_under_batch_statistics_reproduce_the_batch_for_deep_networks():
+    """Precise BN for several layers: summing every layer's moments while each normalises by
+    the batch's own statistics gives running statistics under which eval mode reproduces that
+    batch; with stale upstream statistics the deeper layers would be off."""
+    learner = ActionLearner(11, 8, 16, 5, lr=1e-3, clipping=1.0, double_softmax=False, seed=2,
+                            hidden_layers=2, embed_size=6)
+    rng = np.random.default_rng(2)
+    for block in learner.blocks:  # stale statistics, far from the data's
+        block.running_var[:] = 1e-6
+    features = np.eye(11, dtype=np.float32)[rng.integers(0, 11, 4096)]
+    memory = rng.random((4096, 8), dtype=np.float32)
+    targets = rng.integers(0, 5, 4096)
+    learner.eval_batch_statistics = True
+    batch_probs, _ = learner.evaluate(features, memory, targets)
+    learner.start_moments()
+    learner.evaluate(features, memory, targets)
+    learner.eval_batch_statistics = False
+    learner.use_moments()
+    probs, _ = learner.evaluate(features, memory, targets)
+    np.testing.assert_allclose(probs, batch_probs, atol=1e-3)
