@@ -194,3 +194,14 @@ def test_perfect_memory_ceiling_shows_the_echo_ambiguity_and_the_marker_lifts_it
     # reading: even perfect memory gets one of the two wrong; the writing phase is all right
     assert plain["train/accuracy"] < 0.85 and plain["train/answer_exact"] == 1.0
     assert marked["train/accuracy"] == 1.0 and marked["train/f1"] == 1.0
+
+
+def test_translate_trains_and_predict_compares_with_the_translation(files, tmp_path, capsys):
+    run_dir = train(small_config(task="translate", data_path=files[0], target_path=files[1],
+                                 out_dir=str(tmp_path), run_name="t", epochs=1, **TINY))
+    predictor = Predictor(run_dir)
+    for source, target in training_pairs(predictor.task, 8):
+        assert FRENCH[ENGLISH.index(source)] == target  # the pair, as aligned in the files
+    assert main(["predict", str(run_dir), "--train", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "translate, 1 epochs trained" in out and "target: Salut." in out
