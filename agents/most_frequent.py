@@ -65,7 +65,8 @@ class PerfectMemoryExperiment(MostFrequentTagExperiment):
     """The ceiling of any model with perfect memory: each full input history gets the target
     it carries most often in training (ties: the lowest id; a history never seen in training:
     the most frequent target of its current input). Its training-set accuracy is the highest
-    any model can reach; where identical inputs want different targets it is below 1."""
+    any model can reach; where identical inputs want different targets it is below 1.
+    Checkpoints keep the inherited table only: ``best`` is rebuilt from the data."""
 
     def __init__(self, config: Config, task: Task) -> None:
         super().__init__(config, task)
@@ -81,6 +82,3 @@ class PerfectMemoryExperiment(MostFrequentTagExperiment):
                                    in zip(_history_keys(data), fallback)], dtype=torch.int64)
         return summarize_set(prediction, torch.zeros(data.num_tokens), data,
                              self.task.num_outputs)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"table": self.table}  # ``best`` is rebuilt from the data

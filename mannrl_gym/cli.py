@@ -60,9 +60,10 @@ def _predict(args: argparse.Namespace) -> int:
         if target is None:
             print(f"wrote:  {written.text}{end}\n")
             continue
-        exact += written.text == target and written.finished
-        verdict = "exact" if written.text == target and written.finished else "differs"
-        print(f"wrote:  {written.text}{end}\ntarget: {target}   [{verdict}]\n")
+        is_exact = written.finished and written.text == target
+        exact += is_exact
+        print(f"wrote:  {written.text}{end}\ntarget: {target}   "
+              f"[{'exact' if is_exact else 'differs'}]\n")
     if args.train:
         print(f"{exact}/{args.train} training sentences written back exactly")
     return 0

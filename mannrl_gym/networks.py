@@ -87,7 +87,7 @@ def fold_batch_norm(linear: nn.Linear, norm: nn.BatchNorm1d) -> tuple[np.ndarray
     scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
     weight = (linear.weight * scale[:, None]).T.contiguous()
     bias = (linear.bias - norm.running_mean) * scale + norm.bias
-    return weight.numpy().copy(), bias.numpy().copy()
+    return weight.numpy(), bias.numpy()
 
 
 @torch.no_grad()
