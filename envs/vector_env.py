@@ -4,16 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
+import gymnasium
 import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from mannrl_gym.config import Config
+from mannrl_gym.config import Config, ConfigError
 from mannrl_gym.envs.core import StepCore, as_memory, make_learner, make_spaces
 from mannrl_gym.stream import EpochStream, layout
 from mannrl_gym.supervised import ActionLearner
 from mannrl_gym.tasks.base import Task
+
+
+def check_num_envs(num_envs) -> None:
+    """Raise ConfigError unless ``num_envs`` is a whole number >= 1."""
+    if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+        raise ConfigError(f"environment kwargs: num_envs must be a whole number >= 1, "
+                          f"got {num_envs!r}")
 
 
 class MannRLVectorEnv(VectorEnv):
@@ -58,6 +66,7 @@ class MannRLVectorEnv(VectorEnv):
     def __init__(self, task: Task, config: Config, num_envs: int, split: str = "train",
                  learner: ActionLearner | None = None, learn: bool = True,
                  shuffle: bool = True) -> None:
+        check_num_envs(num_envs)
         self.task, self.config, self.num_envs = task, config, num_envs
         self.render_mode = None
         self.data = task.split(split)
@@ -99,6 +108,8 @@ class MannRLVectorEnv(VectorEnv):
 
     def step(self, actions):
         """Write each slot's next memory, advance one symbol; see the class docstring."""
+        if self.stream is None:
+            raise gymnasium.error.ResetNeeded("call reset() before step()")
         if self._needs_reset:
             observation, info = self.reset()
             zeros = np.zeros(self.num_envs, dtype=np.float32)

@@ -26,6 +26,10 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
 
     overrides = parse_overrides(extra)
     if args.resume:
+        if args.config:
+            raise ConfigError(f"command line: give a config file or --resume RUN_DIR, not both "
+                              f"({args.config} would be ignored); to change keys of a resumed "
+                              f"run pass them as key=value")
         config = trainer.load_run_config(args.resume, overrides)
         run_dir = trainer.train(config, run_dir=args.resume, resume=True)
     else:
@@ -33,8 +37,31 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
             raise ConfigError("command line: give a config file, or --resume RUN_DIR")
         config = load(args.config, overrides)
         run_dir = trainer.train(config)
-    print(f"results: {run_dir}  (metrics.jsonl, summary.json, checkpoint.pt, wandb/)")
+    print(f"results: {run_dir}  ({', '.join(_run_files(run_dir))})")
     return 0
+
+
+def _run_files(run_dir) -> list[str]:
+    """The result files a run directory holds, as the closing line names them."""
+    from pathlib import Path
+
+    names = ("config.yaml", "metrics.jsonl", "summary.json", "checkpoint.pt", "resumes.jsonl",
+             "wandb/")
+    return [name for name in names if (Path(run_dir) / name.rstrip("/")).exists()]
+
+
+def _config_keys_help() -> str:
+    """``mannrl train --help``'s epilog: every config key with its default."""
+    import textwrap
+
+    from mannrl_gym.config import Config, KEYS
+
+    defaults = Config()
+    entries = [f"{key}={getattr(defaults, key)}" for key in KEYS]
+    return ("config keys (defaults: the paper's Table 1, Logic); what each means: the README's "
+            "'Config keys' section and mannrl_gym/config.py:\n"
+            + textwrap.fill("  ".join(entries), width=96, initial_indent="  ",
+                            subsequent_indent="  ", break_on_hyphens=False))
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -69,18 +96,31 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _count(text: str) -> int:
+    """argparse type: a whole number >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mannrl", description="MANN-RL experiments")
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train a memory-net agent and its action network",
-                                description="Overrides: key=value or --key=value, any config key.")
+                                description="Overrides: key=value or --key=value, any config key.",
+                                epilog=_config_keys_help(),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("config", nargs="?", help="YAML config, e.g. configs/logic.yaml")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
     plot = commands.add_parser("plot", help="learning curves and a memory heat map as PNG",
                                description="Several run directories: their curves side by side.")
     plot.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     plot.add_argument("--out", help="folder for the PNG files (default: the first RUN_DIR)")
-    plot.add_argument("--sequence", type=int, help="training sequence for the memory heat map")
+    plot.add_argument("--sequence", type=_count, help="training sequence for the memory heat map")
     sweep = commands.add_parser("sweep", help="run a wandb-format sweep YAML locally with Optuna")
     sweep.add_argument("sweep_file", metavar="SWEEP_YAML")
     sweep.add_argument("--trials", type=int, default=10, help="trials to run now (default 10)")
@@ -95,11 +135,11 @@ def main(argv: list[str] | None = None) -> int:
                                   "trained model writes back")
     predict.add_argument("run_dir", metavar="RUN_DIR")
     predict.add_argument("texts", nargs="*", metavar="TEXT", help="sentences to read")
-    predict.add_argument("--train", type=int, default=0, metavar="K",
+    predict.add_argument("--train", type=_count, default=0, metavar="K",
                          help="also read the first K training sentences and compare")
     predict.add_argument("--drop-unknown", action="store_true",
                          help="remove characters never seen in training instead of failing")
-    predict.add_argument("--max-chars", type=int, default=None,
+    predict.add_argument("--max-chars", type=_count, default=None,
                          help="stop writing after this many characters (default: 2 x input + 20)")
     args, extra = parser.parse_known_args(argv)
     if getattr(args, "config", None) and "=" in args.config:  # an override, not a file

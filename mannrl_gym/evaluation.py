@@ -13,6 +13,9 @@ evaluation batch by its own statistics, as training does.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 import numpy as np
 import torch
 
@@ -48,24 +51,40 @@ def recalibrate(env: MannRLVectorEnv, agent) -> list:
     return learner.use_moments()
 
 
-def evaluate_splits(envs: dict[str, MannRLVectorEnv], agent,
-                    bn_statistics: str = "recalibrated") -> dict[str, float]:
-    """Metrics ``{split}/{name}`` on every env of ``envs`` (which must include "train").
+@contextmanager
+def evaluation_statistics(train_env: MannRLVectorEnv, agent, bn_statistics: str
+                          ) -> Iterator[list[tuple[np.ndarray, np.ndarray]] | None]:
+    """Inside the block, A's batch norm evaluates as ``bn_statistics`` says; afterwards the
+    training statistics are back. Yields the recalibrated statistics (copies), else None.
 
     bn_statistics: "running" (A's running averages, as training left them), "recalibrated"
-    (re-estimated over one pass of the training split first) or "batch" (each evaluation
-    batch's own statistics, as in training; B = eval_batch_size slots at one time step).
+    (re-estimated over one pass of ``train_env``, the training split) or "batch" (each
+    evaluation batch's own statistics, as in training).
     """
-    learner = envs["train"].learner
-    saved = recalibrate(envs["train"], agent) if bn_statistics == "recalibrated" else None
+    learner = train_env.learner
+    saved = recalibrate(train_env, agent) if bn_statistics == "recalibrated" else None
     learner.eval_batch_statistics = bn_statistics == "batch"
     try:
-        return {f"{split}/{key}": value for split, env in envs.items()
-                for key, value in evaluate(env, agent).items()}
+        yield learner.statistics() if saved is not None else None
     finally:
         learner.eval_batch_statistics = False
         if saved is not None:
             learner.restore_statistics(saved)
+
+
+def evaluate_all(envs: dict[str, MannRLVectorEnv], agent) -> dict[str, float]:
+    """Metrics ``{split}/{name}`` on every env of ``envs``, with A's statistics as they are."""
+    return {f"{split}/{key}": value for split, env in envs.items()
+            for key, value in evaluate(env, agent).items()}
+
+
+def evaluate_splits(envs: dict[str, MannRLVectorEnv], agent,
+                    bn_statistics: str = "recalibrated") -> dict[str, float]:
+    """Metrics ``{split}/{name}`` on every env of ``envs`` (which must include "train"), with
+    A's batch norm as ``bn_statistics`` says (see ``evaluation_statistics``; for "batch", B =
+    eval_batch_size slots at one time step)."""
+    with evaluation_statistics(envs["train"], agent, bn_statistics):
+        return evaluate_all(envs, agent)
 
 
 @torch.no_grad()
