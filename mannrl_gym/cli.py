@@ -70,49 +70,20 @@ def _run_files(run_dir) -> list[str]:
 
 
 def _config_keys_help() -> str:
-    """``mannrl train --help``'s epilog: every config key with its default."""
+    """``mannrl train --help``'s epilog: every config key with its default, as YAML writes it."""
     import textwrap
 
     from mannrl_gym.config import Config, KEYS
 
+    def yaml_value(value) -> str:
+        return "null" if value is None else str(value).lower() if isinstance(value, bool) \
+            else str(value)
     defaults = Config()
-    entries = [f"{key}={getattr(defaults, key)}" for key in KEYS]
-    return ("config keys (defaults: the paper's Table 1, Logic); what each means: the README's "
-            "'Config keys' section and mannrl_gym/config.py:\n"
-            + textwrap.fill("  ".join(entries), width=96, initial_indent="  ",
-                            subsequent_indent="  ", break_on_hyphens=False))
-
-
-def _predict(args: argparse.Namespace) -> int:
-    from mannrl_gym.predict import Predictor, training_pairs
-
-    predictor = Predictor(args.run_dir)
-    targets: list[str | None] = [None] * len(args.texts)
-    texts = list(args.texts)
-    for source, target in training_pairs(predictor.task, args.train):
-        texts.append(source)
-        targets.append(target)
-    if not texts:
-        raise ConfigError("command line: give sentences to read, or --train K")
-    print(f"{args.run_dir}: {predictor.config.task}, {predictor.epochs_trained} epochs trained")
-    exact = 0
-    try:
-        results = predictor.write(texts, args.drop_unknown, args.max_chars)
-    except DataError as exc:
-        raise DataError(str(exc).replace("drop_unknown=True", "--drop-unknown")) from None
-    for written, target in zip(results, targets):
-        print(f"read:   {written.source}")
-        end = "" if written.finished else "   [no <end> written]"
-        if target is None:
-            print(f"wrote:  {written.text}{end}\n")
-            continue
-        is_exact = written.finished and written.text == target
-        exact += is_exact
-        print(f"wrote:  {written.text}{end}\ntarget: {target}   "
-              f"[{'exact' if is_exact else 'differs'}]\n")
-    if args.train:
-        print(f"{exact}/{args.train} training sentences written back exactly")
-    return 0
+    entries = "  ".join(f"{key}={yaml_value(getattr(defaults, key))}" for key in KEYS)
+    return ("Config keys and their defaults (the paper's Table 1, Logic); what each means: the\n"
+            "README's 'Config keys' section and mannrl_gym/config.py (Config).\n"
+            + textwrap.fill(entries, width=96, initial_indent="  ", subsequent_indent="  ",
+                            break_on_hyphens=False))
 
 
 def _count(text: str) -> int:
