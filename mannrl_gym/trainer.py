@@ -55,15 +55,20 @@ def train(config: Config, run_dir: Path | None = None, resume: bool = False) -> 
 
 
 def _train(config: Config, run_dir: Path | None, resume: bool) -> Path:
+    if resume:
+        run_dir = Path(run_dir)
+        with rundir.claim(run_dir, new_run=False, source=config.source):
+            state = resumed_state(run_dir, config)  # the keys that cannot change, checked first
+            return _run(config, build_task(config), run_dir, state)
     task = build_task(config)  # bad data fails here, before anything is written
     run_dir = Path(run_dir) if run_dir is not None else new_run_dir(config)
-    with rundir.claim(run_dir, new_run=not resume, source=config.source):
-        return _run(config, task, run_dir, resume)
+    with rundir.claim(run_dir, new_run=True, source=config.source):
+        return _run(config, task, run_dir, None)
 
 
-def _run(config: Config, task, run_dir: Path, resume: bool) -> Path:
+def _run(config: Config, task, run_dir: Path, state: dict[str, Any] | None) -> Path:
+    """Train ``run_dir``'s epochs (from the resumed checkpoint ``state``, if given)."""
     ckpt_path, metrics = run_dir / "checkpoint.pt", checkpoint.MetricsLog(run_dir / "metrics.jsonl")
-    state = resumed_state(run_dir, config) if resume else None
     tracker = Tracker(config, run_dir, state["wandb_id"] if state else None)
     swept = tracker.sweep_overrides()  # a wandb sweep agent's values win over the file's
     if swept:
