@@ -9,7 +9,7 @@ learning_starts=100) for --steps env steps on ``gymnasium.make("MannRL-Logic-v0"
     blas=1        threadpoolctl.threadpool_limits(1) (BLAS and OpenMP) in the user's script
     torch=1,blas=1  both
 
-    python benchmarks/sb3_threads.py [--steps 300] [--repeats 2] [--settings default,env,...]
+    python benchmarks/sb3_threads.py [--steps 300] [--repeats 2] [--settings 'default env ...']
 """
 
 from __future__ import annotations
@@ -61,10 +61,10 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--settings", default=",".join(SETTINGS).replace("torch=1,blas=1",
-                                                                         "torch=1+blas=1"))
+    parser.add_argument("--settings", default=" ".join(SETTINGS),
+                        help="space-separated, e.g. 'default env torch=1,blas=1'")
     args = parser.parse_args()
-    settings = [s.replace("+", ",") for s in args.settings.split(",")]
+    settings = args.settings.split()
     print(f"SAC, {args.steps} steps on MannRL-Logic-v0 (single env), {os.cpu_count()} CPUs; "
           f"seconds per run, {args.repeats} runs each, settings interleaved\n")
     times: dict[str, list[float]] = {s: [] for s in settings}
