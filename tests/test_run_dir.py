@@ -8,7 +8,7 @@ import sys
 import pytest
 import yaml
 
-from mannrl_gym import checkpoint, cli, rundir
+from mannrl_gym import checkpoint, cli
 from mannrl_gym.trainer import train
 
 from conftest import ROOT, small_config
@@ -40,6 +40,8 @@ def test_two_runs_started_together_never_share_a_directory(tmp_path):
 
 
 def test_a_running_run_refuses_a_second_run_and_a_resume_writing_nothing(tmp_path, capsys):
+    from mannrl_gym import rundir
+
     run_dir = train(small_config(out_dir=str(tmp_path), run_name="x", epochs=1))
     before = listing(run_dir)
     with rundir.claim(run_dir, new_run=False, source="test"):  # as a run in progress holds it
