@@ -86,6 +86,40 @@ def _config_keys_help() -> str:
                             break_on_hyphens=False))
 
 
+def _predict(args: argparse.Namespace) -> int:
+    from mannrl_gym.predict import Predictor, training_pairs
+
+    predictor = Predictor(args.run_dir)
+    targets: list[str | None] = [None] * len(args.texts)
+    texts = list(args.texts)
+    for source, target in training_pairs(predictor.task, args.train):
+        texts.append(source)
+        targets.append(target)
+    if not texts:
+        raise ConfigError("command line: give sentences to read, or --train K")
+    print(f"{args.run_dir}: {predictor.config.task}, {predictor.epochs_trained} epochs trained"
+          + ("; batch-norm statistics re-estimated (none saved with this checkpoint)"
+             if predictor.recalibrated_now else ""))
+    exact = 0
+    try:
+        results = predictor.write(texts, args.drop_unknown, args.max_chars)
+    except DataError as exc:
+        raise DataError(str(exc).replace("drop_unknown=True", "--drop-unknown")) from None
+    for written, target in zip(results, targets):
+        print(f"read:   {written.source}")
+        end = "" if written.finished else "   [no <end> written]"
+        if target is None:
+            print(f"wrote:  {written.text}{end}\n")
+            continue
+        is_exact = written.finished and written.text == target
+        exact += is_exact
+        print(f"wrote:  {written.text}{end}\ntarget: {target}   "
+              f"[{'exact' if is_exact else 'differs'}]\n")
+    if args.train:
+        print(f"{exact}/{args.train} training sentences written back exactly")
+    return 0
+
+
 def _count(text: str) -> int:
     """argparse type: a whole number >= 0."""
     try:

@@ -228,7 +228,9 @@ def test_predict_reads_the_batch_norm_statistics_saved_with_the_run(files, tmp_p
     assert not predictor.recalibrated_now
     for (mean, var), (saved_mean, saved_var) in zip(predictor.learner.statistics(), saved):
         assert np.array_equal(mean, saved_mean.numpy()) and np.array_equal(var, saved_var.numpy())
+    capsys.readouterr()
     assert main(["predict", str(run_dir), "Hi."]) == 0
+    assert "1 epochs trained\n" in capsys.readouterr().out  # nothing re-estimated
 
 
 def test_predict_train_count_must_not_be_negative(files, tmp_path, capsys):
