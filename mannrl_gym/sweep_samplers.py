@@ -26,10 +26,12 @@ class GridCovered(Exception):
 
 class GridByTrialNumber(BaseSampler):
     """Grid search: trial n < G runs grid point n; a later trial re-runs the first point whose
-    trials all failed (a killed worker's), and finds nothing once every point has a trial."""
+    trials all failed (a killed worker's, or one from an earlier command: each command
+    ``run_id`` tries a point once), and finds nothing once every point is covered."""
 
-    def __init__(self, sweep: dict[str, Any]) -> None:
+    def __init__(self, sweep: dict[str, Any], run_id: str = "") -> None:
         self.points = grid_points(sweep)
+        self.run_id = run_id
         self._assigned: dict[int, dict[str, Any] | None] = {}
 
     def point_for(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, Any] | None:
@@ -49,14 +51,17 @@ class GridByTrialNumber(BaseSampler):
         return started < len(self.points) or bool(self.open_points(study))
 
     def open_points(self, study: optuna.Study, exclude: int = -1) -> list[dict[str, Any]]:
-        """Grid points with no trial that completed, runs, waits or was never started."""
+        """Grid points with no trial that completed, runs, waits, is yet to be started, or
+        failed in this command."""
         states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING,
                   optuna.trial.TrialState.WAITING)
         trials = study.get_trials(deepcopy=False)
         taken = {t.number for t in trials}
         covered = [self.points[n] for n in range(len(self.points)) if n not in taken]
         for t in trials:
-            if t.number != exclude and t.state in states:
+            tried_now = (t.state == optuna.trial.TrialState.FAIL
+                         and t.user_attrs.get("run_id") == self.run_id)
+            if t.number != exclude and (t.state in states or tried_now):
                 point = (self.points[t.number] if t.number < len(self.points)
                          else {k: t.params[k] for k in self.points[0] if k in t.params})
                 covered.append(point)
@@ -102,7 +107,7 @@ class TrialSeeded(BaseSampler):
             study, trial, param_name, param_distribution)
 
 
-def make_sampler(sweep: dict[str, Any], seed: int) -> BaseSampler:
+def make_sampler(sweep: dict[str, Any], seed: int, run_id: str = "") -> BaseSampler:
     if sweep["method"] == "grid":
-        return GridByTrialNumber(sweep)
+        return GridByTrialNumber(sweep, run_id)
     return TrialSeeded(sweep["method"], seed)

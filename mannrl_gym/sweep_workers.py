@@ -98,7 +98,7 @@ def open_sweep(settings: SweepSettings):
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     storage = open_storage(settings.url, settings.heartbeat_interval, settings.grace_period)
-    sampler = make_sampler(sweep, settings.seed)
+    sampler = make_sampler(sweep, settings.seed, settings.run_id)
     return sweep, open_study(storage, settings.name, sweep, sampler)
 
 
