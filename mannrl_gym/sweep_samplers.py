@@ -24,7 +24,17 @@ class GridCovered(Exception):
     """Every grid point already has a trial: this trial has nothing to run."""
 
 
-class GridByTrialNumber(BaseSampler):
+class IndependentSampler(BaseSampler):
+    """A sampler that picks each parameter on its own (no joint search space)."""
+
+    def infer_relative_search_space(self, study, trial) -> dict[str, BaseDistribution]:
+        return {}
+
+    def sample_relative(self, study, trial, search_space) -> dict[str, Any]:
+        return {}
+
+
+class GridByTrialNumber(IndependentSampler):
     """Grid search: trial n < G runs grid point n; a later trial re-runs the first point whose
     trials all failed (a killed worker's, or one from an earlier command: each command
     ``run_id`` tries a point once), and finds nothing once every point is covered."""
@@ -67,12 +77,6 @@ class GridByTrialNumber(BaseSampler):
                 covered.append(point)
         return [p for p in self.points if p not in covered]
 
-    def infer_relative_search_space(self, study, trial) -> dict[str, BaseDistribution]:
-        return {}
-
-    def sample_relative(self, study, trial, search_space) -> dict[str, Any]:
-        return {}
-
     def sample_independent(self, study, trial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
         point = self.point_for(study, trial)
@@ -81,7 +85,7 @@ class GridByTrialNumber(BaseSampler):
         return point[param_name]
 
 
-class TrialSeeded(BaseSampler):
+class TrialSeeded(IndependentSampler):
     """Random search (``method: random``) or TPE (``method: bayes``) whose random draws for
     trial n come from ``trial_seed(seed, n)``. TPE also depends on the trials finished so far,
     so with several workers its proposals depend on the order trials finish in."""
@@ -94,12 +98,6 @@ class TrialSeeded(BaseSampler):
         if self.method == "random":
             return RandomSampler(seed=seed)
         return TPESampler(seed=seed, constant_liar=True)  # constant liar: spread parallel picks
-
-    def infer_relative_search_space(self, study, trial) -> dict[str, BaseDistribution]:
-        return {}
-
-    def sample_relative(self, study, trial, search_space) -> dict[str, Any]:
-        return {}
 
     def sample_independent(self, study, trial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:

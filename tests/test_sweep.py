@@ -211,3 +211,13 @@ def test_grid_retries_a_failed_point_once_per_command(tmp_path):
     assert run("first", fail=True) == (0.1, True)       # point 0 killed or failed
     assert run("first", fail=False) == (0.2, False)     # not retried by the same command
     assert run("second", fail=False) == (0.1, False)    # a re-run retries it, then is done
+
+
+def test_bayes_proposes_past_its_random_start(tmp_path):
+    from mannrl_gym.sweep_samplers import TrialSeeded
+
+    study = optuna.create_study(sampler=TrialSeeded("bayes", 0))
+    study.optimize(lambda t: -(t.suggest_float("lr", 1e-4, 1e-2, log=True) - 1e-3) ** 2,
+                   n_trials=14)
+    late = [t.params["lr"] for t in study.trials[10:]]  # TPE, after 10 random start trials
+    assert all(1e-4 <= lr <= 1e-2 for lr in late) and len(set(late)) == len(late)
