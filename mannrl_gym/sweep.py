@@ -24,6 +24,7 @@ DISTRIBUTIONS = ("uniform", "int_uniform", "log_uniform_values")
 ROW_KEYS = ("epoch", "minutes", "epoch_seconds", "train_steps_per_s", "train_loss_running",
             "memory_loss")
 SPLITS = ("train", "validation")
+PER_TRIAL_KEYS = ("out_dir", "run_name")  # the sweep sets these for every trial
 
 
 class SweepError(ConfigError):
@@ -54,6 +55,9 @@ def load_sweep(path: str | Path, overrides: dict[str, Any] | None = None) -> dic
     for key, value in (overrides or {}).items():
         if key not in KEYS:
             raise SweepError(f"command line: unknown config key '{key}'")
+        if key in PER_TRIAL_KEYS:
+            raise SweepError(f"command line: '{key}' is set for each trial "
+                             f"(runs/sweeps/<study>/trial-NNNN); use --out-dir")
         parameters[key] = {"value": value}
     for key, spec in parameters.items():
         _check_parameter(path, sweep["method"], key, spec)

@@ -34,9 +34,13 @@ def write_sweep(tmp_path, method="random", metric="train/f1", epochs=1, wandb="d
 
 
 def test_repository_sweeps_are_valid():
+    from mannrl_gym.sweep import check_config_and_metric
+
     for path in (ROOT / "configs/sweeps").glob("*.yaml"):
         sweep = load_sweep(path)
         assert sweep["config_file"] == "configs/logic.yaml"
+        sweep["config_file"] = str(ROOT / sweep["config_file"])
+        check_config_and_metric(sweep, str(path))
 
 
 def test_local_sweep_runs_trials_into_sqlite_and_summarizes(tmp_path, capsys):
@@ -174,6 +178,9 @@ def test_overrides_apply_to_every_trial_in_their_own_study(tmp_path, capsys):
     assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 1
     assert "unknown config key 'epochz'" in sweep_error(
         [str(path), "epochz=1", "--out-dir", str(out)], capsys)
+    assert "'run_name' is set for each trial" in sweep_error(
+        [str(path), "run_name=x", "--out-dir", str(out)], capsys)
+    assert "lr" in sweep_error([str(path), "lr=abc", "--out-dir", str(out)], capsys)
 
 
 def test_random_draws_depend_on_seed_and_trial_number_only(tmp_path):
