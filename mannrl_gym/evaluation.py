@@ -9,6 +9,16 @@ and 0.98 with running statistics while training accuracy held at 0.975.
 the training split with the current memory-net ("precise BN"), evaluates, then puts the
 running statistics back, so training itself is untouched; ``"batch"`` normalises each
 evaluation batch by its own statistics, as training does.
+
+Every evaluated sequence starts from the same memory, so a sequence's figures depend on the
+model and that sequence alone, never on ``eval_batch_size``, the split's size or its order.
+With ``carry_memory`` (the reference) that memory is a warm one: what the agent has written
+after reading the first ``WARMUP_SEQUENCES`` training sequences from zeros, i.e. an ordinary
+end-of-sequence memory like those a sequence starts from in training. (Read as one stream
+instead, each slot's first sequence starts cold from zeros, a memory training never shows A
+after its first steps: 500 validation sequences in 256 slots start half their sequences
+cold.) Without carry_memory it is zeros, as in training. With ``bn_statistics="batch"`` rows
+share batch statistics, so figures still depend on the layout.
 """
 
 from __future__ import annotations
@@ -19,12 +29,35 @@ import torch
 from mannrl_gym.envs.vector_env import MannRLVectorEnv
 from mannrl_gym.metrics import summarize
 
+WARMUP_SEQUENCES = 8  # training sequences read before evaluation, for the warm start memory
+
 
 def evaluation_envs(task, config, learner) -> dict[str, MannRLVectorEnv]:
     """Non-learning envs over both splits, in data order, sharing ``learner`` (A)."""
     return {split: MannRLVectorEnv(task, config, config.eval_batch_size, split=split,
                                    learner=learner, learn=False, shuffle=False)
             for split in ("train", "validation")}
+
+
+@torch.no_grad()
+def warm_start_memory(env: MannRLVectorEnv, agent) -> np.ndarray:
+    """(M,) float32: the memory every evaluated sequence starts from (see the module text).
+
+    Reads the first ``WARMUP_SEQUENCES`` training sequences, back to back, in one slot with A
+    in eval mode; a Python step per token (about a hundred), once per evaluation.
+    """
+    memory = np.zeros((1, env.config.memory_size), dtype=np.float32)
+    if not env.config.carry_memory:
+        return memory[0]
+    train = env.task.train
+    end = int(train.offsets[min(WARMUP_SEQUENCES, len(train))])
+    inputs, targets = train.inputs[:end].numpy(), train.targets[:end].numpy()
+    live = np.ones(1, dtype=bool)
+    for t in range(end):
+        observation, _, _, _ = env.core(inputs[t:t + 1], targets[t:t + 1], live, memory,
+                                        learn=False, all_valid=True)
+        memory = np.asarray(agent.act(observation), dtype=np.float32)
+    return memory[0]
 
 
 def recalibrate(env: MannRLVectorEnv, agent) -> list:
@@ -39,10 +72,11 @@ def recalibrate(env: MannRLVectorEnv, agent) -> list:
     shrunk to 1e-6 made the recalibrated network predict one character everywhere).
     """
     learner = env.learner
+    start_memory = warm_start_memory(env, agent)  # before the moments start counting
     learner.start_moments()
     learner.eval_batch_statistics = len(learner.blocks) > 1
     try:
-        evaluate(env, agent)
+        evaluate(env, agent, start_memory)
     finally:
         learner.eval_batch_statistics = False
     return learner.use_moments()
@@ -69,10 +103,13 @@ def evaluate_splits(envs: dict[str, MannRLVectorEnv], agent,
 
 
 @torch.no_grad()
-def evaluate(env: MannRLVectorEnv, agent) -> dict[str, float]:
-    """Run ``agent`` over one pass of ``env`` (a non-learning env) and return its metrics."""
+def evaluate(env: MannRLVectorEnv, agent, start_memory: np.ndarray | None = None
+             ) -> dict[str, float]:
+    """Run ``agent`` over one pass of ``env`` (a non-learning env) and return its metrics;
+    every sequence starts from ``start_memory`` (default: ``warm_start_memory``)."""
     if env.learn:
         raise ValueError("evaluate() needs an env built with learn=False")
+    env.start_memory = warm_start_memory(env, agent) if start_memory is None else start_memory
     observation, info = env.reset()
     steps = env.steps_per_pass
     keys = ("prediction", "target", "answer_step", "long_range", "kind", "loss", "valid",

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from mannrl_gym import checkpoint
+from mannrl_gym.agents import AGENTS
 from mannrl_gym.config import ConfigError
 from mannrl_gym.evaluation import recalibrate as recalibrate_statistics
 from mannrl_gym.tasks import build_task
@@ -67,7 +68,7 @@ class Predictor:
         if self.config.task not in SENTENCE_TASKS:
             raise ConfigError(f"{run_dir}: predict writes sentences; this run's task is "
                               f"'{self.config.task}', not one of {list(SENTENCE_TASKS)}")
-        if self.config.agent not in ("mannrl", "no_memory", "frozen_memory"):
+        if self.config.agent not in AGENTS:
             raise ConfigError(f"{run_dir}: predict needs a memory-net agent, not "
                               f"'{self.config.agent}'")
         state = checkpoint.load(run_dir / "checkpoint.pt")
