@@ -11,6 +11,15 @@ last window, and how far each run is from the project's goal (held-out answer ac
     python benchmarks/fidelity.py --seeds 0,1,2 --jobs 2
     python benchmarks/fidelity.py --rows reference-like,defaults --epochs 40
 
+The row "before-fix" is our code before the fix (commit f0028d6: static batching, idle rows
+in f's batch statistics, cold-start evaluation), run from a checkout of that commit into the
+same results folder, and only summarised here (``--before``):
+
+    git worktree add ../before f0028d6 && cd ../before && python3 bootstrap.py test --co -q
+    for s in 0 1 2; do .venv/bin/python -m mannrl_gym.cli train configs/logic.yaml seed=$s \
+      epochs=40 holdout=random bn_statistics=running wandb_mode=disabled progress=false \
+      out_dir=$OLDPWD/benchmarks/results/fidelity run_name=before-fix-s$s; done
+
 Rows:
   reference-like   holdout=random bn_statistics=running, the reference's quirks on (the
                    configs/logic.yaml defaults), refill batching as the reference
@@ -102,6 +111,8 @@ def main() -> None:
     parser.add_argument("--rows", help=f"comma-separated, from {list(ROWS)} (default: all)")
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (one core each)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/fidelity"))
+    parser.add_argument("--before", action="store_true",
+                        help="also summarise the before-fix-s<seed> runs (see above)")
     parser.add_argument("extra", nargs="*", help="key=value overrides for every row")
     args = parser.parse_args()
     names = args.rows.split(",") if args.rows else list(ROWS)
@@ -120,6 +131,12 @@ def main() -> None:
     print(f"Logic fidelity: train answer accuracy by epoch window, {args.epochs} epochs per run, "
           f"{len(seeds)} seeds per row, {args.jobs} parallel, {time.time() - tic:.0f} s in all\n")
     rows = [{"row": name, **values} for name, values in REFERENCE.items()]
+    if args.before:
+        before = [{"name": "before-fix", "seed": s, "dir": out / f"before-fix-s{s}"} for s in seeds]
+        missing = [str(r["dir"]) for r in before if not (r["dir"] / "summary.json").exists()]
+        if missing:
+            parser.error(f"--before: no finished runs at {missing} (see the docstring)")
+        rows.append(summarize_row("before-fix (f0028d6, reference-like)", before))
     rows += [summarize_row(name, [r for r in results if r["name"] == name]) for name in names]
     columns = list(rows[-1])
     print_table([{c: row.get(c, "") for c in columns} for row in rows])

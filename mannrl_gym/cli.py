@@ -4,7 +4,8 @@
   mannrl train --resume RUN_DIR [key=value ...]
                                            continue a run from its last checkpoint
   mannrl plot RUN_DIR [RUN_DIR ...]         learning curves and a memory heat map (PNG)
-  mannrl sweep SWEEP_YAML [--trials N]      a wandb-format sweep, run locally with Optuna
+  mannrl sweep SWEEP_YAML [key=value ...] [--trials N] [--workers W] [--storage URL] [--summary]
+                                           a wandb-format sweep, run with Optuna
   mannrl predict RUN_DIR [TEXT ...] [--train K]
                                            sentence tasks: read each text, print what the
                                            trained model writes back
@@ -86,6 +87,27 @@ def _config_keys_help() -> str:
                             break_on_hyphens=False))
 
 
+def _sweep(args: argparse.Namespace, extra: list[str]) -> int:
+    from mannrl_gym.sweep_study import existing_study, summary_lines
+    from mannrl_gym.sweep_workers import SweepSettings, run_sweep
+
+    settings = SweepSettings(args.sweep_file, 0 if args.summary else args.trials, args.storage,
+                             args.study_name, args.out_dir, args.seed, args.heartbeat,
+                             args.grace_period, args.workers, parse_overrides(extra))
+    if args.summary:
+        print("\n".join(summary_lines(existing_study(settings.url, settings.name))))
+        return 0
+    result = run_sweep(settings)
+    print("\n" + "\n".join(summary_lines(result.study)))
+    problems = ([f"{len(result.failed)} of {len(result.ran)} trials failed "
+                 f"({', '.join(map(str, result.failed))})"] if result.failed else [])
+    problems += [f"{worker} died" for worker in result.lost_workers]
+    if problems:
+        print(f"mannrl sweep: {'; '.join(problems)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _predict(args: argparse.Namespace) -> int:
     from mannrl_gym.predict import Predictor, training_pairs
 
@@ -145,12 +167,23 @@ def main(argv: list[str] | None = None) -> int:
     plot.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     plot.add_argument("--out", help="folder for the PNG files (default: the first RUN_DIR)")
     plot.add_argument("--sequence", type=_count, help="training sequence for the memory heat map")
-    sweep = commands.add_parser("sweep", help="run a wandb-format sweep YAML locally with Optuna")
+    sweep = commands.add_parser(
+        "sweep", help="run a wandb-format sweep YAML locally with Optuna",
+        description="key=value overrides (any config key) apply to every trial, e.g. epochs=1. "
+                    "Exit code 0: every trial this command ran completed; 1: some failed or a "
+                    "worker died; 2: bad input (nothing run).")
     sweep.add_argument("sweep_file", metavar="SWEEP_YAML")
-    sweep.add_argument("--trials", type=int, default=10, help="trials to run now (default 10)")
-    sweep.add_argument("--storage", help="database URL shared by machines (default: SQLite "
-                                         "file in the sweep's folder)")
-    sweep.add_argument("--study-name", help="default: the sweep file's name")
+    sweep.add_argument("--trials", type=int, default=10,
+                       help="trials this command runs, shared by its workers (default 10)")
+    sweep.add_argument("--workers", type=int, default=1,
+                       help="trial processes at once on this machine (default 1)")
+    sweep.add_argument("--storage", help="database URL shared by machines, e.g. "
+                                         "postgresql://user:password@host:5432/db (default: "
+                                         "SQLite file in the sweep's folder)")
+    sweep.add_argument("--study-name", help="default: the sweep file's name (+key=value for "
+                                            "each override)")
+    sweep.add_argument("--summary", action="store_true",
+                       help="print the study's trials and best result; run nothing")
     sweep.add_argument("--out-dir", default="runs/sweeps")
     sweep.add_argument("--seed", type=int, default=0, help="seeds the sampler")
     sweep.add_argument("--heartbeat", type=int, default=30, help=argparse.SUPPRESS)
@@ -180,13 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "train":
             return _train(args, extra)
         if args.command == "sweep":
-            if extra:
-                parser.error(f"unrecognized arguments: {' '.join(extra)}")
-            from mannrl_gym.sweep import print_study, run_sweep
-            study = run_sweep(args.sweep_file, args.trials, args.storage, args.study_name,
-                              args.out_dir, args.seed, args.heartbeat, args.grace_period)
-            print_study(study)
-            return 0
+            return _sweep(args, extra)
         if args.command == "vectors":
             return _vectors(args, extra)
         if args.command == "predict":

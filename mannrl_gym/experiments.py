@@ -50,6 +50,7 @@ class MannRLExperiment:
         observation, _ = env.reset()
         steps = env.steps_per_pass - 1
         loss_sum, memory_loss = 0.0, []
+        live_rows = int(env.stream.valid[1:].sum())  # rows stepped this pass; idle rows: loss 0
         bar = tqdm(total=steps, desc=description, unit="step", leave=False,
                    disable=None if config.progress else True,  # None: off when not a TTY
                    mininterval=1.0)
@@ -64,7 +65,7 @@ class MannRLExperiment:
         bar.close()
         seconds = time.perf_counter() - tic
         return {"train_steps_per_s": steps / seconds,
-                "train_loss_running": loss_sum / max(1, steps * config.batch_size),
+                "train_loss_running": loss_sum / max(1, live_rows),
                 "memory_loss": sum(memory_loss) / len(memory_loss) if memory_loss else None}
 
     def check_finite(self, when: str) -> None:
