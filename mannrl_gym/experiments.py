@@ -43,7 +43,8 @@ class MannRLExperiment:
             for group in agent.optimizer.param_groups:
                 group["lr"] = self.memory_lr(epoch)
         tic = time.perf_counter()
-        observation, _ = env.reset()
+        observation, _ = env.reset(options={"epoch": epoch})  # the curriculum's data of epoch
+        self.evaluators["train"].epoch = epoch  # evaluate what trained
         steps = env.steps_per_pass - 1
         loss_sum, memory_loss = 0.0, []
         bar = tqdm(total=steps, desc=description, unit="step", leave=False,

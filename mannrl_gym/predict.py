@@ -23,7 +23,6 @@ from mannrl_gym import checkpoint
 from mannrl_gym.config import ConfigError
 from mannrl_gym.evaluation import recalibrate as recalibrate_statistics
 from mannrl_gym.tasks import build_task
-from mannrl_gym.tasks.base import Task
 
 SENTENCE_TASKS = ("sentence", "translate")
 
@@ -40,19 +39,6 @@ class Written:
 def decode(symbols: tuple[str, ...], ids) -> str:
     """Ids (any iterable of int) -> text; special symbols are dropped."""
     return "".join(symbols[i] for i in ids if not symbols[i].startswith("<") or len(symbols[i]) == 1)
-
-
-def training_pairs(task: Task, count: int) -> list[tuple[str, str]]:
-    """The first ``count`` (source, target) sentences of the training split, memorize kind."""
-    data, pairs = task.train, []
-    memorize = (data.kind == 0).nonzero().squeeze(1)[:count].tolist()
-    for index in memorize:
-        start, end = int(data.offsets[index]), int(data.offsets[index + 1])
-        answer = data.answer[start:end]
-        reading = data.inputs[start:end][~answer].tolist()  # <start> s <sep>
-        target = data.targets[start:end][answer].tolist()  # t <end>
-        pairs.append((decode(task.input_symbols, reading), decode(task.output_symbols, target)))
-    return pairs
 
 
 class Predictor:
@@ -76,6 +62,7 @@ class Predictor:
         experiment.load_state_dict(state["experiment"])
         self.learner, self.agent = experiment.env.learner, experiment.agent
         self.epochs_trained = int(state["epoch"])
+        experiment.evaluators["train"].epoch = self.epochs_trained - 1  # what had trained
         if recalibrate:
             recalibrate_statistics(experiment.evaluators["train"], self.agent)
         self._table = self.task.input_table.to(torch.float32).numpy()
