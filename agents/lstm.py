@@ -54,10 +54,12 @@ class LSTMExperiment:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         self.generator = torch.Generator().manual_seed(config.seed + 3)
         self.train_data = task.train.padded()
+        self.epoch = 0  # the curriculum's epoch (sentence tasks)
 
     def run_epoch(self, epoch: int, description: str) -> dict[str, Any]:
         inputs, targets, mask = self.train_data
-        order = torch.randperm(inputs.shape[0], generator=self.generator)
+        self.epoch = epoch
+        order = torch.randperm(self.task.train_size_at(epoch), generator=self.generator)
         tic, loss_sum, tokens = time.perf_counter(), 0.0, 0
         self.model.train()
         for start in range(0, order.numel(), self.config.batch_size):
@@ -98,7 +100,7 @@ class LSTMExperiment:
     def evaluate(self) -> dict[str, float]:
         return {f"{split}/{key}": value
                 for split in ("train", "validation")
-                for key, value in self._evaluate(self.task.split(split)).items()}
+                for key, value in self._evaluate(self.task.split_at(split, self.epoch)).items()}
 
     def state_dict(self) -> dict[str, Any]:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),

@@ -39,6 +39,9 @@ class MannRLEnv(gymnasium.Env):
     ``valid`` (always True), ``sequence_start`` (step 0), ``answer_step``, ``long_range``,
     ``kind``, ``sequence`` (index in the split), and ``position`` (index in the sequence).
 
+    Curriculum (sentence tasks with ``curriculum_every``): episodes draw from the training
+    sequences of epoch 0, or of epoch e after ``reset(options={"epoch": e})``.
+
     Seeding: ``reset(seed=s)`` redraws the sequence order and A's weights and optimizer from
     ``s``, so the same seed and actions reproduce the episode exactly.
     """
@@ -47,7 +50,8 @@ class MannRLEnv(gymnasium.Env):
 
     def __init__(self, task: Task, config: Config, split: str = "train", learn: bool = True) -> None:
         self.task, self.config, self.learn = task, config, learn
-        self.data = task.split(split)
+        self.split = split
+        self.data = task.split_at(split, 0)
         if len(self.data) == 0:
             raise ValueError(f"the {split} split of task {task.name!r} holds no sequences")
         self.learner = make_learner(task, config, config.seed, gather_small=True)
@@ -61,6 +65,8 @@ class MannRLEnv(gymnasium.Env):
         if seed is not None:
             self._generator = torch.Generator().manual_seed(seed)
             self.learner.reinitialize(seed)
+        if options is not None and "epoch" in options:
+            self.data = self.task.split_at(self.split, int(options["epoch"]))
         self._sequence = int(torch.randint(len(self.data), (1,), generator=self._generator))
         self._start = int(self.data.offsets[self._sequence])
         self._length = int(self.data.lengths[self._sequence])

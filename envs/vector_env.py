@@ -59,6 +59,11 @@ class MannRLVectorEnv(VectorEnv):
     ``kind`` (int64 sequence category, named by ``task.train.kind_names``), ``sequence``
     (int64 index of the sequence in the split, -1 on idle slots).
 
+    Curriculum (sentence tasks with ``curriculum_every``): a pass over the train split reads
+    the sequences that train in the env's epoch (``task.split_at``). ``reset(options={"epoch":
+    e})`` sets the epoch (0-based; the trainer passes it, so a resumed run reads the same data);
+    otherwise a learning env counts its passes, a seeded reset starting again at 0.
+
     Seeding: ``reset(seed=s)`` redraws everything from ``s``: the data order and, when the env
     owns its action network, A's weights and optimizer. ``reset()`` without a seed starts a new
     pass and keeps A as it is. An env built with ``learner=`` shares that network (e.g. an
@@ -73,9 +78,11 @@ class MannRLVectorEnv(VectorEnv):
         check_num_envs(num_envs)
         self.task, self.config, self.num_envs = task, config, num_envs
         self.render_mode = None
+        self.split = split
         self.data = task.split(split)
         if len(self.data) == 0:
             raise ValueError(f"the {split} split of task {task.name!r} holds no sequences")
+        self.epoch: int | None = None  # the curriculum's epoch; None before the first pass
         self.owns_learner = learner is None
         self.learner = learner if learner is not None else make_learner(task, config, config.seed)
         self.learn, self.shuffle = learn, shuffle
@@ -94,12 +101,20 @@ class MannRLVectorEnv(VectorEnv):
 
     # -- Gymnasium API ---------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        """Start a pass over the data with zero memory; return (observation, info)."""
+        """Start a pass over the data with zero memory; return (observation, info).
+
+        ``options={"epoch": e}`` reads the curriculum's data of epoch e (see the class docstring).
+        """
         super().reset(seed=seed)
         if seed is not None:
             self._generator = torch.Generator().manual_seed(seed)
             if self.owns_learner:
                 self.learner.reinitialize(seed)
+        if options is not None and "epoch" in options:
+            self.epoch = int(options["epoch"])
+        elif self.learn:
+            self.epoch = 0 if seed is not None or self.epoch is None else self.epoch + 1
+        self.data = self.task.split_at(self.split, self.epoch)
         self.stream = layout(self.data, self.num_envs, self._generator if self.shuffle else None,
                              self.config.batching, stagger=self.config.stagger and self.learn)
         self._rows = {name: getattr(self.stream, name).numpy() for name in

@@ -6,9 +6,10 @@
   mannrl plot RUN_DIR [RUN_DIR ...]         learning curves and a memory heat map (PNG)
   mannrl sweep SWEEP_YAML [key=value ...] [--trials N] [--workers W] [--storage URL] [--summary]
                                            a wandb-format sweep, run with Optuna
-  mannrl predict RUN_DIR [TEXT ...] [--train K]
-                                           sentence tasks: read each text, print what the
-                                           trained model writes back
+  mannrl predict RUN_DIR [TEXT ...] [--train K] [--held-out K]
+                                           sentence tasks: read each text (and K training and
+                                           K held-out sentences), print what the trained
+                                           model writes back
   mannrl vectors CONFIG [key=value ...]     POS: write the config's vectors_path (MiniLM
                                            stand-in vectors; needs the 'vectors' extra)
 """
@@ -109,36 +110,41 @@ def _sweep(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from mannrl_gym.predict import Predictor, training_pairs
+    from mannrl_gym.predict import Predictor
+    from mannrl_gym.tasks.sentence import sentence_pairs
 
     predictor = Predictor(args.run_dir)
-    targets: list[str | None] = [None] * len(args.texts)
-    texts = list(args.texts)
-    for source, target in training_pairs(predictor.task, args.train):
-        texts.append(source)
-        targets.append(target)
+    groups = [("your sentences", [(text, None) for text in args.texts])]
+    groups += [(f"{label} sentences", sentence_pairs(predictor.task, split, count))
+               for label, split, count in (("training", "train", args.train),
+                                           ("held-out", "validation", args.held_out)) if count]
+    texts = [source for _, pairs in groups for source, _ in pairs]
     if not texts:
-        raise ConfigError("command line: give sentences to read, or --train K")
+        raise ConfigError("command line: give sentences to read, or --train K / --held-out K")
     print(f"{args.run_dir}: {predictor.config.task}, {predictor.epochs_trained} epochs trained"
           + ("; batch-norm statistics re-estimated (none saved with this checkpoint)"
              if predictor.recalibrated_now else ""))
-    exact = 0
     try:
-        results = predictor.write(texts, args.drop_unknown, args.max_chars)
+        results = iter(predictor.write(texts, args.drop_unknown, args.max_chars))
     except DataError as exc:
         raise DataError(str(exc).replace("drop_unknown=True", "--drop-unknown")) from None
-    for written, target in zip(results, targets):
-        print(f"read:   {written.source}")
-        end = "" if written.finished else "   [no <end> written]"
-        if target is None:
-            print(f"wrote:  {written.text}{end}\n")
-            continue
-        is_exact = written.finished and written.text == target
-        exact += is_exact
-        print(f"wrote:  {written.text}{end}\ntarget: {target}   "
-              f"[{'exact' if is_exact else 'differs'}]\n")
-    if args.train:
-        print(f"{exact}/{args.train} training sentences written back exactly")
+    for label, pairs in groups:
+        if pairs and label != "your sentences":
+            print(f"--- {label} ---")
+        exact = 0
+        for _, target in pairs:
+            written = next(results)
+            print(f"read:   {written.source}")
+            end = "" if written.finished else "   [no <end> written]"
+            if target is None:
+                print(f"wrote:  {written.text}{end}\n")
+                continue
+            is_exact = written.finished and written.text == target
+            exact += is_exact
+            print(f"wrote:  {written.text}{end}\ntarget: {target}   "
+                  f"[{'exact' if is_exact else 'differs'}]\n")
+        if pairs and label != "your sentences":
+            print(f"{exact}/{len(pairs)} {label} written back exactly\n")
     return 0
 
 
@@ -192,8 +198,12 @@ def main(argv: list[str] | None = None) -> int:
                                   "trained model writes back")
     predict.add_argument("run_dir", metavar="RUN_DIR")
     predict.add_argument("texts", nargs="*", metavar="TEXT", help="sentences to read")
-    predict.add_argument("--train", type=_count, default=0, metavar="K",
-                         help="also read the first K training sentences and compare")
+    predict.add_argument("--train", type=_count, default=3, metavar="K",
+                         help="also read the K shortest training sentences and compare "
+                              "(default 3)")
+    predict.add_argument("--held-out", type=_count, default=3, metavar="K",
+                         help="also read the K shortest held-out sentences and compare "
+                              "(default 3)")
     predict.add_argument("--drop-unknown", action="store_true",
                          help="remove characters never seen in training instead of failing")
     predict.add_argument("--max-chars", type=_count, default=None,

@@ -31,10 +31,10 @@ class Config:
     data_path: Optional[str] = None  # jsonl / pos (CoNLL-U) / sentence, translate (source text, a sentence a line)
     target_path: Optional[str] = None  # translate: the target-language file, line-aligned with data_path
     num_sentences: int = 500  # sentence / translate: train on the N shortest pairs (validation: the next 5%)
-    echo_copies: bool = True  # sentence / translate: add the copies that echo each input character
-    min_char_count: int = 2  # sentence / translate: drop pairs holding a character seen fewer times
+    min_char_count: int = 8  # sentence / translate: characters seen fewer times become a space (reference: 8)
     reading_fill: Literal["digits", "empty"] = "digits"  # sentence / translate: target while reading (reference: digits)
-    echo_marker: bool = False  # sentence / translate: echo copies start with <echo>, not <start> (tells the kinds apart)
+    curriculum_every: Optional[int] = None  # sentence / translate: add the next chunk of pairs every N epochs (reference: 1000)
+    curriculum_chunk: int = 500  # sentence / translate: training pairs per curriculum chunk, by length
     val_path: Optional[str] = None  # jsonl / pos: held-out data (jsonl: else split from data_path)
     tag_column: Literal["xpos", "upos"] = "xpos"  # pos: XPOS = the paper's Penn Treebank tags
     vectors_path: Optional[str] = None  # pos: GloVe/word2vec text (default: glove.840B.300d.txt in cache_dir)
@@ -101,7 +101,7 @@ class Config:
         positive_ints = ["num_sequences", "epochs", "batch_size", "eval_batch_size", "hidden_size",
                          "memory_size", "history", "memory_train_iterations", "memory_samples",
                          "num_threads", "min_operands", "num_sentences", "min_char_count",
-                         "hidden_layers", "eval_every"]
+                         "hidden_layers", "eval_every", "curriculum_chunk"]
         for name in positive_ints:
             if getattr(self, name) < 1:
                 self._fail(name, f"must be >= 1, got {getattr(self, name)}")
@@ -141,9 +141,25 @@ class Config:
                        "file, line-aligned with data_path)")
         if self.task != "translate" and self.target_path:
             self._fail("target_path", f"is only read when task is 'translate', not '{self.task}'")
+        self._validate_curriculum()
         if self.max_minutes is not None and self.max_minutes <= 0:
             self._fail("max_minutes", f"must be > 0, got {self.max_minutes}")
         return self
+
+    def _validate_curriculum(self) -> None:
+        if self.curriculum_every is None:
+            return
+        if self.curriculum_every < 1:
+            self._fail("curriculum_every", f"must be >= 1 epoch or null, got {self.curriculum_every}")
+        if self.task not in ("sentence", "translate"):
+            self._fail("curriculum_every", f"is only read when task is 'sentence' or "
+                       f"'translate', not '{self.task}'")
+        pairs = self.num_sentences * (2 if self.task == "translate" else 1)  # both directions
+        if self.curriculum_chunk > pairs:
+            self._fail("curriculum_chunk", f"must be <= the {pairs} training pairs "
+                       f"(num_sentences={self.num_sentences}"
+                       f"{', both directions' if self.task == 'translate' else ''}), "
+                       f"got {self.curriculum_chunk}")
 
     def _fail(self, key: str, message: str) -> typing.NoReturn:
         raise ConfigError(f"{self.source}: key '{key}' {message}")
@@ -157,6 +173,11 @@ class Config:
 
 _HINTS = typing.get_type_hints(Config)
 KEYS = [f.name for f in fields(Config) if f.name != "source"]
+REMOVED_KEYS = {  # keys of earlier versions: why they went
+    "echo_copies": "the sentence tasks now add one character sequence per vocabulary "
+                   "character, as the paper's code does, instead of whole-sentence echo copies",
+    "echo_marker": "there are no echo copies left to mark (see README, sentences)",
+}
 
 
 def _check_type(key: str, value: Any, source: str) -> Any:
@@ -204,6 +225,8 @@ def from_mapping(data: dict[str, Any], source: str = "<mapping>") -> Config:
                           f"got {type(data).__name__}")
     checked: dict[str, Any] = {}
     for key, value in data.items():
+        if key in REMOVED_KEYS:
+            raise ConfigError(f"{source}: key '{key}' was removed: {REMOVED_KEYS[key]}")
         if key not in KEYS:
             close = difflib.get_close_matches(str(key), KEYS, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""

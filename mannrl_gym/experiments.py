@@ -47,7 +47,8 @@ class MannRLExperiment:
                 group["lr"] = self.memory_lr(epoch)
         self.evaluation_bn = None  # the weights change: statistics from before no longer fit
         tic = time.perf_counter()
-        observation, _ = env.reset()
+        observation, _ = env.reset(options={"epoch": epoch})  # the curriculum's data of epoch
+        self.evaluators["train"].epoch = epoch  # evaluate what trained
         steps = env.steps_per_pass - 1
         loss_sum, memory_loss = 0.0, []
         live_rows = int(env.stream.valid[1:].sum())  # rows stepped this pass; idle rows: loss 0

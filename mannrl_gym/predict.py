@@ -27,7 +27,6 @@ from mannrl_gym.agents import AGENTS
 from mannrl_gym.config import ConfigError
 from mannrl_gym.evaluation import recalibrate as recalibrate_statistics
 from mannrl_gym.tasks import build_task
-from mannrl_gym.tasks.base import Task
 
 SENTENCE_TASKS = ("sentence", "translate")
 
@@ -44,19 +43,6 @@ class Written:
 def decode(symbols: tuple[str, ...], ids) -> str:
     """Ids (any iterable of int) -> text; special symbols are dropped."""
     return "".join(symbols[i] for i in ids if not symbols[i].startswith("<") or len(symbols[i]) == 1)
-
-
-def training_pairs(task: Task, count: int) -> list[tuple[str, str]]:
-    """The first ``count`` (source, target) sentences of the training split, memorize kind."""
-    data, pairs = task.train, []
-    memorize = (data.kind == 0).nonzero().squeeze(1)[:count].tolist()
-    for index in memorize:
-        start, end = int(data.offsets[index]), int(data.offsets[index + 1])
-        answer = data.answer[start:end]
-        reading = data.inputs[start:end][~answer].tolist()  # <start> s <sep>
-        target = data.targets[start:end][answer].tolist()  # t <end>
-        pairs.append((decode(task.input_symbols, reading), decode(task.output_symbols, target)))
-    return pairs
 
 
 class Predictor:
@@ -81,6 +67,7 @@ class Predictor:
         self.learner, self.agent = experiment.env.learner, experiment.agent
         self.epochs_trained = int(state["epoch"])
         self.recalibrated_now = False
+        experiment.evaluators["train"].epoch = self.epochs_trained - 1  # what had trained
         if recalibrate and experiment.evaluation_bn is not None:
             self.learner.restore_statistics(experiment.evaluation_bn)
         elif recalibrate:

@@ -1,5 +1,6 @@
 """The sentence tasks on the shared env / agent / trainer path: registration, the embedded
-networks, exact-sentence metrics, training, decoding and bad input."""
+networks, the curriculum, exact-sentence metrics, the ceilings, training, decoding and bad
+input."""
 
 import json
 
@@ -14,7 +15,8 @@ import mannrl_gym  # noqa: F401  (registers the ids)
 from mannrl_gym.cli import main
 from mannrl_gym.config import ConfigError
 from mannrl_gym.metrics import summarize
-from mannrl_gym.predict import Predictor, training_pairs
+from mannrl_gym.predict import Predictor
+from mannrl_gym.tasks.sentence import sentence_pairs
 from mannrl_gym.tasks.base import DataError
 from mannrl_gym.trainer import train
 
@@ -38,8 +40,8 @@ def files(tmp_path):
 
 
 def sentence_config(files, tmp_path, **changes):
-    return small_config(task="sentence", data_path=files[0], out_dir=str(tmp_path / "runs"),
-                        **{**TINY, **changes})
+    return small_config(**{"task": "sentence", "data_path": files[0],
+                           "out_dir": str(tmp_path / "runs"), **TINY, **changes})
 
 
 def test_registered_ids_carry_table_3_and_pass_the_checkers(files):
@@ -57,7 +59,8 @@ def test_registered_ids_carry_table_3_and_pass_the_checkers(files):
     # one-hot characters in, and the net embeds them itself (96 wide in Table 3, 8 here)
     assert np.allclose(observation[:, layout.input].sum(1), 1.0)
     assert vec.learner.net.embed[0].weight.shape == (8, layout.input_dim)
-    assert "é" not in vec.task.input_symbols and "Q" in vec.task.output_symbols
+    # both directions over one vocabulary: French is read too, English written too
+    assert "Q" in vec.task.input_symbols and "W" in vec.task.output_symbols
 
 
 def test_translate_needs_an_aligned_target_file(files, tmp_path):
@@ -89,9 +92,9 @@ def test_exact_sentence_share_counts_whole_sequences():
     sequence = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
     kind = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
     metrics = summarize(prediction, target, answer, answer, kind, torch.zeros(8), 10,
-                        ("memorize", "echo"), sequence)
+                        ("sentence", "character"), sequence)
     assert metrics["answer_exact"] == 0.5
-    assert metrics["answer_exact_memorize"] == 1.0 and metrics["answer_exact_echo"] == 0.0
+    assert metrics["answer_exact_sentence"] == 1.0 and metrics["answer_exact_character"] == 0.0
     assert metrics["answer_acc"] == 5 / 6
 
 
@@ -99,18 +102,19 @@ def test_training_reports_writing_phase_metrics_and_evaluates_every_n_epochs(fil
     run_dir = train(sentence_config(files, tmp_path, epochs=3, eval_every=2, run_name="a"))
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert ["train/f1" in row for row in rows] == [False, True, True]  # epoch 2 and the last
-    for key in ("train/answer_acc", "train/answer_exact", "train/answer_exact_memorize",
-                "validation/answer_acc_echo"):
+    for key in ("train/answer_acc", "train/answer_exact", "train/answer_exact_sentence",
+                "train/answer_acc_character", "validation/answer_acc_sentence"):
         assert 0.0 <= rows[-1][key] <= 1.0
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["data"]["train_sentences"] == 8 and summary["data"]["validation_sentences"] == 1
+    assert summary["data"]["train_sentences"] == 8 and summary["data"]["validation_pairs"] == 1
+    assert summary["data"]["train_sequences"] == 8 + summary["data"]["character_sequences"]
 
 
 def test_predict_reads_and_writes_back_batched_and_rejects_unknown_characters(
         files, tmp_path, capsys):
     run_dir = train(sentence_config(files, tmp_path, epochs=1, run_name="p"))
     predictor = Predictor(run_dir)
-    pairs = training_pairs(predictor.task, 3)
+    pairs = sentence_pairs(predictor.task, "train", 3)
     assert [source for source, _ in pairs] == [target for _, target in pairs]
     assert all(source in ENGLISH for source, _ in pairs)
     written = predictor.write(["Hi.", "Go on."], max_chars=5)
@@ -123,9 +127,13 @@ def test_predict_reads_and_writes_back_batched_and_rejects_unknown_characters(
     with pytest.raises(DataError, match="'Z'"):
         predictor.write(["Zoo."])
     assert predictor.write(["Zoo."], drop_unknown=True)[0].source == "oo."
-    assert main(["predict", str(run_dir), "Hi.", "--train", "2"]) == 0
+    assert main(["predict", str(run_dir), "Hi."]) == 0  # and 3 training, 3 held-out
     out = capsys.readouterr().out
-    assert out.count("read:") == 3 and "training sentences written back exactly" in out
+    assert out.count("read:") == 1 + 3 + 1  # the tiny data holds one held-out sentence
+    assert "/3 training sentences written back exactly" in out
+    assert "/1 held-out sentences written back exactly" in out
+    held_out = out[out.index("--- held-out sentences ---"):]
+    assert "read:   He went.\n" in held_out and "target: He went." in held_out
     assert main(["predict", str(run_dir), "Zoo."]) == 2
     assert "'Z'" in capsys.readouterr().err
 
@@ -148,7 +156,11 @@ def test_translate_config_builds_table_3_on_the_real_pairs():
                                              "wandb_mode": "disabled"})
     task = build_task(config)
     experiment = MannRLExperiment(config, task)
-    assert len(task.train) == 1000 and experiment.env.layout.memory_size == 1024
+    characters = task.details["character_sequences"]
+    assert len(task.train) == characters + 1000 and experiment.env.layout.memory_size == 1024
+    # the reference's curriculum: the characters and the 500 shortest pairs first
+    assert task.curriculum.sizes == (characters + 500, characters + 1000)
+    assert task.curriculum.every == 1000
     assert experiment.agent.net.embed_output[0].weight.shape == (96, task.num_outputs)
     stats = experiment.env.step(experiment.agent.act(experiment.env.reset()[0]))
     assert stats[1].shape == (16,)
@@ -183,26 +195,96 @@ def test_memoryless_ceiling_baseline_runs_on_sentences(files, tmp_path):
     assert row["train/answer_exact"] == 0.0  # no sentence can be written back without memory
 
 
-def test_perfect_memory_ceiling_shows_the_echo_ambiguity_and_the_marker_lifts_it(files, tmp_path):
-    def last_row(**changes):
+def test_perfect_memory_ceiling_is_one_on_the_training_set(files, tmp_path):
+    for task, extra in (("sentence", {}), ("translate", {"target_path": files[1]})):
         run_dir = train(sentence_config(files, tmp_path, agent="perfect_memory", epochs=1,
-                                        **changes))
-        return json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
-    plain = last_row(run_name="pm")
-    marked = last_row(run_name="pm-marked", echo_marker=True)
-    # echo copies read the same inputs as their memorize twins but want other targets while
-    # reading: even perfect memory gets one of the two wrong; the writing phase is all right
-    assert plain["train/accuracy"] < 0.85 and plain["train/answer_exact"] == 1.0
-    assert marked["train/accuracy"] == 1.0 and marked["train/f1"] == 1.0
+                                        run_name=f"pm-{task}", task=task, **extra))
+        row = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
+        assert row["train/accuracy"] == 1.0 and row["train/f1"] == 1.0
+        assert row["train/answer_exact_sentence"] == row["train/answer_exact_character"] == 1.0
+
+
+@pytest.mark.parametrize("config_name", ["sentence", "translate"])
+def test_perfect_memory_ceiling_is_one_on_the_real_pairs(config_name, tmp_path):
+    if not (SHARED_DATA / "pud-en-fr" / "pud.fr").is_file():
+        pytest.skip(f"real sentence pairs not found at {SHARED_DATA / 'pud-en-fr'} (the "
+                    "project's ../shared/data beside the worktree)")
+    from mannrl_gym.config import load
+
+    config = load(ROOT / f"configs/{config_name}.yaml", {
+        "data_path": str(SHARED_DATA / "pud-en-fr/pud.en"), "agent": "perfect_memory",
+        "epochs": 1, "wandb_mode": "disabled", "progress": False, "out_dir": str(tmp_path),
+        **({"target_path": str(SHARED_DATA / "pud-en-fr/pud.fr")}
+           if config_name == "translate" else {})})
+    row = json.loads((train(config) / "metrics.jsonl").read_text().splitlines()[-1])
+    # no two training sequences read the same inputs and want different targets
+    assert row["train/f1"] == 1.0 and row["train/answer_exact"] == 1.0
+
+
+def test_vector_env_reads_the_curriculum_of_its_epoch(files):
+    env = gymnasium.make_vec("MannRL-Sentence-v0", num_envs=4, data_path=files[0],
+                             curriculum_every=2, curriculum_chunk=3, **TINY).unwrapped
+    characters = env.task.details["character_sequences"]
+    sizes = env.task.curriculum.sizes
+    assert sizes == (characters + 3, characters + 6, characters + 8)
+    seen = []
+    env.reset(seed=0)
+    for _ in range(6):  # a pass per episode; Gymnasium's autoreset starts the next
+        seen.append((env.epoch, len(env.data)))
+        truncated = np.zeros(4, dtype=bool)
+        while not truncated[0]:
+            _, _, _, truncated, _ = env.step(env.action_space.sample())
+        env.step(env.action_space.sample())  # the autoreset step
+    assert seen == [(0, sizes[0]), (1, sizes[0]), (2, sizes[1]), (3, sizes[1]),
+                    (4, sizes[2]), (5, sizes[2])]
+    env.reset(options={"epoch": 3})  # what a resumed trainer passes
+    assert env.epoch == 3 and len(env.data) == sizes[1]
+    assert env.reset(seed=1) and env.epoch == 0 and len(env.data) == sizes[0]
+    # the pass reads only the sequences of its stage
+    assert int(env.stream.sequence.max()) == sizes[0] - 1
+
+
+@pytest.mark.parametrize("agent", ["mannrl", "lstm"])
+def test_curriculum_run_resumes_to_the_same_metrics(agent, files, tmp_path):
+    curriculum = {"curriculum_every": 1, "curriculum_chunk": 3, "agent": agent}
+    whole = train(sentence_config(files, tmp_path, epochs=3, run_name="whole", **curriculum))
+    split = train(sentence_config(files, tmp_path, epochs=1, run_name="split", **curriculum))
+    train(sentence_config(files, tmp_path, epochs=3, run_name="split", **curriculum),
+          run_dir=split, resume=True)
+
+    def rows(run_dir):
+        return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [{k: v for k, v in row.items() if "/" in k} for row in rows(whole)] == \
+        [{k: v for k, v in row.items() if "/" in k} for row in rows(split)]
+    # the training-set metrics cover the sequences that trained: the stage grows each epoch
+    exact = [row["train/answer_exact"] for row in rows(whole)]
+    assert len(exact) == 3 and all(0.0 <= value <= 1.0 for value in exact)
+
+
+def test_training_set_evaluation_covers_the_stage_that_trained(files, tmp_path):
+    from mannrl_gym.experiments import MannRLExperiment
+    from mannrl_gym.tasks import build_task
+
+    config = sentence_config(files, tmp_path, curriculum_every=1, curriculum_chunk=3)
+    task = build_task(config)
+    experiment = MannRLExperiment(config, task)
+    experiment.run_epoch(0, "epoch 1")
+    assert len(experiment.evaluators["train"].data) == len(task.train)  # not reset yet
+    experiment.evaluate()
+    assert len(experiment.evaluators["train"].data) == task.curriculum.sizes[0]
+    assert len(experiment.evaluators["validation"].data) == len(task.validation)
 
 
 def test_translate_trains_and_predict_compares_with_the_translation(files, tmp_path, capsys):
     run_dir = train(small_config(task="translate", data_path=files[0], target_path=files[1],
                                  out_dir=str(tmp_path), run_name="t", epochs=1, **TINY))
     predictor = Predictor(run_dir)
-    for source, target in training_pairs(predictor.task, 8):
+    pairs = sentence_pairs(predictor.task, "train", 16)
+    assert len(pairs) == 16
+    for (source, target), (back_source, back_target) in zip(pairs[0::2], pairs[1::2]):
         assert FRENCH[ENGLISH.index(source)] == target  # the pair, as aligned in the files
-    assert main(["predict", str(run_dir), "--train", "1"]) == 0
+        assert (back_source, back_target) == (target, source)  # and French to English
+    assert main(["predict", str(run_dir), "--train", "1", "--held-out", "0"]) == 0
     out = capsys.readouterr().out
     assert "translate, 1 epochs trained" in out and "target: Salut." in out
 

@@ -1,4 +1,5 @@
-"""Sentence memorization / translation data (section 4.3): reading, cleaning, layout, selection."""
+"""Sentence memorization / translation data (section 4.3) as the paper's code builds it:
+layout, character sequences, both directions, cleaning, duplicates, selection, curriculum."""
 
 from __future__ import annotations
 
@@ -8,22 +9,27 @@ from pathlib import Path
 import pytest
 import torch
 
+from mannrl_gym.config import ConfigError, from_mapping
 from mannrl_gym.tasks import DataError
+from mannrl_gym.tasks.base import Curriculum
 from mannrl_gym.tasks.sentence import (
+    blank_out,
+    CHARACTER,
     INPUT_SPECIALS,
     KIND_NAMES,
     OUTPUT_SPECIALS,
+    SENTENCE,
     clean,
     encode_inputs,
     make_task,
     read_aligned,
     read_lines,
+    replaced_characters,
+    sentence_pairs,
     sequence,
 )
 
 PUD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pud-en-fr"
-needs_pud = pytest.mark.skipif(not (PUD / "pud.en").is_file() or not (PUD / "pud.fr").is_file(),
-                               reason=f"Parallel UD English-French not found at {PUD}")
 
 
 def write(path: Path, lines: list[str]) -> str:
@@ -36,12 +42,13 @@ def decode(task, ids: torch.Tensor, output: bool) -> list[str]:
     return [symbols[i] for i in ids.tolist()]
 
 
-def sequences(task, split: str = "train") -> list[tuple[list[str], list[str]]]:
-    """(input symbols, target symbols) of every sequence of a split."""
+def sequences(task, split: str = "train", kind: int | None = None
+              ) -> list[tuple[list[str], list[str]]]:
+    """(input symbols, target symbols) of every sequence of a split (of one kind if given)."""
     data = task.split(split)
-    bounds = data.offsets.tolist()
     return [(decode(task, data.inputs[a:b], False), decode(task, data.targets[a:b], True))
-            for a, b in pairwise(bounds)]
+            for (a, b), k in zip(pairwise(data.offsets.tolist()), data.kind.tolist())
+            if kind is None or k == kind]
 
 
 def source_of(inputs: list[str]) -> str:
@@ -52,129 +59,209 @@ def target_of(targets: list[str]) -> str:
     return "".join(targets[targets.index("<sep>") + 1:-1])
 
 
+def sentences(task, split: str = "train") -> list[tuple[str, str]]:
+    return [(source_of(i), target_of(t)) for i, t in sequences(task, split, SENTENCE)]
+
+
 # --- layout -------------------------------------------------------------------------------
 
-def test_sequence_layout_of_both_kinds():
-    inputs, memorize = sequence("Hi.", "Hi.", echo=False)
+def test_sequence_layout():
+    inputs, targets = sequence("Hi.", "Hi.")
     assert inputs == ["<start>", "H", "i", ".", "<sep>"] + ["<empty>"] * 4
-    assert memorize == ["<start>", "0", "1", "2", "<sep>", "H", "i", ".", "<end>"]
-    inputs_echo, echo = sequence("Hi.", "Hi.", echo=True)
-    assert inputs_echo == inputs
-    assert echo == ["<start>", "H", "i", ".", "<sep>", "H", "i", ".", "<end>"]
+    assert targets == ["<start>", "0", "1", "2", "<sep>", "H", "i", ".", "<end>"]
 
 
 def test_digit_fill_repeats_and_translation_lengths():
-    inputs, targets = sequence("abcdefghijkl", "xy", echo=False)
+    inputs, targets = sequence("abcdefghijkl", "xy")
     assert targets[1:13] == list("012345678901")
     assert len(inputs) == len(targets) == 12 + 2 + 3
     assert targets[-4:] == ["<sep>", "x", "y", "<end>"]
     assert inputs[-3:] == ["<empty>"] * 3
 
 
-def test_task_layout_vocabularies_and_kinds(tmp_path):
+def test_one_character_sequence_per_vocabulary_character_first(tmp_path):
     path = write(tmp_path / "s.txt", ["Hi.", "Hi. Hi. Hi."])
-    task = make_task(path, num_sentences=1, val_fraction=0.5)
-    assert task.name == "sentence"
-    assert task.input_symbols == INPUT_SPECIALS + (" ", ".", "H", "i")
+    task = make_task(path, num_sentences=1, val_fraction=0.5, min_char_count=1)
+    assert task.name == "sentence" and task.train.kind_names == KIND_NAMES
+    characters = (" ", ".", "H", "i")  # of the training and held-out sentences
+    assert task.input_symbols == INPUT_SPECIALS + characters
     assert task.output_symbols[:3] == OUTPUT_SPECIALS
-    assert set("0123456789H.i") <= set(task.output_symbols)
+    assert set("0123456789 H.i") == set(task.output_symbols[3:])
     assert torch.equal(task.input_table, torch.eye(7))
-    assert task.train.kind.tolist() == [0, 1] and task.train.kind_names == KIND_NAMES
-    (in0, out0), (in1, out1) = sequences(task)
-    assert (in0, out0) == sequence("Hi.", "Hi.", echo=False)
-    assert (in1, out1) == sequence("Hi.", "Hi.", echo=True)
-    assert task.train.inputs.dtype == torch.int64 and task.train.offsets.tolist() == [0, 9, 18]
-
-
-def test_without_echo_copies_only_memorize_sequences(tmp_path):
-    path = write(tmp_path / "s.txt", ["ab", "ab", "ba", "ba"])
-    task = make_task(path, num_sentences=2, echo_copies=False, val_fraction=0.5)
-    assert task.train.kind.tolist() == [0, 0] and task.train.kind_names == KIND_NAMES
-    assert len(task.validation) == 1
+    assert task.train.kind.tolist() == [CHARACTER] * 4 + [SENTENCE]
+    chars = sequences(task, kind=CHARACTER)
+    for c, (inputs, targets) in zip(characters, chars):
+        assert inputs == ["<start>", c, "<sep>", "<empty>", "<empty>"]
+        assert targets == ["<start>", "0", "<sep>", c, "<end>"]
+    assert sequences(task, kind=SENTENCE) == [sequence("Hi.", "Hi.")]
+    assert len(task.validation) == 1 and task.validation.kind.tolist() == [SENTENCE]
+    assert task.details["character_sequences"] == 4
+    # a character sequence's writing phase is an answer: the character and <end>
+    assert task.train.answer[:5].tolist() == [False, False, False, True, True]
 
 
 def test_answer_and_long_range_masks(tmp_path):
     short, long = "abc", "abcdefghij"  # 3 and 10 source characters
-    path = write(tmp_path / "s.txt", [long, short, long])
-    task = make_task(path, num_sentences=2, echo_copies=False, val_fraction=0.4)
+    path = write(tmp_path / "s.txt", [long, short, long + "j"])
+    task = make_task(path, num_sentences=2, val_fraction=0.4, min_char_count=1)
     data = task.train
-    first = slice(0, 9)  # "abc": 5 reading steps, 4 writing steps
-    assert data.answer[first].tolist() == [False] * 5 + [True] * 4
-    assert not data.long_range[first].any()
-    second = slice(int(data.offsets[1]), int(data.offsets[2]))  # "abcdefghij": 12 + 11
-    assert data.answer[second].tolist() == [False] * 12 + [True] * 11
-    assert torch.equal(data.long_range[second], data.answer[second])
+    first = int(task.details["character_sequences"])
+    a, b, c = data.offsets[first:first + 3].tolist()
+    assert data.answer[a:b].tolist() == [False] * 5 + [True] * 4  # "abc"
+    assert not data.long_range[a:b].any()
+    assert data.answer[b:c].tolist() == [False] * 12 + [True] * 11  # "abcdefghij"
+    assert torch.equal(data.long_range[b:c], data.answer[b:c])
 
 
-# --- selection ----------------------------------------------------------------------------
-
-def test_shortest_first_ties_in_file_order_validation_next(tmp_path):
-    lines = ["aaaa", "ba", "ab", "abb", "bb", "aaab", "bbbbb", "ab"]
-    path = write(tmp_path / "s.txt", lines)
-    task = make_task(path, num_sentences=4, val_fraction=0.5)
-    memorize = [source_of(i) for (i, _), k in zip(sequences(task), task.train.kind) if k == 0]
-    assert memorize == ["ba", "ab", "bb", "ab"]
-    held = [source_of(i) for (i, _), k in zip(sequences(task, "validation"),
-                                                task.validation.kind) if k == 0]
-    assert held == ["abb", "aaaa"]
-    assert task.details["train_sentences"] == 4 and task.details["validation_sentences"] == 2
-    assert task.details["max_train_source_chars"] == 2
+def test_reading_fill_empty_is_the_papers_text_layout(tmp_path):
+    inputs, targets = sequence("Hi.", "Hi.", reading_fill="empty")
+    assert targets == ["<start>", "<empty>", "<empty>", "<empty>", "<sep>", "H", "i", ".", "<end>"]
+    assert inputs == sequence("Hi.", "Hi.")[0]
+    path = write(tmp_path / "s.txt", ["ab", "abc", "abcd"])
+    task = make_task(path, num_sentences=2, min_char_count=1, reading_fill="empty")
+    assert "<empty>" in task.output_symbols and "0" not in task.output_symbols
+    assert sequences(task, kind=CHARACTER)[0][1] == ["<start>", "<empty>", "<sep>", "a", "<end>"]
+    assert "<empty>" not in make_task(path, num_sentences=2, min_char_count=1).output_symbols
 
 
-def test_translation_sorts_by_both_sides(tmp_path):
+# --- translation: both directions, one vocabulary, duplicates ------------------------------
+
+def test_translation_trains_both_directions_over_one_vocabulary(tmp_path):
     en = write(tmp_path / "en", ["a", "aa", "b"])
-    fr = write(tmp_path / "fr", ["bbbb", "b", "ab"])
-    task = make_task(en, fr, num_sentences=2, val_fraction=0.3)
+    fr = write(tmp_path / "fr", ["bbbb", "x", "ab"])
+    task = make_task(en, fr, num_sentences=2, val_fraction=0.3, min_char_count=1)
     assert task.name == "translate"
-    pairs = [(source_of(i), target_of(t)) for i, t in sequences(task)[:2]]
-    assert pairs == [("aa", "b"), ("b", "ab")]
-    assert [source_of(i) for i, _ in sequences(task, "validation")] == ["a", "a"]
+    assert sentences(task) == [("aa", "x"), ("x", "aa"), ("b", "ab"), ("ab", "b")]
+    assert sentences(task, "validation") == [("a", "bbbb"), ("bbbb", "a")]
+    assert task.input_symbols[3:] == ("a", "b", "x") == task.output_symbols[-3:]
+    assert task.details["train_sentences"] == 2 and task.details["train_pairs"] == 4
+    assert [source_of(i) for i, _ in sequences(task, kind=CHARACTER)] == ["a", "b", "x"]
 
 
-def test_pairs_with_rare_characters_or_an_empty_side_are_dropped(tmp_path):
-    path = write(tmp_path / "s.txt", ["ab", "", "abz", "ba", "  ", "aab"])
-    task = make_task(path, num_sentences=2, val_fraction=0.4)
-    assert "z" not in task.input_symbols
-    kept = [source_of(i) for i, _ in sequences(task) + sequences(task, "validation")]
-    assert "abz" not in kept and set(kept) == {"ab", "ba", "aab"}
-    assert task.details["rare_characters"] == "z"
-    assert task.details["pairs_dropped_rare_chars"] == 1
-    assert task.details["pairs_dropped_empty"] == 2 and task.details["pairs_in_files"] == 6
+def test_memorization_has_one_direction_and_drops_duplicate_lines(tmp_path):
+    path = write(tmp_path / "s.txt", ["ab", "ba", "ab", "ab  ", "abb", "bba"])
+    task = make_task(path, num_sentences=2, val_fraction=0.5, min_char_count=1)
+    assert sentences(task) == [("ab", "ab"), ("ba", "ba")]
+    assert sentences(task, "validation") == [("abb", "abb")]
+    assert task.details["pairs_dropped_duplicate"] == 2  # "ab" again, and "ab  " once cleaned
+
+
+def test_translation_drops_duplicate_pairs_and_identical_directions(tmp_path):
+    en = write(tmp_path / "en", ["ok", "hi", "ok", "ok", "yes sir"])
+    fr = write(tmp_path / "fr", ["ok", "salut", "ok", "oui", "oui monsieur"])
+    task = make_task(en, fr, num_sentences=3, val_fraction=0.3, min_char_count=1)
+    # ("ok", "ok") once, in one direction; ("ok", "oui") is another pair and stays
+    assert sentences(task) == [("ok", "ok"), ("ok", "oui"), ("oui", "ok"), ("hi", "salut"),
+                               ("salut", "hi")]
+    assert task.details["pairs_dropped_duplicate"] == 1
+
+
+# --- cleaning -------------------------------------------------------------------------------
+
+def test_clean_replaces_the_named_entities_and_collapses_whitespace():
+    assert clean("&amp;quot;Hi&amp;quot;&#160;&nbsp;x") == '"Hi" x'
+    assert clean("a &lt;b&gt;") == "a &lt;b&gt;"  # only the entities the reference names
+    assert clean("  a\t\tb\u00a0\u202fc  \n") == "a b c"
+    assert clean("e\u0301t\u00e9") == "\u00e9t\u00e9"  # NFC
+
+
+def test_rare_characters_and_cjk_become_a_space(tmp_path):
+    assert replaced_characters(["aaz", "a\u4e2d" * 9], 8) == {"z", "\u4e2d"}
+    lines = ["ab zab", "ba\u4e2db", "aab"] + ["abab"] * 3
+    path = write(tmp_path / "s.txt", lines)
+    task = make_task(path, num_sentences=2, val_fraction=0.9, min_char_count=2)
+    assert "z" not in task.input_symbols and "\u4e2d" not in task.input_symbols
+    assert task.details["replaced_characters"] == "z\u4e2d"  # a space is never replaced
+    kept = {s for s, _ in sentences(task) + sentences(task, "validation")}
+    assert kept == {"aab", "ba b", "abab", "ab ab"}  # the space runs collapse
+    # the threshold is a key: with 1 nothing but the ideograph is replaced
+    assert make_task(path, num_sentences=2, min_char_count=1).details["replaced_characters"] \
+        == "\u4e2d"
 
 
 def test_rare_characters_in_translation_count_both_sides(tmp_path):
     en = write(tmp_path / "en", ["ab", "az", "ba", "ab"])
-    fr = write(tmp_path / "fr", ["ab", "az", "ba", "bq"])  # z twice (kept), q once (dropped)
-    task = make_task(en, fr, num_sentences=2, val_fraction=0.4)
-    assert task.details["rare_characters"] == "q"
+    fr = write(tmp_path / "fr", ["ab", "az", "ba", "bq"])  # z twice (kept), q once (replaced)
+    task = make_task(en, fr, num_sentences=2, val_fraction=0.4, min_char_count=2)
+    assert task.details["replaced_characters"] == "q"
     assert "z" in task.input_symbols and "q" not in task.output_symbols
 
 
+def test_lines_empty_after_cleaning_are_dropped(tmp_path):
+    path = write(tmp_path / "s.txt", ["ab", "", "zz", "ba", "  ", "aab"])
+    task = make_task(path, num_sentences=2, val_fraction=0.4, min_char_count=3)
+    assert task.details["pairs_dropped_empty"] == 3 and task.details["pairs_in_files"] == 6
+    assert {s for s, _ in sentences(task) + sentences(task, "validation")} == {"ab", "ba", "aab"}
+
+
+# --- selection and curriculum --------------------------------------------------------------
+
+def test_shortest_first_ties_in_file_order_validation_next(tmp_path):
+    lines = ["aaaa", "ba", "ab", "abb", "bb", "aaab", "bbbbb", "aa"]
+    path = write(tmp_path / "s.txt", lines)
+    task = make_task(path, num_sentences=4, val_fraction=0.5, min_char_count=1)
+    assert [s for s, _ in sentences(task)] == ["ba", "ab", "bb", "aa"]
+    assert [s for s, _ in sentences(task, "validation")] == ["abb", "aaaa"]
+    assert task.details["train_sentences"] == 4 and task.details["validation_pairs"] == 2
+    assert task.details["max_train_source_chars"] == 2
+    assert task.curriculum is None and task.train_size_at(10**6) == len(task.train)
+
+
+def test_curriculum_adds_a_chunk_every_n_epochs(tmp_path):
+    lines = ["a", "ab", "abc", "abcd", "abcde", "abcdef", "abcdefg"]
+    path = write(tmp_path / "s.txt", lines)
+    task = make_task(path, num_sentences=6, val_fraction=0.1, min_char_count=1,
+                     curriculum_every=3, curriculum_chunk=4)
+    characters = task.details["character_sequences"]  # a b c d e f g
+    assert characters == 7 and task.curriculum == Curriculum((7 + 4, 7 + 6), 3)
+    assert [task.train_size_at(e) for e in range(8)] == [11, 11, 11, 13, 13, 13, 13, 13]
+    first = task.split_at("train", 2)
+    assert first.kind.tolist() == [CHARACTER] * 7 + [SENTENCE] * 4
+    assert torch.equal(first.inputs, task.train.inputs[:int(task.train.offsets[11])])
+    assert task.split_at("train", 3) is task.train and task.split_at("train", None) is task.train
+    assert task.split_at("validation", 0) is task.validation
+    assert task.details["curriculum_stages"] == [11, 13]
+
+
+def test_curriculum_chunk_larger_than_the_data_or_zero_is_a_config_error():
+    base = {"task": "translate", "data_path": "en", "target_path": "fr", "num_sentences": 10,
+            "curriculum_every": 5}
+    from_mapping({**base, "curriculum_chunk": 20})  # both directions: 20 pairs
+    with pytest.raises(ConfigError, match=r"key 'curriculum_chunk' must be <= the 20 training"):
+        from_mapping({**base, "curriculum_chunk": 21})
+    with pytest.raises(ConfigError, match=r"key 'curriculum_chunk' must be >= 1, got 0"):
+        from_mapping({**base, "curriculum_chunk": 0})
+    with pytest.raises(ConfigError, match=r"key 'curriculum_every' must be >= 1"):
+        from_mapping({**base, "curriculum_every": 0})
+    with pytest.raises(ConfigError, match=r"key 'curriculum_every' is only read"):
+        from_mapping({"task": "logic", "curriculum_every": 5})
+
+
+def test_curriculum_chunk_larger_than_the_pairs_left_names_the_key(tmp_path):
+    path = write(tmp_path / "s.txt", ["ab", "ba", "ab", "ab", "abb"])  # 3 distinct
+    with pytest.raises(DataError, match=r"curriculum_chunk=3 is larger than the 2 training"):
+        make_task(path, num_sentences=2, min_char_count=1, curriculum_every=1,
+                  curriculum_chunk=3)
+
+
+def test_removed_echo_keys_say_why():
+    for key in ("echo_copies", "echo_marker"):
+        with pytest.raises(ConfigError, match=rf"key '{key}' was removed: .*"):
+            from_mapping({"task": "sentence", "data_path": "x", key: True})
+
+
 def test_too_few_usable_pairs_and_bad_arguments(tmp_path):
-    path = write(tmp_path / "s.txt", ["ab", "ba", "abz"])
+    path = write(tmp_path / "s.txt", ["ab", "ba", "ab"])
     with pytest.raises(DataError, match=r"only 2 usable .*smaller num_sentences"):
-        make_task(path, num_sentences=2)
+        make_task(path, num_sentences=2, min_char_count=1)
     for bad in ({"num_sentences": 0}, {"val_fraction": 1.0}, {"val_fraction": 0},
-                {"min_char_count": 0}):
+                {"min_char_count": 0}, {"reading_fill": "dots"}, {"curriculum_chunk": 0},
+                {"curriculum_every": 0}):
         with pytest.raises(ValueError):
             make_task(path, **bad)
 
 
-# --- cleaning and reading -----------------------------------------------------------------
-
-def test_clean_unescapes_normalizes_and_collapses_whitespace():
-    assert clean("&amp;quot;Hi&amp;quot; &lt;b&gt;") == '"Hi" <b>'
-    assert clean("  a\t\tb\u00a0\u202fc  \n") == "a b c"
-    assert clean("e\u0301t\u00e9") == "\u00e9t\u00e9"  # NFC
-    assert clean("&amp;amp;amp;amp;") == "&amp;"  # at most 3 rounds
-
-
-def test_make_task_cleans_lines(tmp_path):
-    path = write(tmp_path / "s.txt", ["a&amp;b  a", "b &amp; a\tb", "ab\r"])
-    task = make_task(path, num_sentences=2, val_fraction=0.4)
-    sources = {source_of(i) for i, _ in sequences(task) + sequences(task, "validation")}
-    assert sources == {"a&b a", "b & a b", "ab"}
-
+# --- reading files ------------------------------------------------------------------------
 
 def test_read_lines_splits_on_newline_only(tmp_path):
     path = tmp_path / "s.txt"
@@ -220,8 +307,8 @@ def test_bad_utf8_names_the_line(tmp_path):
 
 def test_encode_inputs_unknown_characters(tmp_path):
     path = write(tmp_path / "s.txt", ["ab<", "ba<", "ab"])
-    task = make_task(path, num_sentences=1, val_fraction=0.5)
-    ids = encode_inputs(task, " a&lt;  ")
+    task = make_task(path, num_sentences=1, val_fraction=0.5, min_char_count=1)
+    ids = encode_inputs(task, " a<  ")
     assert [task.input_symbols[i] for i in ids] == ["<start>", "a", "<", "<sep>"]
     with pytest.raises(DataError, match=r"'x', 'y'.*drop_unknown=True") as error:
         encode_inputs(task, "axyxb")
@@ -234,12 +321,20 @@ def test_encode_inputs_unknown_characters(tmp_path):
 
 
 def test_encode_inputs_lists_at_most_20_unknown(tmp_path):
-    path = write(tmp_path / "s.txt", ["ab", "ba", "ab"])
-    task = make_task(path, num_sentences=1, val_fraction=0.5)
+    path = write(tmp_path / "s.txt", ["ab", "ba", "ab b"])
+    task = make_task(path, num_sentences=1, val_fraction=0.5, min_char_count=1)
     with pytest.raises(DataError) as error:
         encode_inputs(task, "0123456789ABCDEFGHIJKLMNOP")
     message = str(error.value)
     assert "'J'" in message and "'K'" not in message
+
+
+def test_sentence_pairs_skip_character_sequences(tmp_path):
+    en = write(tmp_path / "en", ["a b", "ab", "b a"])
+    fr = write(tmp_path / "fr", ["x", "yy", "zzzz"])
+    task = make_task(en, fr, num_sentences=2, val_fraction=0.5, min_char_count=1)
+    assert sentence_pairs(task, "train", 3) == [("a b", "x"), ("x", "a b"), ("ab", "yy")]
+    assert sentence_pairs(task, "validation", 5) == [("b a", "zzzz"), ("zzzz", "b a")]
 
 
 # --- the project's real data --------------------------------------------------------------
@@ -247,55 +342,33 @@ def test_encode_inputs_lists_at_most_20_unknown(tmp_path):
 @pytest.fixture(scope="module")
 def pud_tasks():
     if not (PUD / "pud.en").is_file() or not (PUD / "pud.fr").is_file():
-        pytest.skip(f"Parallel UD English-French not found at {PUD}")
+        pytest.skip(f"Parallel UD English-French not found at {PUD} (../shared/data is "
+                    "the project's shared data folder, beside the worktree)")
     return make_task(str(PUD / "pud.en")), make_task(str(PUD / "pud.en"), str(PUD / "pud.fr"))
 
 
-@needs_pud
 def test_pud_sizes_and_layout(pud_tasks):
-    for task in pud_tasks:
-        assert task.details["train_sentences"] == 500
-        assert task.details["validation_sentences"] == 25
-        assert len(task.train) == 1000 and len(task.validation) == 50
-        assert task.train.kind.tolist() == [0] * 500 + [1] * 500
+    memorize, translate = pud_tasks
+    for task, pairs in ((memorize, 500), (translate, 1000)):
+        characters = task.details["character_sequences"]
+        assert characters == len(task.input_symbols) - len(INPUT_SPECIALS)
+        assert len(task.train) == characters + pairs
+        assert len(task.validation) == pairs // 20
         for inputs, targets in sequences(task):
             assert len(inputs) == len(targets)
         end = task.output_symbols.index("<end>")
-        last = task.train.targets[task.train.offsets[1:] - 1]
-        assert (last == end).all()
-        assert int(task.train.lengths.max()) <= int(task.validation.lengths.min())
+        assert (task.train.targets[task.train.offsets[1:] - 1] == end).all()
+        sentence_lengths = task.train.lengths[task.train.kind == SENTENCE]
+        assert int(sentence_lengths.max()) <= int(task.validation.lengths.min())
 
 
-@needs_pud
-def test_pud_translation_targets_decode_to_the_french_lines(pud_tasks):
+def test_pud_translation_targets_decode_to_the_aligned_lines(pud_tasks):
     _, task = pud_tasks
-    english = read_lines(PUD / "pud.en")
-    french = read_lines(PUD / "pud.fr")
-    pairs = {(clean(e), clean(f)) for e, f in zip(english, french)}
-    for inputs, targets in sequences(task)[:500] + sequences(task, "validation")[:25]:
-        assert (source_of(inputs), target_of(targets)) in pairs
-
-
-def test_reading_fill_empty_is_the_papers_text_layout(tmp_path):
-    inputs, targets = sequence("Hi.", "Hi.", echo=False, reading_fill="empty")
-    assert targets == ["<start>", "<empty>", "<empty>", "<empty>", "<sep>", "H", "i", ".", "<end>"]
-    assert inputs == sequence("Hi.", "Hi.", echo=False)[0]
-    assert sequence("Hi.", "Hi.", echo=True, reading_fill="empty") == sequence("Hi.", "Hi.", echo=True)
-    path = tmp_path / "s.txt"
-    path.write_text("ab\nabc\nabcd\n", encoding="utf-8")
-    task = make_task(str(path), num_sentences=2, min_char_count=1, reading_fill="empty")
-    assert "<empty>" in task.output_symbols
-    assert "<empty>" not in make_task(str(path), num_sentences=2, min_char_count=1).output_symbols
-
-
-def test_echo_marker_starts_echo_copies_with_their_own_input(tmp_path):
-    inputs, targets = sequence("Hi.", "Hi.", echo=True, echo_marker=True)
-    assert inputs[0] == "<echo>" and targets == sequence("Hi.", "Hi.", echo=True)[1]
-    assert sequence("Hi.", "Hi.", echo=False, echo_marker=True) == sequence("Hi.", "Hi.", echo=False)
-    path = tmp_path / "s.txt"
-    path.write_text("ab\nabc\nabcd\n", encoding="utf-8")
-    task = make_task(str(path), num_sentences=2, min_char_count=1, echo_marker=True)
-    echo_id = task.input_symbols.index("<echo>")
-    first = task.train.inputs[task.train.offsets[:-1]]
-    assert first.tolist() == [0, 0, echo_id, echo_id]  # memorize twice, then echo twice
-    assert echo_id not in encode_inputs(task, "ab")
+    english, french = read_lines(PUD / "pud.en"), read_lines(PUD / "pud.fr")
+    replaced = set(task.details["replaced_characters"])
+    pairs = {(blank_out(clean(e), replaced), blank_out(clean(f), replaced))
+             for e, f in zip(english, french)}
+    train = sentences(task)
+    assert train[0::2] == [(t, s) for s, t in train[1::2]]  # each pair, then its reverse
+    for source, target in train[0::2] + sentences(task, "validation")[0::2]:
+        assert (source, target) in pairs

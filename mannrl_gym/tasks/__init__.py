@@ -42,8 +42,9 @@ def build_task(config: Config) -> Task:
     if config.task in ("sentence", "translate"):
         from mannrl_gym.tasks import sentence
         return sentence.make_task(config.data_path, config.target_path, config.num_sentences,
-                                  config.echo_copies, config.val_fraction, config.min_char_count,
-                                  config.reading_fill, config.echo_marker)
+                                  config.val_fraction, config.min_char_count,
+                                  config.reading_fill, config.curriculum_every,
+                                  config.curriculum_chunk)
     raise ValueError(f"unknown task {config.task!r}")
 
 

@@ -77,6 +77,19 @@ def gather_ranges(starts: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     return starts[range_of_token] + within
 
 
+@dataclass(frozen=True)
+class Curriculum:
+    """Training data that grows with the epoch: in stage k the train split's first
+    ``sizes[k]`` sequences train; stage k starts at (0-based) epoch ``k * every``."""
+
+    sizes: tuple[int, ...]  # increasing; the last is the whole train split
+    every: int  # epochs per stage
+
+    def size_at(self, epoch: int) -> int:
+        """How many leading training sequences train in ``epoch`` (0-based)."""
+        return self.sizes[min(len(self.sizes) - 1, max(0, epoch) // self.every)]
+
+
 @dataclass
 class Task:
     """What an environment needs to know about a task.
@@ -97,6 +110,7 @@ class Task:
     validation: SequenceSet
     unknown_words: tuple[str, ...] = ()  # input words given a stand-in vector (word-vector tasks)
     details: dict[str, Any] = field(default_factory=dict)  # how the data was built (for summary.json)
+    curriculum: Curriculum | None = None  # None: the whole train split every epoch
 
     @property
     def num_outputs(self) -> int:
@@ -110,6 +124,19 @@ class Task:
         if name not in ("train", "validation"):
             raise ValueError(f"split must be 'train' or 'validation', got {name!r}")
         return self.train if name == "train" else self.validation
+
+    def train_size_at(self, epoch: int) -> int:
+        """Number of leading training sequences that train in (0-based) ``epoch``."""
+        return len(self.train) if self.curriculum is None else self.curriculum.size_at(epoch)
+
+    def split_at(self, name: str, epoch: int | None) -> SequenceSet:
+        """The split as it stands in ``epoch``: the curriculum's prefix of the train split
+        (the whole split when ``epoch`` is None or there is no curriculum)."""
+        data = self.split(name)
+        if name != "train" or epoch is None or self.curriculum is None:
+            return data
+        size = self.curriculum.size_at(epoch)
+        return data if size == len(data) else data.subset(torch.arange(size))
 
 
 def split_indices(keys: torch.Tensor, val_fraction: float, distinct: bool,

@@ -5,51 +5,63 @@ time, and a writing phase, where it is fed ``<empty>`` and must write the target
 (the source itself for the ``sentence`` task, its translation for ``translate``) followed by
 ``<end>``; only the memory can carry the sentence across. Source "Hi.", target "Hi.":
 
-    memorize  inputs   <start> H i . <sep> <empty> <empty> <empty> <empty>
-              targets  <start> 0 1 2 <sep> H     i     .     <end>
-    echo      inputs   <start> H i . <sep> <empty> <empty> <empty> <empty>
-              targets  <start> H i . <sep> H     i     .     <end>
+    inputs   <start> H i . <sep> <empty> <empty> <empty> <empty>
+    targets  <start> 0 1 2 <sep> H     i     .     <end>
 
-While reading, the ``memorize`` kind writes the repeating digits 0123456789 (a position
-count, the same output symbols as digits in sentences: the reference implementation's
-target), or with ``reading_fill="empty"`` an ``<empty>`` output symbol (the paper's text:
-"a character that represented an empty output"); the ``echo`` kind reproduces each input
-character. The two kinds read the same inputs but want different targets while reading, so
-no model, however good its memory, can be right on both: on the 500 shortest PUD sentences
-the best possible training-set F1 is about 0.77 (``agent=perfect_memory`` measures it).
-``echo_marker=True`` starts echo copies with an ``<echo>`` input instead of ``<start>``,
-which lifts that ceiling to 1. Answer steps are the writing phase;
-they are long-range when the first source character lies more than 10 steps before the first
-written one (sources of 10 or more characters). Input ids are one-hot features; output
-symbols are the target characters, the digits and, with echo copies, the source characters.
+While reading, the target is the repeating digits 0123456789 (a position count, the
+reference implementation's target), or with ``reading_fill="empty"`` an ``<empty>`` output
+symbol (the paper's text: "a character that represented an empty output").
 
-Cleaning: HTML entities are unescaped (repeatedly, for WMT's ``&amp;quot;``), text is NFC
-normalized, every whitespace run becomes one space, ends are stripped. Pairs with an empty
-side, or holding a character seen fewer than ``min_char_count`` times in the files (over
-both sides for translation), are dropped. The shortest ``num_sentences`` pairs (by source
-plus target characters, ties in file order) are the training sentences; validation holds
-the next-shortest ``round(num_sentences * val_fraction)`` (at least one), so it is slightly
-longer and unseen. The paper used the 500 shortest sentences of WMT14 news-commentary v9 fr-en.
+Besides the sentences, the training split holds one **character sequence** per non-special
+vocabulary character c (the paper's "sequences where the input character was reproduced in
+the output for every non-special character"): the layout above for the one-character
+sentence c, i.e. ``<start> c <sep> <empty> <empty>`` -> ``<start> 0 <sep> c <end>``. Their
+kind is ``character``; the sentences' kind is ``sentence``. No two training sequences read
+the same inputs and want different targets, so a perfect memory scores 1.0.
+
+Data, as the reference implementation builds it:
+
+* cleaning: the HTML entities ``&#160; &nbsp;`` (a space), ``&amp;`` and ``&quot;`` are
+  replaced (in that order, so WMT's ``&amp;quot;`` becomes ``"``), text is NFC normalized
+  (ours: a no-op on composed text); characters seen fewer than ``min_char_count`` (8) times
+  over the files (both sides for translation) and CJK ideographs become a space; whitespace
+  runs collapse to one space and ends are stripped. Pairs with an empty side and duplicate
+  pairs are dropped.
+* selection: the ``num_sentences`` shortest pairs (source plus target characters, which
+  orders the sequences by input length; ties in file order) train, validation holds the
+  next-shortest ``round(num_sentences * val_fraction)`` (at least one), slightly longer and
+  unseen. Translation trains both directions: each line pair gives a source-to-target and a
+  target-to-source sequence, over one shared vocabulary; memorization has one direction.
+* curriculum (``curriculum_every=N``): the training pairs, in length order, are cut into
+  chunks of ``curriculum_chunk``; epochs 0 to N - 1 train the character sequences and the
+  first chunk, and every N epochs the next chunk joins (``Task.split_at``). Without it every
+  training sequence trains every epoch.
+
+Answer steps are the writing phase; they are long-range when the first source character lies
+more than 10 steps before the first written one (sources of 10 or more characters). Input ids
+are one-hot features. The paper used the 500 shortest sentences of WMT14 news-commentary v9.
 """
 
 from __future__ import annotations
 
-import html
+import math
 import unicodedata
 from collections import Counter
 from pathlib import Path
 
 import torch
 
-from mannrl_gym.tasks.base import DataError, SequenceSet, Task
+from mannrl_gym.tasks.base import Curriculum, DataError, SequenceSet, Task
 
 INPUT_SPECIALS = ("<start>", "<sep>", "<empty>")
 OUTPUT_SPECIALS = ("<start>", "<sep>", "<end>")
 EMPTY_OUTPUT = "<empty>"  # an output symbol only with reading_fill="empty"
-ECHO_START = "<echo>"  # an input symbol only with echo_marker=True
-KIND_NAMES = ("memorize", "echo")
+KIND_NAMES = ("sentence", "character")
+SENTENCE, CHARACTER = 0, 1
 DIGITS = "0123456789"
 LONG_RANGE = 10  # an answer is long-range when its deciding input is more than this far back
+ENTITIES = (("&#160;", " "), ("&nbsp;", " "), ("&amp;", "&"), ("&quot;", '"'))
+CJK_IDEOGRAPHS = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x323AF))
 
 Pair = tuple[str, str]
 
@@ -90,143 +102,190 @@ def read_aligned(source_path: str | Path, target_path: str | Path | None) -> lis
 
 
 def clean(text: str) -> str:
-    """Unescape HTML entities (up to 3 rounds), NFC, collapse whitespace runs, strip."""
-    for _ in range(3):
-        unescaped = html.unescape(text)
-        if unescaped == text:
-            break
-        text = unescaped
-    text = unicodedata.normalize("NFC", text)
-    return " ".join(text.split())
+    """Replace the named HTML entities, NFC normalize, collapse whitespace runs, strip."""
+    for entity, replacement in ENTITIES:
+        text = text.replace(entity, replacement)
+    return " ".join(unicodedata.normalize("NFC", text).split())
 
 
-def sequence(source: str, target: str, echo: bool, reading_fill: str = "digits",
-             echo_marker: bool = False) -> tuple[list[str], list[str]]:
+def is_cjk_ideograph(char: str) -> bool:
+    code = ord(char)
+    return any(low <= code <= high for low, high in CJK_IDEOGRAPHS)
+
+
+def replaced_characters(texts: list[str], min_char_count: int) -> set[str]:
+    """Characters the cleaning turns into a space: those seen fewer than ``min_char_count``
+    times over ``texts``, and CJK ideographs."""
+    counts = Counter(c for text in texts for c in text)
+    return {c for c, n in counts.items()
+            if c != " " and (n < min_char_count or is_cjk_ideograph(c))}
+
+
+def blank_out(text: str, characters: set[str]) -> str:
+    """``text`` with every character of ``characters`` replaced by a space, then collapsed."""
+    if characters.isdisjoint(text):
+        return text
+    return " ".join("".join(" " if c in characters else c for c in text).split())
+
+
+def sequence(source: str, target: str, reading_fill: str = "digits"
+             ) -> tuple[list[str], list[str]]:
     """(input symbols, target symbols), both of length len(source) + len(target) + 3.
 
-    ``reading_fill``: what the memorize kind writes while reading: "digits" (the repeating
-    0123456789 of the reference implementation) or "empty" (an ``<empty>`` output symbol, as
-    the paper's text describes it). ``echo_marker``: an echo copy reads ``<echo>`` instead of
-    ``<start>`` first, so that the two kinds, otherwise the same inputs, can be told apart.
+    ``reading_fill``: the target while reading: "digits" (the repeating 0123456789 of the
+    reference implementation) or "empty" (an ``<empty>`` output symbol, the paper's text).
+    A character sequence is ``sequence(c, c)``.
     """
-    if echo:
-        fill = list(source)
-    elif reading_fill == "empty":
+    if reading_fill == "empty":
         fill = [EMPTY_OUTPUT] * len(source)
     else:
         fill = [DIGITS[i % 10] for i in range(len(source))]
-    first = ECHO_START if echo and echo_marker else "<start>"
-    inputs = [first, *source, "<sep>"] + ["<empty>"] * (len(target) + 1)
+    inputs = ["<start>", *source, "<sep>"] + ["<empty>"] * (len(target) + 1)
     targets = ["<start>", *fill, "<sep>", *target, "<end>"]
     return inputs, targets
 
 
-def _rare_characters(pairs: list[Pair], min_char_count: int, both_sides: bool) -> set[str]:
-    """Characters seen fewer than ``min_char_count`` times over all pairs.
-
-    ``both_sides`` counts sources and targets; without it only sources (when the target is
-    the source itself, counting it again would double every count).
-    """
-    counts = Counter(c for source, target in pairs for c in (source + target if both_sides
-                                                              else source))
-    return {c for c, n in counts.items() if n < min_char_count}
-
-
-def _encode(pairs: list[Pair], echo_copies: bool, input_id: dict[str, int],
-            output_id: dict[str, int], reading_fill: str = "digits",
-            echo_marker: bool = False) -> SequenceSet:
-    """Memorize sequences of all pairs (kind 0), then their echo sequences (kind 1)."""
-    echoes = (False, True) if echo_copies else (False,)
+def _encode(pairs: list[Pair], kinds: list[int], input_id: dict[str, int],
+            output_id: dict[str, int], reading_fill: str) -> SequenceSet:
+    """One sequence per (source, target) pair, of category ``kinds[i]``, in order."""
     inputs: list[int] = []
     targets: list[int] = []
     answer: list[bool] = []
     long_range: list[bool] = []
-    offsets, kind = [0], []
-    for echo in echoes:
-        for source, target in pairs:
-            symbols_in, symbols_out = sequence(source, target, echo, reading_fill, echo_marker)
-            inputs += [input_id[s] for s in symbols_in]
-            targets += [output_id[s] for s in symbols_out]
-            reading, writing = len(source) + 2, len(target) + 1
-            answer += [False] * reading + [True] * writing
-            far = len(source) + 1 > LONG_RANGE
-            long_range += [False] * reading + [far] * writing
-            offsets.append(offsets[-1] + reading + writing)
-            kind.append(int(echo))
+    offsets = [0]
+    for source, target in pairs:  # once per run, over the data
+        symbols_in, symbols_out = sequence(source, target, reading_fill)
+        inputs += [input_id[s] for s in symbols_in]
+        targets += [output_id[s] for s in symbols_out]
+        reading, writing = len(source) + 2, len(target) + 1
+        answer += [False] * reading + [True] * writing
+        far = len(source) + 1 > LONG_RANGE
+        long_range += [False] * reading + [far] * writing
+        offsets.append(offsets[-1] + reading + writing)
     return SequenceSet(
         inputs=torch.tensor(inputs, dtype=torch.int64),
         targets=torch.tensor(targets, dtype=torch.int64),
         offsets=torch.tensor(offsets, dtype=torch.int64),
         answer=torch.tensor(answer, dtype=torch.bool),
         long_range=torch.tensor(long_range, dtype=torch.bool),
-        kind=torch.tensor(kind, dtype=torch.int64), kind_names=KIND_NAMES)
+        kind=torch.tensor(kinds, dtype=torch.int64), kind_names=KIND_NAMES)
 
 
-def _check_arguments(num_sentences: int, val_fraction: float, min_char_count: int) -> None:
+def _check_arguments(num_sentences: int, val_fraction: float, min_char_count: int,
+                     reading_fill: str, curriculum_every: int | None,
+                     curriculum_chunk: int) -> None:
     if num_sentences < 1:
         raise ValueError(f"num_sentences must be >= 1, got {num_sentences}")
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
     if min_char_count < 1:
         raise ValueError(f"min_char_count must be >= 1, got {min_char_count}")
+    if reading_fill not in ("digits", "empty"):
+        raise ValueError(f"reading_fill must be 'digits' or 'empty', got {reading_fill!r}")
+    if curriculum_every is not None and curriculum_every < 1:
+        raise ValueError(f"curriculum_every must be >= 1 or None, got {curriculum_every}")
+    if curriculum_chunk < 1:
+        raise ValueError(f"curriculum_chunk must be >= 1, got {curriculum_chunk}")
+
+
+def directions(line_pairs: list[Pair], both: bool) -> list[Pair]:
+    """Directed pairs in order: each (s, t), followed by (t, s) when ``both``; duplicates
+    dropped (first kept)."""
+    directed = [p for s, t in line_pairs for p in (((s, t), (t, s)) if both else ((s, t),))]
+    return list(dict.fromkeys(directed))
+
+
+def curriculum_stages(num_characters: int, num_pairs: int, chunk: int) -> tuple[int, ...]:
+    """Training-split prefix sizes per stage: the character sequences plus 1, 2, ... chunks."""
+    stages = math.ceil(num_pairs / chunk)
+    return tuple(num_characters + min(chunk * (k + 1), num_pairs) for k in range(stages))
 
 
 def make_task(source_path: str, target_path: str | None = None, num_sentences: int = 500,
-              echo_copies: bool = True, val_fraction: float = 0.05,
-              min_char_count: int = 2, reading_fill: str = "digits",
-              echo_marker: bool = False) -> Task:
-    """The shortest ``num_sentences`` clean pairs for training, the next-shortest held out."""
-    _check_arguments(num_sentences, val_fraction, min_char_count)
-    if reading_fill not in ("digits", "empty"):
-        raise ValueError(f"reading_fill must be 'digits' or 'empty', got {reading_fill!r}")
+              val_fraction: float = 0.05, min_char_count: int = 8,
+              reading_fill: str = "digits", curriculum_every: int | None = None,
+              curriculum_chunk: int = 500) -> Task:
+    """The shortest ``num_sentences`` clean pairs (and the character sequences) for training,
+    the next-shortest held out; see the module docstring."""
+    _check_arguments(num_sentences, val_fraction, min_char_count, reading_fill,
+                     curriculum_every, curriculum_chunk)
+    translate = target_path is not None
     raw = read_aligned(source_path, target_path)
     cleaned = [(clean(s), clean(t)) for s, t in raw]
-    nonempty = [(s, t) for s, t in cleaned if s and t]
-    rare = _rare_characters(nonempty, min_char_count, target_path is not None)
-    usable = [(s, t) for s, t in nonempty if not rare.intersection(s + t)]
-    if len(usable) < num_sentences + 1:
+    texts = [text for s, t in cleaned for text in ((s, t) if translate else (s,))]
+    replaced = replaced_characters(texts, min_char_count)
+    blanked = [(blank_out(s, replaced), blank_out(t, replaced)) for s, t in cleaned]
+    nonempty = [(s, t) for s, t in blanked if s and t]
+    unique = list(dict.fromkeys(nonempty))
+    if len(unique) < num_sentences + 1:
         raise DataError(
-            f"{source_path}: only {len(usable)} usable sentence pairs of {len(raw)} lines "
-            f"(after dropping empty lines and rare characters), but num_sentences="
-            f"{num_sentences} needs at least {num_sentences + 1} (one held out for "
-            f"validation): use a smaller num_sentences")
-    ranked = sorted(usable, key=lambda pair: len(pair[0]) + len(pair[1]))
+            f"{source_path}: only {len(unique)} usable sentence pairs of {len(raw)} lines "
+            f"(after dropping empty and duplicate lines), but num_sentences={num_sentences} "
+            f"needs at least {num_sentences + 1} (one held out for validation): use a "
+            f"smaller num_sentences")
+    ranked = sorted(unique, key=lambda pair: len(pair[0]) + len(pair[1]))
     n_val = max(1, round(num_sentences * val_fraction))
-    train, held_out = ranked[:num_sentences], ranked[num_sentences:num_sentences + n_val]
-    selected = train + held_out
-    source_chars = {c for s, _ in selected for c in s}
-    target_chars = {c for _, t in selected for c in t} | set(DIGITS)
-    if echo_copies:  # echo sequences write the source characters while reading
-        target_chars |= source_chars
-    marker = (ECHO_START,) if echo_marker and echo_copies else ()
-    input_symbols = INPUT_SPECIALS + marker + tuple(sorted(source_chars))
-    specials = OUTPUT_SPECIALS + ((EMPTY_OUTPUT,) if reading_fill == "empty" else ())
-    output_symbols = specials + tuple(sorted(target_chars))
+    train_lines, held_lines = ranked[:num_sentences], ranked[num_sentences:num_sentences + n_val]
+    train = directions(train_lines, translate)
+    seen = set(train)
+    held_out = [pair for pair in directions(held_lines, translate) if pair not in seen]
+    if curriculum_every is not None and curriculum_chunk > len(train):
+        raise DataError(f"{source_path}: curriculum_chunk={curriculum_chunk} is larger than "
+                        f"the {len(train)} training pairs: use curriculum_chunk <= {len(train)}")
+
+    characters = sorted({c for s, t in train + held_out for c in s + t})
+    input_symbols = INPUT_SPECIALS + tuple(characters)
+    if reading_fill == "empty":
+        output_symbols = OUTPUT_SPECIALS + (EMPTY_OUTPUT,) + tuple(characters)
+    else:
+        output_symbols = OUTPUT_SPECIALS + tuple(sorted(set(characters) | set(DIGITS)))
     input_id = {s: i for i, s in enumerate(input_symbols)}
     output_id = {s: i for i, s in enumerate(output_symbols)}
+    train_sequences = [(c, c) for c in characters] + train
+    train_kinds = [CHARACTER] * len(characters) + [SENTENCE] * len(train)
+    curriculum = None
+    if curriculum_every is not None:
+        curriculum = Curriculum(curriculum_stages(len(characters), len(train), curriculum_chunk),
+                                curriculum_every)
     details = {
         "pairs_in_files": len(raw),
-        "pairs_dropped_empty": len(cleaned) - len(nonempty),
-        "pairs_dropped_rare_chars": len(nonempty) - len(usable),
-        "rare_characters": "".join(sorted(rare)),
-        "train_sentences": len(train),
-        "validation_sentences": len(held_out),
+        "pairs_dropped_empty": len(blanked) - len(nonempty),
+        "pairs_dropped_duplicate": len(nonempty) - len(unique),
+        "replaced_characters": "".join(sorted(replaced)),
+        "train_sentences": len(train_lines),
+        "train_pairs": len(train),
+        "character_sequences": len(characters),
+        "validation_pairs": len(held_out),
         "max_train_source_chars": max(len(s) for s, _ in train),
+        "curriculum_stages": list(curriculum.sizes) if curriculum else None,
     }
     return Task(
-        name="sentence" if target_path is None else "translate",
+        name="translate" if translate else "sentence",
         input_symbols=input_symbols, output_symbols=output_symbols,
         input_table=torch.eye(len(input_symbols), dtype=torch.float32),
-        train=_encode(train, echo_copies, input_id, output_id, reading_fill, echo_marker),
-        validation=_encode(held_out, echo_copies, input_id, output_id, reading_fill,
-                           echo_marker),
-        details=details)
+        train=_encode(train_sequences, train_kinds, input_id, output_id, reading_fill),
+        validation=_encode(held_out, [SENTENCE] * len(held_out), input_id, output_id,
+                           reading_fill),
+        details=details, curriculum=curriculum)
+
+
+def sentence_pairs(task: Task, split: str, count: int) -> list[Pair]:
+    """The first ``count`` (source, target) sentence pairs of a split, in split order (for
+    the train split: the shortest first); character sequences are skipped."""
+    data, pairs = task.split(split), []
+    for index in (data.kind == SENTENCE).nonzero().squeeze(1)[:count].tolist():
+        start, end = int(data.offsets[index]), int(data.offsets[index + 1])
+        answer = data.answer[start:end]
+        reading = data.inputs[start:end][~answer].tolist()[1:-1]  # between <start> and <sep>
+        written = data.targets[start:end][answer].tolist()[:-1]  # before <end>
+        pairs.append(("".join(task.input_symbols[i] for i in reading),
+                      "".join(task.output_symbols[i] for i in written)))
+    return pairs
 
 
 def encode_inputs(task: Task, text: str, drop_unknown: bool = False) -> list[int]:
     """Reading-phase input ids ``[<start>, chars..., <sep>]`` of a cleaned ``text``."""
-    specials = set(INPUT_SPECIALS) | {ECHO_START}
-    char_id = {s: i for i, s in enumerate(task.input_symbols) if s not in specials}
+    char_id = {s: i for i, s in enumerate(task.input_symbols) if s not in INPUT_SPECIALS}
     text = clean(text)
     unknown = list(dict.fromkeys(c for c in text if c not in char_id))
     if unknown and not drop_unknown:
