@@ -1,8 +1,9 @@
 """Decoding for the sentence tasks: read a sentence, then let the trained model write it back.
 
 ``Predictor(run_dir).write(["Who are they?"])`` runs the action network and memory-net of a
-finished (or interrupted) run exactly as in evaluation: the memory starts at zero, the model
-reads ``<start>``, the characters and ``<sep>``, then gets ``<empty>`` inputs and writes one
+finished (or interrupted) run exactly as in evaluation: the memory starts where every
+evaluated sequence starts (``evaluation.warm_start_memory``: what the agent writes after eight
+training sequences; zeros without ``carry_memory``), the model reads ``<start>``, the characters and ``<sep>``, then gets ``<empty>`` inputs and writes one
 character a step until it writes ``<end>`` (or ``max_chars`` characters). Every row of a batch
 is independent (batch norm in eval mode), so many sentences are written at once.
 
@@ -26,6 +27,7 @@ from mannrl_gym import checkpoint
 from mannrl_gym.agents import AGENTS
 from mannrl_gym.config import ConfigError
 from mannrl_gym.evaluation import recalibrate as recalibrate_statistics
+from mannrl_gym.evaluation import warm_start_memory
 from mannrl_gym.tasks import build_task
 
 SENTENCE_TASKS = ("sentence", "translate")
@@ -73,6 +75,7 @@ class Predictor:
         elif recalibrate:
             recalibrate_statistics(experiment.evaluators["train"], self.agent)
             self.recalibrated_now = True
+        self.start_memory = warm_start_memory(experiment.evaluators["train"], self.agent)
         self._table = self.task.input_table.to(torch.float32).numpy()
         self._empty = self.task.input_symbols.index("<empty>")
         self._end = self.task.output_symbols.index("<end>")
@@ -96,7 +99,7 @@ class Predictor:
         inputs = np.full((steps, len(reads)), self._empty, dtype=np.int64)
         for row, read in enumerate(reads):  # once per sentence, not per step
             inputs[:len(read), row] = read
-        memory = np.zeros((len(reads), self.config.memory_size), dtype=np.float32)
+        memory = np.repeat(self.start_memory[None], len(reads), axis=0)
         no_targets = np.zeros(len(reads), dtype=np.int64)
         written = np.zeros((steps, len(reads)), dtype=np.int64)
         with torch.no_grad():
