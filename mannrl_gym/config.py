@@ -74,11 +74,11 @@ class Config:
     gamma: float = 0.99
 
     # --- memory-nets trained by the reward alone (agent=es, agent=pg; agents/es_agent.py, pg_agent.py)
-    agent_window: int = 256  # env steps per update (an ES generation; a policy-gradient batch)
+    agent_window: int = 128  # env steps per update (an ES generation; a policy-gradient batch)
     es_population: int = 16  # perturbed memory-nets acting side by side (even; divides batch_size)
-    es_sigma: float = 0.05  # perturbation scale of the searched weights
-    es_lr: float = 0.01  # Adam step size on the ES gradient estimate
-    pg_sigma: float = 0.5  # exploration noise of the memory writes, in pre-sigmoid units
+    es_sigma: float = 0.01  # perturbation scale of the searched weights
+    es_lr: float = 0.002  # Adam step size on the ES gradient estimate
+    pg_sigma: float = 0.2  # exploration noise of the memory writes, in pre-sigmoid units
     pg_lr: float = 1e-3  # Adam step size of the policy and its baseline
     pg_clip: float = 0.2  # PPO-style clip of each memory unit's probability ratio
 
