@@ -16,12 +16,12 @@ One generation = ``agent_window`` env steps:
     u_i = centred rank of fitness_i, in [-0.5, 0.5]          (rank shaping)
     g = sum_i u_i * sign_i * eps_{i // 2} / (P * sigma)     (ascent direction for theta)
     theta <- Adam(-g), lr = es_lr
-    f's batch-norm running statistics <- the exact moments of the window's live states
-        under the new theta (the "live statistics" the paper's updates keep)
+f's batch-norm running statistics follow the memories on the paper's schedule, as in the
+``frozen_weights`` control (``memory_body.PaperStatistics``: every settle + history steps).
 
 A keeps training on every slot (the env does it). ``explore`` acts with the population;
 ``act``, used for evaluation and prediction, acts with the mean weights. With an embedding
-(sentence tasks) the embedding blocks keep their initial weights (their statistics refresh).
+(sentence tasks) the embedding blocks keep their initial weights (their statistics follow).
 """
 
 from __future__ import annotations
@@ -29,8 +29,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mannrl_gym.agents.memory_body import (embed_numpy, embedding_affines, refresh_statistics,
-                                           sigmoid)
+from mannrl_gym.agents.memory_body import PaperStatistics, embed_numpy, embedding_affines, sigmoid
 from mannrl_gym.agents.window import StepWindow
 from mannrl_gym.config import Config
 from mannrl_gym.envs.core import ObservationLayout
@@ -43,7 +42,8 @@ class EvolutionStrategiesAgent:
 
     Args:
         layout: the env's observation layout (state size D, memory size M).
-        config: es_population, es_sigma, es_lr, agent_window, embed_size.
+        config: es_population, es_sigma, es_lr, agent_window, embed_size; settle, history,
+            memory_train_iterations, memory_samples (the statistics' schedule).
         num_slots: B, the env's number of slots (a multiple of es_population).
         seed: draws f's initial weights and every perturbation.
     """
@@ -66,8 +66,8 @@ class EvolutionStrategiesAgent:
         self.slot_sign = np.where(member % 2 == 0, 1.0, -1.0).astype(np.float32)  # (B,)
         self.slot_pair = member // 2  # (B,) which noise direction a slot uses
         self.slot_member = member
+        self.statistics = PaperStatistics(self.net, config, num_slots, layout.size, seed + 3)
         self.window = StepWindow(config.agent_window, {
-            "state": ((num_slots, layout.size), torch.float32),
             "reward": ((num_slots,), torch.float32),
             "valid": ((num_slots,), torch.bool)})
         self.generations = 0
@@ -119,7 +119,9 @@ class EvolutionStrategiesAgent:
     def observe(self, observation: np.ndarray, reward: np.ndarray, info: dict) -> dict | None:
         """Record the step's reward; at the end of a generation update theta. Returns the
         generation's statistics after an update, else None."""
-        self.window.push(state=observation, reward=reward, valid=info["valid"])
+        if self.statistics.observe(observation, info["valid"]):
+            self._cache = None
+        self.window.push(reward=reward, valid=info["valid"])
         if not self.window.full:
             return None
         stats = self.learn()
@@ -127,7 +129,7 @@ class EvolutionStrategiesAgent:
         return stats
 
     def learn(self) -> dict:
-        """One ES step from the window's rewards; then fresh noise and live statistics."""
+        """One ES step from the window's rewards; then fresh noise."""
         reward, valid = self.window["reward"], self.window["valid"]
         members = torch.from_numpy(self.slot_member)
         per_member_sum = torch.zeros(self.population).index_add_(0, members, reward.sum(0))
@@ -144,10 +146,6 @@ class EvolutionStrategiesAgent:
             ascent = torch.tensordot(pair_weight, noise, dims=1) * scale
             param.grad = -ascent  # Adam minimises
         self.adam.step()
-        live = valid.reshape(-1)
-        states = self.window["state"].reshape(-1, self.layout.size)[live]
-        if states.shape[0] >= 2:
-            refresh_statistics(self.net, states)
         if any(not bool(torch.isfinite(p).all()) for p in self.searched):
             raise_non_finite("memory-net", f"at ES generation {self.generations + 1}",
                              "a searched weight", self.net)
@@ -160,6 +158,7 @@ class EvolutionStrategiesAgent:
     def state_dict(self) -> dict:
         return {"net": self.net.state_dict(), "adam": self.adam.state_dict(),
                 "generator": self.generator.get_state(), "window": self.window.state_dict(),
+                "statistics": self.statistics.state_dict(),
                 "noise": [n.clone() for n in self.noise], "generations": self.generations}
 
     def load_state_dict(self, state: dict) -> None:
@@ -167,6 +166,7 @@ class EvolutionStrategiesAgent:
         self.adam.load_state_dict(state["adam"])
         self.generator.set_state(state["generator"])
         self.window.load_state_dict(state["window"])
+        self.statistics.load_state_dict(state["statistics"])
         self.noise = [n.clone() for n in state["noise"]]
         self.generations = int(state["generations"])
         self._cache = None

@@ -2,16 +2,18 @@
 
 f(s) = sigmoid(BN(W x + b)) with x = s, or x = [memory, embed(input), embed(output)] when the
 config embeds (section 4.3). These helpers run f in NumPy in eval mode (batch norm as an affine
-map), give its pre-sigmoid output in torch, and set its batch-norm running statistics to the
-exact moments of a window of states ("live statistics", as the paper's updates refresh them).
+map), give its pre-sigmoid output in torch, and keep its batch-norm running statistics live
+exactly as the paper's agent does (``PaperStatistics``), so that an agent differs from the
+``frozen_weights`` control only by what the reward teaches f's weights.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-from torch import nn
 
+from mannrl_gym.agents.replay import BatchStateReplay
+from mannrl_gym.config import Config
 from mannrl_gym.envs.core import ObservationLayout
 from mannrl_gym.networks import MemoryNet, fold_batch_norm
 
@@ -46,19 +48,49 @@ def sigmoid(pre: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-pre))
 
 
-@torch.no_grad()
-def refresh_statistics(net: MemoryNet, states: torch.Tensor) -> None:
-    """Set every batch-norm layer's running mean and variance to the moments of ``states``
-    (R, D) (live rows only), f's weights untouched. Needs R >= 2."""
-    norms = [m for m in net.modules() if isinstance(m, nn.BatchNorm1d)]
-    saved = [m.momentum for m in norms]
-    for m in norms:
-        m.momentum = 1.0  # running <- this batch's moments (the variance unbiased)
-    was_training = net.training
-    net.train()
-    try:
-        net(states)
-    finally:
-        for m, momentum in zip(norms, saved):
-            m.momentum = momentum
-        net.train(was_training)
+class PaperStatistics:
+    """f's batch-norm running statistics kept exactly as the paper's agent keeps them (and the
+    ``frozen_weights`` control): f's weights are not touched here.
+
+    Cycle of ``settle + history`` env steps: ``settle`` steps nothing; ``history`` steps the
+    live batch-states are stored; then ``memory_train_iterations`` times, f runs in train mode
+    on ``memory_samples`` sampled pairs (s_k, s_{k+1}) of them (batch norm's momentum 0.1
+    moves the running statistics toward those batches), and the store is emptied.
+    """
+
+    def __init__(self, net: MemoryNet, config: Config, num_slots: int, state_dim: int,
+                 seed: int) -> None:
+        self.net, self.config = net, config
+        self.replay = BatchStateReplay(config.history, num_slots, state_dim)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.step_in_cycle = 0
+
+    def observe(self, observation: np.ndarray, valid: np.ndarray) -> bool:
+        """Record one step (states (B, D), live rows (B,)); True when the statistics moved."""
+        cfg = self.config
+        if self.step_in_cycle >= cfg.settle:
+            self.replay.push(observation, np.zeros(valid.shape[0], np.float32), valid, valid)
+        self.step_in_cycle += 1
+        if self.step_in_cycle < cfg.settle + cfg.history:
+            return False
+        with torch.no_grad():
+            self.net.train()
+            for _ in range(cfg.memory_train_iterations):
+                state, next_state, _, _ = self.replay.sample_pairs(cfg.memory_samples,
+                                                                   self.generator)
+                if int(state.shape[0]) >= 2:  # batch norm needs 2 rows
+                    self.net(state)
+                    self.net(next_state)
+            self.net.eval()
+        self.replay.clear()
+        self.step_in_cycle = 0
+        return True
+
+    def state_dict(self) -> dict:
+        return {"replay": self.replay.state_dict(), "generator": self.generator.get_state(),
+                "step_in_cycle": self.step_in_cycle}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.replay.load_state_dict(state["replay"])
+        self.generator.set_state(state["generator"])
+        self.step_in_cycle = int(state["step_in_cycle"])

@@ -17,8 +17,9 @@ Baseline: V(s) = v . s + c (linear), fitted to G by squared error; advantage
 Update (every W env steps, ``memory_train_iterations`` Adam steps at lr pg_lr on all usable
          transitions of the window): per memory unit j, ratio_j = pi_new(u_j|s) / pi_old(u_j|s),
          loss = -mean_t sum_j min(ratio_j A_t, clip(ratio_j, 1 - c, 1 + c) A_t)  (c = pg_clip)
-         (per-unit clipping: each unit's write is credited on its own noise), then f's batch-norm
-         running statistics <- the exact moments of the window's live states.
+         (per-unit clipping: each unit's write is credited on its own noise).
+f's batch-norm running statistics follow the memories on the paper's schedule, as in the
+``frozen_weights`` control (``memory_body.PaperStatistics``: every settle + history steps).
 
 ``explore`` samples (training); ``act`` writes the mean sigmoid(pre_f(s)) (evaluation).
 """
@@ -29,8 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from mannrl_gym.agents.memory_body import (embed_numpy, embedding_affines, pre_activation,
-                                           refresh_statistics, sigmoid)
+from mannrl_gym.agents.memory_body import (PaperStatistics, embed_numpy, embedding_affines,
+                                           pre_activation, sigmoid)
 from mannrl_gym.agents.window import StepWindow
 from mannrl_gym.config import Config
 from mannrl_gym.envs.core import ObservationLayout
@@ -46,7 +47,7 @@ class PolicyGradientAgent:
     Args:
         layout: the env's observation layout (state size D, memory size M).
         config: pg_sigma, pg_lr, pg_clip, agent_window, gamma, memory_train_iterations,
-            carry_memory, embed_size.
+            carry_memory, embed_size; settle, history, memory_samples (the statistics' schedule).
         num_slots: B, the env's number of slots.
         seed: draws f's and the baseline's initial weights and every exploration noise.
     """
@@ -63,6 +64,7 @@ class PolicyGradientAgent:
         self.policy_adam = torch.optim.Adam(self.net.parameters(), lr=config.pg_lr)
         self.baseline_adam = torch.optim.Adam(self.baseline.parameters(), lr=config.pg_lr)
         self.generator = torch.Generator().manual_seed(seed + 2)
+        self.statistics = PaperStatistics(self.net, config, num_slots, layout.size, seed + 3)
         self.window = StepWindow(config.agent_window, {
             "state": ((num_slots, layout.size), torch.float32),
             "noise": ((num_slots, layout.memory_size), torch.float32),
@@ -107,6 +109,8 @@ class PolicyGradientAgent:
                              valid=info["valid"], state_valid=state_valid)
             self._pending = None
         self._last_observed = (observation, np.asarray(info["valid"], dtype=bool))
+        if self.statistics.observe(observation, self._last_observed[1]):
+            self._acting = None
         if not self.window.full:
             return None
         stats = self.learn()
@@ -139,13 +143,10 @@ class PolicyGradientAgent:
             usable &= ~self.window["start"]
         usable = usable.reshape(-1)
         states = self.window["state"].reshape(-1, dim)
-        live_states = states[self.window["state_valid"].reshape(-1)]
         stats = {"memory_loss": float("nan")}
         noise = self.window["noise"].reshape(-1, self.layout.memory_size)
         if int(usable.sum()) >= 2:
             stats = self._update(states[usable], noise[usable], total.reshape(-1)[usable])
-        if live_states.shape[0] >= 2:
-            refresh_statistics(self.net, live_states)
         self.updates += 1
         self._acting = None
         return stats
@@ -183,7 +184,7 @@ class PolicyGradientAgent:
                 "policy_adam": self.policy_adam.state_dict(),
                 "baseline_adam": self.baseline_adam.state_dict(),
                 "generator": self.generator.get_state(), "window": self.window.state_dict(),
-                "updates": self.updates}
+                "statistics": self.statistics.state_dict(), "updates": self.updates}
 
     def load_state_dict(self, state: dict) -> None:
         self.net.load_state_dict(state["net"])
@@ -192,5 +193,6 @@ class PolicyGradientAgent:
         self.baseline_adam.load_state_dict(state["baseline_adam"])
         self.generator.set_state(state["generator"])
         self.window.load_state_dict(state["window"])
+        self.statistics.load_state_dict(state["statistics"])
         self.updates = int(state["updates"])
         self._acting = None

@@ -5,10 +5,13 @@ memory m_t that A reads at step t to the character read at step t - k of the sam
 on 80% of the training sentences, and scored (argmax accuracy) on the other 20%. Writing a
 sentence back needs lags of about its length (76 characters on average here); "chance" is
 the share of the most frequent character. The memory comes from the memory-net of a run's
-checkpoint, or with no run from a fresh one (the frozen-memory ablation; Table 3's memory
-learning rate of 1e-7 barely moves it).
+checkpoint, whatever agent wrote it (mannrl, frozen_memory, frozen_weights, es, pg, or your
+own in AGENTS), or with no run from a fresh one (the frozen-memory ablation; Table 3's memory
+learning rate of 1e-7 barely moves it). Any task: on Logic (sequences of 7 to 25 symbols)
+use short lags.
 
     python benchmarks/memory_capacity.py [--run RUN_DIR] [--lags 1,2,4,8,16,32,64,96]
+    python benchmarks/memory_capacity.py --run benchmarks/results/logic-issue16/es-s0 --lags 1,2,4,8,16
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mannrl_gym import checkpoint  # noqa: E402
+from mannrl_gym.agents import AGENTS  # noqa: E402
 from mannrl_gym.config import load  # noqa: E402
 from mannrl_gym.experiments import MannRLExperiment  # noqa: E402
 from mannrl_gym.tasks import build_task  # noqa: E402
@@ -67,7 +71,7 @@ def probe(memories, inputs, sequences, lag: int, is_char: np.ndarray, num_symbol
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--run", type=Path, help="a sentence run directory (default: fresh f)")
+    parser.add_argument("--run", type=Path, help="a run directory of any memory-net agent (default: fresh f)")
     parser.add_argument("--config", default=str(ROOT / "configs/sentence.yaml"))
     parser.add_argument("--lags", default="1,2,4,8,16,32,64,96")
     args = parser.parse_args()
@@ -75,6 +79,9 @@ def main() -> None:
     overrides = {"wandb_mode": "disabled", "progress": False}
     config = (load_run_config(args.run, overrides) if args.run
               else load(args.config, overrides))
+    if config.agent not in AGENTS:
+        parser.error(f"{args.run}: agent {config.agent!r} writes no memory vector to probe; "
+                     f"choose a run of one of {sorted(AGENTS)}")
     task = build_task(config)
     experiment = MannRLExperiment(config, task)
     if args.run:
