@@ -8,7 +8,8 @@ the share of the most frequent character. The memory comes from the memory-net o
 checkpoint, whatever agent wrote it (mannrl, frozen_memory, frozen_weights, es, pg, or your
 own in AGENTS), or with no run from a fresh one (the frozen-memory ablation; Table 3's memory
 learning rate of 1e-7 barely moves it). Any task: on Logic (sequences of 7 to 25 symbols)
-use short lags.
+use short lags. Where the task marks answer steps, a last line reads the answer itself
+out of the memory A reads at each answer step.
 
     python benchmarks/memory_capacity.py [--run RUN_DIR] [--lags 1,2,4,8,16,32,64,96]
     python benchmarks/memory_capacity.py --run benchmarks/results/logic-issue16/es-s0 --lags 1,2,4,8,16
@@ -58,14 +59,34 @@ def probe(memories, inputs, sequences, lag: int, is_char: np.ndarray, num_symbol
     x = memories[t + lag, b]
     y = inputs[t, b]
     held = (sequences[t + lag, b] % 5) == 0  # a fifth of the sentences, never fitted on
+    return readout(x, y, held, num_symbols, rng, rows, ridge), int(t.size)
+
+
+def readout(x: np.ndarray, y: np.ndarray, held: np.ndarray, num_classes: int,
+            rng: np.random.Generator, rows: int = 40_000, ridge: float = 1.0) -> float:
+    """Held-out argmax accuracy of a ridge readout from x (N, M) to classes y (N,), fitted on
+    up to ``rows`` of the rows not ``held``."""
     fit = np.nonzero(~held)[0]
     fit = rng.choice(fit, min(rows, fit.size), replace=False)
     design = np.concatenate([x[fit], np.ones((fit.size, 1), np.float32)], 1).astype(np.float64)
-    onehot = np.eye(num_symbols)[y[fit]]
+    onehot = np.eye(num_classes)[y[fit]]
     weights = np.linalg.solve(design.T @ design + ridge * np.eye(design.shape[1]),
                               design.T @ onehot)
     test = np.concatenate([x[held], np.ones((int(held.sum()), 1), np.float32)], 1)
-    return float(((test @ weights).argmax(1) == y[held]).mean()), int(t.size)
+    return float(((test @ weights).argmax(1) == y[held]).mean())
+
+
+def answer_probe(memories, stream, rng: np.random.Generator, num_outputs: int
+                 ) -> tuple[float, float, int]:
+    """(held-out accuracy, chance, count) of a readout from the memory A reads at each answer
+    step to that step's target: does the memory hold the answer itself?"""
+    t, b = np.nonzero(stream.answer.numpy())
+    if t.size == 0:
+        return float("nan"), float("nan"), 0
+    y = stream.targets.numpy()[t, b]
+    held = (stream.sequence.numpy()[t, b] % 5) == 0
+    chance = np.bincount(y[held]).max() / max(1, int(held.sum()))
+    return readout(memories[t, b], y, held, num_outputs, rng), float(chance), int(t.size)
 
 
 def main() -> None:
@@ -99,6 +120,11 @@ def main() -> None:
         accuracy, pairs = probe(memories, inputs, sequences, lag, is_char, len(task.input_symbols),
                                 rng)
         print(f"{lag:5d} {accuracy:9.3f} {pairs:8d}")
+    accuracy, chance, count = answer_probe(memories, experiment.evaluators["train"].stream, rng,
+                                           task.num_outputs)
+    if count:
+        print(f"\nanswer steps ({count}): readout of the answer from the memory A reads there "
+              f"{accuracy:.3f} (chance {chance:.3f})")
 
 
 if __name__ == "__main__":
