@@ -4,10 +4,12 @@ baselines and the LSTM peer (trained by backpropagation through time), for one t
 Each variant trains from configs/<task>.yaml for the same wall-clock budget (or epoch count)
 and the table reports, per variant: epochs and minutes run, the first epoch from which train
 F1 stays >= 0.99, train F1 after 1, 2, 4, 8, 16 and 24 minutes, and final train / validation F1 and
-answer accuracy (long-range included) as means over the last 5 epochs.
+answer accuracy (long-range included) as means over the last 5 epochs. With several seeds
+a second table gives each variant's mean and spread (standard deviation) over its seeds.
 
     python benchmarks/learning.py --task logic --minutes 4 --jobs 2
     python benchmarks/learning.py --task logic --variants paper,no-memory --seeds 0,1
+    python benchmarks/learning.py --task logic --variants paper,frozen-memory,frozen-weights,es,pg --seeds 0,1,2 --epochs 20 --minutes 60
     python benchmarks/learning.py --task pos --minutes 8 --jobs 2
     python benchmarks/learning.py --task sentence --minutes 30 --jobs 2
 
@@ -27,6 +29,8 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -51,6 +55,9 @@ VARIANTS: dict[str, list[str]] = {
     "fixed": ["double_softmax=false", "detach_target=true", "carry_memory=false"],
     "no-memory": ["agent=no_memory"],
     "frozen-memory": ["agent=frozen_memory"],
+    "frozen-weights": ["agent=frozen_weights"],  # f's weights frozen, batch-norm statistics live
+    "es": ["agent=es"],  # evolution strategies on f's weights (agents/es_agent.py)
+    "pg": ["agent=pg"],  # clipped policy gradient, Gaussian memory writes (agents/pg_agent.py)
     "paper+lr-1e-3": ["lr=1e-3"],
     "paper+memory-lr-1e-3": ["memory_lr=1e-3"],
     "frozen-memory+lr-1e-3": ["agent=frozen_memory", "lr=1e-3"],
@@ -62,6 +69,9 @@ SENTENCE_VARIANTS: dict[str, list[str]] = {
     "paper": [],
     "no-memory": ["agent=no_memory"],
     "frozen-memory": ["agent=frozen_memory"],
+    "frozen-weights": ["agent=frozen_weights"],  # f's weights frozen, batch-norm statistics live
+    "es": ["agent=es"],  # evolution strategies on f's weights (agents/es_agent.py)
+    "pg": ["agent=pg"],  # clipped policy gradient, Gaussian memory writes (agents/pg_agent.py)
     "paper+lr-1e-3": ["lr=1e-3"],
     "no-memory+lr-1e-3": ["agent=no_memory", "lr=1e-3"],
     "single-softmax+lr-1e-3": ["double_softmax=false", "lr=1e-3"],
@@ -109,6 +119,21 @@ def row_for(result: dict, keys: list[str], budgets: tuple[int, ...]) -> dict:
     return out
 
 
+def over_seeds(rows: list[dict], keys: list[str]) -> list[dict]:
+    """One row per variant: mean and spread (sample standard deviation) over its seeds."""
+    out = []
+    for name in dict.fromkeys(r["variant"] for r in rows):
+        mine = [r for r in rows if r["variant"] == name]
+        row = {"variant": name, "seeds": len(mine),
+               "epochs": f"{min(r['epochs'] for r in mine)}-{max(r['epochs'] for r in mine)}"}
+        for key in keys:
+            values = np.array([r[key] for r in mine], dtype=float)
+            spread = values.std(ddof=1) if len(values) > 1 else float("nan")
+            row[key] = f"{values.mean():.3f} ± {spread:.3f}"
+        out.append(row)
+    return out
+
+
 def print_table(rows: list[dict]) -> None:
     columns = list(rows[0].keys())
     widths = {c: max(len(c), *(len(fmt(r[c])) for r in rows)) for c in columns}
@@ -152,7 +177,11 @@ def main() -> None:
     sentences = args.task in ("sentence", "translate")
     keys = SENTENCE_KEYS if sentences else KEYS
     budgets = (5, 10, 20, 30, 60) if sentences else (1, 2, 4, 8, 16, 24)
-    print_table([row_for(r, keys, budgets) for r in results])
+    rows = [row_for(r, keys, budgets) for r in results]
+    print_table(rows)
+    if len(set(args.seeds.split(","))) > 1:
+        print("\nmean ± standard deviation over seeds\n")
+        print_table(over_seeds(rows, keys))
 
 
 if __name__ == "__main__":

@@ -28,15 +28,18 @@ from mannrl_gym.trainer import load_run_config  # noqa: E402
 def drift(run_dir: Path) -> dict[str, float | str | int]:
     """{"run", "epochs", and per weight tensor of f: relative change from its initial value}."""
     config = load_run_config(run_dir, {"wandb_mode": "disabled", "progress": False})
-    if config.agent not in ("mannrl", "frozen_memory"):
+    if config.agent in ("lstm", "most_frequent_tag", "perfect_memory"):
+        return {"run": run_dir.name, "agent": f"{config.agent} (no memory-net)"}
+    _, _, layout = make_spaces(build_task(config), config.memory_size)
+    agent = make_agent(config, layout, config.batch_size)  # the same seed: f's initial weights
+    if not hasattr(agent, "net"):
         return {"run": run_dir.name, "agent": f"{config.agent} (no memory-net)"}
     state = checkpoint.load(run_dir / "checkpoint.pt")
-    _, _, layout = make_spaces(build_task(config), config.memory_size)
-    initial = make_agent(config, layout, config.batch_size).net.state_dict()  # same seed
+    initial = agent.net.state_dict()
     final = state["experiment"]["agent"]["net"]
     row: dict[str, float | str | int] = {"run": run_dir.name, "epochs": int(state["epoch"])}
-    for name, start in initial.items():
-        if name.endswith("weight") and start.dim() == 2:
+    for name, start in initial.items():  # linear weights and batch norm's gains
+        if name.endswith("weight"):
             row[name] = float(torch.linalg.norm(final[name] - start) / torch.linalg.norm(start))
     return row
 

@@ -58,7 +58,7 @@ class Config:
     clipping: float = 0.01  # max gradient norm of the action network
 
     # --- memory-net (reinforcement learning) ---------------------------------------------
-    agent: Literal["mannrl", "no_memory", "frozen_memory", "frozen_weights", "lstm",
+    agent: Literal["mannrl", "no_memory", "frozen_memory", "frozen_weights", "es", "pg", "lstm",
                    "most_frequent_tag", "perfect_memory"] = "mannrl"
     memory_size: int = 48
     history: int = 32
@@ -72,6 +72,15 @@ class Config:
     memory_lr_decay: float = 0.5
     memory_clamp: float = 10.0
     gamma: float = 0.99
+
+    # --- memory-nets trained by the reward alone (agent=es, agent=pg; agents/es_agent.py, pg_agent.py)
+    agent_window: int = 128  # env steps per update (an ES generation; a policy-gradient batch)
+    es_population: int = 16  # perturbed memory-nets acting side by side (even; divides batch_size)
+    es_sigma: float = 0.01  # perturbation scale of the searched weights
+    es_lr: float = 0.002  # Adam step size on the ES gradient estimate
+    pg_sigma: float = 0.2  # exploration noise of the memory writes, in pre-sigmoid units
+    pg_lr: float = 1e-3  # Adam step size of the policy and its baseline
+    pg_clip: float = 0.2  # PPO-style clip of each memory unit's probability ratio
 
     # --- the reference implementation's quirks (True = as the reference does) -------------
     double_softmax: bool = True  # action net ends in softmax, then cross-entropy softmaxes again
@@ -105,7 +114,8 @@ class Config:
         for name in positive_ints:
             if getattr(self, name) < 1:
                 self._fail(name, f"must be >= 1, got {getattr(self, name)}")
-        for name in ["lr", "memory_lr", "clipping", "memory_clipping", "memory_clamp"]:
+        for name in ["lr", "memory_lr", "clipping", "memory_clipping", "memory_clamp", "es_sigma",
+                     "es_lr", "pg_sigma", "pg_lr", "pg_clip"]:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 self._fail(name, f"must be a finite number > 0, got {value}")
@@ -116,6 +126,14 @@ class Config:
         if self.memory_samples >= self.history:
             self._fail("memory_samples", f"must be < history ({self.history}): only "
                        f"{self.history - 1} consecutive pairs exist, got {self.memory_samples}")
+        if self.agent_window < 2:
+            self._fail("agent_window", f"must be >= 2 env steps, got {self.agent_window}")
+        if self.es_population < 2 or self.es_population % 2:
+            self._fail("es_population", f"must be an even number >= 2 (antithetic pairs), "
+                       f"got {self.es_population}")
+        if self.agent == "es" and self.batch_size % self.es_population:
+            self._fail("es_population", f"must divide batch_size ({self.batch_size}): each "
+                       f"member acts on batch_size / es_population slots, got {self.es_population}")
         if self.memory_lr_decay_every is not None and self.memory_lr_decay_every < 1:
             self._fail("memory_lr_decay_every", f"must be >= 1 epoch, got {self.memory_lr_decay_every}")
         if not 0.0 < self.memory_lr_decay <= 1.0:

@@ -55,8 +55,9 @@ class MannRLExperiment:
         bar = tqdm(total=steps, desc=description, unit="step", leave=False,
                    disable=None if config.progress else True,  # None: off when not a TTY
                    mininterval=1.0)
+        act = getattr(agent, "explore", agent.act)  # exploring agents sample while training
         for step in range(steps):
-            observation, reward, _, _, info = env.step(agent.act(observation))
+            observation, reward, _, _, info = env.step(act(observation))
             stats = agent.observe(observation, reward, info)
             if stats is not None:
                 memory_loss.append(stats["memory_loss"])

@@ -1,0 +1,96 @@
+"""What the reward-trained memory agents share about f = MemoryNet (mannrl_gym.networks).
+
+f(s) = sigmoid(BN(W x + b)) with x = s, or x = [memory, embed(input), embed(output)] when the
+config embeds (section 4.3). These helpers run f in NumPy in eval mode (batch norm as an affine
+map), give its pre-sigmoid output in torch, and keep its batch-norm running statistics live
+exactly as the paper's agent does (``PaperStatistics``), so that an agent differs from the
+``frozen_weights`` control only by what the reward teaches f's weights.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from mannrl_gym.agents.replay import BatchStateReplay
+from mannrl_gym.config import Config
+from mannrl_gym.envs.core import ObservationLayout
+from mannrl_gym.networks import MemoryNet, fold_batch_norm
+
+
+def embedding_affines(net: MemoryNet) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The input and output embedding blocks folded to (W' (in, out), b' (out,)); [] if none."""
+    if net.embed_input is None:
+        return []
+    return [fold_batch_norm(block[0], block[1]) for block in (net.embed_input, net.embed_output)]
+
+
+def embed_numpy(affines: list[tuple[np.ndarray, np.ndarray]], layout: ObservationLayout,
+                state: np.ndarray) -> np.ndarray:
+    """x (B, D') from states (B, D): the body's input, f in eval mode."""
+    if not affines:
+        return state
+    (w_in, b_in), (w_out, b_out) = affines
+    embedded_input = np.maximum(state[:, layout.input] @ w_in + b_in, 0)
+    embedded_output = np.maximum(state[:, layout.output] @ w_out + b_out, 0)
+    return np.concatenate([state[:, layout.memory], embedded_input, embedded_output], 1)
+
+
+def pre_activation(net: MemoryNet, state: torch.Tensor) -> torch.Tensor:
+    """f's output before the sigmoid, (R, M), in the net's current mode (autograd on)."""
+    if net.embed_input is not None:
+        memory, features, output = state.split(net.split_sizes, dim=1)
+        state = torch.cat([memory, net.embed_input(features), net.embed_output(output)], 1)
+    return net.body[1](net.body[0](state))
+
+
+def sigmoid(pre: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-pre))
+
+
+class PaperStatistics:
+    """f's batch-norm running statistics kept exactly as the paper's agent keeps them (and the
+    ``frozen_weights`` control): f's weights are not touched here.
+
+    Cycle of ``settle + history`` env steps: ``settle`` steps nothing; ``history`` steps the
+    live batch-states are stored; then ``memory_train_iterations`` times, f runs in train mode
+    on ``memory_samples`` sampled pairs (s_k, s_{k+1}) of them (batch norm's momentum 0.1
+    moves the running statistics toward those batches), and the store is emptied.
+    """
+
+    def __init__(self, net: MemoryNet, config: Config, num_slots: int, state_dim: int,
+                 seed: int) -> None:
+        self.net, self.config = net, config
+        self.replay = BatchStateReplay(config.history, num_slots, state_dim)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.step_in_cycle = 0
+
+    def observe(self, observation: np.ndarray, valid: np.ndarray) -> bool:
+        """Record one step (states (B, D), live rows (B,)); True when the statistics moved."""
+        cfg = self.config
+        if self.step_in_cycle >= cfg.settle:
+            self.replay.push(observation, np.zeros(valid.shape[0], np.float32), valid, valid)
+        self.step_in_cycle += 1
+        if self.step_in_cycle < cfg.settle + cfg.history:
+            return False
+        with torch.no_grad():
+            self.net.train()
+            for _ in range(cfg.memory_train_iterations):
+                state, next_state, _, _ = self.replay.sample_pairs(cfg.memory_samples,
+                                                                   self.generator)
+                if int(state.shape[0]) >= 2:  # batch norm needs 2 rows
+                    self.net(state)
+                    self.net(next_state)
+            self.net.eval()
+        self.replay.clear()
+        self.step_in_cycle = 0
+        return True
+
+    def state_dict(self) -> dict:
+        return {"replay": self.replay.state_dict(), "generator": self.generator.get_state(),
+                "step_in_cycle": self.step_in_cycle}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.replay.load_state_dict(state["replay"])
+        self.generator.set_state(state["generator"])
+        self.step_in_cycle = int(state["step_in_cycle"])
