@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-from mannrl_gym.agents.baselines import FrozenMemoryAgent, NoMemoryAgent
+from mannrl_gym.agents.baselines import FrozenMemoryAgent, FrozenWeightsAgent, NoMemoryAgent
 from mannrl_gym.agents.mannrl_agent import MannRLAgent
 from mannrl_gym.agents.replay import BatchStateReplay
 from mannrl_gym.config import Config
 from mannrl_gym.envs.core import ObservationLayout
 
-AGENTS = {"mannrl": MannRLAgent, "no_memory": NoMemoryAgent, "frozen_memory": FrozenMemoryAgent}
+AGENTS = {"mannrl": MannRLAgent, "no_memory": NoMemoryAgent, "frozen_memory": FrozenMemoryAgent,
+          "frozen_weights": FrozenWeightsAgent}
 
 
 def make_agent(config: Config, layout: ObservationLayout, num_slots: int):
@@ -17,5 +18,5 @@ def make_agent(config: Config, layout: ObservationLayout, num_slots: int):
     return AGENTS[config.agent](layout, config, num_slots, config.seed)
 
 
-__all__ = ["AGENTS", "BatchStateReplay", "FrozenMemoryAgent", "MannRLAgent", "NoMemoryAgent",
-           "make_agent"]
+__all__ = ["AGENTS", "BatchStateReplay", "FrozenMemoryAgent", "FrozenWeightsAgent", "MannRLAgent",
+           "NoMemoryAgent", "make_agent"]

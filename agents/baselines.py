@@ -32,3 +32,10 @@ def FrozenMemoryAgent(layout: ObservationLayout, config: Config, num_slots: int,
                       seed: int) -> MannRLAgent:
     """The paper's memory-net frozen at its initial weights: a fixed random recurrent map."""
     return MannRLAgent(layout, config, num_slots, seed, learn=False)
+
+
+def FrozenWeightsAgent(layout: ObservationLayout, config: Config, num_slots: int,
+                       seed: int) -> MannRLAgent:
+    """The paper's agent with f's weights frozen at their initial values while its batch-norm
+    running statistics follow the memories exactly as the paper's updates refresh them."""
+    return MannRLAgent(layout, config, num_slots, seed, update_weights=False)

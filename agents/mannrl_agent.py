@@ -34,12 +34,20 @@ class MannRLAgent:
         config: history, settle, memory_* settings, gamma, detach_target, carry_memory.
         num_slots: B, the env's number of slots.
         seed: draws f's weights and the replay sampling.
-        learn: False freezes f at its initial weights (the "frozen memory" ablation).
+        learn: False freezes f at its initial weights and statistics (the "frozen memory"
+            ablation).
+        update_weights: False runs the paper's update schedule in full (f's batch-norm running
+            statistics follow the memories) but never steps the optimizer: the "frozen weights,
+            live statistics" control, which shows what the reward itself teaches.
+
+    Idle slots (``info["valid"]`` False) are never stored as learnable and never enter f's
+    batch statistics: the sampled batch shrinks to the live rows, as in the reference.
     """
 
     def __init__(self, layout: ObservationLayout, config: Config, num_slots: int, seed: int,
-                 learn: bool = True) -> None:
+                 learn: bool = True, update_weights: bool = True) -> None:
         self.config, self.layout, self.learns = config, layout, learn
+        self.update_weights = update_weights
         self.net = MemoryNet(layout.memory_size, layout.input_dim, layout.num_outputs,
                              config.embed_size)
         initialize(self.net, torch.Generator().manual_seed(seed + 1))
@@ -87,7 +95,7 @@ class MannRLAgent:
             usable = info["valid"]
             if not cfg.carry_memory:  # the env zeroed this memory: no transition into it
                 usable = usable & ~info["sequence_start"]
-            self.replay.push(observation, reward, usable)
+            self.replay.push(observation, reward, usable, info["valid"])
         self.step_in_cycle += 1
         if self.step_in_cycle < cfg.settle + cfg.history:
             return None
@@ -104,7 +112,7 @@ class MannRLAgent:
         for _ in range(cfg.memory_train_iterations):
             state, next_state, reward, usable = self.replay.sample_pairs(cfg.memory_samples,
                                                                         self.generator)
-            if not bool(usable.any()):
+            if int(state.shape[0]) < 2 or not bool(usable.any()):  # batch norm needs 2 rows
                 continue
             memory = self.net(state)
             next_memory = self.net(next_state)
@@ -116,10 +124,11 @@ class MannRLAgent:
             if not bool(torch.isfinite(loss)):
                 raise_non_finite("memory-net", f"at update {self.updates + 1}", "the SmoothL1 loss",
                                  self.net)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(self.net.parameters(), cfg.memory_clipping, foreach=True)
-            self.optimizer.step()
+            if self.update_weights:
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(self.net.parameters(), cfg.memory_clipping, foreach=True)
+                self.optimizer.step()
             losses.append(loss.detach())
         self.updates += 1
         self._acting = None

@@ -37,6 +37,8 @@ POS_VARIANTS: dict[str, list[str]] = {
     "paper+lr-1e-3": ["lr=1e-3"],
     "no-memory": ["agent=no_memory"],
     "no-memory+lr-1e-3": ["agent=no_memory", "lr=1e-3"],
+    "frozen-memory": ["agent=frozen_memory"],
+    "frozen-weights": ["agent=frozen_weights"],
     "frozen-memory+lr-1e-3": ["agent=frozen_memory", "lr=1e-3"],
     "lstm": ["agent=lstm", "lr=1e-3", "clipping=1.0"],
 }

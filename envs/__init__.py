@@ -15,12 +15,16 @@ Keyword arguments are config keys (see ``mannrl_gym.config.Config``), checked th
 
 from __future__ import annotations
 
+import multiprocessing
 from typing import Any
+
+import torch
+from threadpoolctl import threadpool_limits
 
 from mannrl_gym.config import Config, from_mapping
 from mannrl_gym.envs.core import ActionError, ObservationLayout
 from mannrl_gym.envs.single_env import MannRLEnv
-from mannrl_gym.envs.vector_env import MannRLVectorEnv
+from mannrl_gym.envs.vector_env import MannRLVectorEnv, check_num_envs
 from mannrl_gym.tasks import build_task
 
 
@@ -28,7 +32,22 @@ def _config(defaults: dict[str, Any], kwargs: dict[str, Any]) -> tuple[Config, s
     kwargs = dict(kwargs)
     kwargs.pop("render_mode", None)
     split = kwargs.pop("split", "train")
-    return from_mapping({**defaults, **kwargs}, source="environment kwargs"), split
+    config = from_mapping({**defaults, **kwargs}, source="environment kwargs")
+    if "num_threads" in kwargs or multiprocessing.parent_process() is not None:
+        limit_threads(config.num_threads)
+    return config, split
+
+
+def limit_threads(count: int) -> None:
+    """Set torch's and every BLAS / OpenMP pool's thread count for this whole process.
+
+    An env applies it when given ``num_threads=N``, and always in a worker process of an
+    async vector env (there the process is the env's alone, and with the default fork start
+    method a torch thread pool inherited from the parent would hang the worker's first
+    parallel operation).
+    """
+    torch.set_num_threads(count)
+    threadpool_limits(limits=count)
 
 
 def make_env(task: str = "logic", **kwargs: Any) -> MannRLEnv:
@@ -39,6 +58,7 @@ def make_env(task: str = "logic", **kwargs: Any) -> MannRLEnv:
 
 def make_vector_env(task: str = "logic", num_envs: int = 16, **kwargs: Any) -> MannRLVectorEnv:
     """Batched env for ``gymnasium.make_vec``."""
+    check_num_envs(num_envs)
     config, split = _config({"task": task}, kwargs)
     return MannRLVectorEnv(build_task(config), config, num_envs=num_envs, split=split)
 

@@ -35,8 +35,9 @@ class MannRLEnv(gymnasium.Env):
     when the last symbol (the answer step for Logic) has been read, after ``length - 1`` steps.
     There is no truncation.
 
-    Info: ``loss``, ``correct``, ``prediction``, ``target``, ``answer_step``, ``long_range``,
-    ``position`` (index in the sequence), ``sequence`` (index in the split).
+    Info (scalars): the vector env's keys, ``loss``, ``correct``, ``prediction``, ``target``,
+    ``valid`` (always True), ``sequence_start`` (step 0), ``answer_step``, ``long_range``,
+    ``kind``, ``sequence`` (index in the split), and ``position`` (index in the sequence).
 
     Curriculum (sentence tasks with ``curriculum_every``): episodes draw from the training
     sequences of epoch 0, or of epoch e after ``reset(options={"epoch": e})``.
@@ -89,8 +90,10 @@ class MannRLEnv(gymnasium.Env):
         observation, reward, loss, prediction = self._core(
             ids, targets, np.ones(1, dtype=bool), memory, self.learn, all_valid=True)
         info = {"loss": float(loss[0]), "correct": bool(prediction[0] == targets[0]),
-                "prediction": int(prediction[0]), "target": int(targets[0]),
+                "prediction": int(prediction[0]), "target": int(targets[0]), "valid": True,
+                "sequence_start": self._position == 0,
                 "answer_step": bool(self.data.answer[token]),
                 "long_range": bool(self.data.long_range[token]),
+                "kind": int(self.data.kind[self._sequence]),
                 "position": self._position, "sequence": self._sequence}
         return observation[0], float(reward[0]), info

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
+import gymnasium
 import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from mannrl_gym.config import Config
+from mannrl_gym.config import Config, ConfigError
 from mannrl_gym.envs.core import StepCore, as_memory, make_learner, make_spaces
 from mannrl_gym.stream import EpochStream, layout
 from mannrl_gym.supervised import ActionLearner
 from mannrl_gym.tasks.base import Task
+
+
+def check_num_envs(num_envs) -> None:
+    """Raise ConfigError unless ``num_envs`` is a whole number >= 1."""
+    if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+        raise ConfigError(f"environment kwargs: num_envs must be a whole number >= 1, "
+                          f"got {num_envs!r}")
 
 
 class MannRLVectorEnv(VectorEnv):
@@ -24,9 +32,12 @@ class MannRLVectorEnv(VectorEnv):
     learning env, takes one supervised Adam step per env step on the batch of slots.
 
     Episodes: one epoch, a pass over the split with the data laid out as B constant streams
-    (``mannrl_gym.stream``): when a slot's sequence ends, its next sequence starts on the
-    following step. At the pass's last step every slot is truncated; the next ``step`` resets
-    (Gymnasium's NEXT_STEP autoreset) to a fresh pass, reshuffled.
+    (``mannrl_gym.stream``): when a slot's sequence ends, it takes the next sequence of the
+    order on the following step (``batching="refill"``, the reference's), so only the pass's
+    last steps have idle slots. A training env staggers each slot's first sequence by a few
+    idle steps (``stagger``) so that no input stands at the same step in every slot. At the
+    pass's last step every slot is truncated; the next ``step`` resets (Gymnasium's NEXT_STEP
+    autoreset) to a fresh pass, reshuffled.
 
     Observation space: ``Box`` of shape (B, M + F + V_out), float32, per row
     ``[memory m_t | input features x_t | A's output probabilities y_t]`` (slices in
@@ -34,8 +45,9 @@ class MannRLVectorEnv(VectorEnv):
 
     Action space: ``Box(0, 1, (B, M), float32)``, the next memory m_{t+1} of each slot.
     Wrong shapes, non-float dtypes, NaN, infinity or values outside [0, 1] raise ``ActionError``.
-    With ``carry_memory=False`` the memory of a slot starting a new sequence is zeroed, whatever
-    the action.
+    Idle slots hold a zero memory, so a slot's first sequence starts from zeros. With
+    ``start_memory`` set (``carry_memory=False`` sets zeros; evaluation sets a warm memory) the
+    memory of a slot starting a new sequence is that vector, whatever the action.
 
     Reward: ``-clamp(loss_{t+1}, 0, memory_clamp)`` per slot, loss being A's cross-entropy at the
     step the new memory was used; 0 for idle slots. Rewards lie in [-memory_clamp, 0].
@@ -63,6 +75,7 @@ class MannRLVectorEnv(VectorEnv):
     def __init__(self, task: Task, config: Config, num_envs: int, split: str = "train",
                  learner: ActionLearner | None = None, learn: bool = True,
                  shuffle: bool = True) -> None:
+        check_num_envs(num_envs)
         self.task, self.config, self.num_envs = task, config, num_envs
         self.render_mode = None
         self.split = split
@@ -77,9 +90,11 @@ class MannRLVectorEnv(VectorEnv):
             task, config.memory_size)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
-        self._core = StepCore(task, self.learner, self.layout, config.memory_clamp)
+        self.core = StepCore(task, self.learner, self.layout, config.memory_clamp)
         self._generator = torch.Generator().manual_seed(config.seed)
         self._memory_shape = (num_envs, config.memory_size)
+        self.start_memory: np.ndarray | None = (
+            None if config.carry_memory else np.zeros(config.memory_size, dtype=np.float32))
         self.stream: EpochStream | None = None
         self._t = 0
         self._needs_reset = True
@@ -100,7 +115,8 @@ class MannRLVectorEnv(VectorEnv):
         elif self.learn:
             self.epoch = 0 if seed is not None or self.epoch is None else self.epoch + 1
         self.data = self.task.split_at(self.split, self.epoch)
-        self.stream = layout(self.data, self.num_envs, self._generator if self.shuffle else None)
+        self.stream = layout(self.data, self.num_envs, self._generator if self.shuffle else None,
+                             self.config.batching, stagger=self.config.stagger and self.learn)
         self._rows = {name: getattr(self.stream, name).numpy() for name in
                       ("inputs", "targets", "start", "valid", "answer", "long_range", "kind",
                                 "sequence")}
@@ -109,11 +125,16 @@ class MannRLVectorEnv(VectorEnv):
         self._all_valid = self._rows["valid"].all(axis=1)
         self._t = 0
         self._needs_reset = False
-        observation, _, info = self._advance(np.zeros(self._memory_shape, dtype=np.float32))
+        memory = np.zeros(self._memory_shape, dtype=np.float32)
+        if self.start_memory is not None:
+            memory[self._rows["start"][0]] = self.start_memory
+        observation, _, info = self._advance(memory)
         return observation, info
 
     def step(self, actions):
         """Write each slot's next memory, advance one symbol; see the class docstring."""
+        if self.stream is None:
+            raise gymnasium.error.ResetNeeded("call reset() before step()")
         if self._needs_reset:
             observation, info = self.reset()
             zeros = np.zeros(self.num_envs, dtype=np.float32)
@@ -121,8 +142,10 @@ class MannRLVectorEnv(VectorEnv):
             return observation, zeros, false, false.copy(), info
         memory = as_memory(actions, self._memory_shape)
         self._t += 1
-        if not self.config.carry_memory:
-            memory = np.where(self._rows["start"][self._t][:, None], np.float32(0), memory)
+        if self.start_memory is not None:
+            memory = np.where(self._rows["start"][self._t][:, None], self.start_memory, memory)
+        if not self._all_valid[self._t]:
+            memory = np.where(self._rows["valid"][self._t][:, None], memory, np.float32(0))
         observation, reward, info = self._advance(memory)
         truncated = np.full(self.num_envs, self._t == self.stream.num_steps - 1)
         self._needs_reset = bool(truncated[0])
@@ -137,7 +160,7 @@ class MannRLVectorEnv(VectorEnv):
     def _advance(self, memory: np.ndarray):
         rows, t = self._rows, self._t
         target = rows["targets"][t]
-        observation, reward, loss, prediction = self._core(
+        observation, reward, loss, prediction = self.core(
             rows["inputs"][t], target, rows["valid"][t], memory, self.learn,
             all_valid=bool(self._all_valid[t]))
         info = {"loss": loss, "correct": prediction == target, "prediction": prediction,

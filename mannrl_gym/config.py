@@ -58,8 +58,8 @@ class Config:
     clipping: float = 0.01  # max gradient norm of the action network
 
     # --- memory-net (reinforcement learning) ---------------------------------------------
-    agent: Literal["mannrl", "no_memory", "frozen_memory", "lstm", "most_frequent_tag",
-                   "perfect_memory"] = "mannrl"
+    agent: Literal["mannrl", "no_memory", "frozen_memory", "frozen_weights", "lstm",
+                   "most_frequent_tag", "perfect_memory"] = "mannrl"
     memory_size: int = 48
     history: int = 32
     settle: int = 8
@@ -77,6 +77,8 @@ class Config:
     double_softmax: bool = True  # action net ends in softmax, then cross-entropy softmaxes again
     detach_target: bool = False  # reference: gradient flows through gamma * f(s_{t+1})
     carry_memory: bool = True  # reference: memory is not reset between sequences
+    batching: Literal["refill", "static"] = "refill"  # reference: a free slot takes the next sequence at once
+    stagger: bool = True  # delay each slot's first sequence by 0..mean length-1 idle steps (no aligned batches)
 
     # --- evaluation ----------------------------------------------------------------------------
     bn_statistics: Literal["recalibrated", "running", "batch"] = "recalibrated"  # A's BN at eval

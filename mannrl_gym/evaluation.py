@@ -9,9 +9,22 @@ and 0.98 with running statistics while training accuracy held at 0.975.
 the training split with the current memory-net ("precise BN"), evaluates, then puts the
 running statistics back, so training itself is untouched; ``"batch"`` normalises each
 evaluation batch by its own statistics, as training does.
+
+Every evaluated sequence starts from the same memory, so a sequence's figures depend on the
+model and that sequence alone, never on ``eval_batch_size``, the split's size or its order.
+With ``carry_memory`` (the reference) that memory is a warm one: what the agent has written
+after reading the first ``WARMUP_SEQUENCES`` training sequences from zeros, i.e. an ordinary
+end-of-sequence memory like those a sequence starts from in training. (Read as one stream
+instead, each slot's first sequence starts cold from zeros, a memory training never shows A
+after its first steps: 500 validation sequences in 256 slots start half their sequences
+cold.) Without carry_memory it is zeros, as in training. With ``bn_statistics="batch"`` rows
+share batch statistics, so figures still depend on the layout.
 """
 
 from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -19,12 +32,35 @@ import torch
 from mannrl_gym.envs.vector_env import MannRLVectorEnv
 from mannrl_gym.metrics import summarize
 
+WARMUP_SEQUENCES = 8  # training sequences read before evaluation, for the warm start memory
+
 
 def evaluation_envs(task, config, learner) -> dict[str, MannRLVectorEnv]:
     """Non-learning envs over both splits, in data order, sharing ``learner`` (A)."""
     return {split: MannRLVectorEnv(task, config, config.eval_batch_size, split=split,
                                    learner=learner, learn=False, shuffle=False)
             for split in ("train", "validation")}
+
+
+@torch.no_grad()
+def warm_start_memory(env: MannRLVectorEnv, agent) -> np.ndarray:
+    """(M,) float32: the memory every evaluated sequence starts from (see the module text).
+
+    Reads the first ``WARMUP_SEQUENCES`` training sequences, back to back, in one slot with A
+    in eval mode; a Python step per token (about a hundred), once per evaluation.
+    """
+    memory = np.zeros((1, env.config.memory_size), dtype=np.float32)
+    if not env.config.carry_memory:
+        return memory[0]
+    train = env.task.train
+    end = int(train.offsets[min(WARMUP_SEQUENCES, len(train))])
+    inputs, targets = train.inputs[:end].numpy(), train.targets[:end].numpy()
+    live = np.ones(1, dtype=bool)
+    for t in range(end):
+        observation, _, _, _ = env.core(inputs[t:t + 1], targets[t:t + 1], live, memory,
+                                        learn=False, all_valid=True)
+        memory = np.asarray(agent.act(observation), dtype=np.float32)
+    return memory[0]
 
 
 def recalibrate(env: MannRLVectorEnv, agent) -> list:
@@ -39,40 +75,60 @@ def recalibrate(env: MannRLVectorEnv, agent) -> list:
     shrunk to 1e-6 made the recalibrated network predict one character everywhere).
     """
     learner = env.learner
+    start_memory = warm_start_memory(env, agent)  # before the moments start counting
     learner.start_moments()
     learner.eval_batch_statistics = len(learner.blocks) > 1
     try:
-        evaluate(env, agent)
+        evaluate(env, agent, start_memory)
     finally:
         learner.eval_batch_statistics = False
     return learner.use_moments()
 
 
-def evaluate_splits(envs: dict[str, MannRLVectorEnv], agent,
-                    bn_statistics: str = "recalibrated") -> dict[str, float]:
-    """Metrics ``{split}/{name}`` on every env of ``envs`` (which must include "train").
+@contextmanager
+def evaluation_statistics(train_env: MannRLVectorEnv, agent, bn_statistics: str
+                          ) -> Iterator[list[tuple[np.ndarray, np.ndarray]] | None]:
+    """Inside the block, A's batch norm evaluates as ``bn_statistics`` says; afterwards the
+    training statistics are back. Yields the recalibrated statistics (copies), else None.
 
     bn_statistics: "running" (A's running averages, as training left them), "recalibrated"
-    (re-estimated over one pass of the training split first) or "batch" (each evaluation
-    batch's own statistics, as in training; B = eval_batch_size slots at one time step).
+    (re-estimated over one pass of ``train_env``, the training split) or "batch" (each
+    evaluation batch's own statistics, as in training).
     """
-    learner = envs["train"].learner
-    saved = recalibrate(envs["train"], agent) if bn_statistics == "recalibrated" else None
+    learner = train_env.learner
+    saved = recalibrate(train_env, agent) if bn_statistics == "recalibrated" else None
     learner.eval_batch_statistics = bn_statistics == "batch"
     try:
-        return {f"{split}/{key}": value for split, env in envs.items()
-                for key, value in evaluate(env, agent).items()}
+        yield learner.statistics() if saved is not None else None
     finally:
         learner.eval_batch_statistics = False
         if saved is not None:
             learner.restore_statistics(saved)
 
 
+def evaluate_all(envs: dict[str, MannRLVectorEnv], agent) -> dict[str, float]:
+    """Metrics ``{split}/{name}`` on every env of ``envs``, with A's statistics as they are."""
+    return {f"{split}/{key}": value for split, env in envs.items()
+            for key, value in evaluate(env, agent).items()}
+
+
+def evaluate_splits(envs: dict[str, MannRLVectorEnv], agent,
+                    bn_statistics: str = "recalibrated") -> dict[str, float]:
+    """Metrics ``{split}/{name}`` on every env of ``envs`` (which must include "train"), with
+    A's batch norm as ``bn_statistics`` says (see ``evaluation_statistics``; for "batch", B =
+    eval_batch_size slots at one time step)."""
+    with evaluation_statistics(envs["train"], agent, bn_statistics):
+        return evaluate_all(envs, agent)
+
+
 @torch.no_grad()
-def evaluate(env: MannRLVectorEnv, agent) -> dict[str, float]:
-    """Run ``agent`` over one pass of ``env`` (a non-learning env) and return its metrics."""
+def evaluate(env: MannRLVectorEnv, agent, start_memory: np.ndarray | None = None
+             ) -> dict[str, float]:
+    """Run ``agent`` over one pass of ``env`` (a non-learning env) and return its metrics;
+    every sequence starts from ``start_memory`` (default: ``warm_start_memory``)."""
     if env.learn:
         raise ValueError("evaluate() needs an env built with learn=False")
+    env.start_memory = warm_start_memory(env, agent) if start_memory is None else start_memory
     observation, info = env.reset()
     steps = env.steps_per_pass
     keys = ("prediction", "target", "answer_step", "long_range", "kind", "loss", "valid",

@@ -45,6 +45,16 @@ def _label(config: dict, others: list[dict]) -> str:
 
 def plot_curves(run_dirs: list[Path], path: Path) -> Path:
     plt = _pyplot()
+    fig = curves_figure(run_dirs)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def curves_figure(run_dirs: list[Path]):
+    """The 2 x 2 panels of curves.png. Each evaluated epoch is also drawn as a marker, so a
+    run with one evaluated epoch (or evaluations apart, eval_every > 1) still shows."""
+    plt = _pyplot()
     configs = [checkpoint_config(d) for d in run_dirs]
     fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex=True)
     for run_dir, config in zip(run_dirs, configs):
@@ -52,7 +62,7 @@ def plot_curves(run_dirs: list[Path], path: Path) -> Path:
         epochs = [r["epoch"] for r in rows]
         for ax, (key, title) in zip(axes.flat, PANELS):
             ax.plot(epochs, [r.get(key) if r.get(key) is not None else np.nan for r in rows],
-                    label=_label(config, configs))
+                    label=_label(config, configs), marker="o", markersize=3)
             ax.set_title(title)
             ax.set_ylim(0, 1.01)
             ax.grid(alpha=0.3)
@@ -60,9 +70,7 @@ def plot_curves(run_dirs: list[Path], path: Path) -> Path:
         ax.set_xlabel("epoch")
     axes[0, 0].legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def checkpoint_config(run_dir: Path) -> dict:
@@ -76,11 +84,14 @@ def memory_trace(run_dir: Path, sequence: int | None = None):
     Returns (memory (T, M), input symbols, output symbols, targets) for the sequence ``sequence``
     of the training split, by default the longest one whose answer needs long-range memory.
     """
-    from mannrl_gym.config import from_mapping
+    from mannrl_gym.config import ConfigError, from_mapping
 
     config = from_mapping(checkpoint_config(run_dir), source=str(Path(run_dir) / "config.yaml"))
     task = build_task(config)
     data = task.train
+    if sequence is not None and not 0 <= sequence < len(data):
+        raise ConfigError(f"--sequence {sequence}: the training split of {run_dir} holds "
+                          f"{len(data)} sequences, numbered 0 to {len(data) - 1}")
     if sequence is None:
         ends = data.offsets[1:] - 1
         candidates = torch.nonzero(data.long_range[ends]).squeeze(1)
@@ -106,22 +117,40 @@ def memory_trace(run_dir: Path, sequence: int | None = None):
             [names[1][i] for i in targets])
 
 
+MAX_WIDTH_INCHES = 18  # memory.png: 1,980 px at 110 dpi, however long the sequence
+MAX_TICKS = 80  # step labels drawn at most; every k-th step beyond
+
+
 def plot_memory(run_dir: Path, path: Path, sequence: int | None = None) -> Path:
     plt = _pyplot()
-    memory, inputs, outputs, targets = memory_trace(run_dir, sequence)
-    fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(inputs) + 2), 6))
-    image = ax.imshow(memory.T, aspect="auto", cmap="viridis", vmin=0, vmax=1)
-    ax.set_xticks(range(len(inputs)))
-    ax.set_xticklabels([f"{i}→{o}" + ("" if o == t else f" ({t})")
-                        for i, o, t in zip(inputs, outputs, targets)], rotation=90, fontsize=9)
-    ax.set_xlabel("step: input → A's output (target where wrong)")
-    ax.set_ylabel("memory unit")
-    ax.set_title(f"memory over one sequence: {''.join(inputs)}")
-    fig.colorbar(image, ax=ax, fraction=0.03)
-    fig.tight_layout()
+    fig = memory_figure(*memory_trace(run_dir, sequence))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def memory_figure(memory: np.ndarray, inputs: list[str], outputs: list[str], targets: list[str]):
+    """The heat map of memory.png: memory (T, M) over the steps of one sequence, at most
+    MAX_WIDTH_INCHES wide; long sequences label every k-th step and shorten the title."""
+    plt = _pyplot()
+    steps = len(inputs)
+    fig, ax = plt.subplots(figsize=(min(MAX_WIDTH_INCHES, max(6, 0.45 * steps + 2)), 6))
+    image = ax.imshow(memory.T, aspect="auto", cmap="viridis", vmin=0, vmax=1)
+    every = -(-steps // MAX_TICKS)  # ceil
+    ticks = list(range(0, steps, every))
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([f"{inputs[i]}→{outputs[i]}" + ("" if outputs[i] == targets[i]
+                                                        else f" ({targets[i]})") for i in ticks],
+                       rotation=90, fontsize=9 if every == 1 else 7)
+    ax.set_xlabel("step: input → A's output (target where wrong)"
+                  + (f"; every {every}th step labelled" if every > 1 else ""))
+    ax.set_ylabel("memory unit")
+    text, prefix = "".join(inputs), f"memory over one sequence ({steps} steps): "
+    room = int(fig.get_figwidth() * 9) - len(prefix)  # characters that fit at 11 pt
+    ax.set_title(prefix + (text if len(text) <= room else text[:room - 1] + "…"), fontsize=11)
+    fig.colorbar(image, ax=ax, fraction=0.03)
+    fig.tight_layout()
+    return fig
 
 
 def plot(run_dirs: list[Path], out_dir: Path | None = None, sequence: int | None = None) -> list[Path]:

@@ -6,9 +6,12 @@ reads ``<start>``, the characters and ``<sep>``, then gets ``<empty>`` inputs an
 character a step until it writes ``<end>`` (or ``max_chars`` characters). Every row of a batch
 is independent (batch norm in eval mode), so many sentences are written at once.
 
-Batch norm statistics are first re-estimated over one pass of the training split, as the
-trainer's default evaluation does (``bn_statistics="recalibrated"``); the checkpoint is not
-changed. ``mannrl predict RUN_DIR "a sentence" ...`` is the command-line face of this module.
+Batch norm uses the statistics re-estimated over one pass of the training split, as the
+trainer's default evaluation does (``bn_statistics="recalibrated"``): the trainer saves them in
+the checkpoint of every epoch it evaluates that way, so they are read, not recomputed; for an
+older checkpoint, or one taken after an epoch evaluated otherwise, they are re-estimated here
+(``recalibrated_now``). The checkpoint is never changed. ``mannrl predict RUN_DIR "a sentence"
+...`` is the command-line face of this module.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 import torch
 
 from mannrl_gym import checkpoint
+from mannrl_gym.agents import AGENTS
 from mannrl_gym.config import ConfigError
 from mannrl_gym.evaluation import recalibrate as recalibrate_statistics
 from mannrl_gym.tasks import build_task
@@ -53,7 +57,7 @@ class Predictor:
         if self.config.task not in SENTENCE_TASKS:
             raise ConfigError(f"{run_dir}: predict writes sentences; this run's task is "
                               f"'{self.config.task}', not one of {list(SENTENCE_TASKS)}")
-        if self.config.agent not in ("mannrl", "no_memory", "frozen_memory"):
+        if self.config.agent not in AGENTS:
             raise ConfigError(f"{run_dir}: predict needs a memory-net agent, not "
                               f"'{self.config.agent}'")
         state = checkpoint.load(run_dir / "checkpoint.pt")
@@ -63,8 +67,12 @@ class Predictor:
         self.learner, self.agent = experiment.env.learner, experiment.agent
         self.epochs_trained = int(state["epoch"])
         experiment.evaluators["train"].epoch = self.epochs_trained - 1  # what had trained
-        if recalibrate:
+        self.recalibrated_now = False
+        if recalibrate and experiment.evaluation_bn is not None:
+            self.learner.restore_statistics(experiment.evaluation_bn)
+        elif recalibrate:
             recalibrate_statistics(experiment.evaluators["train"], self.agent)
+            self.recalibrated_now = True
         self._table = self.task.input_table.to(torch.float32).numpy()
         self._empty = self.task.input_symbols.index("<empty>")
         self._end = self.task.output_symbols.index("<end>")

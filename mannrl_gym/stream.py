@@ -1,17 +1,36 @@
 """Lay a pass over a SequenceSet out as B parallel streams ("constant stream" batching).
 
-Sequence k of the (optionally shuffled) order goes to slot ``k % B``; each slot reads its
-sequences back to back, so a slot's next sequence starts the step after its previous one ends.
-Slots that run out before the longest one idle (``valid`` False) until the pass ends.
+Each slot reads its sequences back to back: a slot's next sequence starts the step after its
+previous one ends, and (with ``carry_memory``) its memory is not reset. Which sequence a slot
+reads next is the batching:
+
+``refill`` (default, the reference implementation's): the next sequence of the (shuffled) order
+goes to whichever slot frees first (ties: the lower slot), so every slot stays busy until the
+order runs out and the pass ends in a tail no longer than one sequence.
+
+``static``: sequence k goes to slot ``k % B``. Slots that drew short sequences run out early and
+idle until the longest slot ends: on Logic (Table 1) a tail of about 490 of 7,550 steps with
+ever fewer live slots, against 20 with refill. Kept to reproduce earlier figures; measured worse (``benchmarks/fidelity.py``).
+
+``stagger`` delays slot b's first sequence by a seeded 0 to mean-length - 1 idle steps, so
+that sequences of equal length never stand at the same position in every slot (batch norm in
+training mode subtracts the batch mean: an input symbol shared by every row is erased).
+
+Idle steps (before a staggered first sequence, after a slot's last one) have ``valid`` False.
 """
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
+from typing import Literal
 
+import numpy as np
 import torch
 
 from mannrl_gym.tasks.base import SequenceSet, gather_ranges
+
+Batching = Literal["refill", "static"]
 
 
 @dataclass
@@ -21,7 +40,7 @@ class EpochStream:
     Attributes:
         inputs, targets: (T, B) int64 symbol ids (0 where not valid).
         start: (T, B) bool, True where a new sequence begins.
-        valid: (T, B) bool, False on idle padding at the end of the pass.
+        valid: (T, B) bool, False on idle steps.
         answer, long_range: (T, B) bool step flags (see SequenceSet).
         kind: (T, B) int64 category of the sequence being read.
         sequence: (T, B) int64 index (in the SequenceSet) of the sequence being read; -1 idle.
@@ -41,25 +60,57 @@ class EpochStream:
         return int(self.inputs.shape[0])
 
 
-def layout(data: SequenceSet, num_slots: int, generator: torch.Generator | None) -> EpochStream:
-    """Lay ``data`` out in ``num_slots`` streams; shuffle the order with ``generator`` if given."""
+def refill_schedule(lengths: np.ndarray, first_free: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(slot (N,), start step (N,)) when each next sequence goes to the slot that frees first.
+
+    lengths: (N,) sequence lengths in reading order; first_free: (B,) the step each slot starts.
+    One heap operation per sequence, once per pass (10,000 Logic sequences: a few milliseconds).
+    """
+    slots = np.empty(lengths.shape[0], dtype=np.int64)
+    starts = np.empty(lengths.shape[0], dtype=np.int64)
+    heap = [(int(t), b) for b, t in enumerate(first_free)]
+    heapq.heapify(heap)
+    for i, length in enumerate(lengths.tolist()):
+        free, slot = heap[0]
+        slots[i], starts[i] = slot, free
+        heapq.heapreplace(heap, (free + length, slot))
+    return slots, starts
+
+
+def static_schedule(lengths: np.ndarray, first_free: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(slot (N,), start step (N,)) when sequence k goes to slot k % B."""
+    num_slots = first_free.shape[0]
+    slots = np.arange(lengths.shape[0]) % num_slots
+    starts = np.empty_like(slots)
+    for slot in range(num_slots):  # B vectorized cumulative sums
+        mine = slots == slot
+        ends = np.cumsum(lengths[mine]) + first_free[slot]
+        starts[mine] = ends - lengths[mine]
+    return slots, starts
+
+
+SCHEDULES = {"refill": refill_schedule, "static": static_schedule}
+
+
+def layout(data: SequenceSet, num_slots: int, generator: torch.Generator | None,
+           batching: Batching = "refill", stagger: bool = False) -> EpochStream:
+    """Lay ``data`` out in ``num_slots`` streams.
+
+    generator: shuffles the order (and draws the stagger); None keeps data order, no stagger.
+    """
     n = len(data)
     order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
-    rows = -(-n // num_slots)
-    padded = torch.full((rows * num_slots,), -1, dtype=torch.int64)
-    padded[:n] = order
-    grid = padded.view(rows, num_slots)  # grid[r, b]: r-th sequence of slot b
-    grid_len = torch.where(grid >= 0, data.lengths[grid.clamp(min=0)], 0)
-    slot_start = grid_len.cumsum(0) - grid_len  # first step of each sequence in its slot
-    num_steps = int(grid_len.sum(0).max())
+    lengths = data.lengths[order]
+    first_free = torch.zeros(num_slots, dtype=torch.int64)
+    if stagger and generator is not None:
+        mean_length = max(1, int(data.lengths.float().mean().round()))
+        first_free = torch.randint(0, mean_length, (num_slots,), generator=generator)
+    slots, starts = SCHEDULES[batching](lengths.numpy(), first_free.numpy())
+    seq_slot, seq_time = torch.from_numpy(slots), torch.from_numpy(starts)
+    num_steps = int((seq_time + lengths).max())
 
-    present = grid >= 0
-    seq = grid[present]
-    seq_slot = torch.arange(num_slots).expand(rows, num_slots)[present]
-    seq_time = slot_start[present]
-    lengths = data.lengths[seq]
-    token = gather_ranges(data.offsets[:-1][seq], lengths)
-    owner = torch.repeat_interleave(torch.arange(seq.numel()), lengths)
+    token = gather_ranges(data.offsets[:-1][order], lengths)
+    owner = torch.repeat_interleave(torch.arange(n), lengths)
     within = gather_ranges(torch.zeros_like(lengths), lengths)
     time, slot = seq_time[owner] + within, seq_slot[owner]
 
@@ -72,4 +123,4 @@ def layout(data: SequenceSet, num_slots: int, generator: torch.Generator | None)
         inputs=scatter(data.inputs[token], 0), targets=scatter(data.targets[token], 0),
         start=scatter(within == 0, False), valid=scatter(torch.ones_like(within, dtype=torch.bool), False),
         answer=scatter(data.answer[token], False), long_range=scatter(data.long_range[token], False),
-        kind=scatter(data.kind[seq][owner], 0), sequence=scatter(seq[owner], -1))
+        kind=scatter(data.kind[order][owner], 0), sequence=scatter(order[owner], -1))

@@ -1,23 +1,16 @@
-"""``mannrl sweep``: run a wandb-format sweep YAML with no server, driven by Optuna.
+"""A wandb-format sweep file: loading, checking, overrides and the metric a trial reports.
 
-The same file works with ``wandb sweep`` + ``wandb agent`` for users with a W&B server. Here:
-``method`` grid / random / bayes maps to Optuna's GridSampler / RandomSampler / TPESampler;
-``parameters`` entries ``value``, ``values``, ``min``/``max`` (with ``distribution`` uniform,
-int_uniform, log_uniform_values) map to Optuna suggestions; ``metric`` (name, goal) is read
-from the last line of each trial's ``metrics.jsonl``. Each trial is a ``mannrl train``
-subprocess (its wandb run offline), so a crashed trial is marked failed and the sweep goes on.
-The study lives in a SQLite file by default, or any database URL several machines share; trials
-left running by a killed sweep are marked failed when the study is next opened (heartbeats).
+The same file works with ``wandb sweep`` + ``wandb agent`` for users with a W&B server; with
+``mannrl sweep`` Optuna drives it (``sweep_study`` opens the study, ``sweep_workers`` runs
+trials). ``method`` grid / random / bayes; ``parameters`` entries ``value``, ``values``,
+``min``/``max`` (with ``distribution`` uniform, int_uniform, log_uniform_values); ``metric``
+(name, goal) is read from the last line of each trial's ``metrics.jsonl``.
 """
 
 from __future__ import annotations
 
-import json
+import itertools
 import math
-import os
-import subprocess
-import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +19,21 @@ import yaml
 from mannrl_gym.config import KEYS, ConfigError
 
 METHODS = ("grid", "random", "bayes")
+DISTRIBUTIONS = ("uniform", "int_uniform", "log_uniform_values")
+# Keys of a metrics.jsonl row besides the evaluation metrics (trainer.py, experiments.py).
+ROW_KEYS = ("epoch", "minutes", "epoch_seconds", "train_steps_per_s", "train_loss_running",
+            "memory_loss")
+SPLITS = ("train", "validation")
+PER_TRIAL_KEYS = ("out_dir", "run_name")  # the sweep sets these for every trial
 
 
 class SweepError(ConfigError):
-    """A sweep file that cannot be run; the message names the file and the entry."""
+    """A sweep that cannot be run; the message names the file (or option) and the entry."""
 
 
-def load_sweep(path: str | Path) -> dict[str, Any]:
-    """Read and check a wandb-format sweep file."""
+def load_sweep(path: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Read and check a wandb-format sweep file; ``overrides`` (key=value from the command
+    line) pin those keys for every trial, replacing the file's entries for them."""
     path = Path(path)
     if not path.is_file():
         raise SweepError(f"{path}: sweep file not found")
@@ -46,20 +46,56 @@ def load_sweep(path: str | Path) -> dict[str, Any]:
     if sweep.get("method") not in METHODS:
         raise SweepError(f"{path}: 'method' must be one of {list(METHODS)}, got {sweep.get('method')!r}")
     metric = sweep.get("metric") or {}
-    if not metric.get("name") or metric.get("goal", "maximize") not in ("maximize", "minimize"):
+    if (not isinstance(metric, dict) or not isinstance(metric.get("name"), str)
+            or metric.get("goal", "maximize") not in ("maximize", "minimize")):
         raise SweepError(f"{path}: 'metric' needs a name and a goal (maximize or minimize)")
     parameters = sweep.get("parameters")
     if not isinstance(parameters, dict) or not parameters:
         raise SweepError(f"{path}: 'parameters' must map config keys to their ranges")
-    for key, spec in parameters.items():
+    for key, value in (overrides or {}).items():
         if key not in KEYS:
-            raise SweepError(f"{path}: parameters: unknown config key '{key}'")
-        if not isinstance(spec, dict) or not ({"value", "values"} & set(spec) or {"min", "max"} <= set(spec)):
-            raise SweepError(f"{path}: parameters.{key}: give 'value', 'values' or 'min' and 'max'")
-        if sweep["method"] == "grid" and "min" in spec:
-            raise SweepError(f"{path}: parameters.{key}: a grid sweep needs 'values' lists")
+            raise SweepError(f"command line: unknown config key '{key}'")
+        if key in PER_TRIAL_KEYS:
+            raise SweepError(f"command line: '{key}' is set for each trial "
+                             f"(runs/sweeps/<study>/trial-NNNN); use --out-dir")
+        parameters[key] = {"value": value}
+    for key, spec in parameters.items():
+        _check_parameter(path, sweep["method"], key, spec)
     sweep["config_file"] = _config_file(sweep, path)
     return sweep
+
+
+def _check_parameter(path: Path, method: str, key: str, spec: Any) -> None:
+    where = f"{path}: parameters.{key}"
+    if key not in KEYS:
+        raise SweepError(f"{path}: parameters: unknown config key '{key}'")
+    if not isinstance(spec, dict) or not ({"value", "values"} & set(spec) or {"min", "max"} <= set(spec)):
+        raise SweepError(f"{where}: give 'value', 'values' or 'min' and 'max'")
+    if "values" in spec and (not isinstance(spec["values"], list) or not spec["values"]):
+        raise SweepError(f"{where}: 'values' must be a non-empty list")
+    if "value" in spec or "values" in spec:
+        return
+    if method == "grid":
+        raise SweepError(f"{where}: a grid sweep needs 'values' lists")
+    low, high = spec["min"], spec["max"]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+               for v in (low, high)):
+        raise SweepError(f"{where}: 'min' and 'max' must be numbers, got {low!r} and {high!r}")
+    if low > high:
+        raise SweepError(f"{where}: 'min' ({low}) is greater than 'max' ({high})")
+    distribution = distribution_of(spec)
+    if distribution not in DISTRIBUTIONS:
+        raise SweepError(f"{where}: distribution '{distribution}' is not supported here "
+                         f"({', '.join(DISTRIBUTIONS)})")
+    if distribution == "log_uniform_values" and low <= 0:
+        raise SweepError(f"{where}: log_uniform_values needs 'min' > 0, got {low}")
+
+
+def distribution_of(spec: dict[str, Any]) -> str:
+    """The wandb distribution of a min/max spec (int_uniform when both bounds are ints)."""
+    low, high = spec["min"], spec["max"]
+    return spec.get("distribution") or (
+        "int_uniform" if isinstance(low, int) and isinstance(high, int) else "uniform")
 
 
 def _config_file(sweep: dict[str, Any], path: Path) -> str:
@@ -70,92 +106,58 @@ def _config_file(sweep: dict[str, Any], path: Path) -> str:
     return str(Path("configs") / f"{path.stem}.yaml")
 
 
+def fixed_values(sweep: dict[str, Any]) -> dict[str, Any]:
+    """The keys every trial gets the same value for (``value`` entries and overrides)."""
+    return {k: s["value"] for k, s in sweep["parameters"].items() if "value" in s}
+
+
+def grid_points(sweep: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every combination of a grid sweep's ``values`` lists, in a fixed order."""
+    swept = {k: s["values"] for k, s in sorted(sweep["parameters"].items()) if "values" in s}
+    return [dict(zip(swept, combo)) for combo in itertools.product(*swept.values())]
+
+
 def suggest(trial, key: str, spec: dict[str, Any]) -> Any:
-    """One Optuna suggestion for a wandb parameter spec."""
+    """One Optuna suggestion for a (checked) wandb parameter spec."""
     if "value" in spec:
         return spec["value"]
     if "values" in spec:
         return trial.suggest_categorical(key, spec["values"])
     low, high = spec["min"], spec["max"]
-    distribution = spec.get("distribution") or (
-        "int_uniform" if isinstance(low, int) and isinstance(high, int) else "uniform")
+    distribution = distribution_of(spec)
     if distribution == "int_uniform":
         return trial.suggest_int(key, int(low), int(high))
-    if distribution == "uniform":
-        return trial.suggest_float(key, float(low), float(high))
-    if distribution == "log_uniform_values":
-        return trial.suggest_float(key, float(low), float(high), log=True)
-    raise SweepError(f"parameters.{key}: distribution '{distribution}' is not supported here "
-                     f"(uniform, int_uniform, log_uniform_values)")
+    return trial.suggest_float(key, float(low), float(high),
+                               log=distribution == "log_uniform_values")
 
 
-def _sampler(sweep: dict[str, Any], seed: int):
-    import optuna
+def check_config_and_metric(sweep: dict[str, Any], source: str) -> None:
+    """Fail before any trial if the config file with the fixed values does not load, or if
+    the sweep's metric is no key the trainer logs for this task."""
+    from mannrl_gym.config import load
 
-    if sweep["method"] == "grid":
-        space = {k: s["values"] if "values" in s else [s["value"]]
-                 for k, s in sweep["parameters"].items()}
-        return optuna.samplers.GridSampler(space, seed=seed)
-    if sweep["method"] == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed)
+    config = load(sweep["config_file"], fixed_values(sweep))
+    name = sweep["metric"]["name"]
+    keys = logged_keys(())
+    if name in keys:
+        return
+    from mannrl_gym.tasks import build_task
 
-
-def run_trial(sweep: dict[str, Any], overrides: dict[str, Any], run_dir: Path) -> float:
-    """Train one trial in a subprocess; return its metric (last epoch). Raises if it fails."""
-    args = [f"--{k}={json.dumps(v) if isinstance(v, bool) else v}" for k, v in overrides.items()]
-    command = [sys.executable, "-m", "mannrl_gym.cli", "train", sweep["config_file"], *args,
-               f"out_dir={run_dir.parent}", f"run_name={run_dir.name}", "progress=false"]
-    result = subprocess.run(command, capture_output=True, text=True,
-                            env={**os.environ, "WANDB_SILENT": "true"})
-    if result.returncode != 0:
-        tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
-        raise RuntimeError(f"trial in {run_dir} failed (exit {result.returncode}): {' | '.join(tail)}")
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    value = rows[-1].get(sweep["metric"]["name"])
-    if value is None or not math.isfinite(value):
-        raise RuntimeError(f"trial in {run_dir}: metric {sweep['metric']['name']!r} missing")
-    return float(value)
+    kind_names = build_task(config).train.kind_names  # per-category keys depend on the data
+    keys = logged_keys(kind_names)
+    if name not in keys:
+        examples = ", ".join(k for k in sorted(keys) if k.startswith("validation/"))
+        raise SweepError(f"{source}: metric.name '{name}' is not logged by the trainer; "
+                         f"it logs {', '.join(ROW_KEYS)}, train/... and {examples}")
 
 
-def run_sweep(path: str | Path, trials: int, storage: str | None = None,
-              study_name: str | None = None, out_dir: str = "runs/sweeps", seed: int = 0,
-              heartbeat_interval: int = 30, grace_period: int | None = None):
-    """Run (or continue) the study for ``path``; return the Optuna study."""
-    import optuna
+def logged_keys(kind_names: tuple[str, ...]) -> set[str]:
+    """The keys of an evaluated epoch's metrics.jsonl row for a task with these categories."""
+    import torch
 
-    sweep = load_sweep(path)
-    name = study_name or Path(path).stem
-    out = Path(out_dir) / name
-    out.mkdir(parents=True, exist_ok=True)
-    url = storage or f"sqlite:///{(out / 'study.db').resolve()}"
-    rdb = optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat_interval,
-                                     grace_period=grace_period)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    direction = "maximize" if sweep["metric"].get("goal", "maximize") == "maximize" else "minimize"
-    study = optuna.create_study(study_name=name, storage=rdb, direction=direction,
-                                sampler=_sampler(sweep, seed), load_if_exists=True)
-    optuna.storages.fail_stale_trials(study)  # trials of a killed sweep: failed, not lost
+    from mannrl_gym.metrics import summarize
 
-    def objective(trial) -> float:
-        overrides = {k: suggest(trial, k, spec) for k, spec in sweep["parameters"].items()}
-        run_dir = out / f"trial-{trial.number:04d}"
-        trial.set_user_attr("run_dir", str(run_dir))
-        value = run_trial(sweep, overrides, run_dir)
-        print(f"trial {trial.number}: {sweep['metric']['name']} = {value:.4f}  {overrides}",
-              flush=True)
-        return value
-
-    study.optimize(objective, n_trials=trials, catch=(RuntimeError,))
-    return study
-
-
-def print_study(study) -> None:
-    print(f"\nstudy {study.study_name}: {len(study.trials)} trials")
-    for trial in study.trials:
-        value = "" if trial.value is None else f"{trial.value:.4f}"
-        print(f"  {trial.number:4d}  {trial.state.name:8s}  {value:>8s}  {trial.params}")
-    completed = [t for t in study.trials if t.value is not None]
-    if completed:
-        print(f"best: trial {study.best_trial.number}, {study.best_value:.4f}, {study.best_params}")
+    empty = torch.zeros(0, dtype=torch.int64)
+    names = summarize(empty, empty, empty.bool(), empty.bool(), empty, empty.float(), 2,
+                      tuple(kind_names), empty)
+    return {f"{split}/{name}" for split in SPLITS for name in names} | set(ROW_KEYS)

@@ -18,7 +18,7 @@ import yaml
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from mannrl_gym import checkpoint
+from mannrl_gym import checkpoint, rundir
 from mannrl_gym.config import Config, ConfigError, from_mapping
 from mannrl_gym.experiments import make_experiment
 from mannrl_gym.tasks import build_task
@@ -28,14 +28,10 @@ F1_TARGET = 0.99
 
 
 def new_run_dir(config: Config) -> Path:
+    """Where a new run of ``config`` goes: ``out_dir/run_name`` (default: task, agent, seed, time)."""
     name = config.run_name or f"{config.task}-{config.agent}-seed{config.seed}-" \
                               f"{time.strftime('%Y%m%d-%H%M%S')}"
-    run_dir = Path(config.out_dir) / name
-    if (run_dir / "checkpoint.pt").exists():
-        raise ConfigError(f"{config.source}: run directory {run_dir} already holds a run; resume "
-                          f"it with `mannrl train --resume {run_dir}` or choose another run_name")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    return run_dir
+    return Path(config.out_dir) / name
 
 
 def load_run_config(run_dir: Path, overrides: dict[str, Any] | None = None) -> Config:
@@ -48,18 +44,31 @@ def load_run_config(run_dir: Path, overrides: dict[str, Any] | None = None) -> C
 
 
 def train(config: Config, run_dir: Path | None = None, resume: bool = False) -> Path:
-    """Run (or resume) the experiment ``config`` describes; return the run directory."""
+    """Run (or resume) the experiment ``config`` describes; return the run directory.
+
+    The run directory is held exclusively for the whole run (``rundir.claim``): a second
+    run, or a ``--resume`` of a run still going, stops with a ConfigError and writes nothing.
+    """
     torch.set_num_threads(config.num_threads)
     with threadpool_limits(limits=config.num_threads):  # BLAS threads thrash on small matrices
         return _train(config, run_dir, resume)
 
 
 def _train(config: Config, run_dir: Path | None, resume: bool) -> Path:
+    if resume:
+        run_dir = Path(run_dir)
+        with rundir.claim(run_dir, new_run=False, source=config.source):
+            state = resumed_state(run_dir, config)  # the keys that cannot change, checked first
+            return _run(config, build_task(config), run_dir, state)
     task = build_task(config)  # bad data fails here, before anything is written
     run_dir = Path(run_dir) if run_dir is not None else new_run_dir(config)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    with rundir.claim(run_dir, new_run=True, source=config.source):
+        return _run(config, task, run_dir, None)
+
+
+def _run(config: Config, task, run_dir: Path, state: dict[str, Any] | None) -> Path:
+    """Train ``run_dir``'s epochs (from the resumed checkpoint ``state``, if given)."""
     ckpt_path, metrics = run_dir / "checkpoint.pt", checkpoint.MetricsLog(run_dir / "metrics.jsonl")
-    state = checkpoint.load(ckpt_path) if resume and ckpt_path.exists() else None
     tracker = Tracker(config, run_dir, state["wandb_id"] if state else None)
     swept = tracker.sweep_overrides()  # a wandb sweep agent's values win over the file's
     if swept:
@@ -68,13 +77,17 @@ def _train(config: Config, run_dir: Path | None, resume: bool) -> Path:
     experiment = make_experiment(config, task)
 
     start_epoch, elapsed = 0, 0.0
+    resumes: list[dict[str, Any]] = []
+    this_resume = None  # recorded with the first checkpoint it writes
     if state is not None:
         experiment.load_state_dict(state["experiment"])
         start_epoch, elapsed = int(state["epoch"]), float(state["elapsed"])
+        this_resume = resume_entry(state, config)
+        resumes = list(state.get("resumes", [])) + [this_resume]
         metrics.keep_through(start_epoch)
     else:
-        checkpoint.atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config.to_dict()))
         metrics.keep_through(0)
+        write_config(run_dir, config)
     if start_epoch >= config.epochs:
         print(f"{run_dir}: all {config.epochs} epochs are done; pass epochs=N to train further")
     try:
@@ -94,7 +107,12 @@ def _train(config: Config, run_dir: Path | None, resume: bool) -> Path:
             tracker.log(row)
             checkpoint.save(ckpt_path, {"epoch": epoch + 1, "elapsed": elapsed,
                                         "config": config.to_dict(), "wandb_id": tracker.run_id,
+                                        "resumes": resumes,
                                         "experiment": experiment.state_dict()})
+            if this_resume is not None:  # config.yaml and resumes.jsonl follow the checkpoint
+                write_config(run_dir, config)
+                checkpoint.MetricsLog(run_dir / "resumes.jsonl").append(this_resume)
+                this_resume = None
             if "train/f1" in row:
                 tqdm.write(_progress_line(row))
             if out_of_time:
@@ -106,14 +124,79 @@ def _train(config: Config, run_dir: Path | None, resume: bool) -> Path:
     return run_dir
 
 
+# Keys a resumed run cannot change: they set the shapes of the saved networks, optimizers and
+# replay buffer, or the data the run trains on (its vocabulary and split).
+SHAPE_KEYS = ("task", "agent", "memory_size", "hidden_size", "hidden_layers", "embed_size",
+              "batch_size", "history", "optimizer", "memory_optimizer")
+DATA_KEYS = ("data_path", "val_path", "target_path", "vectors_path", "tag_column",
+             "num_sequences", "min_operands", "max_operands", "val_fraction", "holdout", "seed",
+             "num_sentences", "echo_copies", "min_char_count", "reading_fill", "echo_marker")
+PLACE_KEYS = ("out_dir", "run_name")
+
+
+def resume_config(run_dir: Path, overrides: dict[str, Any] | None = None) -> Config:
+    """The config of the run's last checkpoint (what it really ran with), with ``overrides``
+    applied; ``config.yaml`` when no checkpoint exists (``train`` then says so)."""
+    path = Path(run_dir) / "checkpoint.pt"
+    if not path.exists():
+        return load_run_config(run_dir, overrides)
+    saved = checkpoint.load(path).get("config", {})
+    return from_mapping({**saved, **(overrides or {})},
+                        source=f"{path} (the run's config)" + (" + command line" if overrides else ""))
+
+
+def resumed_state(run_dir: Path, config: Config) -> dict[str, Any]:
+    """The last checkpoint of ``run_dir``, once ``config`` is known to fit it.
+
+    Raises CheckpointError when there is no checkpoint to resume from and ConfigError when
+    ``config`` changes a key that the checkpoint fixes (SHAPE_KEYS, DATA_KEYS, PLACE_KEYS).
+    """
+    path = run_dir / "checkpoint.pt"
+    if not path.exists():
+        raise checkpoint.CheckpointError(
+            f"{path}: not found, so there is nothing to resume (no epoch of this run finished); "
+            f"start it anew with `mannrl train {run_dir / 'config.yaml'} "
+            f"out_dir={run_dir.parent} run_name={run_dir.name}`")
+    state = checkpoint.load(path)
+    saved = state.get("config", {})
+    for keys, why in ((SHAPE_KEYS, "it sets the shapes of the saved networks and buffers"),
+                      (DATA_KEYS, "it changes the data the run trains on"),
+                      (PLACE_KEYS, f"the run stays in {run_dir}")):
+        for key in keys:
+            if key in saved and saved[key] != getattr(config, key):
+                raise ConfigError(f"{run_dir}: key '{key}' cannot change on --resume "
+                                  f"({saved[key]!r} -> {getattr(config, key)!r}): {why}; "
+                                  f"start a new run instead")
+    return state
+
+
+def resume_entry(state: dict[str, Any], config: Config) -> dict[str, Any]:
+    """This resume, for ``resumes.jsonl`` and the checkpoint: the epoch it continues from, the
+    time, and every key whose value differs from the checkpoint's config (from, to)."""
+    saved, now = state.get("config", {}), config.to_dict()
+    return {"at_epoch": int(state["epoch"]), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "changed": {k: {"from": saved.get(k), "to": v} for k, v in now.items()
+                        if saved.get(k) != v}}
+
+
+def write_config(run_dir: Path, config: Config) -> None:
+    checkpoint.atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config.to_dict()))
+
+
 def _progress_line(row: dict[str, Any]) -> str:
+    """One evaluated epoch: train metrics, then validation's (``exact``: answer_exact, where
+    the task reports it, in its own half)."""
     def fmt(key: str) -> str:
         value = row.get(key)
         return "  n/a" if value is None else f"{value:.3f}"
+
+    def exact(split: str) -> str:
+        key = f"{split}/answer_exact"
+        return f" exact {fmt(key)}" if key in row else ""
     return (f"epoch {row['epoch']:4d}  {row['minutes']:6.2f} min  train f1 {fmt('train/f1')} "
-            f"answer {fmt('train/answer_acc')} long {fmt('train/long_range_acc')}  |  "
-            f"val f1 {fmt('validation/f1')} answer {fmt('validation/answer_acc')}"
-            + (f"  exact {fmt('train/answer_exact')}" if "train/answer_exact" in row else "")
+            f"answer {fmt('train/answer_acc')} long {fmt('train/long_range_acc')}"
+            f"{exact('train')}  |  val f1 {fmt('validation/f1')} "
+            f"answer {fmt('validation/answer_acc')}{exact('validation')}"
             + (f"  {row['train_steps_per_s']:.0f} steps/s" if row.get("train_steps_per_s") else ""))
 
 

@@ -33,8 +33,10 @@ def _parse_text(path: Path) -> tuple[list[str], np.ndarray]:
     """Every (word, vector) of a GloVe or word2vec text file; DataError names file and line."""
     words: list[str] = []
     rows: list[np.ndarray] = []
+    line_numbers: list[int] = []
     dim = None
-    with path.open(encoding="utf-8", errors="replace") as handle:
+    # overflow ignored: 1e39 becomes inf and is refused below with its line
+    with path.open(encoding="utf-8", errors="replace") as handle, np.errstate(over="ignore"):
         for line_no, line in enumerate(handle, start=1):
             parts = line.rstrip("\n").rstrip(" ").split(" ")
             if line_no == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
@@ -54,9 +56,17 @@ def _parse_text(path: Path) -> tuple[list[str], np.ndarray]:
             except ValueError:
                 raise DataError(f"{path}:{line_no}: a value is not a number") from None
             words.append(parts[0])
+            line_numbers.append(line_no)
     if not words:
         raise DataError(f"{path}: no vectors in file")
-    return words, np.stack(rows)
+    matrix = np.stack(rows)
+    finite = np.isfinite(matrix)
+    if not finite.all():  # nan, inf, or beyond float32's range (1e39 reads as inf)
+        row, column = np.argwhere(~finite)[0]
+        raise DataError(f"{path}:{line_numbers[row]}: value {column + 1} of {words[row]!r} is "
+                        f"nan, infinite or beyond float32's range (|x| <= 3.4e38); word vectors "
+                        f"must be finite numbers")
+    return words, matrix
 
 
 def _cached(path: Path, cache_dir: Path) -> tuple[list[str], np.ndarray]:

@@ -66,11 +66,22 @@ def test_frozen_and_no_memory_ablations():
 def test_replay_pairs_are_consecutive_rows():
     replay = BatchStateReplay(6, 2, 3)
     for k in range(6):
-        replay.push(np.full((2, 3), k, np.float32), np.full(2, -k, np.float32), np.ones(2, bool))
+        replay.push(np.full((2, 3), k, np.float32), np.full(2, -k, np.float32), np.ones(2, bool),
+                    np.ones(2, bool))
     state, next_state, reward, usable = replay.sample_pairs(4, torch.Generator().manual_seed(0))
     assert state.shape == (8, 3)
     assert torch.equal(next_state, state + 1) and torch.equal(reward, -(state[:, 0] + 1))
     assert usable.all()
+
+
+def test_replay_pairs_leave_out_idle_rows():
+    replay = BatchStateReplay(6, 3, 2)
+    for k in range(6):  # slot 2 goes idle from step 3 on
+        valid = np.array([True, True, k < 3])
+        replay.push(np.full((3, 2), k, np.float32), np.zeros(3, np.float32), valid, valid)
+    state, next_state, _, usable = replay.sample_pairs(5, torch.Generator().manual_seed(0))
+    assert state.shape == (5 * 2 + 2, 2)  # pairs (0,1) and (1,2) keep slot 2, the rest do not
+    assert usable.all() and torch.equal(next_state, state + 1)
 
 
 def test_detached_target_changes_the_update():

@@ -39,9 +39,10 @@ def test_make_vec_gives_the_batched_env_with_one_shared_network():
     assert observation.shape == (16, 48 + 11 + 11)
     assert env.observation_space.contains(observation)
     before = env.learner.flat.clone()
-    observation, reward, terminated, truncated, info = env.step(env.action_space.sample())
+    for _ in range(12):  # past the staggered starts (a step with < 2 live slots trains nothing)
+        observation, reward, terminated, truncated, info = env.step(env.action_space.sample())
     assert reward.shape == (16,) and reward.dtype == np.float32
-    assert not (env.learner.flat == before).all()  # one shared A took a supervised step
+    assert not (env.learner.flat == before).all()  # one shared A took supervised steps
     for key in ("loss", "correct", "valid", "sequence_start", "answer_step", "long_range"):
         assert info[key].shape == (16,)
     layout = env.layout
@@ -106,7 +107,8 @@ def test_pass_truncates_then_autoresets():
         assert not terminated.any()
         assert truncated.all() == (i == steps - 2)
     _, reward, _, truncated, info = env.step(action)  # NEXT_STEP autoreset
-    assert (reward == 0).all() and not truncated.any() and info["sequence_start"].all()
+    assert (reward == 0).all() and not truncated.any()
+    assert (info["sequence_start"] | ~info["valid"]).all()  # live slots start (others staggered)
 
 
 def test_evaluation_env_shares_the_network_and_never_trains_it():

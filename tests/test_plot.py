@@ -1,3 +1,5 @@
+import pytest
+
 from mannrl_gym import cli
 from mannrl_gym.plotting import memory_trace
 from mannrl_gym.trainer import train
@@ -21,3 +23,39 @@ def test_plot_writes_curves_and_memory_heat_map(tmp_path, capsys):
 def test_plot_names_a_directory_that_is_not_a_run(tmp_path, capsys):
     assert cli.main(["plot", str(tmp_path)]) == 2
     assert "not a run directory" in capsys.readouterr().err
+
+
+def test_one_epoch_runs_are_drawn_with_markers(tmp_path):
+    from mannrl_gym.plotting import curves_figure
+
+    run = train(small_config(out_dir=str(tmp_path), run_name="one", epochs=1))
+    fig = curves_figure([run])
+    lines = [line for ax in fig.axes for line in ax.get_lines()]
+    assert len(lines) == 4 and all(line.get_marker() not in (None, "None", "") for line in lines)
+    assert all(len(line.get_xdata()) == 1 for line in lines)  # one point: only a marker shows
+
+
+def test_a_long_sequence_heat_map_stays_readable():
+    import numpy as np
+
+    from mannrl_gym.plotting import MAX_WIDTH_INCHES, memory_figure
+
+    steps = 400  # a sentence read and written back: hundreds of steps
+    inputs = [chr(97 + i % 26) for i in range(steps)]
+    fig = memory_figure(np.random.default_rng(0).random((steps, 64)), inputs, inputs, inputs)
+    fig.canvas.draw()
+    width_px = fig.get_figwidth() * 110
+    assert fig.get_figwidth() <= MAX_WIDTH_INCHES and width_px <= 2000
+    title = fig.axes[0].title.get_window_extent()
+    assert title.x0 >= 0 and title.x1 <= fig.bbox.width  # not clipped
+    assert len(fig.axes[0].get_xticks()) <= 80
+
+
+def test_sequence_out_of_range_is_a_clear_error(tmp_path, capsys):
+    run = train(small_config(out_dir=str(tmp_path), run_name="r", epochs=1))
+    assert cli.main(["plot", str(run), "--sequence", "100000"]) == 2
+    err = capsys.readouterr().err
+    assert "--sequence 100000" in err and "numbered 0 to" in err and "Traceback" not in err
+    with pytest.raises(SystemExit) as stopped:  # argparse refuses a negative number
+        cli.main(["plot", str(run), "--sequence", "-1"])
+    assert stopped.value.code == 2 and "must be >= 0" in capsys.readouterr().err

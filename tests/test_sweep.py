@@ -17,15 +17,16 @@ from mannrl_gym.sweep import SweepError, load_sweep
 from conftest import ROOT
 
 
-def write_sweep(tmp_path, method="random", **parameters):
+def write_sweep(tmp_path, method="random", metric="train/f1", epochs=1, wandb="disabled",
+                **parameters):
     config = tmp_path / "tiny.yaml"
-    config.write_text("num_sequences: 200\neval_batch_size: 64\nwandb_mode: offline\n")
+    config.write_text(f"num_sequences: 200\neval_batch_size: 64\nwandb_mode: {wandb}\n"
+                      f"epochs: {epochs}\n")
     sweep = {"program": "mannrl", "method": method,
-             "metric": {"name": "train/f1", "goal": "maximize"},
+             "metric": {"name": metric, "goal": "maximize"},
              "parameters": parameters or {"lr": {"distribution": "log_uniform_values",
                                                  "min": 1e-4, "max": 1e-2},
-                                          "carry_memory": {"values": [True, False]},
-                                          "epochs": {"value": 1}},
+                                          "carry_memory": {"values": [True, False]}},
              "command": ["${env}", "mannrl", "train", str(config), "${args}"]}
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(sweep))
@@ -33,14 +34,21 @@ def write_sweep(tmp_path, method="random", **parameters):
 
 
 def test_repository_sweeps_are_valid():
+    from mannrl_gym.sweep import check_config_and_metric
+
     for path in (ROOT / "configs/sweeps").glob("*.yaml"):
         sweep = load_sweep(path)
         assert sweep["config_file"] == "configs/logic.yaml"
+        sweep["config_file"] = str(ROOT / sweep["config_file"])
+        check_config_and_metric(sweep, str(path))
 
 
-def test_local_sweep_runs_trials_into_sqlite(tmp_path, capsys):
-    path = write_sweep(tmp_path)
+def test_local_sweep_runs_trials_into_sqlite_and_summarizes(tmp_path, capsys):
+    path = write_sweep(tmp_path, wandb="offline")
     out = tmp_path / "runs"
+    assert "no study 'sweep'" in sweep_error([str(path), "--summary", "--out-dir", str(out)],
+                                              capsys)
+    assert not out.exists()
     assert cli.main(["sweep", str(path), "--trials", "2", "--out-dir", str(out)]) == 0
     study = optuna.load_study(study_name="sweep", storage=f"sqlite:///{out}/sweep/study.db")
     assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"]
@@ -48,15 +56,25 @@ def test_local_sweep_runs_trials_into_sqlite(tmp_path, capsys):
         assert 0.0 <= trial.value <= 1.0 and 1e-4 <= trial.params["lr"] <= 1e-2
         assert list(Path(trial.user_attrs["run_dir"]).glob("wandb/offline-run-*"))
     assert "best: trial" in capsys.readouterr().out
+    assert cli.main(["sweep", str(path), "--summary", "--out-dir", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "study sweep: 2 trials (2 complete)" in printed
+    assert f"best: trial {study.best_trial.number}, {study.best_value:.4f}" in printed
+    assert len(optuna.load_study(study_name="sweep",
+                                 storage=f"sqlite:///{out}/sweep/study.db").trials) == 2
 
 
-def test_grid_sweep_covers_the_grid(tmp_path):
-    path = write_sweep(tmp_path, method="grid", carry_memory={"values": [True, False]},
-                       epochs={"value": 1})
+def test_grid_covers_the_grid_and_failed_trials_set_the_exit_code(tmp_path, capsys):
+    path = write_sweep(tmp_path, method="grid", lr={"values": [-1.0, 0.001]})
     out = tmp_path / "runs"
-    assert cli.main(["sweep", str(path), "--trials", "5", "--out-dir", str(out)]) == 0
+    assert cli.main(["sweep", str(path), "--trials", "5", "--out-dir", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert "1 of 2 trials failed (0)" in captured.err
+    assert "key 'lr' must be a finite number > 0" in captured.err  # the trial's own error
     study = optuna.load_study(study_name="sweep", storage=f"sqlite:///{out}/sweep/study.db")
-    assert sorted(t.params["carry_memory"] for t in study.trials) == [False, True]
+    assert [t.state.name for t in study.trials] == ["FAIL", "COMPLETE"]  # 2 points, not 5
+    assert sorted(t.params["lr"] for t in study.trials) == [-1.0, 0.001]
+    assert "lr" in study.trials[0].user_attrs["error"]
 
 
 def test_bad_sweep_files_are_named(tmp_path):
@@ -69,7 +87,7 @@ def test_bad_sweep_files_are_named(tmp_path):
 
 
 def test_a_killed_sweep_leaves_its_running_trial_failed_not_lost(tmp_path):
-    path = write_sweep(tmp_path, epochs={"value": 200})  # long enough to be killed mid-trial
+    path = write_sweep(tmp_path, epochs=200)  # long enough to be killed mid-trial
     out = tmp_path / "runs"
     command = [sys.executable, "-m", "mannrl_gym.cli", "sweep", str(path), "--trials", "1",
                "--out-dir", str(out), "--heartbeat", "1", "--grace-period", "2"]
@@ -81,8 +99,132 @@ def test_a_killed_sweep_leaves_its_running_trial_failed_not_lost(tmp_path):
     os.killpg(sweep.pid, signal.SIGKILL)  # the sweep and its trial, as a crash would
     sweep.wait()
     time.sleep(3)  # past the grace period: the heartbeat has stopped
-    path.write_text(path.read_text().replace("value: 200", "value: 1"))
+    config = tmp_path / "tiny.yaml"  # the same search space, shorter trials
+    config.write_text(config.read_text().replace("epochs: 200", "epochs: 1"))
     assert cli.main(["sweep", str(path), "--trials", "1", "--out-dir", str(out),
                      "--heartbeat", "1", "--grace-period", "2"]) == 0
     study = optuna.load_study(study_name="sweep", storage=f"sqlite:///{out}/sweep/study.db")
     assert [t.state.name for t in study.trials] == ["FAIL", "COMPLETE"]
+
+
+def sweep_error(argv, capsys) -> str:
+    """Run ``mannrl sweep``; assert it stopped on bad input (exit 2, one line); the line."""
+    assert cli.main(["sweep", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"min": 0.01, "max": 0.001}, "'min' (0.01) is greater than 'max' (0.001)"),
+    ({"min": "a", "max": 1}, "'min' and 'max' must be numbers"),
+    ({"min": 0.0, "max": 1.0, "distribution": "log_uniform_values"}, "needs 'min' > 0"),
+    ({"min": 0.1, "max": 1.0, "distribution": "normal"}, "distribution 'normal'"),
+    ({"values": []}, "'values' must be a non-empty list"),
+])
+def test_bad_parameter_ranges_are_named(tmp_path, capsys, spec, message):
+    path = write_sweep(tmp_path, lr=spec)
+    err = sweep_error([str(path), "--out-dir", str(tmp_path / "runs")], capsys)
+    assert f"{path}: parameters.lr" in err and message in err
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("option, message", [(["--trials", "-1"], "--trials must be 0 or more"),
+                                             (["--workers", "0"], "--workers must be 1 or more")])
+def test_bad_counts_are_named(tmp_path, capsys, option, message):
+    path = write_sweep(tmp_path)
+    assert message in sweep_error([str(path), *option, "--out-dir", str(tmp_path / "runs")], capsys)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_metric_the_trainer_does_not_log_fails_before_any_trial(tmp_path, capsys):
+    path = write_sweep(tmp_path, metric="validation/answer_accuracy")
+    err = sweep_error([str(path), "--out-dir", str(tmp_path / "runs")], capsys)
+    assert "metric.name 'validation/answer_accuracy' is not logged" in err
+    assert "validation/answer_acc" in err  # names what is logged
+    assert not (tmp_path / "runs").exists()
+
+
+def test_per_category_metrics_are_accepted(tmp_path):
+    from mannrl_gym.sweep import check_config_and_metric
+
+    sweep = load_sweep(write_sweep(tmp_path, metric="validation/answer_acc_xor"))
+    check_config_and_metric(sweep, "sweep.yaml")  # Logic's categories: and, or, xor
+
+
+def test_unreachable_database_is_one_line_and_writes_nothing(tmp_path, capsys):
+    import socket
+
+    with socket.socket() as sock:  # a loopback port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    path = write_sweep(tmp_path)
+    url = f"postgresql://someone:hunter2@127.0.0.1:{port}/sweeps"
+    err = sweep_error([str(path), "--storage", url, "--out-dir", str(tmp_path / "runs")], capsys)
+    assert "cannot open the database" in err and f"127.0.0.1:{port}" in err
+    assert "hunter2" not in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_overrides_apply_to_every_trial_in_their_own_study(tmp_path, capsys):
+    path = write_sweep(tmp_path, epochs=5)
+    out = tmp_path / "runs"
+    assert cli.main(["sweep", str(path), "epochs=1", "eval_every=1", "--trials", "1",
+                     "--out-dir", str(out)]) == 0
+    name = "sweep+epochs=1+eval_every=1"
+    study = optuna.load_study(study_name=name, storage=f"sqlite:///{out}/{name}/study.db")
+    run_dir = Path(study.trials[0].user_attrs["run_dir"])
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["epochs"] == 1
+    assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 1
+    assert "unknown config key 'epochz'" in sweep_error(
+        [str(path), "epochz=1", "--out-dir", str(out)], capsys)
+    assert "'run_name' is set for each trial" in sweep_error(
+        [str(path), "run_name=x", "--out-dir", str(out)], capsys)
+    assert "lr" in sweep_error([str(path), "lr=abc", "--out-dir", str(out)], capsys)
+
+
+def test_random_draws_depend_on_seed_and_trial_number_only(tmp_path):
+    from mannrl_gym.sweep_samplers import TrialSeeded
+
+    sweep = load_sweep(write_sweep(tmp_path))
+
+    def draws(seed, order):
+        study = optuna.create_study(sampler=TrialSeeded("random", seed))
+        trials = [study.ask() for _ in range(3)]
+        return {t.number: t.suggest_float("lr", 1e-4, 1e-2, log=True) for t in
+                [trials[i] for i in order]}
+
+    assert draws(0, [0, 1, 2]) == draws(0, [2, 0, 1])  # order of asking does not matter
+    assert draws(0, [0, 1, 2]) != draws(1, [0, 1, 2])
+    assert sweep["method"] == "random"
+
+
+def test_grid_retries_a_failed_point_once_per_command(tmp_path):
+    from mannrl_gym.sweep_samplers import GridByTrialNumber
+
+    sweep = load_sweep(write_sweep(tmp_path, method="grid", lr={"values": [0.1, 0.2]}))
+    study = optuna.create_study()
+
+    def run(run_id, fail):
+        sampler = GridByTrialNumber(sweep, run_id)
+        study.sampler = sampler
+        trial = study.ask()
+        trial.set_user_attr("run_id", run_id)
+        lr = trial.suggest_categorical("lr", [0.1, 0.2])
+        study.tell(trial, state=optuna.trial.TrialState.FAIL if fail else None,
+                   values=None if fail else 1.0)
+        return lr, sampler.has_work(study)
+
+    assert run("first", fail=True) == (0.1, True)       # point 0 killed or failed
+    assert run("first", fail=False) == (0.2, False)     # not retried by the same command
+    assert run("second", fail=False) == (0.1, False)    # a re-run retries it, then is done
+
+
+def test_bayes_proposes_past_its_random_start(tmp_path):
+    from mannrl_gym.sweep_samplers import TrialSeeded
+
+    study = optuna.create_study(sampler=TrialSeeded("bayes", 0))
+    study.optimize(lambda t: -(t.suggest_float("lr", 1e-4, 1e-2, log=True) - 1e-3) ** 2,
+                   n_trials=14)
+    late = [t.params["lr"] for t in study.trials[10:]]  # TPE, after 10 random start trials
+    assert all(1e-4 <= lr <= 1e-2 for lr in late) and len(set(late)) == len(late)

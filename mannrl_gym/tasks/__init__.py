@@ -7,6 +7,19 @@ from mannrl_gym.tasks.base import SequenceSet, Task
 from mannrl_gym.tasks.base import DataError
 
 
+# agents that predict from symbol ids alone, never from the input features (word vectors)
+FEATURELESS_AGENTS = ("most_frequent_tag", "perfect_memory")
+
+
+def _vectors_at_hand(config: Config) -> bool:
+    from mannrl_gym.vectors import DEFAULT_CACHE, DEFAULT_VECTORS
+    from pathlib import Path
+
+    if config.vectors_path:
+        return Path(config.vectors_path).is_file()
+    return (Path(config.cache_dir or DEFAULT_CACHE) / DEFAULT_VECTORS).is_file()
+
+
 def build_task(config: Config) -> Task:
     """The Task a config names, with its train/validation split drawn from ``config.seed``."""
     if config.task == "logic":
@@ -20,7 +33,10 @@ def build_task(config: Config) -> Task:
     if config.task == "pos":
         from mannrl_gym.tasks import pos
         from mannrl_gym.vectors import default_vectors_path
-        vectors = config.vectors_path or default_vectors_path(config.cache_dir)
+        if config.agent in FEATURELESS_AGENTS and not _vectors_at_hand(config):
+            vectors = None  # these agents never read the input features
+        else:
+            vectors = config.vectors_path or default_vectors_path(config.cache_dir)
         return pos.make_task(config.data_path, config.val_path, vectors, config.tag_column,
                              config.cache_dir)
     if config.task in ("sentence", "translate"):

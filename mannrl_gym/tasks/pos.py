@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import conllu
+import numpy as np
 import torch
 
 from mannrl_gym.tasks.base import SequenceSet, Task
@@ -72,14 +73,18 @@ def _encode(sentences, word_id, tag_id, ambiguous: set[str]) -> SequenceSet:
         kind=torch.zeros(len(sentences), dtype=torch.int64), kind_names=("all",))
 
 
-def make_task(data_path: str, val_path: str, vectors_path: str, tag_column: str = "xpos",
+def make_task(data_path: str, val_path: str, vectors_path: str | None, tag_column: str = "xpos",
               cache_dir: str | None = None) -> Task:
-    """Train on ``data_path``, hold out ``val_path``; inputs embedded with ``vectors_path``."""
+    """Train on ``data_path``, hold out ``val_path``; inputs embedded with ``vectors_path``
+    (None: no vectors, every input feature 0, for agents that never read them)."""
     train = read_conllu(data_path, tag_column)
     held_out = read_conllu(val_path, tag_column)
     vocabulary = sorted({w for s, _ in train + held_out for w in s})
     tagset = sorted({t for _, s in train + held_out for t in s})
-    table, missing = load_vectors(vectors_path, vocabulary, cache_dir)
+    if vectors_path is None:
+        table, missing = np.zeros((len(vocabulary), 1), np.float32), []
+    else:
+        table, missing = load_vectors(vectors_path, vocabulary, cache_dir)
     word_id = {w: i for i, w in enumerate(vocabulary)}
     tag_id = {t: i for i, t in enumerate(tagset)}
     seen: dict[str, set] = {}
@@ -91,4 +96,6 @@ def make_task(data_path: str, val_path: str, vectors_path: str, tag_column: str 
                 input_table=torch.from_numpy(table),
                 train=_encode(train, word_id, tag_id, ambiguous),
                 validation=_encode(held_out, word_id, tag_id, ambiguous),
-                unknown_words=tuple(missing))
+                unknown_words=tuple(missing),
+                details={"word_vectors": str(vectors_path) if vectors_path else
+                         "none (the agent does not read input features)"})

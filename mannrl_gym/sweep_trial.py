@@ -1,0 +1,63 @@
+"""One sweep trial: a ``mannrl train`` child process that dies with the worker that started it.
+
+``python -m mannrl_gym.sweep_trial PARENT_PID train CONFIG ...`` asks Linux to SIGKILL it
+when its parent dies (PR_SET_PDEATHSIG), so a worker killed with SIGKILL leaves no trainer
+running on; then it runs the ``mannrl`` command line.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+PR_SET_PDEATHSIG = 1
+
+
+class TrialFailed(RuntimeError):
+    """A trial's training exited non-zero or logged no usable metric."""
+
+
+def run_trial(config_file: str, metric: str, values: dict[str, Any], run_dir: Path) -> float:
+    """Train one trial with ``values`` overriding the config file; return ``metric`` from the
+    last line of its metrics.jsonl."""
+    args = [f"--{k}={json.dumps(v) if isinstance(v, bool) else v}" for k, v in values.items()]
+    command = [sys.executable, "-m", "mannrl_gym.sweep_trial", str(os.getpid()), "train",
+               config_file, *args, f"out_dir={run_dir.parent}", f"run_name={run_dir.name}",
+               "progress=false"]
+    result = subprocess.run(command, capture_output=True, text=True,
+                            env={**os.environ, "WANDB_SILENT": "true"})
+    if result.returncode != 0:
+        tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
+        raise TrialFailed(f"exit {result.returncode}: {' | '.join(tail)}")
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    value = json.loads(lines[-1]).get(metric) if lines else None
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise TrialFailed(f"metric {metric!r} is {value!r} in the last line of metrics.jsonl")
+    return float(value)
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """SIGKILL this process when its parent dies (Linux; elsewhere nothing happens)."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        sys.exit(1)
+
+
+def main(argv: list[str]) -> int:
+    die_with_parent(int(argv[0]))
+    from mannrl_gym.cli import main as cli_main
+
+    return cli_main(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,46 @@
+"""What the command line prints: help, progress, the per-epoch line, the closing line."""
+
+import pytest
+
+from mannrl_gym import cli
+from mannrl_gym.config import KEYS
+from mannrl_gym.trainer import _progress_line
+
+from conftest import ROOT
+
+QUICK = ["num_sequences=300", "epochs=1", "eval_batch_size=64"]
+
+
+def test_train_help_lists_every_config_key(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    out = capsys.readouterr().out
+    assert "Config keys" in out and "mannrl_gym/config.py" in out
+    for key in KEYS:
+        assert f"{key}=" in out, key
+
+
+def test_the_epoch_line_puts_each_exact_score_in_its_own_half():
+    row = {"epoch": 3, "minutes": 0.5, "train/f1": 0.9, "train/answer_acc": 0.8,
+           "train/long_range_acc": 0.7, "train/answer_exact": 0.25, "validation/f1": 0.6,
+           "validation/answer_acc": 0.5, "validation/answer_exact": 0.75}
+    train_half, validation_half = _progress_line(row).split("|")
+    assert "exact 0.250" in train_half and "0.750" not in train_half
+    assert "exact 0.750" in validation_half and "0.250" not in validation_half
+
+
+def test_progress_bars_stay_out_of_a_pipe(tmp_path, capsys):
+    assert cli.main(["train", str(ROOT / "configs/logic.yaml"), *QUICK, "wandb_mode=disabled",
+                     "progress=true", f"out_dir={tmp_path}", "run_name=p"]) == 0
+    captured = capsys.readouterr()  # not a TTY, as in a pipe or a CI log
+    assert "\r" not in captured.err and "\r" not in captured.out
+    assert "epoch    1" in captured.out  # the per-epoch line still reports progress
+
+
+@pytest.mark.parametrize("mode, names_wandb", [("disabled", False), ("offline", True)])
+def test_the_closing_line_names_only_files_that_exist(tmp_path, capsys, mode, names_wandb):
+    assert cli.main(["train", str(ROOT / "configs/logic.yaml"), *QUICK, f"wandb_mode={mode}",
+                     "progress=false", f"out_dir={tmp_path}", "run_name=r"]) == 0
+    closing = capsys.readouterr().out.strip().splitlines()[-1]
+    assert closing.startswith(f"results: {tmp_path / 'r'}") and "checkpoint.pt" in closing
+    assert ("wandb/" in closing) == names_wandb
