@@ -1,6 +1,8 @@
 """Speed benchmark for Logic (Table 1, B = 16): batched steps per second of env + agent.
 
 Rows:
+  trainer            MannRLExperiment.run_epoch: the env + agent loop as ``mannrl train`` runs
+                     it (progress, running loss), whole passes, evaluation excluded
   env + agent        the trainer's inner loop: MannRLVectorEnv.step + MannRLAgent act/observe
   floor (same nets)  a bare loop of the same two networks' work (A's training step, f's
                      forward, f's updates every settle + history steps) on fixed tensors,
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mannrl_gym.agents import MannRLAgent  # noqa: E402
 from mannrl_gym.config import Config  # noqa: E402
 from mannrl_gym.envs import MannRLVectorEnv  # noqa: E402
+from mannrl_gym.experiments import MannRLExperiment  # noqa: E402
 from mannrl_gym.networks import ActionNet, MemoryNet  # noqa: E402
 from mannrl_gym.supervised import ActionLearner  # noqa: E402
 from mannrl_gym.tasks import build_task  # noqa: E402
@@ -52,6 +56,20 @@ def env_and_agent(config: Config, steps: int) -> float:
     return steps / (time.perf_counter() - tic)
 
 
+def trainer_loop(config: Config, steps: int) -> float:
+    """``MannRLExperiment.run_epoch`` (what ``mannrl train`` runs between evaluations), over
+    whole passes until ``steps`` batched steps are done; evaluation excluded."""
+    experiment = MannRLExperiment(replace(config, progress=False), build_task(config))
+    done, seconds, epoch = 0, 0.0, 0
+    while done < steps:
+        tic = time.perf_counter()
+        experiment.run_epoch(epoch, "speed")
+        seconds += time.perf_counter() - tic
+        done += experiment.env.steps_per_pass - 1
+        epoch += 1
+    return done / seconds
+
+
 def _batch(config: Config, rng: np.random.Generator):
     features = np.eye(11, dtype=np.float32)[rng.integers(0, 11, config.batch_size)]
     memory = rng.random((config.batch_size, config.memory_size), dtype=np.float32)
@@ -70,8 +88,8 @@ def floor_same_nets(config: Config, steps: int) -> float:
     features, memory, targets = _batch(config, rng)
     state = np.concatenate([memory, features, np.zeros_like(features)], axis=1)
     for _ in range(config.history):
-        agent.replay.push(state, np.zeros(config.batch_size, np.float32),
-                          np.ones(config.batch_size, bool))
+        live = np.ones(config.batch_size, bool)
+        agent.replay.push(state, np.zeros(config.batch_size, np.float32), live, live)
     cycle = config.settle + config.history
     tic = time.perf_counter()
     for step in range(steps):
@@ -126,7 +144,8 @@ def main() -> None:
     threadpool_limits(limits=1)  # BLAS threads thrash on small matrices
     config = Config(wandb_mode="disabled").validate()
     rows = {}
-    for name, bench in [("env + agent", env_and_agent), ("floor (same nets, no env)", floor_same_nets),
+    for name, bench in [("trainer (run_epoch)", trainer_loop), ("env + agent", env_and_agent),
+                        ("floor (same nets, no env)", floor_same_nets),
                         ("plain PyTorch (no env)", plain_pytorch)]:
         bench(config, 500)  # warm up
         rows[name] = max(bench(config, args.steps) for _ in range(args.repeats))

@@ -96,7 +96,7 @@ def main() -> None:
         cycle = config.settle + config.history
         agent.replay.clear()  # a full buffer, as at every update
         for _ in range(config.history):
-            agent.replay.push(observation, np.zeros(16, np.float32), np.ones(16, bool))
+            agent.replay.push(observation, np.zeros(16, np.float32), np.ones(16, bool), np.ones(16, bool))
         rows["f: update / (settle + history)"] = per_step(
             lambda _: agent.learn(), max(20, args.steps // cycle)) / cycle
     print(f"Sentence speed, Table 3 (memory 1024, embedding 96, A 2 x 256), B=16, "
