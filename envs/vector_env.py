@@ -101,7 +101,8 @@ class MannRLVectorEnv(VectorEnv):
 
     # -- Gymnasium API ---------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        """Start a pass over the data with zero memory; return (observation, info).
+        """Start a pass over the data from zero memory (``start_memory`` in slots whose first
+        sequence starts at once); return (observation, info).
 
         ``options={"epoch": e}`` reads the curriculum's data of epoch e (see the class docstring).
         """
