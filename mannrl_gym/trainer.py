@@ -130,7 +130,8 @@ SHAPE_KEYS = ("task", "agent", "memory_size", "hidden_size", "hidden_layers", "e
               "batch_size", "history", "optimizer", "memory_optimizer")
 DATA_KEYS = ("data_path", "val_path", "target_path", "vectors_path", "tag_column",
              "num_sequences", "min_operands", "max_operands", "val_fraction", "holdout", "seed",
-             "num_sentences", "echo_copies", "min_char_count", "reading_fill", "echo_marker")
+             "num_sentences", "min_char_count", "reading_fill", "curriculum_every",
+             "curriculum_chunk")
 PLACE_KEYS = ("out_dir", "run_name")
 
 
