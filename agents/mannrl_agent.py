@@ -114,8 +114,9 @@ class MannRLAgent:
                                                                         self.generator)
             if int(state.shape[0]) < 2 or not bool(usable.any()):  # batch norm needs 2 rows
                 continue
-            memory = self.net(state)
-            next_memory = self.net(next_state)
+            with torch.set_grad_enabled(self.update_weights):  # the control needs no graph
+                memory = self.net(state)
+                next_memory = self.net(next_state)
             if cfg.detach_target:
                 next_memory = next_memory.detach()
             expected = cfg.gamma * next_memory + reward[:, None]  # reward = -clamp(loss)

@@ -107,9 +107,12 @@ def evaluation_statistics(train_env: MannRLVectorEnv, agent, bn_statistics: str
 
 
 def evaluate_all(envs: dict[str, MannRLVectorEnv], agent) -> dict[str, float]:
-    """Metrics ``{split}/{name}`` on every env of ``envs``, with A's statistics as they are."""
+    """Metrics ``{split}/{name}`` on every env of ``envs``, with A's statistics as they are.
+
+    The envs share one task and one A, so one warm start memory serves them all."""
+    start_memory = warm_start_memory(next(iter(envs.values())), agent)
     return {f"{split}/{key}": value for split, env in envs.items()
-            for key, value in evaluate(env, agent).items()}
+            for key, value in evaluate(env, agent, start_memory).items()}
 
 
 def evaluate_splits(envs: dict[str, MannRLVectorEnv], agent,
