@@ -12,6 +12,7 @@ parameters and buffers (``tests/test_supervised.py`` checks it against autograd)
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -23,8 +24,9 @@ BETA1, BETA2, ADAM_EPS, BN_EPS, BN_MOMENTUM = 0.9, 0.999, 1e-8, 1e-5, 0.1
 
 
 def log_softmax(scores: np.ndarray) -> np.ndarray:
-    shifted = scores - scores.max(axis=1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    """Over the last axis (rows (B, V), or a stack of them (K, B, V))."""
+    shifted = scores - scores.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
 class BatchNormBlock:
@@ -97,6 +99,44 @@ class BatchNormBlock:
         self._cache = None
 
 
+@dataclass
+class LearnerStorage:
+    """The memory of one ActionLearner: flat parameters (P,), gradient (P,) (NumPy), Adam's
+    two moments (P,), batch-norm running statistics (S,) float32 and counts (C,) int64.
+
+    Every field may be a row of a stacked (K, ...) array; ``allocate`` gives a fresh one.
+    """
+
+    flat: torch.Tensor
+    grad: np.ndarray
+    exp_avg: torch.Tensor
+    exp_avg_sq: torch.Tensor
+    statistics: torch.Tensor
+    counts: torch.Tensor
+
+    @staticmethod
+    def sizes(net: torch.nn.Module) -> tuple[int, int, int]:
+        """(P, S, C) of ``net``: parameters, float buffers, integer buffers."""
+        buffers = list(net.buffers())
+        return (sum(p.numel() for p in net.parameters()),
+                sum(b.numel() for b in buffers if b.dtype != torch.int64),
+                sum(b.numel() for b in buffers if b.dtype == torch.int64))
+
+    @classmethod
+    def allocate(cls, net: torch.nn.Module, replicas: int | None = None) -> "LearnerStorage":
+        """Zeros for ``net`` (shapes (P,) ...), or stacked for K ``replicas`` ((K, P) ...)."""
+        lead = () if replicas is None else (replicas,)
+        params, floats, ints = cls.sizes(net)
+        return cls(torch.zeros(lead + (params,)), np.zeros(lead + (params,), dtype=np.float32),
+                   torch.zeros(lead + (params,)), torch.zeros(lead + (params,)),
+                   torch.zeros(lead + (floats,)), torch.zeros(lead + (ints,), dtype=torch.int64))
+
+    def row(self, k: int) -> "LearnerStorage":
+        """Replica k's storage: views of row k of every stacked array."""
+        return LearnerStorage(self.flat[k], self.grad[k], self.exp_avg[k], self.exp_avg_sq[k],
+                              self.statistics[k], self.counts[k])
+
+
 class ActionLearner:
     """A(x, m) and its training. Shapes: features (B, F), memory (B, M), targets (B,) int64.
 
@@ -122,15 +162,40 @@ class ActionLearner:
         self.lr, self.clipping, self.double_softmax = lr, clipping, double_softmax
         self.min_batch, self.gather_small = max(2, min_batch), gather_small
         self.eval_batch_statistics = False  # evaluate with each batch's own statistics
-        params = list(self.net.parameters())
-        self.flat = torch.zeros(sum(p.numel() for p in params))
-        self.grad = np.zeros(self.flat.numel(), dtype=np.float32)
+        self.bind(LearnerStorage.allocate(self.net))
+        self.reinitialize(seed)
+
+    def bind(self, storage: "LearnerStorage") -> None:
+        """Make every parameter, gradient, Adam state and batch-norm buffer a view of
+        ``storage`` (its current values are copied in first). A learner alone owns its storage;
+        K learners of one shape can share the rows of stacked (K, ...) arrays
+        (``mannrl_gym.replicas``), which a batched step then updates all at once."""
+        params, buffers = list(self.net.parameters()), list(self.net.buffers())
+        if getattr(self, "flat", None) is not None:  # carry the current values over
+            storage.flat.copy_(self.flat)
+            storage.exp_avg.copy_(self.exp_avg)
+            storage.exp_avg_sq.copy_(self.exp_avg_sq)
+        self.flat, self.grad = storage.flat, storage.grad
+        self.exp_avg, self.exp_avg_sq = storage.exp_avg, storage.exp_avg_sq
         views, offset = {}, 0
         for p in params:  # every parameter becomes a view of one flat buffer, so does its gradient
             p.data = self.flat[offset:offset + p.numel()].view_as(p)
             views[id(p)] = (p.data.numpy(),
                             self.grad[offset:offset + p.numel()].reshape(tuple(p.shape)))
             offset += p.numel()
+        statistics, counts = storage.statistics, storage.counts
+        floats = [b for b in buffers if b.dtype != torch.int64]
+        ints = [b for b in buffers if b.dtype == torch.int64]
+        offset = 0  # batch-norm running statistics and counts, in rows of their own
+        for b in floats:
+            row = statistics[offset:offset + b.numel()].view_as(b)
+            row.copy_(b)
+            b.data = row
+            offset += b.numel()
+        for i, b in enumerate(ints):
+            row = counts[i:i + 1].view_as(b)
+            row.copy_(b)
+            b.data = row
         self.embed = (BatchNormBlock(self.net.embed[0], self.net.embed[1], views)
                       if self.net.embed is not None else None)
         body = list(self.net.body)
@@ -138,7 +203,6 @@ class ActionLearner:
         (self.w_out, self.g_w_out), (self.b_out, self.g_b_out) = (views[id(body[-1].weight)],
                                                                   views[id(body[-1].bias)])
         self.blocks = ([self.embed] if self.embed else []) + self.hidden
-        self.exp_avg, self.exp_avg_sq = torch.zeros_like(self.flat), torch.zeros_like(self.flat)
         # NumPy views of the same memory, updated in place
         self._flat, self._exp_avg, self._exp_avg_sq = (
             self.flat.numpy(), self.exp_avg.numpy(), self.exp_avg_sq.numpy())
@@ -148,12 +212,11 @@ class ActionLearner:
             # gradient is ``self.grad`` and whose state is ``exp_avg`` / ``exp_avg_sq``
             flat_param = torch.nn.Parameter(self.flat)
             flat_param.grad = torch.from_numpy(self.grad)
-            self._optimizer = torch.optim.Adam([flat_param], lr=lr, betas=(BETA1, BETA2),
+            self._optimizer = torch.optim.Adam([flat_param], lr=self.lr, betas=(BETA1, BETA2),
                                                eps=ADAM_EPS, fused=True)
             self._adam_step = torch.zeros((), dtype=torch.float32)
             self._optimizer.state[flat_param] = {"step": self._adam_step, "exp_avg": self.exp_avg,
                                                  "exp_avg_sq": self.exp_avg_sq}
-        self.reinitialize(seed)
 
     def reinitialize(self, seed: int) -> None:
         """Fresh weights and optimizer state drawn from ``seed``."""

@@ -1,0 +1,197 @@
+"""K action networks of one shape trained by one batched step (a leading replica axis K).
+
+``StackedLearners`` rebinds K ordinary ``ActionLearner`` objects so that each one's
+parameters, gradient, Adam moments and batch-norm buffers are row k of stacked (K, ...)
+arrays (``LearnerStorage.row``). The single-run code keeps working on each learner (its
+evaluation, checkpoints, a step of one replica alone), while ``train_step`` here does the
+same arithmetic as K calls of ``ActionLearner.train_step`` in one pass of NumPy calls:
+matrix products over the leading axis ((K, B, I) @ (K, I, O)), reductions over the rows
+axis, clipping and Adam per row of the (K, P) buffers with (K, 1) learning rates.
+``tests/test_replicas.py`` checks it equals the K single steps.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+from mannrl_gym.numerics import raise_non_finite
+from mannrl_gym.supervised import (ADAM_EPS, BETA1, BETA2, BN_EPS, BN_MOMENTUM, ActionLearner,
+                                   BatchNormBlock, LearnerStorage, log_softmax)
+
+
+def stacked_view(stack: np.ndarray, row0: np.ndarray, view: np.ndarray) -> np.ndarray:
+    """The (K, *view.shape) view of ``stack`` (K, N) whose row 0 part is ``view``, a view of
+    ``row0`` = ``stack[0]``."""
+    offset = (view.__array_interface__["data"][0] - row0.__array_interface__["data"][0]) \
+        // view.itemsize
+    return stack[:, offset:offset + view.size].reshape((stack.shape[0],) + view.shape)
+
+
+class StackedBlock:
+    """K ``BatchNormBlock``s (linear -> batch norm -> relu) as one; x (K, B, I) -> (K, B, O)."""
+
+    def __init__(self, block: BatchNormBlock, params: np.ndarray, grads: np.ndarray,
+                 statistics: np.ndarray, counts: np.ndarray, rows: tuple[np.ndarray, ...]) -> None:
+        flat0, grad0, stat0, count0 = rows
+        self.w, self.b, self.gamma, self.beta = (stacked_view(params, flat0, v) for v in
+                                                 (block.w, block.b, block.gamma, block.beta))
+        self.g_w, self.g_b, self.g_gamma, self.g_beta = (
+            stacked_view(grads, grad0, v) for v in (block.g_w, block.g_b, block.g_gamma,
+                                                    block.g_beta))
+        self.running_mean = stacked_view(statistics, stat0, block.running_mean)
+        self.running_var = stacked_view(statistics, stat0, block.running_var)
+        self.batches_tracked = stacked_view(counts, count0, block._batches_tracked)
+        self._cache: tuple | None = None
+
+    def forward_train(self, x: np.ndarray) -> np.ndarray:
+        rows = x.shape[1]
+        pre = np.matmul(x, self.w.transpose(0, 2, 1))
+        pre += self.b[:, None]
+        mean = pre.sum(axis=1) * (1.0 / rows)
+        centred = pre - mean[:, None]
+        var = (centred * centred).sum(axis=1) * (1.0 / rows)
+        inv_std = 1.0 / np.sqrt(var + BN_EPS)
+        normed = centred * inv_std[:, None]
+        act = normed * self.gamma[:, None]
+        act += self.beta[:, None]
+        self._cache = (x, normed, inv_std, act, mean, var)
+        return np.maximum(act, 0)
+
+    def backward(self, d_hidden: np.ndarray, input_grad: bool) -> np.ndarray | None:
+        x, normed, inv_std, act, _, _ = self._cache
+        inv_rows = 1.0 / x.shape[1]
+        d_act = d_hidden * (act > 0)
+        self.g_gamma[...] = (d_act * normed).sum(axis=1)
+        self.g_beta[...] = d_act.sum(axis=1)
+        d_normed = d_act * self.gamma[:, None]
+        d_pre = d_normed - (d_normed.sum(axis=1) * inv_rows)[:, None]
+        d_pre -= normed * ((d_normed * normed).sum(axis=1) * inv_rows)[:, None]
+        d_pre *= inv_std[:, None]
+        self.g_w[...] = np.matmul(d_pre.transpose(0, 2, 1), x)
+        self.g_b[...] = d_pre.sum(axis=1)
+        return np.matmul(d_pre, self.w) if input_grad else None
+
+    def update_statistics(self) -> None:
+        x, _, _, _, mean, var = self._cache
+        rows = x.shape[1]
+        self.running_mean *= 1 - BN_MOMENTUM
+        self.running_mean += BN_MOMENTUM * mean
+        self.running_var *= 1 - BN_MOMENTUM
+        self.running_var += (BN_MOMENTUM * rows / (rows - 1)) * var
+        self.batches_tracked += 1
+        self._cache = None
+
+
+class StackedLearners:
+    """K ``ActionLearner``s of one shape, rebound onto stacked storage, and their batched step.
+
+    Shapes: features (K, B, F), memory (K, B, M), targets (K, B) int64. Each learner keeps
+    its own ``lr`` and ``clipping`` (sweep points), used as (K, 1) vectors.
+    """
+
+    def __init__(self, learners: Sequence[ActionLearner]) -> None:
+        self.learners = list(learners)
+        first = self.learners[0]
+        shapes = {LearnerStorage.sizes(learner.net) for learner in self.learners}
+        if len(shapes) != 1 or len({len(lr.blocks) for lr in self.learners}) != 1:
+            raise ValueError("replicated learners must share one shape")
+        if len({(lr.double_softmax, lr.embed is None) for lr in self.learners}) != 1:
+            raise ValueError("replicated learners must share double_softmax and embed_size")
+        self.storage = LearnerStorage.allocate(first.net, replicas=len(self.learners))
+        for k, learner in enumerate(self.learners):
+            learner.bind(self.storage.row(k))
+        self.double_softmax = first.double_softmax
+        self.has_embed = first.embed is not None
+        self.fused = first._optimizer is not None  # torch's fused Adam: stepped per replica
+        params, grads = self.storage.flat.numpy(), self.storage.grad
+        statistics, counts = self.storage.statistics.numpy(), self.storage.counts.numpy()
+        rows = (params[0], grads[0], statistics[0], counts[0])
+        self.blocks = [StackedBlock(block, params, grads, statistics, counts, rows)
+                       for block in first.blocks]
+        self.embed = self.blocks[0] if self.has_embed else None
+        self.hidden = self.blocks[1:] if self.has_embed else self.blocks
+        self.w_out = stacked_view(params, rows[0], first.w_out)
+        self.b_out = stacked_view(params, rows[0], first.b_out)
+        self.g_w_out = stacked_view(grads, rows[1], first.g_w_out)
+        self.g_b_out = stacked_view(grads, rows[1], first.g_b_out)
+        self.params, self.grads = params, grads
+        self.exp_avg, self.exp_avg_sq = self.storage.exp_avg.numpy(), self.storage.exp_avg_sq.numpy()
+
+    @property
+    def replicas(self) -> int:
+        return len(self.learners)
+
+    def train_step(self, features: np.ndarray, memory: np.ndarray,
+                   targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One step of every replica; return (probabilities (K, B, V), loss (K, B)).
+
+        The same arithmetic as ``ActionLearner.train_step`` on each replica (B >= 2 rows).
+        """
+        rows = features.shape[1]
+        if self.embed is not None:
+            features = self.embed.forward_train(features)
+        hidden = np.concatenate([features, memory], axis=2)
+        for block in self.hidden:
+            hidden = block.forward_train(hidden)
+        logits = np.matmul(hidden, self.w_out.transpose(0, 2, 1))
+        logits += self.b_out[:, None]
+        probs = np.exp(log_softmax(logits))
+        scores = probs if self.double_softmax else logits
+        log_q = log_softmax(scores)
+        loss = -np.take_along_axis(log_q, targets[..., None], axis=2)[..., 0]
+
+        d_scores = np.exp(log_q)
+        replica, row = np.ogrid[:self.replicas, :rows]
+        d_scores[replica, row, targets] -= 1.0
+        if self.double_softmax:
+            d_scores = probs * (d_scores - (d_scores * probs).sum(axis=2, keepdims=True))
+        self.g_w_out[...] = np.matmul(d_scores.transpose(0, 2, 1), hidden)
+        self.g_b_out[...] = d_scores.sum(axis=1)
+        d_hidden = np.matmul(d_scores, self.w_out)
+        for depth in range(len(self.hidden) - 1, -1, -1):
+            d_hidden = self.hidden[depth].backward(d_hidden, depth > 0 or self.embed is not None)
+        if self.embed is not None:
+            self.embed.backward(d_hidden[:, :, :self.embed.b.shape[1]], input_grad=False)
+
+        self._clip(rows)
+        self._adam()
+        for block in self.blocks:
+            block.update_statistics()
+        return probs, loss
+
+    def _clip(self, rows: int) -> None:
+        """clip_grad_norm_ per replica, folding in the 1/B of the mean (as the single step)."""
+        scales = np.empty((self.replicas, 1), dtype=np.float32)
+        for k, learner in enumerate(self.learners):
+            grad = self.grads[k]
+            norm = math.sqrt(float(np.dot(grad, grad))) / rows
+            if not math.isfinite(norm):
+                raise_non_finite("action network", f"of replica {k} at training step "
+                                 f"{learner.steps + 1}", "the gradient norm", learner.net)
+            scales[k, 0] = min(1.0, learner.clipping / (norm + 1e-6)) / rows
+        self.grads *= scales
+
+    def _adam(self) -> None:
+        """torch.optim.Adam per replica: NumPy on the (K, P) stack, each row with its own step
+        count and learning rate; torch's fused kernel per replica for large networks."""
+        if self.fused:
+            for learner in self.learners:
+                learner._adam()
+            return
+        step_size = np.empty((self.replicas, 1), dtype=np.float32)
+        bias2_root = np.empty((self.replicas, 1), dtype=np.float32)
+        for k, learner in enumerate(self.learners):
+            learner.steps += 1
+            bias1, bias2 = 1 - BETA1 ** learner.steps, 1 - BETA2 ** learner.steps
+            step_size[k, 0], bias2_root[k, 0] = learner.lr / bias1, math.sqrt(bias2)
+        exp_avg, exp_avg_sq, grad = self.exp_avg, self.exp_avg_sq, self.grads
+        exp_avg += (1 - BETA1) * (grad - exp_avg)
+        exp_avg_sq *= BETA2
+        exp_avg_sq += (1 - BETA2) * grad * grad
+        denom = np.sqrt(exp_avg_sq)
+        denom /= bias2_root
+        denom += ADAM_EPS
+        self.params -= step_size * exp_avg / denom

@@ -1,0 +1,59 @@
+"""Replicated experiments: the batched step equals K single steps; K seeds in one process
+give each seed's single-run metrics; the CLI, the run directories and the vector env."""
+
+import copy
+
+import numpy as np
+import pytest
+
+from mannrl_gym.replicas.kernel import StackedLearners
+from mannrl_gym.supervised import ActionLearner
+
+
+@pytest.mark.parametrize("double_softmax", [True, False])
+@pytest.mark.parametrize("hidden_layers,embed_size,fused_adam", [(1, None, False), (2, 6, False),
+                                                                 (1, None, True)])
+def test_batched_step_equals_single_steps(double_softmax, hidden_layers, embed_size, fused_adam,
+                                          monkeypatch):
+    if fused_adam:
+        monkeypatch.setattr(ActionLearner, "FUSED_ADAM_MIN_PARAMS", 1)
+
+    def learner(seed, lr, clipping):
+        return ActionLearner(11, 8, 16, 5, lr=lr, clipping=clipping,
+                             double_softmax=double_softmax, seed=seed,
+                             hidden_layers=hidden_layers, embed_size=embed_size)
+    points = [(0, 1e-3, 0.01), (1, 3e-3, 100.0), (2, 1e-2, 0.5)]
+    singles = [learner(*point) for point in points]
+    stacked = StackedLearners([learner(*point) for point in points])
+    rng = np.random.default_rng(0)
+    for step in range(6):
+        features = rng.random((3, 16, 11), dtype=np.float32)
+        memory = rng.random((3, 16, 8), dtype=np.float32)
+        targets = rng.integers(0, 5, (3, 16))
+        probs, loss = stacked.train_step(features, memory, targets)
+        for k, single in enumerate(singles):
+            p, l = single.train_step(features[k], memory[k], targets[k])
+            np.testing.assert_allclose(probs[k], p, rtol=1e-6, atol=1e-7)
+            np.testing.assert_allclose(loss[k], l, rtol=1e-6, atol=1e-7)
+    for k, single in enumerate(singles):
+        mine, theirs = stacked.learners[k].state_dict(), single.state_dict()
+        assert mine["steps"] == theirs["steps"] == 6
+        for name, value in theirs["net"].items():
+            np.testing.assert_allclose(mine["net"][name].numpy(), value.numpy(), rtol=1e-5,
+                                       atol=1e-7, err_msg=name)
+        np.testing.assert_allclose(mine["exp_avg_sq"].numpy(), theirs["exp_avg_sq"].numpy(),
+                                   rtol=1e-5, atol=1e-12)
+
+
+def test_rebound_learner_keeps_its_values_and_checkpoints():
+    learners = [ActionLearner(5, 4, 8, 3, lr=1e-3, clipping=1.0, double_softmax=True, seed=s)
+                for s in range(2)]
+    before = [copy.deepcopy(lr.state_dict()) for lr in learners]
+    stacked = StackedLearners(learners)
+    for learner, state in zip(learners, before):
+        for name, value in state["net"].items():
+            np.testing.assert_array_equal(learner.net.state_dict()[name].numpy(), value.numpy())
+    learners[1].load_state_dict(before[0])  # writes through into row 1 of the stacks
+    np.testing.assert_array_equal(stacked.params[1], stacked.params[0])
+    np.testing.assert_array_equal(stacked.storage.statistics[1].numpy(),
+                                  stacked.storage.statistics[0].numpy())
