@@ -68,60 +68,97 @@ def _train(config: Config, run_dir: Path | None, resume: bool) -> Path:
 
 def _run(config: Config, task, run_dir: Path, state: dict[str, Any] | None) -> Path:
     """Train ``run_dir``'s epochs (from the resumed checkpoint ``state``, if given)."""
-    ckpt_path, metrics = run_dir / "checkpoint.pt", checkpoint.MetricsLog(run_dir / "metrics.jsonl")
     tracker = Tracker(config, run_dir, state["wandb_id"] if state else None)
     swept = tracker.sweep_overrides()  # a wandb sweep agent's values win over the file's
     if swept:
         config = from_mapping({**config.to_dict(), **swept}, source=f"{config.source} + wandb.config")
         task = build_task(config)
-    experiment = make_experiment(config, task)
-
-    start_epoch, elapsed = 0, 0.0
-    resumes: list[dict[str, Any]] = []
-    this_resume = None  # recorded with the first checkpoint it writes
-    if state is not None:
-        experiment.load_state_dict(state["experiment"])
-        start_epoch, elapsed = int(state["epoch"]), float(state["elapsed"])
-        this_resume = resume_entry(state, config)
-        resumes = list(state.get("resumes", [])) + [this_resume]
-        metrics.keep_through(start_epoch)
-    else:
-        metrics.keep_through(0)
-        write_config(run_dir, config)
-    if start_epoch >= config.epochs:
-        print(f"{run_dir}: all {config.epochs} epochs are done; pass epochs=N to train further")
+    log = RunLog(config, task, run_dir, state, tracker, make_experiment(config, task))
     try:
-        for epoch in range(start_epoch, config.epochs):
+        for epoch in range(log.start_epoch, config.epochs):
             tic = time.perf_counter()
-            stats = experiment.run_epoch(epoch, f"epoch {epoch + 1}/{config.epochs}")
-            experiment.check_finite(f"after epoch {epoch + 1}")
-            row: dict[str, Any] = {"epoch": epoch + 1}
-            out_of_time = (config.max_minutes is not None
-                           and (elapsed + time.perf_counter() - tic) / 60 >= config.max_minutes)
-            if epoch + 1 == config.epochs or out_of_time or (epoch + 1) % config.eval_every == 0:
-                row.update(experiment.evaluate())
-            elapsed += time.perf_counter() - tic
-            row.update(stats, epoch_seconds=time.perf_counter() - tic, minutes=elapsed / 60)
-            row = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
-            metrics.append(row)
-            tracker.log(row)
-            checkpoint.save(ckpt_path, {"epoch": epoch + 1, "elapsed": elapsed,
-                                        "config": config.to_dict(), "wandb_id": tracker.run_id,
-                                        "resumes": resumes,
-                                        "experiment": experiment.state_dict()})
-            if this_resume is not None:  # config.yaml and resumes.jsonl follow the checkpoint
-                write_config(run_dir, config)
-                checkpoint.MetricsLog(run_dir / "resumes.jsonl").append(this_resume)
-                this_resume = None
-            if "train/f1" in row:
-                tqdm.write(_progress_line(row))
-            if out_of_time:
-                tqdm.write(f"stopping: {elapsed / 60:.1f} min reached max_minutes={config.max_minutes}")
+            stats = log.experiment.run_epoch(epoch, f"epoch {epoch + 1}/{config.epochs}")
+            if log.finish_epoch(epoch, stats, time.perf_counter() - tic):
                 break
     finally:
         tracker.finish()
-    write_summary(run_dir, metrics.read(), task)
-    return run_dir
+    return log.close()
+
+
+class RunLog:
+    """One run directory across its epochs: resumes the experiment from ``state``, then after
+    each epoch evaluates, appends metrics, logs to wandb and writes the checkpoint.
+
+    The epochs themselves are the caller's (``_run``; ``mannrl_gym.replicas.trainer`` steps K
+    runs' epochs together and keeps one RunLog per replica).
+    """
+
+    def __init__(self, config: Config, task, run_dir: Path, state: dict[str, Any] | None,
+                 tracker: Tracker, experiment) -> None:
+        self.config, self.task, self.run_dir = config, task, Path(run_dir)
+        self.tracker, self.experiment = tracker, experiment
+        self.ckpt_path = self.run_dir / "checkpoint.pt"
+        self.metrics = checkpoint.MetricsLog(self.run_dir / "metrics.jsonl")
+        self.start_epoch, self.elapsed = 0, 0.0
+        self.resumes: list[dict[str, Any]] = []
+        self.this_resume = None  # recorded with the first checkpoint it writes
+        if state is not None:
+            experiment.load_state_dict(state["experiment"])
+            self.start_epoch, self.elapsed = int(state["epoch"]), float(state["elapsed"])
+            self.this_resume = resume_entry(state, config)
+            self.resumes = list(state.get("resumes", [])) + [self.this_resume]
+            self.metrics.keep_through(self.start_epoch)
+        else:
+            self.metrics.keep_through(0)
+            write_config(self.run_dir, config)
+        if self.start_epoch >= config.epochs:
+            print(f"{run_dir}: all {config.epochs} epochs are done; pass epochs=N to train further")
+        self.last_row: dict[str, Any] | None = None
+
+    def out_of_time(self, train_seconds: float) -> bool:
+        """Whether ``max_minutes`` is reached once an epoch of ``train_seconds`` is counted."""
+        return (self.config.max_minutes is not None
+                and (self.elapsed + train_seconds) / 60 >= self.config.max_minutes)
+
+    def finish_epoch(self, epoch: int, stats: dict[str, Any], train_seconds: float,
+                     stop: bool | None = None, announce: bool = True) -> bool:
+        """Evaluate (when due), record and checkpoint the 0-based ``epoch`` that took
+        ``train_seconds`` to train; return True when the run must stop (``max_minutes``).
+        ``stop`` overrides that decision (replicas stop together)."""
+        config, experiment = self.config, self.experiment
+        tic = time.perf_counter()
+        experiment.check_finite(f"after epoch {epoch + 1}")
+        row: dict[str, Any] = {"epoch": epoch + 1}
+        out_of_time = self.out_of_time(train_seconds) if stop is None else stop
+        if epoch + 1 == config.epochs or out_of_time or (epoch + 1) % config.eval_every == 0:
+            row.update(experiment.evaluate())
+        seconds = train_seconds + time.perf_counter() - tic
+        self.elapsed += seconds
+        row.update(stats, epoch_seconds=seconds, minutes=self.elapsed / 60)
+        row = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+        self.metrics.append(row)
+        self.tracker.log(row)
+        checkpoint.save(self.ckpt_path, {"epoch": epoch + 1, "elapsed": self.elapsed,
+                                         "config": config.to_dict(),
+                                         "wandb_id": self.tracker.run_id,
+                                         "resumes": self.resumes,
+                                         "experiment": experiment.state_dict()})
+        if self.this_resume is not None:  # config.yaml and resumes.jsonl follow the checkpoint
+            write_config(self.run_dir, config)
+            checkpoint.MetricsLog(self.run_dir / "resumes.jsonl").append(self.this_resume)
+            self.this_resume = None
+        self.last_row = row
+        if announce and "train/f1" in row:
+            tqdm.write(_progress_line(row))
+        if announce and out_of_time:
+            tqdm.write(f"stopping: {self.elapsed / 60:.1f} min reached "
+                       f"max_minutes={config.max_minutes}")
+        return out_of_time
+
+    def close(self) -> Path:
+        """Write ``summary.json``; return the run directory."""
+        write_summary(self.run_dir, self.metrics.read(), self.task)
+        return self.run_dir
 
 
 # Keys a resumed run cannot change: they set the shapes of the saved networks, optimizers and
