@@ -30,6 +30,9 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
     from mannrl_gym import trainer
 
     overrides = parse_overrides(extra)
+    if "seeds" in overrides or "replicas" in overrides or (
+            args.resume and _replicas_trainer().is_replicated_run(args.resume)):
+        return _train_replicas(args, overrides)
     if args.resume:
         if args.config:
             raise ConfigError(f"command line: give a config file or --resume RUN_DIR, not both "
@@ -43,6 +46,34 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
         config = load(args.config, overrides)
         run_dir = trainer.train(config)
     print(f"results: {run_dir}  ({', '.join(_run_files(run_dir))})")
+    return 0
+
+
+def _replicas_trainer():
+    from mannrl_gym.replicas import trainer
+    return trainer
+
+
+def _train_replicas(args: argparse.Namespace, overrides: dict) -> int:
+    """K replicas in one process (``seeds=0-7``, ``replicas=[{lr: ...}, ...]``)."""
+    from mannrl_gym.replicas.spec import parse_points, parse_seeds, replicas
+
+    replicas_trainer = _replicas_trainer()
+    seeds, points = overrides.pop("seeds", None), overrides.pop("replicas", None)
+    if args.resume:
+        if args.config or seeds is not None or points is not None:
+            raise ConfigError(f"command line: --resume {args.resume} resumes the replicas it "
+                              f"holds; give no config file, seeds or replicas")
+        parent = replicas_trainer.resume_replicas(args.resume, overrides)
+    else:
+        if not args.config:
+            raise ConfigError("command line: give a config file, or --resume RUN_DIR")
+        base = load(args.config, overrides)
+        chosen = replicas(base, None if seeds is None else parse_seeds(seeds),
+                          None if points is None else parse_points(points))
+        parent = replicas_trainer.train_replicas(chosen, replicas_trainer.parent_dir(base))
+    print(f"results: {parent}/<replica>/ ({', '.join(sorted(p.name for p in parent.iterdir() if p.is_dir()))}): "
+          f"config.yaml, metrics.jsonl, summary.json, checkpoint.pt")
     return 0
 
 

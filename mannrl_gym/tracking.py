@@ -12,10 +12,12 @@ from mannrl_gym.config import Config
 class Tracker:
     """Logs each epoch's metrics to wandb (``wandb_mode``: offline, online or disabled).
 
-    A resumed run passes the saved ``run_id`` so wandb continues the same run.
+    A resumed run passes the saved ``run_id`` so wandb continues the same run; ``alongside``:
+    other runs of this process log at the same time (replicas), each to its own wandb run.
     """
 
-    def __init__(self, config: Config, run_dir: Path, run_id: str | None = None) -> None:
+    def __init__(self, config: Config, run_dir: Path, run_id: str | None = None,
+                 alongside: bool = False) -> None:
         self.run = None
         self.run_id = run_id
         if config.wandb_mode == "disabled":
@@ -26,7 +28,8 @@ class Tracker:
         self.run = wandb.init(project=config.wandb_project, dir=str(run_dir),
                               mode=config.wandb_mode, config=config.to_dict(),
                               name=Path(run_dir).name, id=run_id, resume="allow" if run_id else None,
-                              settings=wandb.Settings(console="off", x_disable_stats=True))
+                              settings=wandb.Settings(console="off", x_disable_stats=True),
+                              **({"reinit": "create_new"} if alongside else {}))
         self.run_id = self.run.id
 
     def sweep_overrides(self) -> dict[str, Any]:

@@ -57,3 +57,46 @@ def test_rebound_learner_keeps_its_values_and_checkpoints():
     np.testing.assert_array_equal(stacked.params[1], stacked.params[0])
     np.testing.assert_array_equal(stacked.storage.statistics[1].numpy(),
                                   stacked.storage.statistics[0].numpy())
+
+
+# -- K seeds in one process give each seed's single run --------------------------------------
+import json  # noqa: E402
+
+from mannrl_gym import cli  # noqa: E402
+from mannrl_gym.trainer import train  # noqa: E402
+
+from conftest import small_config  # noqa: E402
+
+TIMING = ("minutes", "epoch_seconds", "train_steps_per_s")
+
+
+def metric_rows(run_dir):
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in row.items() if k not in TIMING} for row in rows]
+
+
+def assert_rows_close(mine, theirs):
+    assert [r["epoch"] for r in mine] == [r["epoch"] for r in theirs]
+    for a, b in zip(mine, theirs):
+        assert a.keys() == b.keys()
+        for key in a:
+            if isinstance(a[key], float):
+                assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-6), key
+            else:
+                assert a[key] == b[key], key
+
+
+@pytest.mark.parametrize("agent", ["mannrl", "frozen_weights"])
+def test_seeds_in_one_process_match_single_seed_runs(tmp_path, agent):
+    code = cli.main(["train", "configs/logic.yaml", "seeds=0-2", "num_sequences=300",
+                     "epochs=2", "eval_batch_size=64", "wandb_mode=disabled",
+                     "progress=false", f"agent={agent}", f"out_dir={tmp_path}",
+                     "run_name=many"])
+    assert code == 0
+    parent = tmp_path / "many"
+    assert sorted(p.name for p in parent.iterdir() if p.is_dir()) == ["seed0", "seed1", "seed2"]
+    for seed in range(3):
+        single = train(small_config(seed=seed, agent=agent, out_dir=str(tmp_path / "single"),
+                                    run_name=f"s{seed}"))
+        assert_rows_close(metric_rows(parent / f"seed{seed}"), metric_rows(single))
+        assert (parent / f"seed{seed}" / "summary.json").exists()

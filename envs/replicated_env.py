@@ -1,0 +1,198 @@
+"""K independent MANN-RL vector envs (replicas: seeds or sweep points) stepped as one.
+
+Replica k is an ordinary :class:`MannRLVectorEnv` of B slots with its own data, data order
+and action network A_k; this env lays the K of them side by side. Every action network is
+rebound onto stacked (K, ...) arrays (``mannrl_gym.replicas.kernel.StackedLearners``), so a
+step where every slot of every replica reads a sequence trains all K networks in one batched
+step; any other step (a pass's staggered start and its tail) runs each replica's own
+single-env code. Each replica therefore computes exactly what it would alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import gymnasium
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from mannrl_gym.envs.core import as_memory
+from mannrl_gym.envs.vector_env import MannRLVectorEnv
+from mannrl_gym.replicas.kernel import StackedLearners
+
+# the per-step flags of a pass, padded with these values where a replica idles
+ROW_FILL = {"inputs": 0, "targets": 0, "start": False, "valid": False, "answer": False,
+            "long_range": False, "kind": 0, "sequence": -1}
+
+
+class ReplicatedVectorEnv(VectorEnv):
+    """K learning ``MannRLVectorEnv`` replicas of B slots each, as one vector env of K * B rows.
+
+    Layout: row ``k * B + b`` is slot b of replica k (``replica_slice(k)``). Observation
+    (K * B, D) and action (K * B, M) rows are those of the replicas' own spaces, stacked;
+    ``info`` holds each replica's info arrays concatenated (K * B,), plus ``replica`` (int64,
+    the row's replica) and ``replica_active`` (bool, False once the replica's pass has ended).
+
+    Episodes: ``reset`` starts a pass in every replica; passes differ in length (each replica
+    draws its own data order). A replica whose pass ended idles (``valid`` False, reward 0,
+    its network untouched) until the longest pass ends; there every row is truncated and the
+    next ``step`` starts the next pass of every replica (NEXT_STEP autoreset).
+
+    ``reset(seed=s)`` reseeds replica k with ``s + k``. ``reset(options={"epoch": e})`` reads
+    epoch e's data in every replica; ``options={"replicas": mask}`` (K bools) runs this pass
+    in the masked replicas only, the others idle throughout (their data order does not move).
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+
+    def __init__(self, replicas: Sequence[MannRLVectorEnv]) -> None:
+        self.replicas = list(replicas)
+        if not self.replicas:
+            raise ValueError("ReplicatedVectorEnv needs at least one replica")
+        first = self.replicas[0]
+        if any(not env.learn for env in self.replicas):
+            raise ValueError("replicas are learning envs (evaluate each replica's own env)")
+        if len({(env.num_envs, env.layout) for env in self.replicas}) != 1:
+            raise ValueError("replicas must share num_envs and the observation layout")
+        self.num_replicas, self.slots = len(self.replicas), first.num_envs
+        self.num_envs = self.num_replicas * self.slots
+        self.render_mode = None
+        self.layout = first.layout
+        self.single_observation_space = first.single_observation_space
+        self.single_action_space = first.single_action_space
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.learners = StackedLearners([env.learner for env in self.replicas])
+        tables = [env.core.table for env in self.replicas]
+        self._shared_table = all(t.shape == tables[0].shape and np.array_equal(t, tables[0])
+                                 for t in tables)
+        self._tables = tables[0] if self._shared_table else np.stack(tables)
+        self._clamp = np.array([[env.config.memory_clamp] for env in self.replicas],
+                               dtype=np.float32)
+        self._memory_shape = (self.num_replicas, self.slots, self.layout.memory_size)
+        self._replica_of_row = np.repeat(np.arange(self.num_replicas), self.slots)
+        self._replica_of_row.setflags(write=False)
+        self._idle_observation = np.concatenate(
+            [np.zeros((self.slots, self.layout.memory_size), np.float32),
+             np.repeat(tables[0][:1], self.slots, axis=0),
+             np.zeros((self.slots, self.layout.num_outputs), np.float32)], axis=1)
+        self.lengths = np.zeros(self.num_replicas, dtype=np.int64)
+        self._rows: dict[str, np.ndarray] | None = None
+        self._t = 0
+        self._needs_reset = True
+
+    def replica_slice(self, k: int) -> slice:
+        """The rows of replica k in observations, actions and info arrays."""
+        return slice(k * self.slots, (k + 1) * self.slots)
+
+    @property
+    def steps_per_pass(self) -> int:
+        """Steps of the current pass: the longest replica's; ``step`` is called this - 1 times."""
+        return max(1, int(self.lengths.max()))
+
+    # -- Gymnasium API ---------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        options = dict(options or {})
+        running = np.asarray(options.pop("replicas", np.ones(self.num_replicas, bool)), bool)
+        if running.shape != (self.num_replicas,):
+            raise ValueError(f"options['replicas'] must hold {self.num_replicas} bools")
+        shape = (self.num_replicas, self.slots)
+        observations = np.empty(shape + (self.layout.size,), np.float32)
+        loss, prediction = np.zeros(shape, np.float32), np.zeros(shape, np.int64)
+        self.lengths[:] = 0
+        for k, env in enumerate(self.replicas):
+            if running[k]:  # step 0 of each pass: the replica's own reset
+                observations[k], info = env.reset(seed=None if seed is None else seed + k,
+                                                  options=options or None)
+                loss[k], prediction[k] = info["loss"], info["prediction"]
+                self.lengths[k] = env.steps_per_pass
+            else:
+                observations[k] = self._idle_observation
+        steps = self.steps_per_pass
+        self._rows = {}
+        for name, fill in ROW_FILL.items():
+            dtype = np.int64 if isinstance(fill, int) and not isinstance(fill, bool) else bool
+            stacked = np.full((steps, self.num_replicas, self.slots), fill, dtype=dtype)
+            for k, env in enumerate(self.replicas):
+                if running[k]:
+                    stacked[:self.lengths[k], k] = env._rows[name]
+            stacked.setflags(write=False)
+            self._rows[name] = stacked
+        self._fast = self._rows["valid"].all(axis=(1, 2))  # every slot of every replica live
+        self._start_memory = [env.start_memory for env in self.replicas]
+        self._t = 0
+        self._needs_reset = False
+        return observations.reshape(self.num_envs, -1), self._info(loss, prediction)
+
+    def step(self, actions):
+        if self._rows is None:
+            raise gymnasium.error.ResetNeeded("call reset() before step()")
+        if self._needs_reset:
+            observation, info = self.reset()
+            zeros = np.zeros(self.num_envs, dtype=np.float32)
+            false = np.zeros(self.num_envs, dtype=bool)
+            return observation, zeros, false, false.copy(), info
+        memory = as_memory(actions, (self.num_envs, self.layout.memory_size))
+        memory = memory.reshape(self._memory_shape)
+        self._t += 1
+        t = self._t
+        if self._fast[t]:
+            observation, reward, loss, prediction = self._batched_step(t, memory)
+        else:
+            observation, reward, loss, prediction = self._replica_steps(t, memory)
+        truncated = np.full(self.num_envs, t == self.steps_per_pass - 1)
+        self._needs_reset = bool(truncated[0])
+        return (observation.reshape(self.num_envs, -1), reward.reshape(-1),
+                np.zeros(self.num_envs, dtype=bool), truncated, self._info(loss, prediction))
+
+    # -- internals -------------------------------------------------------------------------
+    def _batched_step(self, t: int, memory: np.ndarray):
+        """Every slot of every replica is live: all K networks train in one batched step."""
+        rows = self._rows
+        starts = rows["start"][t]
+        for k, start_memory in enumerate(self._start_memory):  # carry_memory=False
+            if start_memory is not None:
+                memory[k] = np.where(starts[k][:, None], start_memory, memory[k])
+        inputs = rows["inputs"][t]
+        features = (self._tables[inputs] if self._shared_table
+                    else self._tables[np.arange(self.num_replicas)[:, None], inputs])
+        probs, loss = self.learners.train_step(features, memory, rows["targets"][t])
+        reward = -np.minimum(loss, self._clamp)
+        observation = np.concatenate([memory, features, probs], axis=2)
+        return observation, reward, loss, probs.argmax(axis=2)
+
+    def _replica_steps(self, t: int, memory: np.ndarray):
+        """Each replica still in its pass takes its own single-env step; the rest idle."""
+        shape = (self.num_replicas, self.slots)
+        observation = np.empty(shape + (self.layout.size,), np.float32)
+        reward, loss = np.zeros(shape, np.float32), np.zeros(shape, np.float32)
+        prediction = np.zeros(shape, np.int64)
+        for k, env in enumerate(self.replicas):
+            if t >= self.lengths[k]:
+                observation[k] = self._idle_observation
+                continue
+            env._t = t - 1  # the single env resumes at this replica's step
+            observation[k], reward[k], _, _, info = env.step(memory[k])
+            loss[k], prediction[k] = info["loss"], info["prediction"]
+        return observation, reward, loss, prediction
+
+    def _info(self, loss: np.ndarray, prediction: np.ndarray) -> dict[str, np.ndarray]:
+        rows, t = self._rows, self._t
+        target = rows["targets"][t].reshape(-1)
+        prediction = prediction.reshape(-1)
+        return {"loss": loss.reshape(-1), "correct": prediction == target,
+                "prediction": prediction, "target": target,
+                "valid": rows["valid"][t].reshape(-1),
+                "sequence_start": rows["start"][t].reshape(-1),
+                "answer_step": rows["answer"][t].reshape(-1),
+                "long_range": rows["long_range"][t].reshape(-1),
+                "kind": rows["kind"][t].reshape(-1), "sequence": rows["sequence"][t].reshape(-1),
+                "replica": self._replica_of_row,
+                "replica_active": np.repeat(t < self.lengths, self.slots)}
+
+    def close_extras(self, **kwargs: Any) -> None:
+        for env in self.replicas:
+            env.close()
+

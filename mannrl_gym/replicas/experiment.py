@@ -1,0 +1,81 @@
+"""K ``MannRLExperiment``s whose training epochs run as one batched loop.
+
+Each replica stays an ordinary ``MannRLExperiment`` (its env, agent, evaluators, state dict),
+so evaluation and checkpoints are the single-run code per replica; only ``run_epoch`` is
+shared: one ``ReplicatedVectorEnv`` over the K training envs and one ``ReplicatedAgents``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from mannrl_gym.config import Config
+from mannrl_gym.envs.replicated_env import ReplicatedVectorEnv
+from mannrl_gym.experiments import MannRLExperiment
+from mannrl_gym.replicas.agents import ReplicatedAgents
+from mannrl_gym.tasks.base import Task
+
+
+class ReplicatedExperiment:
+    """K experiments of one shape (``configs`` differ in seed or sweep keys only)."""
+
+    def __init__(self, configs: Sequence[Config], tasks: Sequence[Task]) -> None:
+        self.configs = list(configs)
+        self.experiments = [MannRLExperiment(config, task) for config, task in zip(configs, tasks)]
+        self.env = ReplicatedVectorEnv([e.env for e in self.experiments])
+        self.agents = ReplicatedAgents([e.agent for e in self.experiments], self.env.slots,
+                                       self.env.layout.memory_size)
+
+    def __len__(self) -> int:
+        return len(self.experiments)
+
+    def run_epoch(self, epoch: int, description: str,
+                  running: np.ndarray | None = None) -> list[dict[str, Any] | None]:
+        """One pass of every replica in ``running`` (K bools; default all), stepped together;
+        each one's training statistics as ``MannRLExperiment.run_epoch`` gives them (None for
+        a replica that sat out)."""
+        replicas = len(self.experiments)
+        running = np.ones(replicas, bool) if running is None else np.asarray(running, bool)
+        for experiment in self.experiments:
+            agent = experiment.agent
+            if hasattr(agent, "optimizer"):
+                for group in agent.optimizer.param_groups:
+                    group["lr"] = experiment.memory_lr(epoch)
+        tic = time.perf_counter()
+        observation, _ = self.env.reset(options={"epoch": epoch, "replicas": running})
+        for k, experiment in enumerate(self.experiments):
+            if running[k]:
+                experiment.evaluation_bn = None
+                experiment.evaluators["train"].epoch = epoch
+        env, agents, slots = self.env, self.agents, self.env.slots
+        steps = env.steps_per_pass - 1
+        loss_sums = np.zeros(replicas)
+        memory_losses: list[list[float]] = [[] for _ in range(replicas)]
+        show = self.configs[0].progress
+        bar = tqdm(total=steps, desc=description, unit="step", leave=False,
+                   disable=None if show else True, mininterval=1.0)
+        for step in range(steps):
+            observation, reward, _, _, info = env.step(agents.act(observation))
+            for k, stats in enumerate(agents.observe(observation, reward, info)):
+                if stats is not None:
+                    memory_losses[k].append(stats["memory_loss"])
+            loss_sums += info["loss"].reshape(replicas, slots).sum(axis=1)
+            if step % 512 == 511:
+                bar.update(512)
+        bar.close()
+        seconds = time.perf_counter() - tic
+        results: list[dict[str, Any] | None] = []
+        for k, experiment in enumerate(self.experiments):
+            if not running[k]:
+                results.append(None)
+                continue
+            live_rows = int(experiment.env.stream.valid[1:].sum())
+            losses = memory_losses[k]
+            results.append({"train_steps_per_s": float(env.lengths[k] - 1) / seconds,
+                            "train_loss_running": float(loss_sums[k]) / max(1, live_rows),
+                            "memory_loss": sum(losses) / len(losses) if losses else None})
+        return results

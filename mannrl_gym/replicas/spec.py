@@ -1,0 +1,112 @@
+"""What replicas a command asks for: ``seeds=0-7`` / ``seeds=0,3,5`` and sweep points
+``replicas=[{lr: 1e-4}, {lr: 3e-4}]`` (every point runs with every seed), checked up front."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from mannrl_gym.config import Config, ConfigError, from_mapping
+from mannrl_gym.replicas.agents import REPLICABLE_AGENTS
+
+# keys a sweep point may set: they change no shape and no data, so replicas stay stackable
+POINT_KEYS = ("lr", "clipping", "memory_lr", "memory_clipping", "memory_clamp", "gamma",
+              "memory_lr_decay", "memory_lr_decay_every", "memory_train_iterations",
+              "memory_samples", "settle", "detach_target")
+MAX_REPLICAS = 256
+
+
+@dataclass(frozen=True)
+class Replica:
+    """One replica: its run directory's name (under the parent run) and its config."""
+
+    name: str
+    config: Config
+
+
+def parse_seeds(value: Any, source: str = "command line") -> list[int]:
+    """``3``, ``"0-7"`` (inclusive), ``"0,3,5"``, ``"0-3,8"`` or a list of ints -> seeds."""
+    def fail(why: str):
+        raise ConfigError(f"{source}: key 'seeds' {why}, got {value!r} (e.g. seeds=0-7 or "
+                          f"seeds=0,3,5)")
+    if isinstance(value, bool):
+        fail("must be seeds")
+    if isinstance(value, int):
+        parts: list[Any] = [value]
+    elif isinstance(value, (list, tuple)):
+        parts = list(value)
+    elif isinstance(value, str):
+        parts = [p.strip() for p in value.split(",")]
+    else:
+        fail("must be a seed, a range a-b or a comma-separated list")
+    seeds: list[int] = []
+    for part in parts:
+        if isinstance(part, int) and not isinstance(part, bool):
+            seeds.append(part)
+            continue
+        match = re.fullmatch(r"(\d+)(?:-(\d+))?", str(part))
+        if not match:
+            fail(f"has a part {part!r} that is neither a whole number >= 0 nor a range a-b")
+        low = int(match.group(1))
+        high = int(match.group(2)) if match.group(2) is not None else low
+        if high < low:
+            fail(f"has an empty range {part!r} (the end must be >= the start)")
+        seeds.extend(range(low, high + 1))
+    if any(seed < 0 for seed in seeds):
+        fail("must hold seeds >= 0")
+    if not seeds:
+        fail("names no seed")
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        fail(f"repeats seed(s) {repeated}")
+    return seeds
+
+
+def parse_points(value: Any, source: str = "command line") -> list[dict[str, Any]]:
+    """A list of mappings of POINT_KEYS, e.g. ``[{lr: 1e-4}, {lr: 3e-4, gamma: 0.9}]``."""
+    example = "e.g. replicas='[{lr: 1e-4}, {lr: 3e-4}]'"
+    if not isinstance(value, list) or not value or not all(isinstance(p, dict) and p
+                                                           for p in value):
+        raise ConfigError(f"{source}: key 'replicas' must be a list of key: value mappings, "
+                          f"{example}; got {value!r}")
+    for point in value:
+        for key in point:
+            if key not in POINT_KEYS:
+                why = ("it changes shapes, data or what runs, so replicas would not stack"
+                       if key in Config.__dataclass_fields__ else "it is no config key")
+                raise ConfigError(f"{source}: key 'replicas' sets '{key}', which a replica "
+                                  f"cannot vary: {why}. Replicas may vary: "
+                                  f"{', '.join(POINT_KEYS)} (and seeds=...)")
+    seen = [tuple(sorted(p.items())) for p in value]
+    repeated = [dict(p) for i, p in enumerate(seen) if p in seen[:i]]
+    if repeated:
+        raise ConfigError(f"{source}: key 'replicas' repeats the point {repeated[0]}")
+    return value
+
+
+def _point_name(point: dict[str, Any]) -> str:
+    return "+".join(f"{key}={value}" for key, value in point.items())
+
+
+def replicas(base: Config, seeds: list[int] | None,
+             points: list[dict[str, Any]] | None) -> list[Replica]:
+    """Every (point, seed) of the request as a checked config; names like ``seed3`` or
+    ``lr=0.0003-seed3``. Raises ConfigError for an agent that cannot be replicated."""
+    if base.agent not in REPLICABLE_AGENTS:
+        raise ConfigError(f"{base.source}: key 'agent' is '{base.agent}', which cannot run as "
+                          f"replicas; replicated agents: {', '.join(REPLICABLE_AGENTS)} (run the "
+                          f"others one seed per process)")
+    seeds = seeds if seeds is not None else [base.seed]
+    points = points if points is not None else [{}]
+    if len(seeds) * len(points) > MAX_REPLICAS:
+        raise ConfigError(f"{base.source}: {len(seeds) * len(points)} replicas asked for; at "
+                          f"most {MAX_REPLICAS} run in one process")
+    result = []
+    for point in points:
+        for seed in seeds:
+            name = "-".join(filter(None, [_point_name(point), f"seed{seed}"]))
+            config = from_mapping({**base.to_dict(), **point, "seed": seed},
+                                  source=f"{base.source} (replica {name})")
+            result.append(Replica(name, config))
+    return result

@@ -1,0 +1,158 @@
+"""`mannrl train CONFIG seeds=0-7`: K replicas trained in one process, each in its own
+ordinary run directory.
+
+Layout: a parent directory ``out_dir/run_name`` holds ``replicas.yaml`` (the replicas' names)
+and one run directory per replica (``seed3``, ``lr=0.0003-seed3``, ...), each exactly what
+``mannrl train`` writes for one run (config.yaml with that replica's seed and values,
+metrics.jsonl, checkpoint.pt, summary.json). ``mannrl train --resume PARENT`` resumes them
+together; ``mannrl train --resume PARENT/seed3`` resumes one alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from threadpoolctl import threadpool_limits
+from tqdm import tqdm
+
+from mannrl_gym import checkpoint, rundir
+from mannrl_gym.config import Config, ConfigError
+from mannrl_gym.replicas.experiment import ReplicatedExperiment
+from mannrl_gym.replicas.spec import Replica
+from mannrl_gym.tasks import build_task
+from mannrl_gym.tracking import Tracker
+from mannrl_gym.trainer import RunLog, resume_config, resumed_state
+
+INDEX = "replicas.yaml"
+
+
+def is_replicated_run(run_dir: Path) -> bool:
+    return (Path(run_dir) / INDEX).is_file()
+
+
+def parent_dir(base: Config) -> Path:
+    """Where a new replicated run of ``base`` goes: ``out_dir/run_name`` (default: task,
+    agent, 'replicas', time)."""
+    name = base.run_name or f"{base.task}-{base.agent}-replicas-{time.strftime('%Y%m%d-%H%M%S')}"
+    return Path(base.out_dir) / name
+
+
+def train_replicas(replicas: list[Replica], parent: Path) -> Path:
+    """Train every replica (a new run) under ``parent``; return ``parent``."""
+    parent = Path(parent)
+    if parent.exists() and any(parent.iterdir()):
+        raise ConfigError(f"{replicas[0].config.source}: {parent} already exists and is not "
+                          f"empty; resume it with `mannrl train --resume {parent}` or choose "
+                          f"another run_name")
+    configs = [Config(**{**r.config.to_dict(), "out_dir": str(parent), "run_name": r.name},
+                      source=r.config.source).validate() for r in replicas]
+    tasks = _tasks(configs)  # bad data fails here, before anything is written
+    parent.mkdir(parents=True, exist_ok=True)
+    try:
+        checkpoint.atomic_write_text(parent / INDEX, yaml.safe_dump(
+            {"replicas": [r.name for r in replicas]}, sort_keys=False))
+        _train(configs, tasks, [parent / r.name for r in replicas], None)
+    except BaseException:
+        if not any((parent / r.name / "checkpoint.pt").exists() for r in replicas):
+            shutil.rmtree(parent, ignore_errors=True)  # nothing half-written left behind
+        raise
+    return parent
+
+
+def resume_replicas(parent: Path, overrides: dict[str, Any] | None = None) -> Path:
+    """Resume every replica of the replicated run in ``parent`` (``overrides`` apply to all)."""
+    parent = Path(parent)
+    names = (yaml.safe_load((parent / INDEX).read_text()) or {}).get("replicas")
+    if not isinstance(names, list) or not names:
+        raise ConfigError(f"{parent / INDEX}: expected 'replicas: [names]'")
+    run_dirs = [parent / name for name in names]
+    configs = [resume_config(run_dir, overrides) for run_dir in run_dirs]
+    states = [resumed_state(run_dir, config) for run_dir, config in zip(run_dirs, configs)]
+    _train(configs, _tasks(configs), run_dirs, states)
+    return parent
+
+
+def _tasks(configs: list[Config]) -> list:
+    """One task per distinct data config (seeds draw Logic's data; sweep points share it)."""
+    built: dict[str, Any] = {}
+    data_keys = ("task", "seed", "data_path", "val_path", "num_sequences")
+    tasks = []
+    for config in configs:
+        key = repr([getattr(config, k) for k in data_keys])
+        if key not in built:
+            built[key] = build_task(config)
+        tasks.append(built[key])
+    return tasks
+
+
+def _train(configs: list[Config], tasks: list, run_dirs: list[Path],
+           states: list[dict[str, Any]] | None) -> None:
+    threads = configs[0].num_threads
+    torch.set_num_threads(threads)
+    with threadpool_limits(limits=threads), contextlib.ExitStack() as held:
+        for run_dir, config in zip(run_dirs, configs):
+            held.enter_context(rundir.claim(run_dir, new_run=states is None,
+                                            source=config.source))
+        _run(configs, tasks, run_dirs, states)
+
+
+def _run(configs: list[Config], tasks: list, run_dirs: list[Path],
+         states: list[dict[str, Any]] | None) -> None:
+    replicated = ReplicatedExperiment(configs, tasks)
+    trackers: list[Tracker] = []
+    try:
+        logs = []
+        for k, (config, task, run_dir) in enumerate(zip(configs, tasks, run_dirs)):
+            state = states[k] if states else None
+            trackers.append(Tracker(config, run_dir, state["wandb_id"] if state else None,
+                                    alongside=True))
+            logs.append(RunLog(config, task, run_dir, state, trackers[-1],
+                               replicated.experiments[k]))
+        epochs = configs[0].epochs
+        for epoch in range(min(log.start_epoch for log in logs), epochs):
+            running = [log.start_epoch <= epoch for log in logs]  # a replica behind catches up
+            tic = time.perf_counter()
+            stats = replicated.run_epoch(epoch, f"epoch {epoch + 1}/{epochs} "
+                                                f"({sum(running)} replicas)", running)
+            seconds = time.perf_counter() - tic
+            stop = any(log.out_of_time(seconds) for log, go in zip(logs, running) if go)
+            rows = []
+            for k, log in enumerate(logs):
+                if running[k]:
+                    log.finish_epoch(epoch, stats[k], seconds, stop=stop, announce=False)
+                    rows.append(log.last_row)
+            if configs[0].progress or epoch + 1 == epochs or stop:
+                tqdm.write(progress_line(epoch, rows, seconds))
+            if stop:
+                tqdm.write(f"stopping: max_minutes={configs[0].max_minutes} reached")
+                break
+    finally:
+        for tracker in trackers:
+            tracker.finish()
+    for log in logs:
+        log.close()
+
+
+def _spread(rows: list[dict[str, Any]], key: str) -> str:
+    values = [row[key] for row in rows if row.get(key) is not None]
+    if not values:
+        return "  n/a"
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{statistics.mean(values):.3f} [{min(values):.3f}, {max(values):.3f}]"
+
+
+def progress_line(epoch: int, rows: list[dict[str, Any]], seconds: float) -> str:
+    """One line for all replicas' epoch: mean [min, max] over replicas, replica-steps/s."""
+    replica_steps = sum(row.get("train_steps_per_s") or 0.0 for row in rows)
+    return (f"epoch {epoch + 1:4d}  {len(rows)} replicas  train f1 {_spread(rows, 'train/f1')}"
+            f"  |  val f1 {_spread(rows, 'validation/f1')}  answer "
+            f"{_spread(rows, 'validation/answer_acc')}  {replica_steps:.0f} replica-steps/s, "
+            f"{seconds:.1f} s training")
