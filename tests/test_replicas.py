@@ -100,3 +100,74 @@ def test_seeds_in_one_process_match_single_seed_runs(tmp_path, agent):
                                     run_name=f"s{seed}"))
         assert_rows_close(metric_rows(parent / f"seed{seed}"), metric_rows(single))
         assert (parent / f"seed{seed}" / "summary.json").exists()
+
+
+import os  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+from conftest import ROOT  # noqa: E402
+
+SMALL = ["num_sequences=300", "eval_batch_size=64", "wandb_mode=disabled", "progress=false"]
+
+
+def test_killed_replicated_run_resumes_and_a_replica_resumes_alone(tmp_path):
+    args = SMALL + ["epochs=3", "seeds=0,3", f"out_dir={tmp_path}"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    base = [sys.executable, "-m", "mannrl_gym.cli", "train", str(ROOT / "configs/logic.yaml")]
+    subprocess.run(base + args + ["run_name=whole"], check=True, env=env, capture_output=True)
+    victim = subprocess.Popen(base + args + ["run_name=killed"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = tmp_path / "killed" / "seed0" / "checkpoint.pt"
+    deadline = time.time() + 120
+    while not first.exists() and time.time() < deadline:
+        time.sleep(0.02)
+    victim.send_signal(signal.SIGKILL)  # one replica may have saved epoch 1, the other not
+    victim.wait()
+    assert cli.main(["train", "--resume", str(tmp_path / "killed")]) == 0
+    for seed in (0, 3):
+        assert_rows_close(metric_rows(tmp_path / "killed" / f"seed{seed}"),
+                          metric_rows(tmp_path / "whole" / f"seed{seed}"))
+    alone = tmp_path / "whole" / "seed3"  # an ordinary run directory: resumes on its own
+    assert cli.main(["train", "--resume", str(alone), "epochs=4"]) == 0
+    assert [row["epoch"] for row in metric_rows(alone)] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("override,message", [
+    ("seeds=5-2", "empty range"), ("seeds=0,1,1", "repeats seed"), ("seeds=a", "neither"),
+    ("replicas=[{hidden_size: 32}]", "cannot vary"), ("replicas=[{lr: 1e-4}, {lr: 1e-4}]",
+                                                      "repeats the point"),
+    ("replicas=lr", "list of key: value"),
+])
+def test_bad_replica_requests_are_named(tmp_path, capsys, override, message):
+    code = cli.main(["train", "configs/logic.yaml", override, f"out_dir={tmp_path}"] + SMALL)
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_agents_that_cannot_be_replicated_are_refused(tmp_path, capsys):
+    code = cli.main(["train", "configs/logic.yaml", "agent=lstm", "seeds=0-1",
+                     f"out_dir={tmp_path}"] + SMALL)
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "'lstm'" in err and "mannrl, frozen_weights, frozen_memory, no_memory" in err
+
+
+def test_sweep_points_get_their_own_values_and_directories(tmp_path):
+    code = cli.main(["train", "configs/logic.yaml", "replicas=[{lr: 1e-3}, {lr: 3e-4, gamma: 0.9}]",
+                     "seeds=1", "epochs=1", "agent=no_memory", f"out_dir={tmp_path}",
+                     "run_name=sweep"] + SMALL)
+    assert code == 0
+    import yaml
+    first = yaml.safe_load((tmp_path / "sweep" / "lr=1e-3-seed1" / "config.yaml").read_text())
+    second = yaml.safe_load(
+        (tmp_path / "sweep" / "lr=3e-4+gamma=0.9-seed1" / "config.yaml").read_text())
+    assert (first["lr"], first["seed"]) == (1e-3, 1)
+    assert (second["lr"], second["gamma"], second["seed"]) == (3e-4, 0.9, 1)
+    single = train(small_config(seed=1, lr=3e-4, gamma=0.9, agent="no_memory", epochs=1,
+                                out_dir=str(tmp_path), run_name="single"))
+    assert_rows_close(metric_rows(tmp_path / "sweep" / "lr=3e-4+gamma=0.9-seed1"),
+                      metric_rows(single))

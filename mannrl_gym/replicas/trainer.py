@@ -58,7 +58,8 @@ def train_replicas(replicas: list[Replica], parent: Path) -> Path:
     try:
         checkpoint.atomic_write_text(parent / INDEX, yaml.safe_dump(
             {"replicas": [r.name for r in replicas]}, sort_keys=False))
-        _train(configs, tasks, [parent / r.name for r in replicas], None)
+        _train(configs, tasks, [parent / r.name for r in replicas],
+               [None] * len(replicas), new_run=True)
     except BaseException:
         if not any((parent / r.name / "checkpoint.pt").exists() for r in replicas):
             shutil.rmtree(parent, ignore_errors=True)  # nothing half-written left behind
@@ -74,8 +75,10 @@ def resume_replicas(parent: Path, overrides: dict[str, Any] | None = None) -> Pa
         raise ConfigError(f"{parent / INDEX}: expected 'replicas: [names]'")
     run_dirs = [parent / name for name in names]
     configs = [resume_config(run_dir, overrides) for run_dir in run_dirs]
-    states = [resumed_state(run_dir, config) for run_dir, config in zip(run_dirs, configs)]
-    _train(configs, _tasks(configs), run_dirs, states)
+    # a replica killed before its first checkpoint starts again from its seed
+    states = [resumed_state(run_dir, config) if (run_dir / "checkpoint.pt").exists() else None
+              for run_dir, config in zip(run_dirs, configs)]
+    _train(configs, _tasks(configs), run_dirs, states, new_run=False)
     return parent
 
 
@@ -93,24 +96,23 @@ def _tasks(configs: list[Config]) -> list:
 
 
 def _train(configs: list[Config], tasks: list, run_dirs: list[Path],
-           states: list[dict[str, Any]] | None) -> None:
+           states: list[dict[str, Any] | None], new_run: bool) -> None:
     threads = configs[0].num_threads
     torch.set_num_threads(threads)
     with threadpool_limits(limits=threads), contextlib.ExitStack() as held:
         for run_dir, config in zip(run_dirs, configs):
-            held.enter_context(rundir.claim(run_dir, new_run=states is None,
-                                            source=config.source))
+            held.enter_context(rundir.claim(run_dir, new_run=new_run, source=config.source))
         _run(configs, tasks, run_dirs, states)
 
 
 def _run(configs: list[Config], tasks: list, run_dirs: list[Path],
-         states: list[dict[str, Any]] | None) -> None:
+         states: list[dict[str, Any] | None]) -> None:
     replicated = ReplicatedExperiment(configs, tasks)
     trackers: list[Tracker] = []
     try:
         logs = []
         for k, (config, task, run_dir) in enumerate(zip(configs, tasks, run_dirs)):
-            state = states[k] if states else None
+            state = states[k]
             trackers.append(Tracker(config, run_dir, state["wandb_id"] if state else None,
                                     alongside=True))
             logs.append(RunLog(config, task, run_dir, state, trackers[-1],
