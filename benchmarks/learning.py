@@ -12,6 +12,11 @@ a second table gives each variant's mean and spread (standard deviation) over it
     python benchmarks/learning.py --task logic --variants paper,frozen-memory,frozen-weights,es,pg --seeds 0,1,2 --epochs 20 --minutes 60
     python benchmarks/learning.py --task pos --minutes 8 --jobs 2
     python benchmarks/learning.py --task sentence --minutes 30 --jobs 2
+    python benchmarks/learning.py --task logic --variants paper,frozen-weights --seeds 0-4 --epochs 8 --minutes 60 --replicated
+
+``--replicated`` trains each variant's seeds as replicas of one process (``mannrl train CONFIG
+seeds=...``, docs/replicas.md) when its agent can be replicated; the others run one process
+per seed. A replica's minutes are the shared training time plus its own evaluations.
 
 For the sentence tasks the table adds what says whether the memory works: the character
 accuracy over the sentences' writing phase (answer_acc_sentence), the share of training
@@ -99,6 +104,27 @@ def run(name: str, overrides: list[str], seed: int, minutes: float, epochs: int,
     return {"name": name, "seed": seed, "dir": run_dir}
 
 
+def run_replicated(name: str, overrides: list[str], seeds: list[int], minutes: float,
+                   epochs: int, out: Path, extra: list[str], config: Path) -> list[dict]:
+    """All ``seeds`` of one variant as replicas of one process (``out/<name>/seed<s>``)."""
+    parent = out / name
+    results = [{"name": name, "seed": seed, "dir": parent / f"seed{seed}"} for seed in seeds]
+    if all((r["dir"] / "summary.json").exists() for r in results):
+        return results
+    command = [sys.executable, "-m", "mannrl_gym.cli", "train", str(config),
+               f"seeds={','.join(map(str, seeds))}", f"epochs={epochs}", f"max_minutes={minutes}",
+               "wandb_mode=disabled", "progress=false", f"out_dir={out}", f"run_name={name}",
+               *overrides, *extra]
+    subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    return results
+
+
+def replicable(overrides: list[str], extra: list[str]) -> bool:
+    from mannrl_gym.replicas.agents import REPLICABLE_AGENTS
+    agents = [o.split("=", 1)[1] for o in overrides + extra if o.startswith("agent=")]
+    return (agents[-1] if agents else "mannrl") in REPLICABLE_AGENTS
+
+
 def row_for(result: dict, keys: list[str], budgets: tuple[int, ...]) -> dict:
     rows = [json.loads(line) for line in (result["dir"] / "metrics.jsonl").read_text().splitlines()]
     rows = [r for r in rows if r.get("train/f1") is not None]  # evaluated epochs (eval_every)
@@ -152,7 +178,10 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=2.0, help="wall-clock budget per run")
     parser.add_argument("--epochs", type=int, default=512, help="epoch cap per run")
     parser.add_argument("--task", choices=tuple(TASK_VARIANTS), default="logic")
-    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--seeds", default="0", help="e.g. 0,1,2 or 0-4")
+    parser.add_argument("--replicated", action="store_true",
+                        help="each variant's seeds as replicas of one process (where its agent "
+                             "can be replicated)")
     parser.add_argument("--variants", help="comma-separated names (default: all of the task's)")
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (one core each)")
     parser.add_argument("--out", help="default: benchmarks/results/<task>")
@@ -166,20 +195,27 @@ def main() -> None:
     out = Path(args.out or ROOT / "benchmarks/results" / args.task)
     config = ROOT / "configs" / f"{args.task}.yaml"
     out.mkdir(parents=True, exist_ok=True)
-    jobs = [(n, variants[n], int(s)) for n in names for s in args.seeds.split(",")]
+    from mannrl_gym.replicas.spec import parse_seeds
+    seeds = parse_seeds(args.seeds, source="--seeds")
+    together = [n for n in names if args.replicated and replicable(variants[n], args.extra)]
+    jobs = [(n, variants[n], s) for n in names if n not in together for s in seeds]
     tic = time.time()
     with ThreadPoolExecutor(args.jobs) as pool:
+        grouped = list(pool.map(lambda n: run_replicated(n, variants[n], seeds, args.minutes,
+                                                         args.epochs, out, args.extra, config),
+                                together))
         results = list(pool.map(lambda j: run(j[0], j[1], j[2], args.minutes, args.epochs, out,
                                               args.extra, config), jobs))
+    results = [r for group in grouped for r in group] + results
     print(f"{args.task} learning benchmark: {args.minutes} min or {args.epochs} epochs per run, "
           f"{args.jobs} parallel, {time.time() - tic:.0f} s in all; means over the last 5 "
-          f"evaluations\n")
+          f"evaluations" + (f"; replicated: {', '.join(together)}" if together else "") + "\n")
     sentences = args.task in ("sentence", "translate")
     keys = SENTENCE_KEYS if sentences else KEYS
     budgets = (5, 10, 20, 30, 60) if sentences else (1, 2, 4, 8, 16, 24)
     rows = [row_for(r, keys, budgets) for r in results]
     print_table(rows)
-    if len(set(args.seeds.split(","))) > 1:
+    if len(seeds) > 1:
         print("\nmean ± standard deviation over seeds\n")
         print_table(over_seeds(rows, keys))
 

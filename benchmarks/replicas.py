@@ -1,0 +1,127 @@
+"""Replica throughput on Logic (Table 1, B = 16): K seeds trained in one process, stepped
+together (``mannrl_gym.replicas``), beside K single runs one after another and beside K
+single-run processes two at a time. One table, one run.
+
+Every figure is replica-steps/s of the training loop (``run_epoch``: env, agent, memory
+updates; evaluation and start-up excluded), summed over the replicas, over ``--epochs`` whole
+passes (Logic: about 7,550 steps per pass and replica).
+
+  replicated K      ReplicatedExperiment.run_epoch over K seeds (0..K-1) in this process
+  sequential K      K single runs (MannRLExperiment.run_epoch) back to back: their rate does
+                    not depend on K, so the single runs of seeds 0 and 1 are measured here and
+                    their mean stands for every K (extrapolated, not run K times)
+  processes K       K single-run processes of seeds 0..K-1, two at a time (this machine has 2
+                    cores); each reports its own loop time, a pair lasts as long as its slower
+                    one, and the pairs run back to back (measured, K = 2, 4, 8)
+
+    OMP_NUM_THREADS=1 python benchmarks/replicas.py [--replicas 1,2,4,8,16,32] [--agent mannrl]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from threadpoolctl import threadpool_limits
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mannrl_gym.config import Config  # noqa: E402
+from mannrl_gym.experiments import MannRLExperiment  # noqa: E402
+from mannrl_gym.replicas.experiment import ReplicatedExperiment  # noqa: E402
+from mannrl_gym.tasks import build_task  # noqa: E402
+
+
+def base_config(agent: str) -> Config:
+    return Config(agent=agent, wandb_mode="disabled", progress=False).validate()
+
+
+def single_run(config: Config, epochs: int) -> tuple[int, float]:
+    """(steps, seconds) of ``epochs`` passes of one single run."""
+    experiment = MannRLExperiment(config, build_task(config))
+    steps, seconds = 0, 0.0
+    for epoch in range(epochs):
+        tic = time.perf_counter()
+        experiment.run_epoch(epoch, "single")
+        seconds += time.perf_counter() - tic
+        steps += experiment.env.steps_per_pass - 1
+    return steps, seconds
+
+
+def replicated(base: Config, count: int, epochs: int) -> float:
+    """Replica-steps/s of ``count`` seeds stepped together."""
+    configs = [replace(base, seed=seed) for seed in range(count)]
+    experiment = ReplicatedExperiment(configs, [build_task(c) for c in configs])
+    steps, seconds = 0, 0.0
+    for epoch in range(epochs):
+        tic = time.perf_counter()
+        experiment.run_epoch(epoch, "replicated")
+        seconds += time.perf_counter() - tic
+        steps += int((experiment.env.lengths - 1).sum())
+    return steps / seconds
+
+
+def processes(agent: str, count: int, epochs: int) -> float:
+    """Replica-steps/s of ``count`` single-run processes, two at a time."""
+    steps, seconds = 0, 0.0
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for first in range(0, count, 2):
+        pair = [subprocess.Popen([sys.executable, __file__, "--worker", str(seed), "--agent",
+                                  agent, "--epochs", str(epochs)], stdout=subprocess.PIPE,
+                                 env=env, text=True) for seed in range(first, min(first + 2, count))]
+        results = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in pair]
+        steps += sum(r["steps"] for r in results)
+        seconds += max(r["seconds"] for r in results)
+    return steps / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--replicas", default="1,2,4,8,16,32")
+    parser.add_argument("--processes", default="2,4,8", help="K for the processes column")
+    parser.add_argument("--agent", default="mannrl")
+    parser.add_argument("--epochs", type=int, default=1, help="passes per measurement")
+    parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    threadpool_limits(limits=1)  # BLAS threads thrash on small matrices
+    base = base_config(args.agent)
+    if args.worker is not None:
+        steps, seconds = single_run(replace(base, seed=args.worker), args.epochs)
+        print(json.dumps({"steps": steps, "seconds": seconds}))
+        return
+    load_before = os.getloadavg()
+    singles = [single_run(replace(base, seed=seed), args.epochs) for seed in (0, 1)]
+    sequential = sum(s for s, _ in singles) / sum(t for _, t in singles)
+    counts = [int(k) for k in args.replicas.split(",")]
+    process_counts = {int(k) for k in args.processes.split(",") if k}
+    rows = []
+    for count in counts:
+        rate = replicated(base, count, args.epochs)
+        separate = processes(args.agent, count, args.epochs) if count in process_counts else None
+        rows.append((count, rate, separate))
+        print(f"  K={count}: {rate:.0f} replica-steps/s", file=sys.stderr, flush=True)
+    load_after = os.getloadavg()
+    print(f"Replicas on Logic (Table 1, B={base.batch_size}, agent={args.agent}), "
+          f"{args.epochs} pass(es) per figure, torch {torch.__version__}, 1 thread, "
+          f"{os.cpu_count()} cores; 1-min load average {load_before[0]:.2f} before, "
+          f"{load_after[0]:.2f} after")
+    print(f"sequential: single runs of seeds 0 and 1 measured ({sequential:.0f} steps/s), "
+          f"the same rate stands for K runs back to back\n")
+    print(f"{'K':>3s} {'replicated':>11s} {'sequential':>11s} {'x seq':>6s} "
+          f"{'processes (2 at a time)':>24s} {'x proc':>7s}")
+    for count, rate, separate in rows:
+        proc = f"{separate:24.0f} {rate / separate:7.2f}" if separate else f"{'-':>24s} {'-':>7s}"
+        print(f"{count:3d} {rate:11.0f} {sequential:11.0f} {rate / sequential:6.2f} {proc}")
+
+
+if __name__ == "__main__":
+    main()
