@@ -9,21 +9,25 @@
   ``data_path`` and, for translation, ``target_path``).
 
 ``gymnasium.make(id, **config_keys)`` gives the single-slot :class:`MannRLEnv`;
-``gymnasium.make_vec(id, num_envs=B, **config_keys)`` the batched :class:`MannRLVectorEnv`.
+``gymnasium.make_vec(id, num_envs=B, **config_keys)`` the batched :class:`MannRLVectorEnv`;
+``make_vec(id, num_envs=B, replicas=K)`` K independent replicas of it (seeds seed..seed+K-1)
+as one :class:`ReplicatedVectorEnv` of K * B rows (docs/replicas.md).
 Keyword arguments are config keys (see ``mannrl_gym.config.Config``), checked the same way.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+from dataclasses import replace
 from typing import Any
 
 import torch
 from threadpoolctl import threadpool_limits
 
-from mannrl_gym.config import Config, from_mapping
+from mannrl_gym.config import Config, ConfigError, from_mapping
 from mannrl_gym.envs.core import ActionError, ObservationLayout
 from mannrl_gym.envs.single_env import MannRLEnv
+from mannrl_gym.envs.replicated_env import ReplicatedVectorEnv
 from mannrl_gym.envs.vector_env import MannRLVectorEnv, check_num_envs
 from mannrl_gym.tasks import build_task
 
@@ -56,12 +60,24 @@ def make_env(task: str = "logic", **kwargs: Any) -> MannRLEnv:
     return MannRLEnv(build_task(config), config, split=split)
 
 
-def make_vector_env(task: str = "logic", num_envs: int = 16, **kwargs: Any) -> MannRLVectorEnv:
-    """Batched env for ``gymnasium.make_vec``."""
+def make_vector_env(task: str = "logic", num_envs: int = 16, replicas: int | None = None,
+                    **kwargs: Any) -> MannRLVectorEnv | ReplicatedVectorEnv:
+    """Batched env for ``gymnasium.make_vec``; with ``replicas=K``, K replicas of B =
+    ``num_envs`` slots each, replica k drawn from seed ``seed + k`` (its data, order and A)."""
     check_num_envs(num_envs)
     config, split = _config({"task": task}, kwargs)
-    return MannRLVectorEnv(build_task(config), config, num_envs=num_envs, split=split)
+    if replicas is None:
+        return MannRLVectorEnv(build_task(config), config, num_envs=num_envs, split=split)
+    if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
+        raise ConfigError(f"environment kwargs: replicas must be a whole number >= 1, "
+                          f"got {replicas!r}")
+    if split != "train":
+        raise ConfigError("environment kwargs: replicas are learning envs of the train split; "
+                          "evaluate each replica with its own env (split='validation')")
+    configs = [replace(config, seed=config.seed + k) for k in range(replicas)]
+    return ReplicatedVectorEnv([MannRLVectorEnv(build_task(c), c, num_envs=num_envs)
+                                for c in configs])
 
 
-__all__ = ["ActionError", "MannRLEnv", "MannRLVectorEnv", "ObservationLayout", "make_env",
-           "make_vector_env"]
+__all__ = ["ActionError", "MannRLEnv", "MannRLVectorEnv", "ObservationLayout",
+           "ReplicatedVectorEnv", "make_env", "make_vector_env"]

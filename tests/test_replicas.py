@@ -171,3 +171,54 @@ def test_sweep_points_get_their_own_values_and_directories(tmp_path):
                                 out_dir=str(tmp_path), run_name="single"))
     assert_rows_close(metric_rows(tmp_path / "sweep" / "lr=3e-4+gamma=0.9-seed1"),
                       metric_rows(single))
+
+
+# -- the vector env API ------------------------------------------------------------------------
+import gymnasium  # noqa: E402
+
+import mannrl_gym  # noqa: E402,F401  (registers the ids)
+from mannrl_gym.config import ConfigError  # noqa: E402
+
+
+def test_make_vec_replicas_step_each_replica_as_its_own_env():
+    replicas, slots = 3, 4
+    env = gymnasium.make_vec("MannRL-Logic-v0", num_envs=slots, replicas=replicas,
+                             num_sequences=40, seed=5)
+    singles = [gymnasium.make_vec("MannRL-Logic-v0", num_envs=slots, num_sequences=40,
+                                  seed=5 + k) for k in range(replicas)]
+    assert env.num_envs == replicas * slots
+    observation, info = env.reset(seed=5)
+    alone = [single.reset(seed=5 + k)[0] for k, single in enumerate(singles)]
+    assert env.observation_space.contains(observation)
+    rng = np.random.default_rng(0)
+    lengths = list(env.lengths)
+    assert env.unwrapped is env and len(set(lengths)) > 1  # passes of different lengths: the idle tail is exercised
+    for t in range(1, max(lengths) + 2):  # the pass, then the autoreset step
+        action = rng.random((replicas * slots, 48), dtype=np.float32)
+        assert env.action_space.contains(action)
+        observation, reward, terminated, truncated, info = env.step(action)
+        assert env.observation_space.contains(observation)
+        np.testing.assert_array_equal(info["replica"], np.repeat(np.arange(replicas), slots))
+        if t == max(lengths) - 1:
+            assert truncated.all()
+        for k, single in enumerate(singles):
+            rows = slice(k * slots, (k + 1) * slots)
+            if t < lengths[k]:
+                single_observation, single_reward, _, _, single_info = single.step(action[rows])
+                np.testing.assert_allclose(observation[rows], single_observation, rtol=1e-6,
+                                           atol=1e-7)
+                np.testing.assert_allclose(reward[rows], single_reward, rtol=1e-6, atol=1e-7)
+                np.testing.assert_array_equal(info["valid"][rows], single_info["valid"])
+                assert info["replica_active"][rows].all()
+            elif t < max(lengths):  # this replica's pass is over: idle rows
+                assert not info["valid"][rows].any() and not info["replica_active"][rows].any()
+                assert (reward[rows] == 0).all()
+    assert not truncated.any() and info["replica_active"].all()  # the next pass began
+
+
+def test_make_vec_replicas_checks_its_arguments():
+    with pytest.raises(ConfigError, match="replicas must be a whole number"):
+        gymnasium.make_vec("MannRL-Logic-v0", num_envs=4, replicas=0, num_sequences=40)
+    with pytest.raises(ConfigError, match="train split"):
+        gymnasium.make_vec("MannRL-Logic-v0", num_envs=4, replicas=2, num_sequences=40,
+                           split="validation")
