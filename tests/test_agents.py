@@ -96,3 +96,40 @@ def test_detached_target_changes_the_update():
             agent.observe(observation, reward, info)
         results.append(agent.net.body[0].weight.clone())
     assert not torch.equal(*results)
+
+
+@pytest.mark.parametrize("detach_target,update_weights", [(False, True), (True, True),
+                                                           (False, False)])
+def test_numpy_memory_update_matches_autograd(detach_target, update_weights):
+    """f's hand-written update (agents/memory_update.py) equals the torch autograd path.
+
+    Both step plain SGD here: RMSprop's first steps divide each gradient by its own size, so
+    a gradient that is only rounding noise (the bias before batch norm, whose true gradient
+    is 0) takes a full step in a random direction in either implementation."""
+    config = small_config(settle=0, history=6, memory_samples=4, memory_clipping=0.5,
+                          detach_target=detach_target)
+    layout = MannRLVectorEnv(build_task(config), config, 4).layout
+    numpy_agent, torch_agent = (MannRLAgent(layout, config, 4, seed=2,
+                                            update_weights=update_weights) for _ in range(2))
+    torch_agent._numpy_update = None  # the autograd path
+    for agent in (numpy_agent, torch_agent):
+        agent.optimizer = torch.optim.SGD(agent.net.parameters(), lr=0.5)
+    numpy_agent._numpy_update.optimizer = numpy_agent.optimizer
+    rng = np.random.default_rng(3)
+    for _ in range(4):
+        valid = rng.random((6, 4)) > 0.2
+        for k in range(6):
+            state = rng.random((4, layout.size), dtype=np.float32)
+            reward = -rng.random(4, dtype=np.float32) * 3
+            for agent in (numpy_agent, torch_agent):
+                agent.replay.push(state, reward, valid[k], valid[k])
+        mine, theirs = numpy_agent.learn(), torch_agent.learn()
+        assert mine["memory_loss"] == pytest.approx(theirs["memory_loss"], rel=1e-5)
+        for agent in (numpy_agent, torch_agent):
+            agent.replay.clear()
+    reference = torch_agent.net.state_dict()
+    for key, value in numpy_agent.net.state_dict().items():
+        torch.testing.assert_close(value, reference[key], rtol=1e-5, atol=1e-6, msg=key)
+    initial = MannRLAgent(layout, config, 4, seed=2).net.state_dict()
+    moved = not torch.equal(initial["body.0.weight"], reference["body.0.weight"])
+    assert moved == update_weights  # what is compared is a trained net (or the frozen one)

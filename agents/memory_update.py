@@ -1,0 +1,100 @@
+"""One round of the paper's memory-net update, written out in NumPy for f without embeddings.
+
+f(s) = sigmoid(BN(W s + b)) on R sampled rows: tiny matrices (R = 128 by 70 by 48 on Logic),
+where autograd and module dispatch cost ten times the arithmetic. This is the same update
+as ``MannRLAgent``'s torch path: f runs in train mode on s_k and then on s_{k+1} (each batch
+normalised by its own statistics, each moving the running statistics), the loss is
+SmoothL1(f(s_k), gamma * f(s_{k+1}) + r_{k+1}) averaged over memory units and the usable
+rows, its gradient flows through both branches (unless ``detach_target``), the gradient is
+clipped by its global norm, and the torch optimizer steps on the gradient written here.
+``tests/test_agents.py`` compares it with autograd.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from mannrl_gym.agents.replay import BatchStateReplay
+
+BN_EPS, BN_MOMENTUM = 1e-5, 0.1
+
+
+class NumpyMemoryUpdate:
+    """The update of ``net.body`` = (Linear(D, M), BatchNorm1d(M), Sigmoid) on NumPy views of
+    its parameters, buffers and gradients (shared memory: the torch optimizer and
+    checkpoints see every change)."""
+
+    def __init__(self, net: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        linear, norm = net.body[0], net.body[1]
+        self.params = [linear.weight, linear.bias, norm.weight, norm.bias]
+        for p in self.params:  # gradients live in NumPy arrays the optimizer reads
+            p.grad = torch.zeros_like(p)
+        self.w, self.b, self.gamma, self.beta = (p.detach().numpy() for p in self.params)
+        self.g_w, self.g_b, self.g_gamma, self.g_beta = (p.grad.numpy() for p in self.params)
+        self.running_mean, self.running_var = norm.running_mean.numpy(), norm.running_var.numpy()
+        self.batches_tracked = norm.num_batches_tracked
+        self.optimizer = optimizer
+
+    def _forward(self, x: np.ndarray) -> tuple[np.ndarray, tuple]:
+        """f(x) in train mode (moves the running statistics); (output (R, M), cache)."""
+        rows = x.shape[0]
+        pre = x @ self.w.T
+        pre += self.b
+        mean = pre.mean(axis=0)
+        centred = pre - mean
+        var = (centred * centred).mean(axis=0)
+        inv_std = 1.0 / np.sqrt(var + BN_EPS)
+        normed = centred * inv_std
+        out = 1.0 / (1.0 + np.exp(-(normed * self.gamma + self.beta)))
+        self.running_mean *= 1 - BN_MOMENTUM
+        self.running_mean += BN_MOMENTUM * mean
+        self.running_var *= 1 - BN_MOMENTUM
+        self.running_var += (BN_MOMENTUM * rows / (rows - 1)) * var
+        self.batches_tracked += 1
+        return out, (x, normed, inv_std, out)
+
+    def _backward(self, d_out: np.ndarray, cache: tuple) -> None:
+        """Add this branch's gradients to the parameters' (the two branches sum)."""
+        x, normed, inv_std, out = cache
+        d_y = d_out * out * (1.0 - out)
+        self.g_gamma += (d_y * normed).sum(axis=0)
+        self.g_beta += d_y.sum(axis=0)
+        d_normed = d_y * self.gamma
+        d_pre = d_normed - d_normed.mean(axis=0)
+        d_pre -= normed * (d_normed * normed).mean(axis=0)
+        d_pre *= inv_std
+        self.g_w += d_pre.T @ x
+        self.g_b += d_pre.sum(axis=0)
+
+    def iteration(self, replay: BatchStateReplay, samples: int, generator: torch.Generator,
+                  gamma: float, detach_target: bool, clipping: float,
+                  update_weights: bool) -> float | None:
+        """One update on ``samples`` sampled pairs; the loss, or None when too few rows."""
+        state, next_state, reward, usable = replay.sample_pairs_numpy(samples, generator)
+        if state.shape[0] < 2 or not usable.any():  # batch norm needs 2 rows
+            return None
+        memory, cache = self._forward(state)
+        next_memory, next_cache = self._forward(next_state)
+        diff = memory - (gamma * next_memory + reward[:, None])
+        small = np.abs(diff) < 1.0
+        per_row = np.where(small, 0.5 * diff * diff, np.abs(diff) - 0.5).mean(axis=1)
+        loss = float(per_row[usable].mean())
+        if not update_weights or not np.isfinite(loss):
+            return loss
+        # d loss / d memory: SmoothL1's slope, averaged over units and usable rows
+        d_memory = np.where(small, diff, np.sign(diff))
+        d_memory *= (usable / (float(usable.sum()) * diff.shape[1]))[:, None].astype(np.float32)
+        for grad in (self.g_w, self.g_b, self.g_gamma, self.g_beta):
+            grad.fill(0.0)
+        self._backward(d_memory, cache)
+        if not detach_target:
+            self._backward(-gamma * d_memory, next_cache)
+        norm = float(np.sqrt(sum(float(np.dot(g.ravel(), g.ravel())) for g in
+                                 (self.g_w, self.g_b, self.g_gamma, self.g_beta))))
+        scale = min(1.0, clipping / (norm + 1e-6))
+        for grad in (self.g_w, self.g_b, self.g_gamma, self.g_beta):
+            grad *= scale
+        self.optimizer.step()
+        return loss
