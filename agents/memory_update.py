@@ -6,7 +6,8 @@ as ``MannRLAgent``'s torch path: f runs in train mode on s_k and then on s_{k+1}
 normalised by its own statistics, each moving the running statistics), the loss is
 SmoothL1(f(s_k), gamma * f(s_{k+1}) + r_{k+1}) averaged over memory units and the usable
 rows, its gradient flows through both branches (unless ``detach_target``), the gradient is
-clipped by its global norm, and the torch optimizer steps on the gradient written here.
+clipped by its global norm, and the optimizer steps (RMSprop in NumPy on the torch
+optimizer's own state; others by torch) on the gradient written here.
 ``tests/test_agents.py`` compares it with autograd.
 """
 
@@ -37,14 +38,40 @@ class NumpyMemoryUpdate:
         self.batches_tracked = norm.num_batches_tracked
         self.optimizer = optimizer
 
+    def _step(self) -> None:
+        """The optimizer's step on the gradients written here: plain RMSprop (torch's
+        defaults: no momentum, not centred, no weight decay) in NumPy on the optimizer's own
+        state tensors (so its state_dict is torch's), anything else by torch."""
+        optimizer = self.optimizer
+        group = optimizer.param_groups[0]
+        if not (isinstance(optimizer, torch.optim.RMSprop) and len(optimizer.param_groups) == 1
+                and not group["momentum"] and not group["centered"]
+                and not group["weight_decay"] and not group["maximize"]):
+            optimizer.step()
+            return
+        lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
+        for param, value, grad in zip(self.params, (self.w, self.b, self.gamma, self.beta),
+                                      (self.g_w, self.g_b, self.g_gamma, self.g_beta)):
+            state = optimizer.state[param]
+            if not state:  # as torch initialises it at the first step
+                state["step"] = torch.tensor(0.0)
+                state["square_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+            state["step"] += 1
+            square_avg = state["square_avg"].numpy()
+            square_avg *= alpha
+            square_avg += (1 - alpha) * grad * grad
+            denom = np.sqrt(square_avg)
+            denom += eps
+            value -= lr * grad / denom
+
     def _forward(self, x: np.ndarray) -> tuple[np.ndarray, tuple]:
         """f(x) in train mode (moves the running statistics); (output (R, M), cache)."""
         rows = x.shape[0]
         pre = x @ self.w.T
         pre += self.b
-        mean = pre.mean(axis=0)
+        mean = pre.sum(axis=0) * (1.0 / rows)
         centred = pre - mean
-        var = (centred * centred).mean(axis=0)
+        var = (centred * centred).sum(axis=0) * (1.0 / rows)
         inv_std = 1.0 / np.sqrt(var + BN_EPS)
         normed = centred * inv_std
         out = 1.0 / (1.0 + np.exp(-(normed * self.gamma + self.beta)))
@@ -58,12 +85,13 @@ class NumpyMemoryUpdate:
     def _backward(self, d_out: np.ndarray, cache: tuple) -> None:
         """Add this branch's gradients to the parameters' (the two branches sum)."""
         x, normed, inv_std, out = cache
+        inv_rows = 1.0 / x.shape[0]
         d_y = d_out * out * (1.0 - out)
         self.g_gamma += (d_y * normed).sum(axis=0)
         self.g_beta += d_y.sum(axis=0)
         d_normed = d_y * self.gamma
-        d_pre = d_normed - d_normed.mean(axis=0)
-        d_pre -= normed * (d_normed * normed).mean(axis=0)
+        d_pre = d_normed - d_normed.sum(axis=0) * inv_rows
+        d_pre -= normed * ((d_normed * normed).sum(axis=0) * inv_rows)
         d_pre *= inv_std
         self.g_w += d_pre.T @ x
         self.g_b += d_pre.sum(axis=0)
@@ -96,5 +124,5 @@ class NumpyMemoryUpdate:
         scale = min(1.0, clipping / (norm + 1e-6))
         for grad in (self.g_w, self.g_b, self.g_gamma, self.g_beta):
             grad *= scale
-        self.optimizer.step()
+        self._step()
         return loss

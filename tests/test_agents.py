@@ -133,3 +133,29 @@ def test_numpy_memory_update_matches_autograd(detach_target, update_weights):
     initial = MannRLAgent(layout, config, 4, seed=2).net.state_dict()
     moved = not torch.equal(initial["body.0.weight"], reference["body.0.weight"])
     assert moved == update_weights  # what is compared is a trained net (or the frozen one)
+
+
+def test_numpy_rmsprop_step_equals_torch_and_keeps_its_state_format():
+    config = small_config(memory_lr=1e-2)
+    layout = MannRLVectorEnv(build_task(config), config, 4).layout
+    numpy_agent, torch_agent = (MannRLAgent(layout, config, 4, seed=2) for _ in range(2))
+    update = numpy_agent._numpy_update
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        grads = [rng.standard_normal(g.shape).astype(np.float32)
+                 for g in (update.g_w, update.g_b, update.g_gamma, update.g_beta)]
+        for mine, value in zip((update.g_w, update.g_b, update.g_gamma, update.g_beta), grads):
+            mine[...] = value
+        update._step()
+        for param, value in zip(torch_agent._numpy_update.params, grads):
+            param.grad = torch.from_numpy(value.copy())
+        torch_agent.optimizer.step()
+    for key, value in numpy_agent.net.state_dict().items():
+        torch.testing.assert_close(value, torch_agent.net.state_dict()[key], rtol=1e-6,
+                                   atol=1e-7, msg=key)
+    mine, theirs = numpy_agent.optimizer.state_dict(), torch_agent.optimizer.state_dict()
+    assert mine["state"].keys() == theirs["state"].keys()
+    for index, state in theirs["state"].items():
+        assert state.keys() == mine["state"][index].keys()
+        torch.testing.assert_close(mine["state"][index]["square_avg"], state["square_avg"])
+        assert float(mine["state"][index]["step"]) == float(state["step"]) == 3
