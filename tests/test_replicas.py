@@ -33,8 +33,8 @@ def test_batched_step_equals_single_steps(double_softmax, hidden_layers, embed_s
         probs, loss = stacked.train_step(features, memory, targets)
         for k, single in enumerate(singles):
             p, l = single.train_step(features[k], memory[k], targets[k])
-            np.testing.assert_allclose(probs[k], p, rtol=1e-6, atol=1e-7)
-            np.testing.assert_allclose(loss[k], l, rtol=1e-6, atol=1e-7)
+            np.testing.assert_allclose(probs[k], p, rtol=0, atol=0)
+            np.testing.assert_allclose(loss[k], l, rtol=0, atol=0)
     for k, single in enumerate(singles):
         mine, theirs = stacked.learners[k].state_dict(), single.state_dict()
         assert mine["steps"] == theirs["steps"] == 6
@@ -207,7 +207,7 @@ def test_make_vec_replicas_step_each_replica_as_its_own_env():
                 single_observation, single_reward, _, _, single_info = single.step(action[rows])
                 np.testing.assert_allclose(observation[rows], single_observation, rtol=1e-6,
                                            atol=1e-7)
-                np.testing.assert_allclose(reward[rows], single_reward, rtol=1e-6, atol=1e-7)
+                np.testing.assert_allclose(reward[rows], single_reward, rtol=0, atol=0)
                 np.testing.assert_array_equal(info["valid"][rows], single_info["valid"])
                 assert info["replica_active"][rows].all()
             elif t < max(lengths):  # this replica's pass is over: idle rows

@@ -64,14 +64,14 @@ class StackedBlock:
         x, normed, inv_std, act, _, _ = self._cache
         inv_rows = 1.0 / x.shape[1]
         d_act = d_hidden * (act > 0)
-        self.g_gamma[...] = (d_act * normed).sum(axis=1)
-        self.g_beta[...] = d_act.sum(axis=1)
+        np.sum(d_act * normed, axis=1, out=self.g_gamma)
+        np.sum(d_act, axis=1, out=self.g_beta)
         d_normed = d_act * self.gamma[:, None]
         d_pre = d_normed - (d_normed.sum(axis=1) * inv_rows)[:, None]
         d_pre -= normed * ((d_normed * normed).sum(axis=1) * inv_rows)[:, None]
         d_pre *= inv_std[:, None]
-        self.g_w[...] = np.matmul(d_pre.transpose(0, 2, 1), x)
-        self.g_b[...] = d_pre.sum(axis=1)
+        np.matmul(d_pre.transpose(0, 2, 1), x, out=self.g_w)
+        np.sum(d_pre, axis=1, out=self.g_b)
         return np.matmul(d_pre, self.w) if input_grad else None
 
     def update_statistics(self) -> None:
@@ -119,6 +119,9 @@ class StackedLearners:
         self.g_b_out = stacked_view(grads, rows[1], first.g_b_out)
         self.params, self.grads = params, grads
         self.exp_avg, self.exp_avg_sq = self.storage.exp_avg.numpy(), self.storage.exp_avg_sq.numpy()
+        self._scratch = (np.empty_like(grads), np.empty_like(grads))  # Adam's temporaries
+        self._indices: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._clipping = np.array([learner.clipping for learner in self.learners], np.float64)
 
     @property
     def replicas(self) -> int:
@@ -141,15 +144,17 @@ class StackedLearners:
         probs = np.exp(log_softmax(logits))
         scores = probs if self.double_softmax else logits
         log_q = log_softmax(scores)
-        loss = -np.take_along_axis(log_q, targets[..., None], axis=2)[..., 0]
+        if rows not in self._indices:
+            self._indices[rows] = (np.arange(self.replicas)[:, None], np.arange(rows)[None, :])
+        replica, row = self._indices[rows]
+        loss = -log_q[replica, row, targets]
 
         d_scores = np.exp(log_q)
-        replica, row = np.ogrid[:self.replicas, :rows]
         d_scores[replica, row, targets] -= 1.0
         if self.double_softmax:
             d_scores = probs * (d_scores - (d_scores * probs).sum(axis=2, keepdims=True))
-        self.g_w_out[...] = np.matmul(d_scores.transpose(0, 2, 1), hidden)
-        self.g_b_out[...] = d_scores.sum(axis=1)
+        np.matmul(d_scores.transpose(0, 2, 1), hidden, out=self.g_w_out)
+        np.sum(d_scores, axis=1, out=self.g_b_out)
         d_hidden = np.matmul(d_scores, self.w_out)
         for depth in range(len(self.hidden) - 1, -1, -1):
             d_hidden = self.hidden[depth].backward(d_hidden, depth > 0 or self.embed is not None)
@@ -164,15 +169,15 @@ class StackedLearners:
 
     def _clip(self, rows: int) -> None:
         """clip_grad_norm_ per replica, folding in the 1/B of the mean (as the single step)."""
-        scales = np.empty((self.replicas, 1), dtype=np.float32)
-        for k, learner in enumerate(self.learners):
-            grad = self.grads[k]
-            norm = math.sqrt(float(np.dot(grad, grad))) / rows
-            if not math.isfinite(norm):
-                raise_non_finite("action network", f"of replica {k} at training step "
-                                 f"{learner.steps + 1}", "the gradient norm", learner.net)
-            scales[k, 0] = min(1.0, learner.clipping / (norm + 1e-6)) / rows
-        self.grads *= scales
+        squares = np.array([np.dot(grad, grad) for grad in self.grads], dtype=np.float64)
+        norms = np.sqrt(squares) / rows  # in double, as math.sqrt(float(...)) / rows
+        if not np.isfinite(norms).all():
+            k = int(np.flatnonzero(~np.isfinite(norms))[0])
+            raise_non_finite("action network", f"of replica {k} at training step "
+                             f"{self.learners[k].steps + 1}", "the gradient norm",
+                             self.learners[k].net)
+        scales = np.minimum(1.0, self._clipping / (norms + 1e-6)) / rows
+        self.grads *= scales.astype(np.float32)[:, None]
 
     def _adam(self) -> None:
         """torch.optim.Adam per replica: NumPy on the (K, P) stack, each row with its own step
@@ -188,10 +193,17 @@ class StackedLearners:
             bias1, bias2 = 1 - BETA1 ** learner.steps, 1 - BETA2 ** learner.steps
             step_size[k, 0], bias2_root[k, 0] = learner.lr / bias1, math.sqrt(bias2)
         exp_avg, exp_avg_sq, grad = self.exp_avg, self.exp_avg_sq, self.grads
-        exp_avg += (1 - BETA1) * (grad - exp_avg)
+        step, denom = self._scratch  # the single step's expressions, in place
+        np.subtract(grad, exp_avg, out=step)
+        step *= 1 - BETA1
+        exp_avg += step
         exp_avg_sq *= BETA2
-        exp_avg_sq += (1 - BETA2) * grad * grad
-        denom = np.sqrt(exp_avg_sq)
+        np.multiply(grad, 1 - BETA2, out=step)
+        step *= grad
+        exp_avg_sq += step
+        np.sqrt(exp_avg_sq, out=denom)
         denom /= bias2_root
         denom += ADAM_EPS
-        self.params -= step_size * exp_avg / denom
+        np.multiply(exp_avg, step_size, out=step)
+        step /= denom
+        self.params -= step
