@@ -43,29 +43,31 @@ def base_config(agent: str) -> Config:
     return Config(agent=agent, wandb_mode="disabled", progress=False).validate()
 
 
-def single_run(config: Config, epochs: int) -> tuple[int, float]:
-    """(steps, seconds) of ``epochs`` passes of one single run."""
+def single_run(config: Config, epochs: int) -> tuple[int, float, float]:
+    """(steps, wall seconds, CPU seconds) of ``epochs`` passes of one single run."""
     experiment = MannRLExperiment(config, build_task(config))
-    steps, seconds = 0, 0.0
+    steps, seconds, cpu = 0, 0.0, 0.0
     for epoch in range(epochs):
-        tic = time.perf_counter()
+        tic, cpu_tic = time.perf_counter(), time.process_time()
         experiment.run_epoch(epoch, "single")
         seconds += time.perf_counter() - tic
+        cpu += time.process_time() - cpu_tic
         steps += experiment.env.steps_per_pass - 1
-    return steps, seconds
+    return steps, seconds, cpu
 
 
-def replicated(base: Config, count: int, epochs: int) -> float:
-    """Replica-steps/s of ``count`` seeds stepped together."""
+def replicated(base: Config, count: int, epochs: int) -> tuple[float, float]:
+    """Replica-steps per wall second and per CPU second of ``count`` seeds stepped together."""
     configs = [replace(base, seed=seed) for seed in range(count)]
     experiment = ReplicatedExperiment(configs, [build_task(c) for c in configs])
-    steps, seconds = 0, 0.0
+    steps, seconds, cpu = 0, 0.0, 0.0
     for epoch in range(epochs):
-        tic = time.perf_counter()
+        tic, cpu_tic = time.perf_counter(), time.process_time()
         experiment.run_epoch(epoch, "replicated")
         seconds += time.perf_counter() - tic
+        cpu += time.process_time() - cpu_tic
         steps += int((experiment.env.lengths - 1).sum())
-    return steps / seconds
+    return steps / seconds, steps / cpu
 
 
 def processes(agent: str, count: int, epochs: int) -> float:
@@ -95,19 +97,20 @@ def main() -> None:
     threadpool_limits(limits=1)  # BLAS threads thrash on small matrices
     base = base_config(args.agent)
     if args.worker is not None:
-        steps, seconds = single_run(replace(base, seed=args.worker), args.epochs)
+        steps, seconds, _ = single_run(replace(base, seed=args.worker), args.epochs)
         print(json.dumps({"steps": steps, "seconds": seconds}))
         return
     load_before = os.getloadavg()
     singles = [single_run(replace(base, seed=seed), args.epochs) for seed in (0, 1)]
-    sequential = sum(s for s, _ in singles) / sum(t for _, t in singles)
+    sequential = sum(s for s, _, _ in singles) / sum(t for _, t, _ in singles)
+    sequential_cpu = sum(s for s, _, _ in singles) / sum(c for _, _, c in singles)
     counts = [int(k) for k in args.replicas.split(",")]
     process_counts = {int(k) for k in args.processes.split(",") if k}
     rows = []
     for count in counts:
-        rate = replicated(base, count, args.epochs)
+        rate, rate_cpu = replicated(base, count, args.epochs)
         separate = processes(args.agent, count, args.epochs) if count in process_counts else None
-        rows.append((count, rate, separate))
+        rows.append((count, rate, rate_cpu, separate))
         print(f"  K={count}: {rate:.0f} replica-steps/s", file=sys.stderr, flush=True)
     load_after = os.getloadavg()
     print(f"Replicas on Logic (Table 1, B={base.batch_size}, agent={args.agent}), "
@@ -115,12 +118,15 @@ def main() -> None:
           f"{os.cpu_count()} cores; 1-min load average {load_before[0]:.2f} before, "
           f"{load_after[0]:.2f} after")
     print(f"sequential: single runs of seeds 0 and 1 measured ({sequential:.0f} steps/s), "
-          f"the same rate stands for K runs back to back\n")
+          f"the same rate stands for K runs back to back. Wall-clock replica-steps/s; 'cpu' "
+          f"columns: per CPU-second of this process (less sensitive to other load)\n")
     print(f"{'K':>3s} {'replicated':>11s} {'sequential':>11s} {'x seq':>6s} "
-          f"{'processes (2 at a time)':>24s} {'x proc':>7s}")
-    for count, rate, separate in rows:
+          f"{'processes (2 at a time)':>24s} {'x proc':>7s} {'repl cpu':>9s} {'seq cpu':>8s} "
+          f"{'x seq cpu':>9s}")
+    for count, rate, rate_cpu, separate in rows:
         proc = f"{separate:24.0f} {rate / separate:7.2f}" if separate else f"{'-':>24s} {'-':>7s}"
-        print(f"{count:3d} {rate:11.0f} {sequential:11.0f} {rate / sequential:6.2f} {proc}")
+        print(f"{count:3d} {rate:11.0f} {sequential:11.0f} {rate / sequential:6.2f} {proc} "
+              f"{rate_cpu:9.0f} {sequential_cpu:8.0f} {rate_cpu / sequential_cpu:9.2f}")
 
 
 if __name__ == "__main__":
