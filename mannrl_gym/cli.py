@@ -3,6 +3,9 @@
   mannrl train CONFIG [key=value ...]      run an experiment (progress bar, metrics, checkpoints)
   mannrl train --resume RUN_DIR [key=value ...]
                                            continue a run from its last checkpoint
+  mannrl train CONFIG seeds=0-7 [replicas='[{lr: 1e-4}, ...]'] [key=value ...]
+                                           K replicas in one process, each its own run
+                                           directory (docs/replicas.md)
   mannrl plot RUN_DIR [RUN_DIR ...]         learning curves and a memory heat map (PNG)
   mannrl sweep SWEEP_YAML [key=value ...] [--trials N] [--workers W] [--storage URL] [--summary]
                                            a wandb-format sweep, run with Optuna
@@ -194,11 +197,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mannrl", description="MANN-RL experiments")
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train a memory-net agent and its action network",
-                                description="Overrides: key=value or --key=value, any config key.",
+                                description="Overrides: key=value or --key=value, any config key. "
+                                            "seeds=0-7 / replicas='[{lr: 1e-4}, {lr: 3e-4}]': "
+                                            "K replicas in one process (docs/replicas.md).",
                                 epilog=_config_keys_help(),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("config", nargs="?", help="YAML config, e.g. configs/logic.yaml")
-    train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR (a "
+                       "replicated run's parent resumes all its replicas)")
     plot = commands.add_parser("plot", help="learning curves and a memory heat map as PNG",
                                description="Several run directories: their curves side by side.")
     plot.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
