@@ -64,14 +64,14 @@ class StackedBlock:
         x, normed, inv_std, act, _, _ = self._cache
         inv_rows = 1.0 / x.shape[1]
         d_act = d_hidden * (act > 0)
-        np.sum(d_act * normed, axis=1, out=self.g_gamma)
-        np.sum(d_act, axis=1, out=self.g_beta)
+        (d_act * normed).sum(axis=1, out=self.g_gamma)
+        d_act.sum(axis=1, out=self.g_beta)
         d_normed = d_act * self.gamma[:, None]
         d_pre = d_normed - (d_normed.sum(axis=1) * inv_rows)[:, None]
         d_pre -= normed * ((d_normed * normed).sum(axis=1) * inv_rows)[:, None]
         d_pre *= inv_std[:, None]
         np.matmul(d_pre.transpose(0, 2, 1), x, out=self.g_w)
-        np.sum(d_pre, axis=1, out=self.g_b)
+        d_pre.sum(axis=1, out=self.g_b)
         return np.matmul(d_pre, self.w) if input_grad else None
 
     def update_statistics(self) -> None:
@@ -154,7 +154,7 @@ class StackedLearners:
         if self.double_softmax:
             d_scores = probs * (d_scores - (d_scores * probs).sum(axis=2, keepdims=True))
         np.matmul(d_scores.transpose(0, 2, 1), hidden, out=self.g_w_out)
-        np.sum(d_scores, axis=1, out=self.g_b_out)
+        d_scores.sum(axis=1, out=self.g_b_out)
         d_hidden = np.matmul(d_scores, self.w_out)
         for depth in range(len(self.hidden) - 1, -1, -1):
             d_hidden = self.hidden[depth].backward(d_hidden, depth > 0 or self.embed is not None)
