@@ -43,30 +43,31 @@ def base_config(agent: str) -> Config:
     return Config(agent=agent, wandb_mode="disabled", progress=False).validate()
 
 
-def single_run(config: Config, epochs: int) -> tuple[int, float, float]:
-    """(steps, wall seconds, CPU seconds) of ``epochs`` passes of one single run."""
-    experiment = MannRLExperiment(config, build_task(config))
+def timed_epochs(experiment, epochs: int, steps_of) -> tuple[int, float, float]:
+    """(replica-steps, wall seconds, CPU seconds) of ``epochs`` training passes of
+    ``experiment``; ``steps_of(experiment)``: the replica-steps of its last pass."""
     steps, seconds, cpu = 0, 0.0, 0.0
     for epoch in range(epochs):
         tic, cpu_tic = time.perf_counter(), time.process_time()
-        experiment.run_epoch(epoch, "single")
+        experiment.run_epoch(epoch, "speed")
         seconds += time.perf_counter() - tic
         cpu += time.process_time() - cpu_tic
-        steps += experiment.env.steps_per_pass - 1
+        steps += steps_of(experiment)
     return steps, seconds, cpu
+
+
+def single_run(config: Config, epochs: int) -> tuple[int, float, float]:
+    """(steps, wall seconds, CPU seconds) of ``epochs`` passes of one single run."""
+    return timed_epochs(MannRLExperiment(config, build_task(config)), epochs,
+                        lambda e: e.env.steps_per_pass - 1)
 
 
 def replicated(base: Config, count: int, epochs: int) -> tuple[float, float]:
     """Replica-steps per wall second and per CPU second of ``count`` seeds stepped together."""
     configs = [replace(base, seed=seed) for seed in range(count)]
-    experiment = ReplicatedExperiment(configs, [build_task(c) for c in configs])
-    steps, seconds, cpu = 0, 0.0, 0.0
-    for epoch in range(epochs):
-        tic, cpu_tic = time.perf_counter(), time.process_time()
-        experiment.run_epoch(epoch, "replicated")
-        seconds += time.perf_counter() - tic
-        cpu += time.process_time() - cpu_tic
-        steps += int((experiment.env.lengths - 1).sum())
+    steps, seconds, cpu = timed_epochs(
+        ReplicatedExperiment(configs, [build_task(c) for c in configs]), epochs,
+        lambda e: int((e.env.lengths - 1).sum()))
     return steps / seconds, steps / cpu
 
 

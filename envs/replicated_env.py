@@ -18,7 +18,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from mannrl_gym.envs.core import as_memory
-from mannrl_gym.envs.vector_env import MannRLVectorEnv
+from mannrl_gym.envs.vector_env import MannRLVectorEnv, autoreset_step
 from mannrl_gym.replicas.kernel import StackedLearners
 
 # the per-step flags of a pass, padded with these values where a replica idles
@@ -130,10 +130,7 @@ class ReplicatedVectorEnv(VectorEnv):
         if self._rows is None:
             raise gymnasium.error.ResetNeeded("call reset() before step()")
         if self._needs_reset:
-            observation, info = self.reset()
-            zeros = np.zeros(self.num_envs, dtype=np.float32)
-            false = np.zeros(self.num_envs, dtype=bool)
-            return observation, zeros, false, false.copy(), info
+            return autoreset_step(self)
         memory = as_memory(actions, (self.num_envs, self.layout.memory_size))
         memory = memory.reshape(self._memory_shape)
         self._t += 1

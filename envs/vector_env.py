@@ -24,6 +24,15 @@ def check_num_envs(num_envs) -> None:
                           f"got {num_envs!r}")
 
 
+def autoreset_step(env: VectorEnv):
+    """The step after a truncated one (NEXT_STEP autoreset): a new pass's first observation,
+    zero rewards, nothing terminated or truncated."""
+    observation, info = env.reset()
+    zeros = np.zeros(env.num_envs, dtype=np.float32)
+    false = np.zeros(env.num_envs, dtype=bool)
+    return observation, zeros, false, false.copy(), info
+
+
 class MannRLVectorEnv(VectorEnv):
     """B slots that share one embedded action network A, which learns as the env steps.
 
@@ -137,10 +146,7 @@ class MannRLVectorEnv(VectorEnv):
         if self.stream is None:
             raise gymnasium.error.ResetNeeded("call reset() before step()")
         if self._needs_reset:
-            observation, info = self.reset()
-            zeros = np.zeros(self.num_envs, dtype=np.float32)
-            false = np.zeros(self.num_envs, dtype=bool)
-            return observation, zeros, false, false.copy(), info
+            return autoreset_step(self)
         memory = as_memory(actions, self._memory_shape)
         self._t += 1
         if self.start_memory is not None:

@@ -32,15 +32,24 @@ def log_softmax(scores: np.ndarray) -> np.ndarray:
 class BatchNormBlock:
     """linear -> batch norm -> relu on NumPy views of a module's memory, with its own backward.
 
-    Shapes: x (B, I) -> hidden (B, O). ``forward_train`` keeps what ``backward`` needs.
+    Shapes: x (B, I) -> hidden (B, O); or, on stacked views of K replicas' blocks (weights
+    (K, O, I), ``mannrl_gym.replicas.kernel``), x (K, B, I) -> (K, B, O), each replica's
+    rows normalised by their own statistics. ``forward_train`` keeps what ``backward`` needs.
     """
 
     def __init__(self, linear: torch.nn.Linear, norm: torch.nn.BatchNorm1d, views: dict) -> None:
-        (self.w, self.g_w), (self.b, self.g_b) = views[id(linear.weight)], views[id(linear.bias)]
-        (self.gamma, self.g_gamma), (self.beta, self.g_beta) = (views[id(norm.weight)],
-                                                                views[id(norm.bias)])
-        self.running_mean, self.running_var = norm.running_mean.numpy(), norm.running_var.numpy()
-        self._batches_tracked = norm.num_batches_tracked.view(1).numpy()
+        (w, g_w), (b, g_b) = views[id(linear.weight)], views[id(linear.bias)]
+        (gamma, g_gamma), (beta, g_beta) = views[id(norm.weight)], views[id(norm.bias)]
+        self.bind(w, g_w, b, g_b, gamma, g_gamma, beta, g_beta, norm.running_mean.numpy(),
+                  norm.running_var.numpy(), norm.num_batches_tracked.view(1).numpy())
+
+    def bind(self, w, g_w, b, g_b, gamma, g_gamma, beta, g_beta, running_mean, running_var,
+             batches_tracked) -> None:
+        """Point the block at these arrays (parameters, their gradients, running statistics)."""
+        self.w, self.g_w, self.b, self.g_b = w, g_w, b, g_b
+        self.gamma, self.g_gamma, self.beta, self.g_beta = gamma, g_gamma, beta, g_beta
+        self.running_mean, self.running_var = running_mean, running_var
+        self._batches_tracked = batches_tracked
         self.moments: list | None = None
         self._cache: tuple | None = None
 
@@ -59,42 +68,43 @@ class BatchNormBlock:
         return np.maximum(hidden, 0, out=hidden)
 
     def forward_train(self, x: np.ndarray) -> np.ndarray:
-        rows = x.shape[0]
-        pre = x @ self.w.T
-        pre += self.b
-        mean = pre.sum(axis=0) * (1.0 / rows)
+        rows = x.shape[-2]
+        pre = np.matmul(x, np.swapaxes(self.w, -1, -2))
+        pre += self.b[..., None, :]
+        mean = pre.sum(axis=-2, keepdims=True) * (1.0 / rows)
         centred = pre - mean
-        var = (centred * centred).sum(axis=0) * (1.0 / rows)  # biased, as batch norm normalises
+        # biased, as batch norm normalises
+        var = (centred * centred).sum(axis=-2, keepdims=True) * (1.0 / rows)
         inv_std = 1.0 / np.sqrt(var + BN_EPS)
         normed = centred * inv_std
-        act = normed * self.gamma
-        act += self.beta
+        act = normed * self.gamma[..., None, :]
+        act += self.beta[..., None, :]
         self._cache = (x, normed, inv_std, act, mean, var)
         return np.maximum(act, 0)
 
     def backward(self, d_hidden: np.ndarray, input_grad: bool) -> np.ndarray | None:
         """Write this block's gradients; return d loss / d x when ``input_grad``."""
         x, normed, inv_std, act, _, _ = self._cache
-        inv_rows = 1.0 / x.shape[0]
+        inv_rows = 1.0 / x.shape[-2]
         d_act = d_hidden * (act > 0)
-        (d_act * normed).sum(axis=0, out=self.g_gamma)
-        d_act.sum(axis=0, out=self.g_beta)
-        d_normed = d_act * self.gamma
-        d_pre = d_normed - d_normed.sum(axis=0) * inv_rows
-        d_pre -= normed * ((d_normed * normed).sum(axis=0) * inv_rows)
+        (d_act * normed).sum(axis=-2, out=self.g_gamma)
+        d_act.sum(axis=-2, out=self.g_beta)
+        d_normed = d_act * self.gamma[..., None, :]
+        d_pre = d_normed - d_normed.sum(axis=-2, keepdims=True) * inv_rows
+        d_pre -= normed * ((d_normed * normed).sum(axis=-2, keepdims=True) * inv_rows)
         d_pre *= inv_std
-        np.matmul(d_pre.T, x, out=self.g_w)
-        d_pre.sum(axis=0, out=self.g_b)
-        return d_pre @ self.w if input_grad else None
+        np.matmul(np.swapaxes(d_pre, -1, -2), x, out=self.g_w)
+        d_pre.sum(axis=-2, out=self.g_b)
+        return np.matmul(d_pre, self.w) if input_grad else None
 
     def update_statistics(self) -> None:
         """Batch norm's running averages, from the last ``forward_train``."""
         x, _, _, _, mean, var = self._cache
-        rows = x.shape[0]
+        rows = x.shape[-2]
         self.running_mean *= 1 - BN_MOMENTUM
-        self.running_mean += BN_MOMENTUM * mean
+        self.running_mean += BN_MOMENTUM * mean[..., 0, :]
         self.running_var *= 1 - BN_MOMENTUM
-        self.running_var += (BN_MOMENTUM * rows / (rows - 1)) * var
+        self.running_var += (BN_MOMENTUM * rows / (rows - 1)) * var[..., 0, :]
         self._batches_tracked += 1
         self._cache = None
 

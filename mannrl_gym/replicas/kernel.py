@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from mannrl_gym.numerics import raise_non_finite
-from mannrl_gym.supervised import (ADAM_EPS, BETA1, BETA2, BN_EPS, BN_MOMENTUM, ActionLearner,
+from mannrl_gym.supervised import (ADAM_EPS, BETA1, BETA2, ActionLearner,
                                    BatchNormBlock, LearnerStorage, log_softmax)
 
 
@@ -30,59 +30,27 @@ def stacked_view(stack: np.ndarray, row0: np.ndarray, view: np.ndarray) -> np.nd
     return stack[:, offset:offset + view.size].reshape((stack.shape[0],) + view.shape)
 
 
-class StackedBlock:
-    """K ``BatchNormBlock``s (linear -> batch norm -> relu) as one; x (K, B, I) -> (K, B, O)."""
+def stacked_block(block: BatchNormBlock, rows: tuple[np.ndarray, ...],
+                  stacks: tuple[np.ndarray, ...]) -> BatchNormBlock:
+    """A BatchNormBlock over the (K, ...) stacked views of replica 0's ``block``: x (K, B, I).
 
-    def __init__(self, block: BatchNormBlock, params: np.ndarray, grads: np.ndarray,
-                 statistics: np.ndarray, counts: np.ndarray, rows: tuple[np.ndarray, ...]) -> None:
-        flat0, grad0, stat0, count0 = rows
-        self.w, self.b, self.gamma, self.beta = (stacked_view(params, flat0, v) for v in
-                                                 (block.w, block.b, block.gamma, block.beta))
-        self.g_w, self.g_b, self.g_gamma, self.g_beta = (
-            stacked_view(grads, grad0, v) for v in (block.g_w, block.g_b, block.g_gamma,
-                                                    block.g_beta))
-        self.running_mean = stacked_view(statistics, stat0, block.running_mean)
-        self.running_var = stacked_view(statistics, stat0, block.running_var)
-        self.batches_tracked = stacked_view(counts, count0, block._batches_tracked)
-        self._cache: tuple | None = None
+    rows: replica 0's (parameters, gradient, statistics, counts); stacks: the (K, ...) arrays.
+    """
+    (flat0, grad0, stat0, count0), (params, grads, statistics, counts) = rows, stacks
 
-    def forward_train(self, x: np.ndarray) -> np.ndarray:
-        rows = x.shape[1]
-        pre = np.matmul(x, self.w.transpose(0, 2, 1))
-        pre += self.b[:, None]
-        mean = pre.sum(axis=1) * (1.0 / rows)
-        centred = pre - mean[:, None]
-        var = (centred * centred).sum(axis=1) * (1.0 / rows)
-        inv_std = 1.0 / np.sqrt(var + BN_EPS)
-        normed = centred * inv_std[:, None]
-        act = normed * self.gamma[:, None]
-        act += self.beta[:, None]
-        self._cache = (x, normed, inv_std, act, mean, var)
-        return np.maximum(act, 0)
+    def param(view):
+        return stacked_view(params, flat0, view)
 
-    def backward(self, d_hidden: np.ndarray, input_grad: bool) -> np.ndarray | None:
-        x, normed, inv_std, act, _, _ = self._cache
-        inv_rows = 1.0 / x.shape[1]
-        d_act = d_hidden * (act > 0)
-        (d_act * normed).sum(axis=1, out=self.g_gamma)
-        d_act.sum(axis=1, out=self.g_beta)
-        d_normed = d_act * self.gamma[:, None]
-        d_pre = d_normed - (d_normed.sum(axis=1) * inv_rows)[:, None]
-        d_pre -= normed * ((d_normed * normed).sum(axis=1) * inv_rows)[:, None]
-        d_pre *= inv_std[:, None]
-        np.matmul(d_pre.transpose(0, 2, 1), x, out=self.g_w)
-        d_pre.sum(axis=1, out=self.g_b)
-        return np.matmul(d_pre, self.w) if input_grad else None
+    def grad(view):
+        return stacked_view(grads, grad0, view)
 
-    def update_statistics(self) -> None:
-        x, _, _, _, mean, var = self._cache
-        rows = x.shape[1]
-        self.running_mean *= 1 - BN_MOMENTUM
-        self.running_mean += BN_MOMENTUM * mean
-        self.running_var *= 1 - BN_MOMENTUM
-        self.running_var += (BN_MOMENTUM * rows / (rows - 1)) * var
-        self.batches_tracked += 1
-        self._cache = None
+    stacked = BatchNormBlock.__new__(BatchNormBlock)
+    stacked.bind(param(block.w), grad(block.g_w), param(block.b), grad(block.g_b),
+                 param(block.gamma), grad(block.g_gamma), param(block.beta), grad(block.g_beta),
+                 stacked_view(statistics, stat0, block.running_mean),
+                 stacked_view(statistics, stat0, block.running_var),
+                 stacked_view(counts, count0, block._batches_tracked))
+    return stacked
 
 
 class StackedLearners:
@@ -109,7 +77,7 @@ class StackedLearners:
         params, grads = self.storage.flat.numpy(), self.storage.grad
         statistics, counts = self.storage.statistics.numpy(), self.storage.counts.numpy()
         rows = (params[0], grads[0], statistics[0], counts[0])
-        self.blocks = [StackedBlock(block, params, grads, statistics, counts, rows)
+        self.blocks = [stacked_block(block, rows, (params, grads, statistics, counts))
                        for block in first.blocks]
         self.embed = self.blocks[0] if self.has_embed else None
         self.hidden = self.blocks[1:] if self.has_embed else self.blocks
@@ -159,7 +127,7 @@ class StackedLearners:
         for depth in range(len(self.hidden) - 1, -1, -1):
             d_hidden = self.hidden[depth].backward(d_hidden, depth > 0 or self.embed is not None)
         if self.embed is not None:
-            self.embed.backward(d_hidden[:, :, :self.embed.b.shape[1]], input_grad=False)
+            self.embed.backward(d_hidden[:, :, :self.embed.b.shape[-1]], input_grad=False)
 
         self._clip(rows)
         self._adam()
