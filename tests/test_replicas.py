@@ -86,7 +86,7 @@ def assert_rows_close(mine, theirs):
                 assert a[key] == b[key], key
 
 
-@pytest.mark.parametrize("agent", ["mannrl", "frozen_weights"])
+@pytest.mark.parametrize("agent", ["mannrl", "frozen_weights", "frozen_memory"])
 def test_seeds_in_one_process_match_single_seed_runs(tmp_path, agent):
     code = cli.main(["train", "configs/logic.yaml", "seeds=0-2", "num_sequences=300",
                      "epochs=2", "eval_batch_size=64", "wandb_mode=disabled",
