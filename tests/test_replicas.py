@@ -159,8 +159,11 @@ def test_agents_that_cannot_be_replicated_are_refused(tmp_path, capsys):
 def test_sweep_points_get_their_own_values_and_directories(tmp_path):
     code = cli.main(["train", "configs/logic.yaml", "replicas=[{lr: 1e-3}, {lr: 3e-4, gamma: 0.9}]",
                      "seeds=1", "epochs=1", "agent=no_memory", f"out_dir={tmp_path}",
-                     "run_name=sweep"] + SMALL)
+                     "run_name=sweep"] + SMALL + ["wandb_mode=offline"])
     assert code == 0
+    wandb_runs = [next((tmp_path / "sweep" / name / "wandb").glob("offline-run-*")).name
+                  for name in ("lr=1e-3-seed1", "lr=3e-4+gamma=0.9-seed1")]
+    assert wandb_runs[0] != wandb_runs[1]  # one wandb run per replica
     import yaml
     first = yaml.safe_load((tmp_path / "sweep" / "lr=1e-3-seed1" / "config.yaml").read_text())
     second = yaml.safe_load(
