@@ -105,15 +105,21 @@ class NumpyMemoryUpdate:
             return None
         memory, cache = self._forward(state)
         next_memory, next_cache = self._forward(next_state)
-        diff = memory - (gamma * next_memory + reward[:, None])
-        small = np.abs(diff) < 1.0
-        per_row = np.where(small, 0.5 * diff * diff, np.abs(diff) - 0.5).mean(axis=1)
-        loss = float(per_row[usable].mean())
+        expected = next_memory * gamma
+        expected += reward[:, None]
+        diff = memory - expected
+        size = np.abs(diff)
+        small = size < 1.0
+        size -= 0.5
+        per_row = np.where(small, 0.5 * diff * diff, size).sum(axis=1) * (1.0 / diff.shape[1])
+        count = int(usable.sum())
+        loss = float(per_row[usable].sum()) / count
         if not update_weights or not np.isfinite(loss):
             return loss
-        # d loss / d memory: SmoothL1's slope, averaged over units and usable rows
-        d_memory = np.where(small, diff, np.sign(diff))
-        d_memory *= (usable / (float(usable.sum()) * diff.shape[1]))[:, None].astype(np.float32)
+        # d loss / d memory: SmoothL1's slope (the difference, clipped to [-1, 1]), averaged
+        # over units and usable rows
+        d_memory = np.clip(diff, -1.0, 1.0)
+        d_memory *= (usable * (1.0 / (count * diff.shape[1]))).astype(np.float32)[:, None]
         for grad in (self.g_w, self.g_b, self.g_gamma, self.g_beta):
             grad.fill(0.0)
         self._backward(d_memory, cache)
