@@ -152,12 +152,21 @@ class MannRLVectorEnv(VectorEnv):
         self._needs_reset = bool(truncated[0])
         return observation, reward, np.zeros(self.num_envs, dtype=bool), truncated, info
 
-    # -- internals -------------------------------------------------------------------------
+    def generator_state(self) -> torch.Tensor:
+        """The state of the generator that orders the data (a checkpoint keeps it)."""
+        return self._generator.get_state()
+
+    def set_generator_state(self, state: torch.Tensor) -> None:
+        """Restore what ``generator_state`` returned: the next pass is ordered as it would have
+        been."""
+        self._generator.set_state(state)
+
     @property
     def steps_per_pass(self) -> int:
         """Number of env steps in the current pass (T); ``step`` is called T - 1 times."""
         return self.stream.num_steps
 
+    # -- internals -------------------------------------------------------------------------
     def _advance(self, memory: np.ndarray):
         rows, t = self._rows, self._t
         target = rows["targets"][t]

@@ -31,6 +31,7 @@ import torch
 
 from mannrl_gym.envs.vector_env import MannRLVectorEnv
 from mannrl_gym.metrics import summarize
+from mannrl_gym.rollout import rollout
 
 WARMUP_SEQUENCES = 8  # training sequences read before evaluation, for the warm start memory
 
@@ -132,13 +133,10 @@ def evaluate(env: MannRLVectorEnv, agent, start_memory: np.ndarray | None = None
     if env.learn:
         raise ValueError("evaluate() needs an env built with learn=False")
     env.start_memory = warm_start_memory(env, agent) if start_memory is None else start_memory
-    observation, info = env.reset()
-    steps = env.steps_per_pass
     keys = ("prediction", "target", "answer_step", "long_range", "kind", "loss", "valid",
             "sequence")
-    rows = {k: [info[k]] for k in keys}
-    for _ in range(steps - 1):
-        observation, _, _, _, info = env.step(agent.act(observation))
+    rows: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+    for _, _, info, _ in rollout(env, agent):
         for k in keys:
             rows[k].append(info[k])
     flat = {k: torch.from_numpy(np.stack(v)).reshape(-1) for k, v in rows.items()}
