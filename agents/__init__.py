@@ -26,7 +26,7 @@ def make_agent(config: Config, layout: ObservationLayout, num_slots: int) -> Mem
     entry = agent_registry.entry(config.agent)
     if entry.kind != "memory_agent":
         raise ConfigError(f"{config.source}: agent '{config.agent}' is an experiment of its "
-                          f"own ({entry.entry_point}), not a memory agent")
+                          f"own, not a memory agent")
     return entry.load()(layout, config, num_slots, config.seed)
 
 

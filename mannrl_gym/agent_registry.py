@@ -11,7 +11,7 @@ Two kinds of entry:
 
 Entry points are ``"module:attribute"`` strings imported on first use, as in
 ``gymnasium.register``, so that reading the names imports no network code (the config module
-reads them). ``register_agent`` adds a user's own memory agent.
+reads them); ``register_agent`` also takes the class itself, for a user's own memory agent.
 """
 
 from __future__ import annotations
@@ -26,13 +26,15 @@ class AgentEntry:
     """One name ``config.agent`` may take."""
 
     name: str
-    entry_point: str  # "module:attribute", the class or factory
+    entry_point: str | Callable[..., Any]  # "module:attribute", or the class / factory itself
     kind: Literal["memory_agent", "experiment"]
     summary: str  # one line, for ``docs/config.md`` and error messages
     reads_features: bool = True  # False: predicts from symbol ids alone (POS needs no vectors)
 
     def load(self) -> Callable[..., Any]:
         """The factory the entry point names (imported now)."""
+        if callable(self.entry_point):
+            return self.entry_point
         module, _, attribute = self.entry_point.partition(":")
         return getattr(importlib.import_module(module), attribute)
 
@@ -40,14 +42,13 @@ class AgentEntry:
 REGISTRY: dict[str, AgentEntry] = {}
 
 
-def register_agent(name: str, entry_point: str, summary: str = "",
+def register_agent(name: str, entry_point: str | Callable[..., Any], summary: str = "",
                    kind: Literal["memory_agent", "experiment"] = "memory_agent",
                    reads_features: bool = True) -> AgentEntry:
     """Make ``name`` a valid ``config.agent``; raise ValueError if it is taken."""
     if name in REGISTRY:
-        raise ValueError(f"agent name {name!r} is already registered "
-                         f"({REGISTRY[name].entry_point})")
-    if ":" not in entry_point:
+        raise ValueError(f"agent name {name!r} is already registered")
+    if not callable(entry_point) and ":" not in entry_point:
         raise ValueError(f"entry_point must be 'module:attribute', got {entry_point!r}")
     REGISTRY[name] = AgentEntry(name, entry_point, kind, summary, reads_features)
     return REGISTRY[name]
