@@ -18,7 +18,7 @@ from mannrl_gym import agent_registry, checkpoint
 from mannrl_gym.agents import make_agent
 from mannrl_gym.envs.vector_env import MannRLVectorEnv
 from mannrl_gym.rollout import rollout
-from mannrl_gym.rundir import load_run
+from mannrl_gym.rundir import load_run, load_run_config
 from mannrl_gym.tasks import build_task
 from mannrl_gym.tasks.base import Task
 
@@ -57,7 +57,7 @@ def curves_figure(run_dirs: list[Path]):
     """The 2 x 2 panels of curves.png. Each evaluated epoch is also drawn as a marker, so a
     run with one evaluated epoch (or evaluations apart, eval_every > 1) still shows."""
     plt = _pyplot()
-    configs = [checkpoint_config(d) for d in run_dirs]
+    configs = [run_config(d) for d in run_dirs]
     fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex=True)
     for run_dir, config in zip(run_dirs, configs):
         rows = checkpoint.MetricsLog(run_dir / "metrics.jsonl").read()
@@ -75,9 +75,9 @@ def curves_figure(run_dirs: list[Path]):
     return fig
 
 
-def checkpoint_config(run_dir: Path) -> dict:
-    import yaml
-    return yaml.safe_load((Path(run_dir) / "config.yaml").read_text())
+def run_config(run_dir: Path) -> dict:
+    """The run's config (``config.yaml``, validated) as plain data."""
+    return load_run_config(run_dir).to_dict()
 
 
 def memory_trace(run_dir: Path, sequence: int | None = None):
@@ -163,6 +163,6 @@ def plot(run_dirs: list[Path], out_dir: Path | None = None, sequence: int | None
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [plot_curves(run_dirs, out_dir / "curves.png")]
     if ((run_dirs[0] / "checkpoint.pt").exists()
-            and agent_registry.has_memory_agent(checkpoint_config(run_dirs[0])["agent"])):
+            and agent_registry.has_memory_agent(run_config(run_dirs[0])["agent"])):
         written.append(plot_memory(run_dirs[0], out_dir / "memory.png", sequence))
     return written
