@@ -52,15 +52,15 @@ class MannRLExperiment:
         agent.start_epoch(epoch)  # the agent's own schedule (memory_lr's step decay)
         self.evaluation_bn = None  # the weights change: statistics from before no longer fit
         tic = time.perf_counter()
-        steps = rollout(env, agent, training=True, options={"epoch": epoch})  # epoch's data
-        next(steps)  # the reset
+        passing = rollout(env, agent, training=True, options={"epoch": epoch})  # epoch's data
+        next(passing)  # the reset
         self.evaluators["train"].epoch = epoch  # evaluate what trained
         loss_sum, memory_loss = 0.0, []
         live_rows = int(env.stream.valid[1:].sum())  # rows stepped this pass; idle rows: loss 0
         bar = tqdm(total=env.steps_per_pass - 1, desc=description, unit="step", leave=False,
                    disable=None if config.progress else True,  # None: off when not a TTY
                    mininterval=1.0)
-        for step, (_, _, info, update) in enumerate(steps):
+        for step, (_, _, info, update) in enumerate(passing):
             if update is not None:
                 memory_loss.append(update["memory_loss"])
             loss_sum += float(info["loss"].sum())
