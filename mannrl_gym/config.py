@@ -18,10 +18,7 @@ from typing import Any, Literal, Optional
 import yaml
 
 from mannrl_gym import agent_registry
-
-
-class ConfigError(ValueError):
-    """A configuration key is unknown, mistyped or impossible."""
+from mannrl_gym.errors import ConfigError
 
 
 @dataclass
