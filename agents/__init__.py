@@ -1,27 +1,35 @@
-"""Memory-net agents. Each has ``act(observation) -> next memory`` and
-``observe(observation, reward, info)``; agents that explore while training (es, pg) also have
-``explore(observation)``, which the trainer calls instead of ``act`` (``act`` stays their
-deterministic policy, for evaluation). ``make_agent`` picks one by ``config.agent``."""
+"""Memory-net agents: each plays the memory-net as ``mannrl_gym.protocols.MemoryAgent`` says
+(``act``, ``explore``, ``observe``, ``start_epoch``, ``state_dict``, ``load_state_dict``).
+``act`` is the deterministic policy (evaluation, prediction); ``explore`` what the trainer
+writes while training (es and pg sample there). ``make_agent`` builds the one ``config.agent``
+names, through ``mannrl_gym.agent_registry``.
+
+Baselines that are whole experiments (the LSTM, the lookup tables) live in
+``mannrl_gym.experiments``.
+"""
 
 from __future__ import annotations
 
+from mannrl_gym import agent_registry
 from mannrl_gym.agents.baselines import FrozenMemoryAgent, FrozenWeightsAgent, NoMemoryAgent
 from mannrl_gym.agents.es_agent import EvolutionStrategiesAgent
 from mannrl_gym.agents.mannrl_agent import MannRLAgent
 from mannrl_gym.agents.pg_agent import PolicyGradientAgent
 from mannrl_gym.agents.replay import BatchStateReplay
-from mannrl_gym.config import Config
+from mannrl_gym.config import Config, ConfigError
 from mannrl_gym.envs.core import ObservationLayout
-
-AGENTS = {"mannrl": MannRLAgent, "no_memory": NoMemoryAgent, "frozen_memory": FrozenMemoryAgent,
-          "frozen_weights": FrozenWeightsAgent, "es": EvolutionStrategiesAgent,
-          "pg": PolicyGradientAgent}
+from mannrl_gym.protocols import MemoryAgent
 
 
-def make_agent(config: Config, layout: ObservationLayout, num_slots: int):
-    """The agent ``config.agent`` names, seeded from ``config.seed``."""
-    return AGENTS[config.agent](layout, config, num_slots, config.seed)
+def make_agent(config: Config, layout: ObservationLayout, num_slots: int) -> MemoryAgent:
+    """The memory agent ``config.agent`` names, seeded from ``config.seed``."""
+    entry = agent_registry.entry(config.agent)
+    if entry.kind != "memory_agent":
+        raise ConfigError(f"{config.source}: agent '{config.agent}' is an experiment of its "
+                          f"own, not a memory agent")
+    return entry.load()(layout, config, num_slots, config.seed)
 
 
-__all__ = ["AGENTS", "BatchStateReplay", "EvolutionStrategiesAgent", "FrozenMemoryAgent",
-           "FrozenWeightsAgent", "MannRLAgent", "NoMemoryAgent", "PolicyGradientAgent", "make_agent"]
+__all__ = ["BatchStateReplay", "EvolutionStrategiesAgent", "FrozenMemoryAgent",
+           "FrozenWeightsAgent", "MannRLAgent", "NoMemoryAgent", "PolicyGradientAgent",
+           "make_agent"]

@@ -16,10 +16,17 @@ class NoMemoryAgent:
         self.memory_size = layout.memory_size
 
     def act(self, observation: np.ndarray) -> np.ndarray:
+        """(B, D) -> zeros (B, M)."""
         return np.zeros((observation.shape[0], self.memory_size), dtype=np.float32)
+
+    def explore(self, observation: np.ndarray) -> np.ndarray:
+        return self.act(observation)
 
     def observe(self, observation, reward, info) -> None:
         return None
+
+    def start_epoch(self, epoch: int) -> None:
+        """Nothing to schedule."""
 
     def state_dict(self) -> dict:
         return {}

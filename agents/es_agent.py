@@ -74,6 +74,9 @@ class EvolutionStrategiesAgent:
         self.noise = self._draw_noise()
         self._cache: dict | None = None
 
+    def start_epoch(self, epoch: int) -> None:
+        """Nothing changes per epoch: es_lr and es_sigma stay constant."""
+
     # -- acting ------------------------------------------------------------------------
     def act(self, observation: np.ndarray) -> np.ndarray:
         """Next memory (B, M) in [0, 1] from the mean weights (evaluation, prediction)."""

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from mannrl_gym.agents.memory_update import NumpyMemoryUpdate
-from mannrl_gym.agents.replay import BatchStateReplay
+from mannrl_gym.agents.replay import BatchStateReplay, ReplayCycle
 from mannrl_gym.config import Config
 from mannrl_gym.envs.core import ObservationLayout
 from mannrl_gym.networks import MemoryNet, fold_batch_norm, initialize
@@ -57,13 +57,33 @@ class MannRLAgent:
         self.generator = torch.Generator().manual_seed(seed + 2)
         optimizer = torch.optim.RMSprop if config.memory_optimizer == "rmsprop" else torch.optim.Adam
         self.optimizer = optimizer(self.net.parameters(), lr=config.memory_lr, foreach=True)
-        self.replay = BatchStateReplay(config.history, num_slots, layout.size)
-        # without embeddings f's update runs in NumPy (same update, a tenth of the time)
+        self.cycle = ReplayCycle(config.settle, config.history, num_slots, layout.size)
+        # without embeddings f's update runs in NumPy (the same update, a fraction of the time)
         self._numpy_update = (NumpyMemoryUpdate(self.net, self.optimizer)
                               if self.net.embed_input is None else None)
-        self.step_in_cycle = 0
         self.updates = 0
         self._acting: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def replay(self) -> BatchStateReplay:
+        """The batch-states of the current cycle (``self.cycle``)."""
+        return self.cycle.replay
+
+    def learning_rate(self, epoch: int) -> float:
+        """f's learning rate in (0-based) ``epoch``: memory_lr, times memory_lr_decay every
+        memory_lr_decay_every epochs when that is set."""
+        every = self.config.memory_lr_decay_every
+        steps = epoch // every if every else 0
+        return self.config.memory_lr * self.config.memory_lr_decay ** steps
+
+    def start_epoch(self, epoch: int) -> None:
+        """Set the optimizer's learning rate for ``epoch`` (see ``learning_rate``)."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.learning_rate(epoch)
+
+    def explore(self, observation: np.ndarray) -> np.ndarray:
+        """The paper's agent explores through its own updates: the same as ``act``."""
+        return self.act(observation)
 
     def act(self, observation: np.ndarray) -> np.ndarray:
         """Next memory (B, M) in [0, 1] for observations (B, D): f in eval mode.
@@ -96,18 +116,13 @@ class MannRLAgent:
         """
         if not self.learns:
             return None
-        cfg = self.config
-        if self.step_in_cycle >= cfg.settle:
-            usable = info["valid"]
-            if not cfg.carry_memory:  # the env zeroed this memory: no transition into it
-                usable = usable & ~info["sequence_start"]
-            self.replay.push(observation, reward, usable, info["valid"])
-        self.step_in_cycle += 1
-        if self.step_in_cycle < cfg.settle + cfg.history:
+        usable = info["valid"]
+        if not self.config.carry_memory:  # the env zeroed this memory: no transition into it
+            usable = usable & ~info["sequence_start"]
+        if not self.cycle.record(observation, reward, usable, info["valid"]):
             return None
         stats = self.learn()
-        self.replay.clear()
-        self.step_in_cycle = 0
+        self.cycle.restart()
         return stats
 
     def learn(self) -> dict:
@@ -162,14 +177,13 @@ class MannRLAgent:
 
     def state_dict(self) -> dict:
         return {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "generator": self.generator.get_state(), "replay": self.replay.state_dict(),
-                "step_in_cycle": self.step_in_cycle, "updates": self.updates}
+                "generator": self.generator.get_state(), **self.cycle.state_dict(),
+                "updates": self.updates}
 
     def load_state_dict(self, state: dict) -> None:
         self.net.load_state_dict(state["net"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.generator.set_state(state["generator"])
-        self.replay.load_state_dict(state["replay"])
-        self.step_in_cycle = int(state["step_in_cycle"])
+        self.cycle.load_state_dict(state)
         self.updates = int(state["updates"])
         self._acting = None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mannrl_gym.agents.replay import BatchStateReplay
+from mannrl_gym.agents.replay import ReplayCycle
 from mannrl_gym.config import Config
 from mannrl_gym.envs.core import ObservationLayout
 from mannrl_gym.networks import MemoryNet, fold_batch_norm
@@ -52,45 +52,38 @@ class PaperStatistics:
     """f's batch-norm running statistics kept exactly as the paper's agent keeps them (and the
     ``frozen_weights`` control): f's weights are not touched here.
 
-    Cycle of ``settle + history`` env steps: ``settle`` steps nothing; ``history`` steps the
-    live batch-states are stored; then ``memory_train_iterations`` times, f runs in train mode
-    on ``memory_samples`` sampled pairs (s_k, s_{k+1}) of them (batch norm's momentum 0.1
-    moves the running statistics toward those batches), and the store is emptied.
+    On the paper's schedule (``replay.ReplayCycle``: every ``settle + history`` steps, the
+    live batch-states of the last ``history``), ``memory_train_iterations`` times f runs in
+    train mode on ``memory_samples`` sampled pairs (s_k, s_{k+1}) (batch norm's momentum 0.1
+    moves the running statistics toward those batches).
     """
 
     def __init__(self, net: MemoryNet, config: Config, num_slots: int, state_dim: int,
                  seed: int) -> None:
         self.net, self.config = net, config
-        self.replay = BatchStateReplay(config.history, num_slots, state_dim)
+        self.cycle = ReplayCycle(config.settle, config.history, num_slots, state_dim)
         self.generator = torch.Generator().manual_seed(seed)
-        self.step_in_cycle = 0
 
     def observe(self, observation: np.ndarray, valid: np.ndarray) -> bool:
         """Record one step (states (B, D), live rows (B,)); True when the statistics moved."""
-        cfg = self.config
-        if self.step_in_cycle >= cfg.settle:
-            self.replay.push(observation, np.zeros(valid.shape[0], np.float32), valid, valid)
-        self.step_in_cycle += 1
-        if self.step_in_cycle < cfg.settle + cfg.history:
+        if not self.cycle.record(observation, np.zeros(valid.shape[0], np.float32), valid, valid):
             return False
+        cfg = self.config
         with torch.no_grad():
             self.net.train()
             for _ in range(cfg.memory_train_iterations):
-                state, next_state, _, _ = self.replay.sample_pairs(cfg.memory_samples,
-                                                                   self.generator)
+                state, next_state, _, _ = self.cycle.replay.sample_pairs(cfg.memory_samples,
+                                                                         self.generator)
                 if int(state.shape[0]) >= 2:  # batch norm needs 2 rows
                     self.net(state)
                     self.net(next_state)
             self.net.eval()
-        self.replay.clear()
-        self.step_in_cycle = 0
+        self.cycle.restart()
         return True
 
     def state_dict(self) -> dict:
-        return {"replay": self.replay.state_dict(), "generator": self.generator.get_state(),
-                "step_in_cycle": self.step_in_cycle}
+        return {**self.cycle.state_dict(), "generator": self.generator.get_state()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.replay.load_state_dict(state["replay"])
+        self.cycle.load_state_dict(state)
         self.generator.set_state(state["generator"])
-        self.step_in_cycle = int(state["step_in_cycle"])

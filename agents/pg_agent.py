@@ -77,6 +77,9 @@ class PolicyGradientAgent:
         self._pending: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._last_observed: tuple[np.ndarray, np.ndarray] | None = None
 
+    def start_epoch(self, epoch: int) -> None:
+        """Nothing changes per epoch: pg_lr and pg_sigma stay constant."""
+
     # -- acting ------------------------------------------------------------------------
     def _pre(self, observation: np.ndarray) -> np.ndarray:
         """pre_f(s) (B, M) in NumPy, batch norm as an affine map (rebuilt after updates)."""

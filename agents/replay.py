@@ -76,3 +76,40 @@ class BatchStateReplay:
         self.usable.copy_(state["usable"])
         self.valid.copy_(state.get("valid", state["usable"]))  # checkpoints before 'valid'
         self.size = int(state["size"])
+
+
+class ReplayCycle:
+    """The paper's memory-update schedule, counted in env steps, with the replay it fills.
+
+    A cycle is ``settle + history`` steps: for ``settle`` steps nothing is kept, for
+    ``history`` steps each batch-state is pushed; then an update is due (``record`` returns
+    True) and the owner calls ``restart`` after it. The paper's agent trains f at each due
+    update; the reward-trained agents (es, pg) refresh f's batch-norm statistics there
+    (``memory_body.PaperStatistics``), so both keep them on one schedule.
+    """
+
+    def __init__(self, settle: int, history: int, num_slots: int, state_dim: int) -> None:
+        self.settle, self.history = settle, history
+        self.replay = BatchStateReplay(history, num_slots, state_dim)
+        self.step_in_cycle = 0
+
+    def record(self, state: np.ndarray, reward: np.ndarray, usable: np.ndarray,
+               valid: np.ndarray) -> bool:
+        """Count one step, keeping it once the settle steps are over (arrays as
+        ``BatchStateReplay.push``); True when the update is due."""
+        if self.step_in_cycle >= self.settle:
+            self.replay.push(state, reward, usable, valid)
+        self.step_in_cycle += 1
+        return self.step_in_cycle >= self.settle + self.history
+
+    def restart(self) -> None:
+        """After the update: empty the replay, count the next cycle from zero."""
+        self.replay.clear()
+        self.step_in_cycle = 0
+
+    def state_dict(self) -> dict:
+        return {"replay": self.replay.state_dict(), "step_in_cycle": self.step_in_cycle}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.replay.load_state_dict(state["replay"])
+        self.step_in_cycle = int(state["step_in_cycle"])

@@ -20,6 +20,7 @@ from mannrl_gym.agents.sb3 import SB3MemoryAgent, SB3VecEnv
 from mannrl_gym.config import Config, from_mapping, parse_overrides
 from mannrl_gym.envs import MannRLVectorEnv
 from mannrl_gym.evaluation import evaluate_splits, evaluation_envs
+from mannrl_gym.rollout import train_steps
 from mannrl_gym.tasks import build_task
 
 
@@ -45,13 +46,8 @@ def train_paper_agent(config: Config, steps: int) -> tuple[dict[str, float], flo
     task = build_task(config)
     env = MannRLVectorEnv(task, config, config.batch_size)
     agent = make_agent(config, env.layout, config.batch_size)
-    observation, _ = env.reset(seed=config.seed)
     tic = time.perf_counter()
-    for _ in range(steps):
-        observation, reward, terminated, truncated, info = env.step(agent.act(observation))
-        agent.observe(observation, reward, info)
-        if truncated.any():
-            observation, _ = env.reset()
+    train_steps(env, agent, steps, seed=config.seed)
     seconds = time.perf_counter() - tic
     return evaluate_splits(evaluation_envs(task, config, env.learner), agent,
                            config.bn_statistics), seconds

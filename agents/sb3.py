@@ -6,7 +6,8 @@ is one episode; at its end every slot reports ``done`` with ``TimeLimit.truncate
 ``terminal_observation``, and the next pass starts at once. The single env works with SB3's
 own ``make_vec_env`` unchanged.
 
-``SB3MemoryAgent`` wraps a trained SB3 model in the agent interface (``act``), so the trainer's
+``SB3MemoryAgent`` wraps a trained SB3 model in the memory-agent interface
+(``mannrl_gym.protocols.MemoryAgent``), so the trainer's
 evaluation reports the same metrics for it as for the paper's agent.
 """
 
@@ -80,8 +81,23 @@ class SB3MemoryAgent:
         self.model = model
 
     def act(self, observation: np.ndarray) -> np.ndarray:
+        """(B, D) -> (B, M): the model's deterministic action, clipped to [0, 1]."""
         action, _ = self.model.predict(observation, deterministic=True)
         return np.clip(action, 0.0, 1.0).astype(np.float32)
 
+    def explore(self, observation: np.ndarray) -> np.ndarray:
+        """SB3 trains the model itself (``model.learn``); here it only acts."""
+        return self.act(observation)
+
     def observe(self, observation, reward, info) -> None:
         return None
+
+    def start_epoch(self, epoch: int) -> None:
+        """SB3's own schedules apply inside ``model.learn``."""
+
+    def state_dict(self) -> dict:
+        """Empty: save the SB3 model with ``model.save``."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass

@@ -24,6 +24,7 @@ from mannrl_gym.agents import make_agent  # noqa: E402
 from mannrl_gym.config import load, parse_overrides  # noqa: E402
 from mannrl_gym.envs import MannRLVectorEnv  # noqa: E402
 from mannrl_gym.evaluation import evaluate_splits, evaluation_envs  # noqa: E402
+from mannrl_gym.rollout import rollout  # noqa: E402
 from mannrl_gym.tasks import build_task  # noqa: E402
 
 MODES = ("running", "recalibrated", "batch")
@@ -47,11 +48,10 @@ def main() -> None:
     print(f"{'epoch':>5} {'train acc (live)':>16} " + " ".join(f"{m + ' f1':>16}" for m in MODES))
     history = {m: [] for m in MODES}
     for epoch in range(1, args.epochs + 1):
-        observation, _ = env.reset()
         correct = total = 0
-        for _ in range(env.steps_per_pass - 1):
-            observation, reward, _, _, info = env.step(agent.act(observation))
-            agent.observe(observation, reward, info)
+        for _, reward, info, _ in rollout(env, agent, training=True):
+            if reward is None:  # the reset: nothing trained yet
+                continue
             correct += int(info["correct"][info["valid"]].sum())
             total += int(info["valid"].sum())
         f1 = {m: evaluate_splits(evaluators, agent, m)["train/f1"] for m in MODES}

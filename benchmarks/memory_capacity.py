@@ -27,22 +27,20 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mannrl_gym import checkpoint  # noqa: E402
-from mannrl_gym.agents import AGENTS  # noqa: E402
+from mannrl_gym.agent_registry import memory_agent_names  # noqa: E402
 from mannrl_gym.config import load  # noqa: E402
 from mannrl_gym.experiments import MannRLExperiment  # noqa: E402
+from mannrl_gym.rollout import rollout  # noqa: E402
+from mannrl_gym.rundir import load_run  # noqa: E402
 from mannrl_gym.tasks import build_task  # noqa: E402
-from mannrl_gym.trainer import load_run_config  # noqa: E402
 
 
-def rollout(experiment: MannRLExperiment) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def memory_pass(experiment: MannRLExperiment) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One evaluation pass over the training split: memories (T, B, M), inputs and sequence
     ids (T, B), -1 where a slot is idle."""
     env, agent = experiment.evaluators["train"], experiment.agent
-    observation, info = env.reset()
-    memories, sequences = [observation[:, env.layout.memory]], [info["sequence"]]
-    for _ in range(env.steps_per_pass - 1):
-        observation, _, _, _, info = env.step(agent.act(observation))
+    memories, sequences = [], []
+    for observation, _, info, _ in rollout(env, agent):
         memories.append(observation[:, env.layout.memory])
         sequences.append(info["sequence"])
     return np.stack(memories), env.stream.inputs.numpy(), np.stack(sequences)
@@ -98,16 +96,14 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     overrides = {"wandb_mode": "disabled", "progress": False}
-    config = (load_run_config(args.run, overrides) if args.run
-              else load(args.config, overrides))
-    if config.agent not in AGENTS:
+    saved = load_run(args.run, overrides) if args.run else None
+    config = saved.config if saved else load(args.config, overrides)
+    if config.agent not in memory_agent_names():
         parser.error(f"{args.run}: agent {config.agent!r} writes no memory vector to probe; "
-                     f"choose a run of one of {sorted(AGENTS)}")
+                     f"choose a run of one of {memory_agent_names()}")
     task = build_task(config)
-    experiment = MannRLExperiment(config, task)
-    if args.run:
-        experiment.load_state_dict(checkpoint.load(args.run / "checkpoint.pt")["experiment"])
-    memories, inputs, sequences = rollout(experiment)
+    experiment = MannRLExperiment.from_run(saved, task) if saved else MannRLExperiment(config, task)
+    memories, inputs, sequences = memory_pass(experiment)
     is_char = np.array([not (s.startswith("<") and len(s) > 1) for s in task.input_symbols])
     chars = inputs[(sequences >= 0) & is_char[inputs]]
     chance = np.bincount(chars).max() / chars.size

@@ -18,26 +18,26 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mannrl_gym import checkpoint  # noqa: E402
+from mannrl_gym.agent_registry import has_memory_agent  # noqa: E402
 from mannrl_gym.agents import make_agent  # noqa: E402
 from mannrl_gym.envs.core import make_spaces  # noqa: E402
+from mannrl_gym.rundir import load_run  # noqa: E402
 from mannrl_gym.tasks import build_task  # noqa: E402
-from mannrl_gym.trainer import load_run_config  # noqa: E402
 
 
 def drift(run_dir: Path) -> dict[str, float | str | int]:
     """{"run", "epochs", and per weight tensor of f: relative change from its initial value}."""
-    config = load_run_config(run_dir, {"wandb_mode": "disabled", "progress": False})
-    if config.agent in ("lstm", "most_frequent_tag", "perfect_memory"):
+    saved = load_run(run_dir)
+    config = saved.config
+    if not has_memory_agent(config.agent):
         return {"run": run_dir.name, "agent": f"{config.agent} (no memory-net)"}
     _, _, layout = make_spaces(build_task(config), config.memory_size)
     agent = make_agent(config, layout, config.batch_size)  # the same seed: f's initial weights
     if not hasattr(agent, "net"):
         return {"run": run_dir.name, "agent": f"{config.agent} (no memory-net)"}
-    state = checkpoint.load(run_dir / "checkpoint.pt")
     initial = agent.net.state_dict()
-    final = state["experiment"]["agent"]["net"]
-    row: dict[str, float | str | int] = {"run": run_dir.name, "epochs": int(state["epoch"])}
+    final = saved.experiment_state["agent"]["net"]
+    row: dict[str, float | str | int] = {"run": run_dir.name, "epochs": saved.epochs_trained}
     for name, start in initial.items():  # linear weights and batch norm's gains
         if name.endswith("weight"):
             row[name] = float(torch.linalg.norm(final[name] - start) / torch.linalg.norm(start))

@@ -1,4 +1,4 @@
-"""Stable-Baselines3 SAC on the single env under different thread settings (issue 11, item 6).
+"""Stable-Baselines3 SAC on the single env under different thread settings.
 
 Each setting runs in a fresh Python process: SAC ("MlpPolicy", default settings,
 learning_starts=100) for --steps env steps on ``gymnasium.make("MannRL-Logic-v0")``.

@@ -14,36 +14,76 @@ from mannrl_gym.tasks.base import Task
 
 
 class MannRLEnv(gymnasium.Env):
-    """One slot reading one sequence per episode, with its own embedded action network A.
+    """One slot reading one sequence per episode, with its own embedded action network A; the
+    agent plays the memory-net.
 
-    The agent plays the memory-net: given the state at step t it writes the memory m_{t+1}
-    with which A reads the next input symbol. A learns as the env steps: batch norm needs
-    more than one row, so each step is answered in eval mode and A takes one supervised step
-    on every ``batch_size`` steps gathered (use the vector env for the paper's batching).
+    ## Description
 
-    Observation space: ``Box`` of shape (M + F + V_out,), float32:
-    ``[memory m_t | input features x_t | A's output probabilities y_t]`` (``self.layout``).
+    The single-slot form of ``MannRLVectorEnv`` (read that class for the method): given the
+    state at step t the agent writes the memory m_{t+1} with which A reads the next input
+    symbol. A learns as the env steps, but batch norm needs more than one row, so each step is
+    answered in eval mode and A takes one supervised step on every ``batch_size`` steps
+    gathered. Use the vector env for the paper's batching; this one is for tools that expect
+    ``gymnasium.make`` (``check_env``, SB3's ``make_vec_env``).
 
-    Action space: ``Box(0, 1, (M,), float32)``: the next memory. Wrong shapes or dtypes, NaN,
-    infinity and values outside [0, 1] raise ``ActionError``.
+    ## Observation Space
 
-    Reward: ``-clamp(loss_{t+1}, 0, memory_clamp)``, A's cross-entropy on the step that used the
-    new memory; always in [-memory_clamp, 0].
+    ``Box`` of shape ``(D,)``, float32, ``D = M + F + V_out`` (``self.layout``):
 
-    Episode: ``reset`` draws a sequence of the split, sets the memory to zeros and shows step 0
-    (its loss is in the reset info). Each ``step`` reads the next symbol; the episode terminates
-    when the last symbol (the answer step for Logic) has been read, after ``length - 1`` steps.
-    There is no truncation.
+    | Slice            | Observation                                   | Min                   | Max                   |
+    |------------------|-----------------------------------------------|-----------------------|-----------------------|
+    | `0 : M`          | memory m_t that A just read                   | 0                     | 1                     |
+    | `M : M + F`      | features x_t of the current input symbol      | the task table's min  | the task table's max  |
+    | `M + F : D`      | A's output probabilities y_t for this step    | 0                     | 1                     |
 
-    Info (scalars): the vector env's keys, ``loss``, ``correct``, ``prediction``, ``target``,
-    ``valid`` (always True), ``sequence_start`` (step 0), ``answer_step``, ``long_range``,
-    ``kind``, ``sequence`` (index in the split), and ``position`` (index in the sequence).
+    ## Action Space
+
+    ``Box(0, 1, (M,), float32)``: the next memory. Wrong shapes or dtypes, NaN, infinity and
+    values outside [0, 1] raise ``ActionError``.
+
+    ## Rewards
+
+    ``-clamp(loss_{t+1}, 0, memory_clamp)``, A's cross-entropy on the step that used the new
+    memory; always in [-memory_clamp, 0].
+
+    ## Starting State
+
+    ``reset`` draws a sequence of the split, sets the memory to zeros and shows step 0 (its
+    loss is in the reset info).
+
+    ## Episode End
+
+    Each ``step`` reads the next symbol; the episode terminates when the last symbol (the
+    answer step for Logic) has been read, after ``length - 1`` steps. There is no truncation.
+
+    ## Info
+
+    Scalars: ``loss``, ``correct``, ``prediction``, ``target``, ``valid`` (always True),
+    ``sequence_start`` (step 0), ``answer_step``, ``long_range``, ``kind``, ``sequence``
+    (index in the split) and ``position`` (index in the sequence).
+
+    ## Arguments
+
+    ```python
+    gymnasium.make("MannRL-Logic-v0", split="train", **config_keys)
+    MannRLEnv(task, config, split="train", learn=True)
+    ```
+
+    * ``config_keys`` / ``config``: any key of ``mannrl_gym.config.Config`` (docs/config.md);
+      an env id's defaults are its table's settings (``configs/*.yaml``).
+    * ``split``: ``"train"`` or ``"validation"``.
+    * ``learn``: False evaluates A without training it.
 
     Curriculum (sentence tasks with ``curriculum_every``): episodes draw from the training
     sequences of epoch 0, or of epoch e after ``reset(options={"epoch": e})``.
 
     Seeding: ``reset(seed=s)`` redraws the sequence order and A's weights and optimizer from
     ``s``, so the same seed and actions reproduce the episode exactly.
+
+    ## Version History
+
+    * v0: the paper's environment (sections 4.1 to 4.3); each id's defaults are its table's
+      packaged config (``mannrl_gym.presets``).
     """
 
     metadata = {"render_modes": []}
@@ -60,7 +100,9 @@ class MannRLEnv(gymnasium.Env):
         self._generator = torch.Generator().manual_seed(config.seed)
         self._sequence, self._position, self._start, self._length = -1, 0, 0, 0
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
+              ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Draw a sequence, zero the memory, show step 0; return (observation (D,), info)."""
         super().reset(seed=seed)
         if seed is not None:
             self._generator = torch.Generator().manual_seed(seed)
@@ -74,7 +116,10 @@ class MannRLEnv(gymnasium.Env):
         observation, _, info = self._advance(np.zeros((1, self.config.memory_size), np.float32))
         return observation, info
 
-    def step(self, action):
+    def step(self, action: np.ndarray | torch.Tensor
+             ) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Write the next memory (M,), read the next symbol; return (observation (D,), reward,
+        terminated, truncated (always False), info)."""
         if self._sequence < 0 or self._position >= self._length - 1:
             raise gymnasium.error.ResetNeeded("call reset() before step(): the episode has ended")
         memory = as_memory(action, (self.config.memory_size,))[None]

@@ -34,49 +34,97 @@ def autoreset_step(env: VectorEnv):
 
 
 class MannRLVectorEnv(VectorEnv):
-    """B slots that share one embedded action network A, which learns as the env steps.
+    """B slots that read the data through one shared action network A, which learns as the env
+    steps; the agent plays the memory-net.
 
-    The agent plays the memory-net: it reads each slot's state and writes that slot's next
-    memory. A (``self.learner.net``) reads (input, memory), predicts the target symbol and, in a
-    learning env, takes one supervised Adam step per env step on the batch of slots.
+    ## Description
 
-    Episodes: one epoch, a pass over the split with the data laid out as B constant streams
-    (``mannrl_gym.stream``): when a slot's sequence ends, it takes the next sequence of the
-    order on the following step (``batching="refill"``, the reference's), so only the pass's
-    last steps have idle slots. A training env staggers each slot's first sequence by a few
-    idle steps (``stagger``) so that no input stands at the same step in every slot. At the
-    pass's last step every slot is truncated; the next ``step`` resets (Gymnasium's NEXT_STEP
-    autoreset) to a fresh pass, reshuffled.
+    MANN-RL (Barrett, *Learning to Remember*): A reads only the current input symbol and a
+    memory vector and predicts a target symbol, trained by supervised learning; the memory-net
+    f, the agent, writes the next memory from the current state and is rewarded with minus A's
+    loss. This env holds A (``self.learner.net``) and the data; at each step it takes every
+    slot's next memory, lets A read the next symbol with it and, in a learning env, takes one
+    supervised Adam step on the batch of slots. The paper's batching: slots are the rows of A's
+    batch, so they share A and its batch norm.
 
-    Observation space: ``Box`` of shape (B, M + F + V_out), float32, per row
-    ``[memory m_t | input features x_t | A's output probabilities y_t]`` (slices in
-    ``self.layout``). Memory and output lie in [0, 1]; input features in the task's range.
+    ## Observation Space
 
-    Action space: ``Box(0, 1, (B, M), float32)``, the next memory m_{t+1} of each slot.
-    Wrong shapes, non-float dtypes, NaN, infinity or values outside [0, 1] raise ``ActionError``.
-    Idle slots hold a zero memory, so a slot's first sequence starts from zeros. With
-    ``start_memory`` set (``carry_memory=False`` sets zeros; evaluation sets a warm memory) the
-    memory of a slot starting a new sequence is that vector, whatever the action.
+    ``Box`` of shape ``(B, D)``, float32, ``D = M + F + V_out``; each row is one slot's state
+    (``self.layout`` holds the slices):
 
-    Reward: ``-clamp(loss_{t+1}, 0, memory_clamp)`` per slot, loss being A's cross-entropy at the
-    step the new memory was used; 0 for idle slots. Rewards lie in [-memory_clamp, 0].
+    | Slice            | Observation                                   | Min                   | Max                   |
+    |------------------|-----------------------------------------------|-----------------------|-----------------------|
+    | `0 : M`          | memory m_t that A just read                   | 0                     | 1                     |
+    | `M : M + F`      | features x_t of the current input symbol      | the task table's min  | the task table's max  |
+    | `M + F : D`      | A's output probabilities y_t for this step    | 0                     | 1                     |
 
-    Info (arrays of shape (B,)): ``loss`` (float32), ``correct`` (bool, A's argmax equals the
-    target), ``prediction`` and ``target`` (int64 symbol ids), ``valid`` (False on idle slots at
-    the end of a pass), ``sequence_start`` (a new sequence began this step), ``answer_step`` (the
-    target needs memory), ``long_range`` (answer step deciding more than 10 steps back),
-    ``kind`` (int64 sequence category, named by ``task.train.kind_names``), ``sequence``
-    (int64 index of the sequence in the split, -1 on idle slots).
+    Input features are one-hot for Logic and the symbolic tasks, word vectors for POS (F: the
+    vectors' width), one-hot characters for the sentence tasks. Idle slots (end of a pass) show a
+    zero output.
+
+    ## Action Space
+
+    ``Box(0, 1, (B, M), float32)``: the next memory m_{t+1} of each slot. Wrong shapes,
+    non-float dtypes, NaN, infinity or values outside [0, 1] raise ``ActionError``. Idle slots
+    keep a zero memory whatever the action; with ``start_memory`` set (``carry_memory=False``
+    sets zeros; evaluation sets a warm memory) a slot starting a new sequence gets that vector.
+
+    ## Rewards
+
+    ``-clamp(loss_{t+1}, 0, memory_clamp)`` per slot, loss being A's cross-entropy at the step
+    that read the new memory; 0 for idle slots. Rewards lie in [-memory_clamp, 0].
+
+    ## Starting State
+
+    ``reset`` lays the split out as B constant streams (``mannrl_gym.stream``): with
+    ``batching="refill"`` (the reference's) a slot whose sequence ends takes the next sequence
+    of the order on the following step. A training env delays each slot's first sequence by a
+    few idle steps (``stagger``) so that no input stands at the same step in every slot. Every
+    memory starts at zero (``start_memory`` where set) and step 0 is shown.
+
+    ## Episode End
+
+    An episode is one pass over the split (``steps_per_pass`` = T steps, ``step`` called T - 1
+    times). There is no termination; at the pass's last step every slot is truncated, and the
+    next ``step`` resets to a fresh, reshuffled pass (Gymnasium's NEXT_STEP autoreset).
+
+    ## Info
+
+    Arrays of shape (B,): ``loss`` (float32), ``correct`` (A's argmax equals the target),
+    ``prediction`` and ``target`` (int64 symbol ids), ``valid`` (False on idle slots),
+    ``sequence_start`` (a new sequence began this step), ``answer_step`` (the target needs
+    memory), ``long_range`` (an answer deciding more than 10 steps back), ``kind`` (int64
+    sequence category, named by ``task.train.kind_names``), ``sequence`` (int64 index of the
+    sequence in the split, -1 on idle slots).
+
+    ## Arguments
+
+    ```python
+    gymnasium.make_vec("MannRL-Logic-v0", num_envs=16, **config_keys)
+    MannRLVectorEnv(task, config, num_envs, split="train", learner=None, learn=True, shuffle=True)
+    ```
+
+    * ``num_envs``: B, the number of slots (A's batch size; the paper: 16).
+    * ``config_keys`` / ``config``: any key of ``mannrl_gym.config.Config`` (docs/config.md);
+      an env id's defaults are its table's settings (``configs/*.yaml``).
+    * ``split``: ``"train"`` or ``"validation"``.
+    * ``learner``: share this A (e.g. an evaluation env beside a training env); the env then
+      never reinitialises it.
+    * ``learn``: False evaluates A without training it.
+    * ``shuffle``: False reads the split in data order.
 
     Curriculum (sentence tasks with ``curriculum_every``): a pass over the train split reads
-    the sequences that train in the env's epoch (``task.split_at``). ``reset(options={"epoch":
-    e})`` sets the epoch (0-based; the trainer passes it, so a resumed run reads the same data);
-    otherwise a learning env counts its passes, a seeded reset starting again at 0.
+    the sequences that train in the env's epoch (``task.split_at``); ``reset(options={"epoch":
+    e})`` sets it (0-based; the trainer passes it, so a resumed run reads the same data),
+    otherwise a learning env counts its passes.
 
     Seeding: ``reset(seed=s)`` redraws everything from ``s``: the data order and, when the env
-    owns its action network, A's weights and optimizer. ``reset()`` without a seed starts a new
-    pass and keeps A as it is. An env built with ``learner=`` shares that network (e.g. an
-    evaluation env beside a training env) and never reinitialises it.
+    owns A, A's weights and optimizer. ``reset()`` without a seed starts a new pass and keeps A.
+
+    ## Version History
+
+    * v0: the paper's environment (sections 4.1 to 4.3); each id's defaults are its table's
+      packaged config (``mannrl_gym.presets``).
     """
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
@@ -109,7 +157,8 @@ class MannRLVectorEnv(VectorEnv):
         self._needs_reset = True
 
     # -- Gymnasium API ---------------------------------------------------------------------
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
+              ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Start a pass over the data from zero memory (``start_memory`` in slots whose first
         sequence starts at once); return (observation, info).
 
@@ -141,8 +190,10 @@ class MannRLVectorEnv(VectorEnv):
         observation, _, info = self._advance(memory)
         return observation, info
 
-    def step(self, actions):
-        """Write each slot's next memory, advance one symbol; see the class docstring."""
+    def step(self, actions: np.ndarray | torch.Tensor) -> tuple[
+            np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """Write each slot's next memory (B, M), advance one symbol; return (observation
+        (B, D), reward (B,), terminated (B,), truncated (B,), info). See the class docstring."""
         if self.stream is None:
             raise gymnasium.error.ResetNeeded("call reset() before step()")
         if self._needs_reset:
@@ -158,12 +209,21 @@ class MannRLVectorEnv(VectorEnv):
         self._needs_reset = bool(truncated[0])
         return observation, reward, np.zeros(self.num_envs, dtype=bool), truncated, info
 
-    # -- internals -------------------------------------------------------------------------
+    def generator_state(self) -> torch.Tensor:
+        """The state of the generator that orders the data (a checkpoint keeps it)."""
+        return self._generator.get_state()
+
+    def set_generator_state(self, state: torch.Tensor) -> None:
+        """Restore what ``generator_state`` returned: the next pass is ordered as it would have
+        been."""
+        self._generator.set_state(state)
+
     @property
     def steps_per_pass(self) -> int:
         """Number of env steps in the current pass (T); ``step`` is called T - 1 times."""
         return self.stream.num_steps
 
+    # -- internals -------------------------------------------------------------------------
     def _advance(self, memory: np.ndarray):
         rows, t = self._rows, self._t
         target = rows["targets"][t]

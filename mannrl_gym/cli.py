@@ -26,7 +26,7 @@ from pathlib import Path
 from mannrl_gym.checkpoint import CheckpointError
 from mannrl_gym.config import ConfigError, load, parse_overrides
 from mannrl_gym.numerics import NumericalError
-from mannrl_gym.tasks import DataError
+from mannrl_gym.errors import DataError
 
 
 def _train(args: argparse.Namespace, extra: list[str]) -> int:

@@ -17,9 +17,8 @@ from typing import Any, Literal, Optional
 
 import yaml
 
-
-class ConfigError(ValueError):
-    """A configuration key is unknown, mistyped or impossible."""
+from mannrl_gym import agent_registry
+from mannrl_gym.errors import ConfigError
 
 
 @dataclass
@@ -53,13 +52,11 @@ class Config:
     hidden_size: int = 64
     hidden_layers: int = 1  # A's linear-BN-relu blocks (sentence tasks: 2)
     embed_size: Optional[int] = None  # learned input (and memory-net output) embedding width (sentence: 96)
-    optimizer: Literal["adam"] = "adam"
     lr: float = 1e-4
     clipping: float = 0.01  # max gradient norm of the action network
 
     # --- memory-net (reinforcement learning) ---------------------------------------------
-    agent: Literal["mannrl", "no_memory", "frozen_memory", "frozen_weights", "es", "pg", "lstm",
-                   "most_frequent_tag", "perfect_memory"] = "mannrl"
+    agent: str = "mannrl"  # a name in mannrl_gym.agent_registry (docs/config.md lists them)
     memory_size: int = 48
     history: int = 32
     settle: int = 8
@@ -119,6 +116,9 @@ class Config:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 self._fail(name, f"must be a finite number > 0, got {value}")
+        if self.agent not in agent_registry.REGISTRY:
+            self._fail("agent", f"must be one of {agent_registry.agent_names()}, "
+                       f"got {self.agent!r}")
         if self.settle < 0:
             self._fail("settle", f"must be >= 0, got {self.settle}")
         if self.history < 2:
@@ -191,11 +191,39 @@ class Config:
 
 _HINTS = typing.get_type_hints(Config)
 KEYS = [f.name for f in fields(Config) if f.name != "source"]
-REMOVED_KEYS = {  # keys of earlier versions: why they went
-    "echo_copies": "the sentence tasks now add one character sequence per vocabulary "
-                   "character, as the paper's code does, instead of whole-sentence echo copies",
-    "echo_marker": "there are no echo copies left to mark (see README, sentences)",
+
+
+@dataclass(frozen=True)
+class RemovedKey:
+    """A key of an earlier version: why it went, and the values that meant what the code does
+    now (a config or checkpoint holding one of those loads, the key dropped; any other value
+    raises ConfigError with ``why``)."""
+
+    why: str
+    same_as_now: tuple[Any, ...] = ()
+
+
+REMOVED_KEYS = {  # keys of earlier versions
+    "echo_copies": RemovedKey("the sentence tasks now add one character sequence per vocabulary "
+                              "character, as the paper's code does, instead of whole-sentence "
+                              "echo copies"),
+    "echo_marker": RemovedKey("there are no echo copies left to mark (see docs/results-sentence.md)"),
+    "optimizer": RemovedKey("A is always trained by Adam; the key allowed 'adam' alone and "
+                            "nothing read it", same_as_now=("adam",)),
 }
+
+
+def without_removed_keys(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """``data`` less the removed keys whose value is what the code does now; ConfigError
+    naming ``source`` and the key for a removed key with any other value."""
+    kept = {}
+    for key, value in data.items():
+        removed = REMOVED_KEYS.get(key)
+        if removed is None:
+            kept[key] = value
+        elif value not in removed.same_as_now:
+            raise ConfigError(f"{source}: key '{key}' was removed: {removed.why}")
+    return kept
 
 
 def _check_type(key: str, value: Any, source: str) -> Any:
@@ -242,9 +270,7 @@ def from_mapping(data: dict[str, Any], source: str = "<mapping>") -> Config:
         raise ConfigError(f"{source}: a config must be a mapping of keys to values, "
                           f"got {type(data).__name__}")
     checked: dict[str, Any] = {}
-    for key, value in data.items():
-        if key in REMOVED_KEYS:
-            raise ConfigError(f"{source}: key '{key}' was removed: {REMOVED_KEYS[key]}")
+    for key, value in without_removed_keys(data, source).items():
         if key not in KEYS:
             close = difflib.get_close_matches(str(key), KEYS, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""

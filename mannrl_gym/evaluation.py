@@ -31,6 +31,8 @@ import torch
 
 from mannrl_gym.envs.vector_env import MannRLVectorEnv
 from mannrl_gym.metrics import summarize
+from mannrl_gym.protocols import MemoryAgent
+from mannrl_gym.rollout import rollout
 
 WARMUP_SEQUENCES = 8  # training sequences read before evaluation, for the warm start memory
 
@@ -43,7 +45,7 @@ def evaluation_envs(task, config, learner) -> dict[str, MannRLVectorEnv]:
 
 
 @torch.no_grad()
-def warm_start_memory(env: MannRLVectorEnv, agent) -> np.ndarray:
+def warm_start_memory(env: MannRLVectorEnv, agent: MemoryAgent) -> np.ndarray:
     """(M,) float32: the memory every evaluated sequence starts from (see the module text).
 
     Reads the first ``WARMUP_SEQUENCES`` training sequences, back to back, in one slot with A
@@ -63,7 +65,7 @@ def warm_start_memory(env: MannRLVectorEnv, agent) -> np.ndarray:
     return memory[0]
 
 
-def recalibrate(env: MannRLVectorEnv, agent) -> list:
+def recalibrate(env: MannRLVectorEnv, agent: MemoryAgent) -> list:
     """Set A's batch-norm running statistics to their exact values over one pass of ``env``
     (the training split) with the current memory-net; return the old ones.
 
@@ -86,7 +88,7 @@ def recalibrate(env: MannRLVectorEnv, agent) -> list:
 
 
 @contextmanager
-def evaluation_statistics(train_env: MannRLVectorEnv, agent, bn_statistics: str
+def evaluation_statistics(train_env: MannRLVectorEnv, agent: MemoryAgent, bn_statistics: str
                           ) -> Iterator[list[tuple[np.ndarray, np.ndarray]] | None]:
     """Inside the block, A's batch norm evaluates as ``bn_statistics`` says; afterwards the
     training statistics are back. Yields the recalibrated statistics (copies), else None.
@@ -106,7 +108,7 @@ def evaluation_statistics(train_env: MannRLVectorEnv, agent, bn_statistics: str
             learner.restore_statistics(saved)
 
 
-def evaluate_all(envs: dict[str, MannRLVectorEnv], agent) -> dict[str, float]:
+def evaluate_all(envs: dict[str, MannRLVectorEnv], agent: MemoryAgent) -> dict[str, float]:
     """Metrics ``{split}/{name}`` on every env of ``envs``, with A's statistics as they are.
 
     The envs share one task and one A, so one warm start memory serves them all."""
@@ -115,7 +117,7 @@ def evaluate_all(envs: dict[str, MannRLVectorEnv], agent) -> dict[str, float]:
             for key, value in evaluate(env, agent, start_memory).items()}
 
 
-def evaluate_splits(envs: dict[str, MannRLVectorEnv], agent,
+def evaluate_splits(envs: dict[str, MannRLVectorEnv], agent: MemoryAgent,
                     bn_statistics: str = "recalibrated") -> dict[str, float]:
     """Metrics ``{split}/{name}`` on every env of ``envs`` (which must include "train"), with
     A's batch norm as ``bn_statistics`` says (see ``evaluation_statistics``; for "batch", B =
@@ -125,20 +127,17 @@ def evaluate_splits(envs: dict[str, MannRLVectorEnv], agent,
 
 
 @torch.no_grad()
-def evaluate(env: MannRLVectorEnv, agent, start_memory: np.ndarray | None = None
+def evaluate(env: MannRLVectorEnv, agent: MemoryAgent, start_memory: np.ndarray | None = None
              ) -> dict[str, float]:
     """Run ``agent`` over one pass of ``env`` (a non-learning env) and return its metrics;
     every sequence starts from ``start_memory`` (default: ``warm_start_memory``)."""
     if env.learn:
         raise ValueError("evaluate() needs an env built with learn=False")
     env.start_memory = warm_start_memory(env, agent) if start_memory is None else start_memory
-    observation, info = env.reset()
-    steps = env.steps_per_pass
     keys = ("prediction", "target", "answer_step", "long_range", "kind", "loss", "valid",
             "sequence")
-    rows = {k: [info[k]] for k in keys}
-    for _ in range(steps - 1):
-        observation, _, _, _, info = env.step(agent.act(observation))
+    rows: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+    for _, _, info, _ in rollout(env, agent):
         for k in keys:
             rows[k].append(info[k])
     flat = {k: torch.from_numpy(np.stack(v)).reshape(-1) for k, v in rows.items()}

@@ -38,12 +38,20 @@ class ActionNet(nn.Module):
         self.embed = nn.Sequential(*bn_block(input_dim, embed_size)) if embed_size else None
         width = (embed_size or input_dim) + memory_size
         layers: list[nn.Module] = []
+        self.hidden_blocks: list[tuple[nn.Linear, nn.BatchNorm1d]] = []  # each block's (linear, BN), in body
         for _ in range(hidden_layers):
-            layers += bn_block(width, hidden_size)
+            block = bn_block(width, hidden_size)
+            self.hidden_blocks.append((block[0], block[1]))
+            layers += block
             width = hidden_size
         layers.append(nn.Linear(width, num_outputs))
-        self.body = nn.Sequential(*layers)
+        self.body = nn.Sequential(*layers)  # one Sequential: the checkpoint keys body.<i>.*
         self.softmax_output = softmax_output
+
+    @property
+    def output_layer(self) -> nn.Linear:
+        """The last linear layer: (B, width) -> scores (B, V_out)."""
+        return self.body[-1]
 
     def forward(self, features: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
         if self.embed is not None:

@@ -14,9 +14,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mannrl_gym import checkpoint
-from mannrl_gym.agents import AGENTS, make_agent
+from mannrl_gym import agent_registry, checkpoint
+from mannrl_gym.agents import make_agent
 from mannrl_gym.envs.vector_env import MannRLVectorEnv
+from mannrl_gym.rollout import rollout
+from mannrl_gym.rundir import load_run, load_run_config
 from mannrl_gym.tasks import build_task
 from mannrl_gym.tasks.base import Task
 
@@ -55,7 +57,7 @@ def curves_figure(run_dirs: list[Path]):
     """The 2 x 2 panels of curves.png. Each evaluated epoch is also drawn as a marker, so a
     run with one evaluated epoch (or evaluations apart, eval_every > 1) still shows."""
     plt = _pyplot()
-    configs = [checkpoint_config(d) for d in run_dirs]
+    configs = [run_config(d) for d in run_dirs]
     fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex=True)
     for run_dir, config in zip(run_dirs, configs):
         rows = checkpoint.MetricsLog(run_dir / "metrics.jsonl").read()
@@ -73,9 +75,9 @@ def curves_figure(run_dirs: list[Path]):
     return fig
 
 
-def checkpoint_config(run_dir: Path) -> dict:
-    import yaml
-    return yaml.safe_load((Path(run_dir) / "config.yaml").read_text())
+def run_config(run_dir: Path) -> dict:
+    """The run's config (``config.yaml``, validated) as plain data."""
+    return load_run_config(run_dir).to_dict()
 
 
 def memory_trace(run_dir: Path, sequence: int | None = None):
@@ -84,9 +86,10 @@ def memory_trace(run_dir: Path, sequence: int | None = None):
     Returns (memory (T, M), input symbols, output symbols, targets) for the sequence ``sequence``
     of the training split, by default the longest one whose answer needs long-range memory.
     """
-    from mannrl_gym.config import ConfigError, from_mapping
+    from mannrl_gym.config import ConfigError
 
-    config = from_mapping(checkpoint_config(run_dir), source=str(Path(run_dir) / "config.yaml"))
+    saved = load_run(run_dir)
+    config = saved.config
     task = build_task(config)
     data = task.train
     if sequence is not None and not 0 <= sequence < len(data):
@@ -101,13 +104,10 @@ def memory_trace(run_dir: Path, sequence: int | None = None):
                train=data.subset(torch.tensor([sequence])), validation=task.validation)
     env = MannRLVectorEnv(one, config, num_envs=1, learn=False, shuffle=False)
     agent = make_agent(config, env.layout, config.batch_size)  # acts on any batch size
-    state = checkpoint.load(Path(run_dir) / "checkpoint.pt")["experiment"]
-    env.learner.load_state_dict(state["learner"])
-    agent.load_state_dict(state["agent"])
-    observation, info = env.reset()
-    memories, outputs, targets = [observation[0, env.layout.memory]], [info["prediction"][0]], [info["target"][0]]
-    for _ in range(env.steps_per_pass - 1):
-        observation, _, _, _, info = env.step(agent.act(observation))
+    env.learner.load_state_dict(saved.experiment_state["learner"])
+    agent.load_state_dict(saved.experiment_state["agent"])
+    memories, outputs, targets = [], [], []
+    for observation, _, info, _ in rollout(env, agent):
         memories.append(observation[0, env.layout.memory])
         outputs.append(info["prediction"][0])
         targets.append(info["target"][0])
@@ -162,6 +162,7 @@ def plot(run_dirs: list[Path], out_dir: Path | None = None, sequence: int | None
     out_dir = Path(out_dir) if out_dir else run_dirs[0]
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [plot_curves(run_dirs, out_dir / "curves.png")]
-    if (run_dirs[0] / "checkpoint.pt").exists() and checkpoint_config(run_dirs[0])["agent"] in AGENTS:
+    if ((run_dirs[0] / "checkpoint.pt").exists()
+            and agent_registry.has_memory_agent(run_config(run_dirs[0])["agent"])):
         written.append(plot_memory(run_dirs[0], out_dir / "memory.png", sequence))
     return written

@@ -23,12 +23,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mannrl_gym import checkpoint
-from mannrl_gym.agents import AGENTS
 from mannrl_gym.config import ConfigError
 from mannrl_gym.evaluation import recalibrate as recalibrate_statistics
 from mannrl_gym.evaluation import warm_start_memory
-from mannrl_gym.tasks import build_task
+from mannrl_gym.experiments import MannRLExperiment
+from mannrl_gym.rundir import load_run
 
 SENTENCE_TASKS = ("sentence", "translate")
 
@@ -51,23 +50,15 @@ class Predictor:
     """A trained sentence or translation run, loaded from its directory (read-only)."""
 
     def __init__(self, run_dir: str | Path, recalibrate: bool = True) -> None:
-        from mannrl_gym.experiments import MannRLExperiment
-        from mannrl_gym.trainer import load_run_config
-
-        run_dir = Path(run_dir)
-        self.config = load_run_config(run_dir, {"progress": False, "wandb_mode": "disabled"})
+        saved = load_run(run_dir)
+        self.config = saved.config
         if self.config.task not in SENTENCE_TASKS:
             raise ConfigError(f"{run_dir}: predict writes sentences; this run's task is "
                               f"'{self.config.task}', not one of {list(SENTENCE_TASKS)}")
-        if self.config.agent not in AGENTS:
-            raise ConfigError(f"{run_dir}: predict needs a memory-net agent, not "
-                              f"'{self.config.agent}'")
-        state = checkpoint.load(run_dir / "checkpoint.pt")
-        self.task = build_task(self.config)
-        experiment = MannRLExperiment(self.config, self.task)
-        experiment.load_state_dict(state["experiment"])
+        experiment = MannRLExperiment.from_run(saved)
+        self.task = experiment.task
         self.learner, self.agent = experiment.env.learner, experiment.agent
-        self.epochs_trained = int(state["epoch"])
+        self.epochs_trained = saved.epochs_trained
         self.recalibrated_now = False
         experiment.evaluators["train"].epoch = self.epochs_trained - 1  # what had trained
         if recalibrate and experiment.evaluation_bn is not None:

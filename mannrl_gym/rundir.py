@@ -1,4 +1,5 @@
-"""Claiming a run directory: one ``mannrl train`` at a time, for the run's whole life.
+"""A run directory: claiming it (one ``mannrl train`` at a time, for the run's whole life) and
+reading it back (``load_run``: its config and last checkpoint, for predict, plot, benchmarks).
 
 The claim is an exclusive ``flock`` on the directory itself, so a process that cannot get it
 has written nothing there; the kernel drops the lock when the holder exits, even on SIGKILL.
@@ -10,10 +11,52 @@ import fcntl
 import os
 import shutil
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
-from mannrl_gym.config import ConfigError
+import yaml
+
+from mannrl_gym import checkpoint
+from mannrl_gym.config import Config, ConfigError, from_mapping
+
+READ_ONLY = {"progress": False, "wandb_mode": "disabled"}  # a run read back logs nothing
+
+
+def load_run_config(run_dir: Path, overrides: dict[str, Any] | None = None) -> Config:
+    """The config saved in ``run_dir`` (``config.yaml``), with ``overrides`` (e.g. more epochs)
+    applied; ConfigError naming the file if it is missing or invalid."""
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise ConfigError(f"{path}: no run here (config.yaml missing)")
+    data = yaml.safe_load(path.read_text())
+    return from_mapping({**data, **(overrides or {})}, source=str(path))
+
+
+@dataclass
+class SavedRun:
+    """A run directory as read back: its config and its last checkpoint."""
+
+    run_dir: Path
+    config: Config
+    state: dict[str, Any]  # the checkpoint: epoch, elapsed, config, experiment, ...
+
+    @property
+    def epochs_trained(self) -> int:
+        return int(self.state["epoch"])
+
+    @property
+    def experiment_state(self) -> dict[str, Any]:
+        """What ``Experiment.load_state_dict`` takes."""
+        return self.state["experiment"]
+
+
+def load_run(run_dir: str | Path, overrides: dict[str, Any] | None = None) -> SavedRun:
+    """Read ``run_dir``'s ``config.yaml`` (with ``READ_ONLY`` and ``overrides`` applied) and
+    ``checkpoint.pt``; writes nothing. ConfigError / CheckpointError name the file."""
+    run_dir = Path(run_dir)
+    config = load_run_config(run_dir, {**READ_ONLY, **(overrides or {})})
+    return SavedRun(run_dir, config, checkpoint.load(run_dir / "checkpoint.pt"))
 
 
 def holds_run(run_dir: Path) -> bool:

@@ -160,7 +160,7 @@ class ActionLearner:
             may hold one live slot) such a batch is only evaluated.
     """
 
-    FUSED_ADAM_MIN_PARAMS = 20_000  # measured: NumPy Adam is faster below, torch's fused above
+    FUSED_ADAM_MIN_PARAMS = 20_000  # NumPy Adam below this many parameters, torch's fused Adam from it
 
     def __init__(self, input_dim: int, memory_size: int, hidden_size: int, num_outputs: int,
                  lr: float, clipping: float, double_softmax: bool, seed: int,
@@ -208,10 +208,10 @@ class ActionLearner:
             b.data = row
         self.embed = (BatchNormBlock(self.net.embed[0], self.net.embed[1], views)
                       if self.net.embed is not None else None)
-        body = list(self.net.body)
-        self.hidden = [BatchNormBlock(body[i], body[i + 1], views) for i in range(0, len(body) - 1, 3)]
-        (self.w_out, self.g_w_out), (self.b_out, self.g_b_out) = (views[id(body[-1].weight)],
-                                                                  views[id(body[-1].bias)])
+        self.hidden = [BatchNormBlock(linear, norm, views) for linear, norm in self.net.hidden_blocks]
+        output = self.net.output_layer
+        (self.w_out, self.g_w_out), (self.b_out, self.g_b_out) = (views[id(output.weight)],
+                                                                  views[id(output.bias)])
         self.blocks = ([self.embed] if self.embed else []) + self.hidden
         # NumPy views of the same memory, updated in place
         self._flat, self._exp_avg, self._exp_avg_sq = (

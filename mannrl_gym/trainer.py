@@ -21,6 +21,7 @@ from tqdm import tqdm
 from mannrl_gym import checkpoint, rundir
 from mannrl_gym.config import Config, ConfigError, from_mapping
 from mannrl_gym.experiments import make_experiment
+from mannrl_gym.rundir import load_run_config
 from mannrl_gym.tasks import build_task
 from mannrl_gym.tracking import Tracker
 
@@ -32,15 +33,6 @@ def new_run_dir(config: Config) -> Path:
     name = config.run_name or f"{config.task}-{config.agent}-seed{config.seed}-" \
                               f"{time.strftime('%Y%m%d-%H%M%S')}"
     return Path(config.out_dir) / name
-
-
-def load_run_config(run_dir: Path, overrides: dict[str, Any] | None = None) -> Config:
-    """The config saved in ``run_dir``, with ``overrides`` (e.g. more epochs) applied."""
-    path = Path(run_dir) / "config.yaml"
-    if not path.is_file():
-        raise ConfigError(f"{path}: no run to resume here (config.yaml missing)")
-    data = yaml.safe_load(path.read_text())
-    return from_mapping({**data, **(overrides or {})}, source=str(path))
 
 
 def train(config: Config, run_dir: Path | None = None, resume: bool = False) -> Path:
@@ -164,7 +156,7 @@ class RunLog:
 # Keys a resumed run cannot change: they set the shapes of the saved networks, optimizers and
 # replay buffer, or the data the run trains on (its vocabulary and split).
 SHAPE_KEYS = ("task", "agent", "memory_size", "hidden_size", "hidden_layers", "embed_size",
-              "batch_size", "history", "optimizer", "memory_optimizer")
+              "batch_size", "history", "memory_optimizer")
 DATA_KEYS = ("data_path", "val_path", "target_path", "vectors_path", "tag_column",
              "num_sequences", "min_operands", "max_operands", "val_fraction", "holdout", "seed",
              "num_sentences", "min_char_count", "reading_fill", "curriculum_every",

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mannrl_gym.tasks.base import DataError
+from mannrl_gym.errors import DataError
 
 DEFAULT_CACHE = Path(os.environ.get("MANNRL_CACHE", Path.home() / ".cache" / "mannrl-gym"))
 

@@ -16,7 +16,7 @@ from mannrl_gym.config import ConfigError
 
 from conftest import ROOT
 
-README = (ROOT / "README.md").read_text()
+README = (ROOT / "docs/environments.md").read_text()  # the envs page the README links
 
 ASYNC = r"""
 import os, sys, torch, gymnasium, mannrl_gym

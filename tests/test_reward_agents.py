@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from mannrl_gym import checkpoint
-from mannrl_gym.agents import AGENTS, EvolutionStrategiesAgent, PolicyGradientAgent
+from mannrl_gym import agent_registry
+from mannrl_gym.agents import EvolutionStrategiesAgent, PolicyGradientAgent
 from mannrl_gym.config import ConfigError
 from mannrl_gym.envs.core import ObservationLayout
 from mannrl_gym.trainer import train
@@ -68,7 +69,7 @@ def contrast(agent, unit: int) -> float:
 ])
 def test_the_reward_alone_teaches_a_memory_unit_to_encode_what_it_pays_for(name, changes):
     config = small_config(agent=name, batch_size=SLOTS, agent_window=16, **changes)
-    agent = AGENTS[name](LAYOUT, config, SLOTS, seed=0)
+    agent = agent_registry.entry(name).load()(LAYOUT, config, SLOTS, seed=0)
     before = {unit: contrast(agent, unit) for unit in (0, 1)}
     drive(agent, steps=16 * 40)
     after = {unit: contrast(agent, unit) for unit in (0, 1)}

@@ -170,6 +170,7 @@ def test_memory_learning_rate_step_decay():
 
     config = small_config(memory_lr=1e-3, memory_lr_decay_every=2, memory_lr_decay=0.5)
     experiment = MannRLExperiment(config, build_task(config))
-    assert [experiment.memory_lr(e) for e in range(5)] == [1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4]
+    assert [experiment.agent.learning_rate(e) for e in range(5)] == [1e-3, 1e-3, 5e-4, 5e-4,
+                                                                     2.5e-4]
     experiment.run_epoch(2, "epoch 3")
     assert experiment.agent.optimizer.param_groups[0]["lr"] == 5e-4

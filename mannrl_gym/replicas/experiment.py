@@ -41,10 +41,7 @@ class ReplicatedExperiment:
         replicas = len(self.experiments)
         running = np.ones(replicas, bool) if running is None else np.asarray(running, bool)
         for experiment in self.experiments:
-            agent = experiment.agent
-            if hasattr(agent, "optimizer"):
-                for group in agent.optimizer.param_groups:
-                    group["lr"] = experiment.memory_lr(epoch)
+            experiment.agent.start_epoch(epoch)  # the agent's own schedule (memory_lr's decay)
         tic = time.perf_counter()
         observation, _ = self.env.reset(options={"epoch": epoch, "replicas": running})
         for k, experiment in enumerate(self.experiments):

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
+from mannrl_gym import agent_registry
 from mannrl_gym.config import Config
+from mannrl_gym.errors import DataError
 from mannrl_gym.tasks.base import SequenceSet, Task
-from mannrl_gym.tasks.base import DataError
-
-
-# agents that predict from symbol ids alone, never from the input features (word vectors)
-FEATURELESS_AGENTS = ("most_frequent_tag", "perfect_memory")
 
 
 def _vectors_at_hand(config: Config) -> bool:
@@ -33,7 +30,7 @@ def build_task(config: Config) -> Task:
     if config.task == "pos":
         from mannrl_gym.tasks import pos
         from mannrl_gym.vectors import default_vectors_path
-        if config.agent in FEATURELESS_AGENTS and not _vectors_at_hand(config):
+        if not agent_registry.entry(config.agent).reads_features and not _vectors_at_hand(config):
             vectors = None  # these agents never read the input features
         else:
             vectors = config.vectors_path or default_vectors_path(config.cache_dir)

@@ -7,9 +7,7 @@ from typing import Any
 
 import torch
 
-
-class DataError(ValueError):
-    """A data file is missing or malformed; the message names the file and line."""
+from mannrl_gym.errors import DataError  # noqa: F401  (where it used to live)
 
 
 @dataclass

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import torch
 
-from mannrl_gym.tasks.base import DataError, SequenceSet, Task, split_indices
+from mannrl_gym.errors import DataError
+from mannrl_gym.tasks.base import SequenceSet, Task, split_indices
 
 
 def read_jsonl(path: str | Path) -> list[tuple[list[str], list[str], list[int] | None]]:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from mannrl_gym.tasks.base import SequenceSet, Task
-from mannrl_gym.tasks.base import DataError
+from mannrl_gym.errors import DataError
 from mannrl_gym.vectors import load_vectors
 
 END_PUNCTUATION = {".", "!", "?"}

@@ -51,7 +51,8 @@ from pathlib import Path
 
 import torch
 
-from mannrl_gym.tasks.base import Curriculum, DataError, SequenceSet, Task
+from mannrl_gym.errors import DataError
+from mannrl_gym.tasks.base import Curriculum, SequenceSet, Task
 
 INPUT_SPECIALS = ("<start>", "<sep>", "<empty>")
 OUTPUT_SPECIALS = ("<start>", "<sep>", "<end>")

@@ -16,7 +16,8 @@ from mannrl_gym.tasks.base import SequenceSet, Task
 
 
 class MostFrequentTagExperiment:
-    """Trainer interface for the most-frequent-tag baseline."""
+    """The most-frequent-tag baseline as an ``Experiment`` (mannrl_gym.protocols): a lookup
+    table built once from the training split; epochs learn nothing."""
 
     def __init__(self, config: Config, task: Task) -> None:
         self.task = task

@@ -45,7 +45,8 @@ def _initialize(model: LSTMTagger, generator: torch.Generator) -> None:
 
 
 class LSTMExperiment:
-    """Trainer interface (run_epoch, evaluate, state) for the LSTM peer."""
+    """The LSTM peer as an ``Experiment`` (mannrl_gym.protocols): one epoch is every training
+    sequence once, in shuffled batches."""
 
     def __init__(self, config: Config, task: Task) -> None:
         self.config, self.task = config, task

@@ -1,0 +1,179 @@
+"""``docs/config.md``, generated from :class:`~mannrl_gym.config.Config` and the agent registry.
+
+Types and defaults are read from ``Config``; each key's meaning is written here, and the
+tests check that every key has one and that ``docs/config.md`` is what ``render()`` writes:
+
+    python -m mannrl_gym.config_docs > docs/config.md
+"""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import fields
+
+from mannrl_gym import agent_registry
+from mannrl_gym.config import KEYS, REMOVED_KEYS, Config
+
+SECTIONS: dict[str, dict[str, str]] = {
+    "Task and data": {
+        "task": "`logic` (section 4.1), `jsonl` (your own symbolic task), `pos` (CoNLL-U + word "
+                "vectors, section 4.2), `sentence`, `translate` (plain text, a sentence a line, "
+                "section 4.3)",
+        "data_path": "jsonl / pos (CoNLL-U): the training file; sentence / translate: the "
+                     "source text",
+        "target_path": "translate: the target-language file, line-aligned with `data_path`",
+        "val_path": "jsonl / pos: held-out data (jsonl: else split from `data_path`)",
+        "num_sentences": "sentence / translate: train on the N shortest pairs (translation: "
+                         "both directions; validation: the next 5%)",
+        "min_char_count": "sentence / translate: characters seen fewer times become a space "
+                          "(reference: 8)",
+        "reading_fill": "sentence / translate: the target while reading (`digits`: the "
+                        "reference; `empty`: the paper's text)",
+        "curriculum_every": "sentence / translate: add the next chunk of pairs (by length) "
+                            "every N epochs (the configs: the reference's 1,000)",
+        "curriculum_chunk": "sentence / translate: training pairs per curriculum chunk",
+        "tag_column": "pos: `xpos` (the paper's Penn Treebank tags) or `upos`",
+        "vectors_path": "pos: GloVe / word2vec text (default: `glove.840B.300d.txt` in "
+                        "`cache_dir`)",
+        "cache_dir": "binary vector caches (default `~/.cache/mannrl-gym`)",
+        "num_sequences": "logic: sequences drawn from the generator",
+        "min_operands": "logic: fewest operands in a sequence",
+        "max_operands": "logic: most operands in a sequence",
+        "val_fraction": "share of the data held out for validation",
+        "holdout": "`distinct`: validation holds whole distinct sequences never trained on; "
+                   "`random`: the paper's plain split (only 460 distinct Logic sequences exist, "
+                   "so most validation sequences also occur in training)",
+        "seed": "every random draw: data, split, weights, replay sampling",
+    },
+    "Action network A (supervised)": {
+        "epochs": "passes over the training data",
+        "batch_size": "B: slots of the batched env, A's batch (the paper: 16)",
+        "eval_batch_size": "slots of the evaluation envs (figures do not depend on it, see "
+                           "docs/design.md)",
+        "hidden_size": "A's hidden width (the paper does not give it)",
+        "hidden_layers": "A's linear-BN-relu blocks (sentence tasks: 2)",
+        "embed_size": "width of a learned embedding of the input (and, in f, of the output); "
+                      "sentence tasks: 96",
+        "lr": "A's Adam step size",
+        "clipping": "A's max gradient norm",
+    },
+    "Memory-net f (reinforcement learning)": {
+        "agent": "what writes the memory: a name of the agent registry (table below)",
+        "memory_size": "M, the memory vector's width",
+        "history": "batch-states kept for each memory update",
+        "settle": "steps after an update before states are kept again",
+        "memory_train_iterations": "updates of f per cycle",
+        "memory_optimizer": "f's optimizer",
+        "memory_lr": "f's step size",
+        "memory_clipping": "f's max gradient norm",
+        "memory_samples": "pairs (s_k, s_k+1) sampled from the history per update (< history)",
+        "memory_lr_decay_every": "multiply `memory_lr` by `memory_lr_decay` every N epochs (the "
+                                 "reference's POS run: 100)",
+        "memory_lr_decay": "the step decay's factor",
+        "memory_clamp": "the reward is -min(A's loss, memory_clamp)",
+        "gamma": "discount of f's Q-learning target",
+    },
+    "Memory-nets trained by the reward alone (agent=es, agent=pg)": {
+        "agent_window": "env steps per update (an ES generation; a policy-gradient batch)",
+        "es_population": "perturbed memory-nets acting side by side (even; divides "
+                         "`batch_size`; slot b acts with member b % P)",
+        "es_sigma": "perturbation scale of the searched weights",
+        "es_lr": "Adam step size on the ES gradient estimate",
+        "pg_sigma": "exploration noise of the memory writes, in pre-sigmoid units",
+        "pg_lr": "Adam step size of the policy and its baseline",
+        "pg_clip": "PPO-style clip of each memory unit's probability ratio",
+    },
+    "The reference implementation's quirks (the defaults do as the reference does)": {
+        "double_softmax": "A ends in a softmax and cross-entropy applies another",
+        "detach_target": "false (the reference): the gradient also flows through gamma * f(s')",
+        "carry_memory": "true (the reference): memory is not reset between the sequences of a "
+                        "slot",
+        "batching": "`refill` (the reference): a free slot takes the next sequence at once; "
+                    "`static`: sequence k goes to slot k % B, leaving a long idle tail each "
+                    "pass (measured worse: docs/results-logic.md, Fidelity)",
+        "stagger": "delay each slot's first sequence by 0 to mean length - 1 idle steps, so "
+                   "equal-length sequences never align across slots (aligned, batch norm in "
+                   "training mode erases an input shared by every row)",
+    },
+    "Evaluation": {
+        "bn_statistics": "A's batch norm at evaluation: `recalibrated` re-estimates the "
+                         "statistics over one training pass first (precise BN); `running` uses "
+                         "the running averages; `batch` each evaluation batch's own",
+        "eval_every": "epochs between evaluations; the last epoch is always evaluated",
+    },
+    "Running": {
+        "out_dir": "where run directories go",
+        "run_name": "the run directory's name (default: task-agent-seed-time)",
+        "wandb_mode": "`offline` (default, no network), `disabled` or `online`",
+        "wandb_project": "the wandb project",
+        "num_threads": "torch and BLAS threads; one is fastest at these batch sizes. `mannrl "
+                       "train` applies it for the run; an env applies it to your process only "
+                       "when you pass it, and always in an async worker",
+        "max_minutes": "stop after the epoch that crosses this wall-clock budget",
+        "progress": "progress bars (on a terminal)",
+    },
+}
+
+
+def _type_name(key: str) -> str:
+    hint = typing.get_type_hints(Config)[key]
+    args = typing.get_args(hint)
+    optional = type(None) in args
+    union = typing.get_origin(hint) is typing.Union
+    inner = [a for a in args if a is not type(None)] if union else [hint]
+    names = []
+    for option in inner:
+        if typing.get_origin(option) is typing.Literal:
+            names.append(" \\| ".join(f"`{v}`" for v in typing.get_args(option)))
+        else:
+            names.append(option.__name__)
+    return " or ".join(names) + (" or null" if optional else "")
+
+
+def _default(key: str) -> str:
+    value = {f.name: f.default for f in fields(Config)}[key]
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return f"`{value}`"
+
+
+def render() -> str:
+    """The whole of ``docs/config.md``."""
+    lines = ["# Config keys", "",
+             "<!-- generated by `python -m mannrl_gym.config_docs > docs/config.md`; "
+             "tests/test_readme.py checks it -->", "",
+             "A config is a YAML mapping of these keys (`configs/logic.yaml` is the paper's "
+             "Table 1, `pos.yaml` Table 2, `sentence.yaml` and `translate.yaml` Table 3). The "
+             "same keys are `mannrl train` overrides (`key=value`) and keyword arguments of "
+             "`gymnasium.make` / `make_vec`. Every key is checked before anything runs: an "
+             "unknown key, a wrong type or an impossible value stops with the file and the key."]
+    for section, docs in SECTIONS.items():
+        lines += ["", f"## {section}", "", "| key | type | default | meaning |",
+                  "|---|---|---|---|"]
+        lines += [f"| `{key}` | {_type_name(key)} | {_default(key)} | {text} |"
+                  for key, text in docs.items()]
+    lines += ["", "## Agents (`agent`)", "",
+              "Memory agents play the memory-net in the batched env; experiments are whole "
+              "baselines with no memory-net. `mannrl_gym.agent_registry.register_agent` adds "
+              "your own.", "", "| name | kind | what it is |", "|---|---|---|"]
+    lines += [f"| `{e.name}` | {e.kind.replace('_', ' ')} | {e.summary} |"
+              for e in agent_registry.REGISTRY.values()]
+    lines += ["", "## Removed keys", "",
+              "Configs and checkpoints of earlier versions may hold these. A value that meant "
+              "what the code does now is dropped on load (old runs resume); any other value "
+              "stops with the reason.", "", "| key | loads when | why it went |", "|---|---|---|"]
+    lines += [f"| `{key}` | {', '.join(f'`{v}`' for v in removed.same_as_now) or 'never'} | "
+              f"{removed.why} |" for key, removed in REMOVED_KEYS.items()]
+    return "\n".join(lines) + "\n"
+
+
+def undocumented() -> list[str]:
+    """Config keys without a meaning here, and documented names that are not keys."""
+    documented = [key for docs in SECTIONS.values() for key in docs]
+    return sorted(set(KEYS) ^ set(documented))
+
+
+if __name__ == "__main__":
+    print(render(), end="")
