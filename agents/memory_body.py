@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from mannrl_gym.agents.memory_update import NumpyMemoryUpdate
 from mannrl_gym.agents.replay import ReplayCycle
 from mannrl_gym.config import Config
 from mannrl_gym.envs.core import ObservationLayout
@@ -63,12 +64,21 @@ class PaperStatistics:
         self.net, self.config = net, config
         self.cycle = ReplayCycle(config.settle, config.history, num_slots, state_dim)
         self.generator = torch.Generator().manual_seed(seed)
+        # without embeddings: the paper's agent's NumPy forward (agents/memory_update.py)
+        self._numpy = NumpyMemoryUpdate(net, None) if net.embed_input is None else None
 
     def observe(self, observation: np.ndarray, valid: np.ndarray) -> bool:
         """Record one step (states (B, D), live rows (B,)); True when the statistics moved."""
         if not self.cycle.record(observation, np.zeros(valid.shape[0], np.float32), valid, valid):
             return False
         cfg = self.config
+        if self._numpy is not None:  # the same NumPy forward as the paper's agent
+            for _ in range(cfg.memory_train_iterations):
+                self._numpy.forward_statistics(self.cycle.replay, cfg.memory_samples,
+                                               self.generator)
+            self.net.eval()
+            self.cycle.restart()
+            return True
         with torch.no_grad():
             self.net.train()
             for _ in range(cfg.memory_train_iterations):

@@ -27,13 +27,15 @@ class NumpyMemoryUpdate:
     its parameters, buffers and gradients (shared memory: the torch optimizer and
     checkpoints see every change)."""
 
-    def __init__(self, net: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    def __init__(self, net: nn.Module, optimizer: torch.optim.Optimizer | None) -> None:
+        """``optimizer`` None: forward passes only (``forward_statistics``), no gradients."""
         linear, norm = net.body[0], net.body[1]
         self.params = [linear.weight, linear.bias, norm.weight, norm.bias]
-        for p in self.params:  # gradients live in NumPy arrays the optimizer reads
-            p.grad = torch.zeros_like(p)
         self.w, self.b, self.gamma, self.beta = (p.detach().numpy() for p in self.params)
-        self.g_w, self.g_b, self.g_gamma, self.g_beta = (p.grad.numpy() for p in self.params)
+        if optimizer is not None:
+            for p in self.params:  # gradients live in NumPy arrays the optimizer reads
+                p.grad = torch.zeros_like(p)
+            self.g_w, self.g_b, self.g_gamma, self.g_beta = (p.grad.numpy() for p in self.params)
         self.running_mean, self.running_var = norm.running_mean.numpy(), norm.running_var.numpy()
         self.batches_tracked = norm.num_batches_tracked
         self.optimizer = optimizer
@@ -63,6 +65,15 @@ class NumpyMemoryUpdate:
             denom = np.sqrt(square_avg)
             denom += eps
             value -= lr * grad / denom
+
+    def forward_statistics(self, replay: BatchStateReplay, samples: int,
+                           generator: torch.Generator) -> None:
+        """What one update does to the running statistics alone: f in train mode on
+        ``samples`` sampled pairs (the same draws as ``iteration``), no loss, no gradient."""
+        state, next_state, _, _ = replay.sample_pairs_numpy(samples, generator)
+        if state.shape[0] >= 2:  # batch norm needs 2 rows
+            self._forward(state)
+            self._forward(next_state)
 
     def _forward(self, x: np.ndarray) -> tuple[np.ndarray, tuple]:
         """f(x) in train mode (moves the running statistics); (output (R, M), cache)."""
