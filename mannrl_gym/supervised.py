@@ -29,6 +29,17 @@ def log_softmax(scores: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
+def fused_adam(params: list[torch.Tensor], grads: list[torch.Tensor], exp_avgs: list[torch.Tensor],
+               exp_avg_sqs: list[torch.Tensor], steps: list[torch.Tensor], lr: float) -> None:
+    """torch.optim.Adam's step (fused=True: one pass, no weight decay, no amsgrad) on each
+    parameter tensor of ``params`` with its gradient, moments and its own step count (0-d
+    float tensors, already counting this step). Each tensor's arithmetic does not depend on
+    the others in the list: K replicas' rows stepped in one call equal K single calls."""
+    torch._fused_adam_(params, grads, exp_avgs, exp_avg_sqs, [], steps, lr=lr, beta1=BETA1,
+                       beta2=BETA2, weight_decay=0.0, eps=ADAM_EPS, amsgrad=False,
+                       maximize=False)
+
+
 class BatchNormBlock:
     """linear -> batch norm -> relu on NumPy views of a module's memory, with its own backward.
 
@@ -160,8 +171,6 @@ class ActionLearner:
             may hold one live slot) such a batch is only evaluated.
     """
 
-    FUSED_ADAM_MIN_PARAMS = 20_000  # NumPy Adam below this many parameters, torch's fused Adam from it
-
     def __init__(self, input_dim: int, memory_size: int, hidden_size: int, num_outputs: int,
                  lr: float, clipping: float, double_softmax: bool, seed: int,
                  min_batch: int = 16, gather_small: bool = False, hidden_layers: int = 1,
@@ -216,17 +225,8 @@ class ActionLearner:
         # NumPy views of the same memory, updated in place
         self._flat, self._exp_avg, self._exp_avg_sq = (
             self.flat.numpy(), self.exp_avg.numpy(), self.exp_avg_sq.numpy())
-        self._optimizer = None
-        if self.flat.numel() >= self.FUSED_ADAM_MIN_PARAMS:
-            # one fused Adam over the flat buffer: a parameter sharing its memory, whose
-            # gradient is ``self.grad`` and whose state is ``exp_avg`` / ``exp_avg_sq``
-            flat_param = torch.nn.Parameter(self.flat)
-            flat_param.grad = torch.from_numpy(self.grad)
-            self._optimizer = torch.optim.Adam([flat_param], lr=self.lr, betas=(BETA1, BETA2),
-                                               eps=ADAM_EPS, fused=True)
-            self._adam_step = torch.zeros((), dtype=torch.float32)
-            self._optimizer.state[flat_param] = {"step": self._adam_step, "exp_avg": self.exp_avg,
-                                                 "exp_avg_sq": self.exp_avg_sq}
+        self._grad_tensor = torch.from_numpy(self.grad)  # the gradient, as torch sees it
+        self._adam_step = torch.zeros((), dtype=torch.float32)  # the fused kernel's step count
 
     def reinitialize(self, seed: int) -> None:
         """Fresh weights and optimizer state drawn from ``seed``."""
@@ -303,24 +303,13 @@ class ActionLearner:
         return probs, loss
 
     def _adam(self) -> None:
-        """torch.optim.Adam's update (no weight decay, no amsgrad) on the flat parameters:
-        written out in NumPy for small networks, torch's fused kernel for large ones."""
+        """torch.optim.Adam's update (no weight decay, no amsgrad) on the flat parameters, by
+        the fused kernel torch.optim.Adam(fused=True) calls (one pass over the buffers)."""
         self.steps += 1
-        if self._optimizer is not None:
-            self._adam_step.fill_(self.steps - 1)  # Adam increments it
-            self._optimizer.step()
-            return
-        exp_avg, exp_avg_sq, grad = self._exp_avg, self._exp_avg_sq, self.grad
-        exp_avg += (1 - BETA1) * (grad - exp_avg)
-        exp_avg_sq *= BETA2
-        exp_avg_sq += (1 - BETA2) * grad * grad
-        bias1, bias2 = 1 - BETA1 ** self.steps, 1 - BETA2 ** self.steps
-        denom = np.sqrt(exp_avg_sq)
-        denom /= math.sqrt(bias2)
-        denom += ADAM_EPS
-        self._flat -= (self.lr / bias1) * exp_avg / denom
+        self._adam_step.fill_(self.steps)
+        fused_adam([self.flat], [self._grad_tensor], [self.exp_avg], [self.exp_avg_sq],
+                   [self._adam_step], self.lr)
 
-    # -- batch-norm statistics for evaluation ----------------------------------------------------
     def start_moments(self) -> None:
         """From now on, ``evaluate`` sums the pre-activations of every batch-norm layer."""
         for block in self.blocks:

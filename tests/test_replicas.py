@@ -11,13 +11,8 @@ from mannrl_gym.supervised import ActionLearner
 
 
 @pytest.mark.parametrize("double_softmax", [True, False])
-@pytest.mark.parametrize("hidden_layers,embed_size,fused_adam", [(1, None, False), (2, 6, False),
-                                                                 (1, None, True)])
-def test_batched_step_equals_single_steps(double_softmax, hidden_layers, embed_size, fused_adam,
-                                          monkeypatch):
-    if fused_adam:
-        monkeypatch.setattr(ActionLearner, "FUSED_ADAM_MIN_PARAMS", 1)
-
+@pytest.mark.parametrize("hidden_layers,embed_size", [(1, None), (2, 6)])
+def test_batched_step_equals_single_steps(double_softmax, hidden_layers, embed_size):
     def learner(seed, lr, clipping):
         return ActionLearner(11, 8, 16, 5, lr=lr, clipping=clipping,
                              double_softmax=double_softmax, seed=seed,

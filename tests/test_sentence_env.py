@@ -166,10 +166,7 @@ def test_translate_config_builds_table_3_on_the_real_pairs():
     assert stats[1].shape == (16,)
 
 
-def test_sentence_run_resumes_to_the_same_metrics_with_fused_adam(files, tmp_path, monkeypatch):
-    from mannrl_gym.supervised import ActionLearner
-
-    monkeypatch.setattr(ActionLearner, "FUSED_ADAM_MIN_PARAMS", 1)  # the large-network path
+def test_sentence_run_resumes_to_the_same_metrics_with_fused_adam(files, tmp_path):
     whole = train(sentence_config(files, tmp_path, epochs=2, run_name="whole"))
     config = sentence_config(files, tmp_path, epochs=1, run_name="split")
     split = train(config)

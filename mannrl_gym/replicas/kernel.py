@@ -6,20 +6,20 @@ arrays (``LearnerStorage.row``). The single-run code keeps working on each learn
 evaluation, checkpoints, a step of one replica alone), while ``train_step`` here does the
 same arithmetic as K calls of ``ActionLearner.train_step`` in one pass of NumPy calls:
 matrix products over the leading axis ((K, B, I) @ (K, I, O)), reductions over the rows
-axis, clipping and Adam per row of the (K, P) buffers with (K, 1) learning rates.
+axis, clipping per row of the (K, P) buffers, and torch's fused Adam over their K rows.
 ``tests/test_replicas.py`` checks it equals the K single steps.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import numpy as np
+import torch
 
 from mannrl_gym.numerics import raise_non_finite
-from mannrl_gym.supervised import (ADAM_EPS, BETA1, BETA2, ActionLearner,
-                                   BatchNormBlock, LearnerStorage, log_softmax)
+from mannrl_gym.supervised import (ActionLearner, BatchNormBlock, LearnerStorage, fused_adam,
+                                   log_softmax)
 
 
 def stacked_view(stack: np.ndarray, row0: np.ndarray, view: np.ndarray) -> np.ndarray:
@@ -73,7 +73,6 @@ class StackedLearners:
             learner.bind(self.storage.row(k))
         self.double_softmax = first.double_softmax
         self.has_embed = first.embed is not None
-        self.fused = first._optimizer is not None  # torch's fused Adam: stepped per replica
         params, grads = self.storage.flat.numpy(), self.storage.grad
         statistics, counts = self.storage.statistics.numpy(), self.storage.counts.numpy()
         rows = (params[0], grads[0], statistics[0], counts[0])
@@ -87,7 +86,12 @@ class StackedLearners:
         self.g_b_out = stacked_view(grads, rows[1], first.g_b_out)
         self.params, self.grads = params, grads
         self.exp_avg, self.exp_avg_sq = self.storage.exp_avg.numpy(), self.storage.exp_avg_sq.numpy()
-        self._scratch = (np.empty_like(grads), np.empty_like(grads))  # Adam's temporaries
+        # Adam's operands per replica: rows of the stacks (and K step counts) for the fused kernel
+        steps = torch.zeros(self.replicas)
+        self._steps = steps.numpy()
+        self._rows = tuple(list(stack.unbind(0)) for stack in (
+            self.storage.flat, torch.from_numpy(grads), self.storage.exp_avg,
+            self.storage.exp_avg_sq, steps))
         self._indices: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._clipping = np.array([learner.clipping for learner in self.learners], np.float64)
 
@@ -148,30 +152,15 @@ class StackedLearners:
         self.grads *= scales.astype(np.float32)[:, None]
 
     def _adam(self) -> None:
-        """torch.optim.Adam per replica: NumPy on the (K, P) stack, each row with its own step
-        count and learning rate; torch's fused kernel per replica for large networks."""
-        if self.fused:
-            for learner in self.learners:
-                learner._adam()
-            return
-        step_size = np.empty((self.replicas, 1), dtype=np.float32)
-        bias2_root = np.empty((self.replicas, 1), dtype=np.float32)
+        """torch.optim.Adam per replica, as ``ActionLearner._adam``: the fused kernel over the
+        K rows of the stacks, each row with its own step count; one call per learning rate."""
+        lrs = [learner.lr for learner in self.learners]
         for k, learner in enumerate(self.learners):
             learner.steps += 1
-            bias1, bias2 = 1 - BETA1 ** learner.steps, 1 - BETA2 ** learner.steps
-            step_size[k, 0], bias2_root[k, 0] = learner.lr / bias1, math.sqrt(bias2)
-        exp_avg, exp_avg_sq, grad = self.exp_avg, self.exp_avg_sq, self.grads
-        step, denom = self._scratch  # the single step's expressions, in place
-        np.subtract(grad, exp_avg, out=step)
-        step *= 1 - BETA1
-        exp_avg += step
-        exp_avg_sq *= BETA2
-        np.multiply(grad, 1 - BETA2, out=step)
-        step *= grad
-        exp_avg_sq += step
-        np.sqrt(exp_avg_sq, out=denom)
-        denom /= bias2_root
-        denom += ADAM_EPS
-        np.multiply(exp_avg, step_size, out=step)
-        step /= denom
-        self.params -= step
+            self._steps[k] = learner.steps
+        if len(set(lrs)) == 1:
+            fused_adam(*self._rows, lrs[0])
+            return
+        for lr in dict.fromkeys(lrs):
+            chosen = [k for k, other in enumerate(lrs) if other == lr]
+            fused_adam(*([rows[k] for k in chosen] for rows in self._rows), lr)
