@@ -25,25 +25,40 @@ BN_EPS, BN_MOMENTUM = 1e-5, 0.1
 class NumpyMemoryUpdate:
     """The update of ``net.body`` = (Linear(D, M), BatchNorm1d(M), Sigmoid) on NumPy views of
     its parameters, buffers and gradients (shared memory: the torch optimizer and
-    checkpoints see every change)."""
+    checkpoints see every change).
+
+    With an optimizer, the four parameters, their gradients and RMSprop's square averages
+    are views of one flat buffer each, so clipping and RMSprop are a few passes over (P,).
+    The two branches (s_k and s_{k+1}) run as one stacked (2, R, ...) pass, each normalised
+    by its own batch statistics.
+    """
 
     def __init__(self, net: nn.Module, optimizer: torch.optim.Optimizer | None) -> None:
         """``optimizer`` None: forward passes only (``forward_statistics``), no gradients."""
         linear, norm = net.body[0], net.body[1]
         self.params = [linear.weight, linear.bias, norm.weight, norm.bias]
-        self.w, self.b, self.gamma, self.beta = (p.detach().numpy() for p in self.params)
         if optimizer is not None:
-            for p in self.params:  # gradients live in NumPy arrays the optimizer reads
-                p.grad = torch.zeros_like(p)
+            sizes = [p.numel() for p in self.params]
+            self._flat = torch.cat([p.detach().reshape(-1) for p in self.params])
+            self._grad_flat = np.zeros(sum(sizes), dtype=np.float32)
+            self._square_flat = torch.zeros(sum(sizes))
+            self._square_views, offset = [], 0
+            for p, size in zip(self.params, sizes):  # parameters and gradients: flat views
+                p.data = self._flat[offset:offset + size].view_as(p)
+                p.grad = torch.from_numpy(self._grad_flat[offset:offset + size]).view_as(p)
+                self._square_views.append(self._square_flat[offset:offset + size].view_as(p))
+                offset += size
             self.g_w, self.g_b, self.g_gamma, self.g_beta = (p.grad.numpy() for p in self.params)
+        self.w, self.b, self.gamma, self.beta = (p.detach().numpy() for p in self.params)
         self.running_mean, self.running_var = norm.running_mean.numpy(), norm.running_var.numpy()
-        self.batches_tracked = norm.num_batches_tracked
+        self.batches_tracked = norm.num_batches_tracked.view(1).numpy()
         self.optimizer = optimizer
 
     def _step(self) -> None:
         """The optimizer's step on the gradients written here: plain RMSprop (torch's
         defaults: no momentum, not centred, no weight decay) in NumPy on the optimizer's own
-        state tensors (so its state_dict is torch's), anything else by torch."""
+        state tensors (so its state_dict is torch's; they are views of one flat buffer, taken
+        over again after a ``load_state_dict``), anything else by torch."""
         optimizer = self.optimizer
         group = optimizer.param_groups[0]
         if not (isinstance(optimizer, torch.optim.RMSprop) and len(optimizer.param_groups) == 1
@@ -52,70 +67,93 @@ class NumpyMemoryUpdate:
             optimizer.step()
             return
         lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
-        for param, value, grad in zip(self.params, (self.w, self.b, self.gamma, self.beta),
-                                      (self.g_w, self.g_b, self.g_gamma, self.g_beta)):
+        for param, view in zip(self.params, self._square_views):
             state = optimizer.state[param]
             if not state:  # as torch initialises it at the first step
+                view.zero_()
                 state["step"] = torch.tensor(0.0)
-                state["square_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+                state["square_avg"] = view
+            elif state["square_avg"] is not view:  # loaded: adopt its values
+                view.copy_(state["square_avg"])
+                state["square_avg"] = view
             state["step"] += 1
-            square_avg = state["square_avg"].numpy()
-            square_avg *= alpha
-            square_avg += (1 - alpha) * grad * grad
-            denom = np.sqrt(square_avg)
-            denom += eps
-            value -= lr * grad / denom
+        square_avg, grad, value = self._square_flat.numpy(), self._grad_flat, self._flat.numpy()
+        square_avg *= alpha
+        square_avg += (1 - alpha) * grad * grad
+        denom = np.sqrt(square_avg)
+        denom += eps
+        value -= lr * grad / denom
 
     def forward_statistics(self, replay: BatchStateReplay, samples: int,
                            generator: torch.Generator) -> None:
         """What one update does to the running statistics alone: f in train mode on
         ``samples`` sampled pairs (the same draws as ``iteration``), no loss, no gradient."""
-        state, next_state, _, _ = replay.sample_pairs_numpy(samples, generator)
-        if state.shape[0] >= 2:  # batch norm needs 2 rows
-            self._forward(state)
-            self._forward(next_state)
+        pairs, _, _ = replay.sample_pair_stack(samples, generator)
+        if pairs.shape[1] >= 2:  # batch norm needs 2 rows
+            self._forward(pairs)
 
-    def _forward(self, x: np.ndarray) -> tuple[np.ndarray, tuple]:
-        """f(x) in train mode (moves the running statistics); (output (R, M), cache)."""
-        rows = x.shape[0]
-        pre = x @ self.w.T
-        pre += self.b
-        mean = pre.sum(axis=0) * (1.0 / rows)
-        centred = pre - mean
-        var = (centred * centred).sum(axis=0) * (1.0 / rows)
-        inv_std = 1.0 / np.sqrt(var + BN_EPS)
-        normed = centred * inv_std
-        out = 1.0 / (1.0 + np.exp(-(normed * self.gamma + self.beta)))
-        self.running_mean *= 1 - BN_MOMENTUM
-        self.running_mean += BN_MOMENTUM * mean
-        self.running_var *= 1 - BN_MOMENTUM
-        self.running_var += (BN_MOMENTUM * rows / (rows - 1)) * var
-        self.batches_tracked += 1
-        return out, (x, normed, inv_std, out)
+    def _forward(self, pairs: np.ndarray) -> tuple[np.ndarray, tuple]:
+        """f in train mode on both branches (2, R, D), each normalised by its own batch
+        statistics, moving the running statistics (s_k's batch, then s_{k+1}'s);
+        (output (2, R, M), cache)."""
+        rows = pairs.shape[1]
+        centred = np.matmul(pairs, self.w.T)
+        centred += self.b
+        mean = centred.sum(axis=1, keepdims=True)
+        mean *= 1.0 / rows
+        centred -= mean
+        var = np.square(centred).sum(axis=1, keepdims=True)
+        var *= 1.0 / rows
+        inv_std = var + BN_EPS
+        np.sqrt(inv_std, out=inv_std)
+        np.reciprocal(inv_std, out=inv_std)
+        normed = centred
+        normed *= inv_std
+        out = normed * self.gamma
+        out += self.beta
+        np.negative(out, out=out)
+        np.exp(out, out=out)
+        out += 1.0
+        np.reciprocal(out, out=out)
+        unbiased = BN_MOMENTUM * rows / (rows - 1)
+        for branch in range(2):
+            self.running_mean *= 1 - BN_MOMENTUM
+            self.running_mean += BN_MOMENTUM * mean[branch, 0]
+            self.running_var *= 1 - BN_MOMENTUM
+            self.running_var += unbiased * var[branch, 0]
+        self.batches_tracked += 2
+        return out, (pairs, normed, inv_std, out)
 
     def _backward(self, d_out: np.ndarray, cache: tuple) -> None:
-        """Add this branch's gradients to the parameters' (the two branches sum)."""
-        x, normed, inv_std, out = cache
-        inv_rows = 1.0 / x.shape[0]
-        d_y = d_out * out * (1.0 - out)
-        self.g_gamma += (d_y * normed).sum(axis=0)
-        self.g_beta += d_y.sum(axis=0)
-        d_normed = d_y * self.gamma
-        d_pre = d_normed - d_normed.sum(axis=0) * inv_rows
-        d_pre -= normed * ((d_normed * normed).sum(axis=0) * inv_rows)
+        """Write the parameters' gradients from d loss / d output of the first
+        ``d_out.shape[0]`` branches (2: both, summed; 1: s_k's alone)."""
+        branches = d_out.shape[0]
+        pairs, normed, inv_std, out = (part[:branches] for part in cache)
+        inv_rows = 1.0 / pairs.shape[1]
+        size = self.w.shape[0]
+        d_y = 1.0 - out
+        d_y *= out
+        d_y *= d_out
+        np.sum((d_y * normed).reshape(-1, size), axis=0, out=self.g_gamma)
+        np.sum(d_y.reshape(-1, size), axis=0, out=self.g_beta)
+        d_normed = d_y
+        d_normed *= self.gamma
+        d_pre = d_normed - d_normed.sum(axis=1, keepdims=True) * inv_rows
+        d_pre -= normed * ((d_normed * normed).sum(axis=1, keepdims=True) * inv_rows)
         d_pre *= inv_std
-        self.g_w += d_pre.T @ x
-        self.g_b += d_pre.sum(axis=0)
+        flat_pre = d_pre.reshape(-1, size)
+        np.matmul(flat_pre.T, pairs.reshape(-1, pairs.shape[2]), out=self.g_w)
+        np.sum(flat_pre, axis=0, out=self.g_b)
 
     def iteration(self, replay: BatchStateReplay, samples: int, generator: torch.Generator,
                   gamma: float, detach_target: bool, clipping: float,
                   update_weights: bool) -> float | None:
         """One update on ``samples`` sampled pairs; the loss, or None when too few rows."""
-        state, next_state, reward, usable = replay.sample_pairs_numpy(samples, generator)
-        if state.shape[0] < 2 or not usable.any():  # batch norm needs 2 rows
+        pairs, reward, usable = replay.sample_pair_stack(samples, generator)
+        if pairs.shape[1] < 2 or not usable.any():  # batch norm needs 2 rows
             return None
-        memory, cache = self._forward(state)
-        next_memory, next_cache = self._forward(next_state)
+        out, cache = self._forward(pairs)
+        memory, next_memory = out
         expected = next_memory * gamma
         expected += reward[:, None]
         diff = memory - expected
@@ -128,18 +166,15 @@ class NumpyMemoryUpdate:
         if not update_weights or not np.isfinite(loss):
             return loss
         # d loss / d memory: SmoothL1's slope (the difference, clipped to [-1, 1]), averaged
-        # over units and usable rows
-        d_memory = np.clip(diff, -1.0, 1.0)
-        d_memory *= (usable * (1.0 / (count * diff.shape[1]))).astype(np.float32)[:, None]
-        for grad in (self.g_w, self.g_b, self.g_gamma, self.g_beta):
-            grad.fill(0.0)
-        self._backward(d_memory, cache)
+        # over units and usable rows; the target branch's is -gamma times it
+        d_out = np.empty((1 if detach_target else 2,) + diff.shape, np.float32)
+        np.clip(diff, -1.0, 1.0, out=d_out[0])
+        d_out[0] *= (usable * (1.0 / (count * diff.shape[1]))).astype(np.float32)[:, None]
         if not detach_target:
-            self._backward(-gamma * d_memory, next_cache)
-        norm = float(np.sqrt(sum(float(np.dot(g.ravel(), g.ravel())) for g in
-                                 (self.g_w, self.g_b, self.g_gamma, self.g_beta))))
-        scale = min(1.0, clipping / (norm + 1e-6))
-        for grad in (self.g_w, self.g_b, self.g_gamma, self.g_beta):
-            grad *= scale
+            np.multiply(d_out[0], -gamma, out=d_out[1])
+        self._backward(d_out, cache)
+        grad = self._grad_flat
+        norm = float(np.sqrt(float(np.dot(grad, grad))))
+        grad *= min(1.0, clipping / (norm + 1e-6))
         self._step()
         return loss

@@ -54,17 +54,19 @@ class BatchStateReplay:
         return (self.states[k].reshape(-1, dim)[live], self.states[k + 1].reshape(-1, dim)[live],
                 self.rewards[k + 1].reshape(-1)[live], self.usable[k + 1].reshape(-1)[live])
 
-    def sample_pairs_numpy(self, count: int, generator: torch.Generator):
-        """``sample_pairs`` as NumPy arrays (the same draws from ``generator``)."""
+    def sample_pair_stack(self, count: int, generator: torch.Generator):
+        """``sample_pairs`` as NumPy arrays (the same draws from ``generator``), both states
+        of each pair in one array: (pairs (2, R, D): s_k and s_{k+1}, reward_{k+1} (R,),
+        usable (R,) bool)."""
         k = torch.randperm(self.size - 1, generator=generator)[:count].numpy()
         states, rewards, usable, valid = self._arrays
-        dim = states.shape[2]
-        state, next_state = states[k].reshape(-1, dim), states[k + 1].reshape(-1, dim)
+        both = np.stack([k, k + 1])
+        pairs = states[both].reshape(2, -1, states.shape[2])
         reward, next_usable = rewards[k + 1].reshape(-1), usable[k + 1].reshape(-1)
-        live = (valid[k] & valid[k + 1]).reshape(-1)
+        live = valid[both].all(axis=0).reshape(-1)
         if live.all():
-            return state, next_state, reward, next_usable
-        return state[live], next_state[live], reward[live], next_usable[live]
+            return pairs, reward, next_usable
+        return pairs[:, live], reward[live], next_usable[live]
 
     def state_dict(self) -> dict:
         return {"states": self.states.clone(), "rewards": self.rewards.clone(),

@@ -1,3 +1,5 @@
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -159,3 +161,45 @@ def test_numpy_rmsprop_step_equals_torch_and_keeps_its_state_format():
         assert state.keys() == mine["state"][index].keys()
         torch.testing.assert_close(mine["state"][index]["square_avg"], state["square_avg"])
         assert float(mine["state"][index]["step"]) == float(state["step"]) == 3
+
+
+def test_pair_stack_is_sample_pairs_as_one_array():
+    replay = BatchStateReplay(6, 3, 2)
+    rng = np.random.default_rng(0)
+    for k in range(6):  # slot 2 goes idle from step 3 on
+        valid = np.array([True, True, k < 3])
+        replay.push(rng.random((3, 2), dtype=np.float32), rng.random(3, dtype=np.float32),
+                    valid & (k % 2 == 0), valid)
+    expected = replay.sample_pairs(5, torch.Generator().manual_seed(1))
+    pairs, reward, usable = replay.sample_pair_stack(5, torch.Generator().manual_seed(1))
+    assert pairs.shape == (2, 12, 2)
+    for mine, theirs in zip((pairs[0], pairs[1], reward, usable), expected):
+        np.testing.assert_array_equal(mine, theirs.numpy())
+
+
+def test_memory_update_resumes_from_a_loaded_state():
+    """The NumPy update keeps RMSprop's state in one flat buffer; a loaded state_dict (new
+    tensors) is taken over, so a resumed agent updates as the uninterrupted one."""
+    config = small_config(settle=0, history=6, memory_samples=4, memory_lr=1e-2)
+    layout = MannRLVectorEnv(build_task(config), config, 4).layout
+    whole, resumed = (MannRLAgent(layout, config, 4, seed=2) for _ in range(2))
+    rng = np.random.default_rng(3)
+
+    def update(agents):
+        valid = np.ones(4, bool)
+        for _ in range(6):
+            state = rng.random((4, layout.size), dtype=np.float32)
+            reward = -rng.random(4, dtype=np.float32)
+            for agent in agents:
+                agent.replay.push(state, reward, valid, valid)
+        for agent in agents:
+            agent.learn()
+            agent.replay.clear()
+
+    update([whole])
+    resumed.load_state_dict(copy.deepcopy(whole.state_dict()))
+    update([whole, resumed])
+    for key, value in whole.net.state_dict().items():
+        torch.testing.assert_close(resumed.net.state_dict()[key], value, rtol=0, atol=0, msg=key)
+    initial = MannRLAgent(layout, config, 4, seed=2).net.body[0].weight
+    assert not torch.equal(whole.net.body[0].weight, initial)  # the updates moved f
