@@ -116,10 +116,19 @@ class MannRLAgent:
         """
         if not self.learns:
             return None
-        usable = info["valid"]
-        if not self.config.carry_memory:  # the env zeroed this memory: no transition into it
-            usable = usable & ~info["sequence_start"]
-        if not self.cycle.record(observation, reward, usable, info["valid"]):
+        self.cycle.record(observation, reward, self.usable_rows(info), info["valid"])
+        return self.learn_if_due()
+
+    def usable_rows(self, info: dict) -> np.ndarray:
+        """Which rows' transitions (s_{k-1} -> s_k) may be learned from: the live ones, less a
+        sequence's first step when the env zeroed its memory (carry_memory False)."""
+        if self.config.carry_memory:
+            return info["valid"]
+        return info["valid"] & ~info["sequence_start"]
+
+    def learn_if_due(self) -> dict | None:
+        """After a recorded step: the update's statistics if the cycle was due, else None."""
+        if not self.cycle.due:
             return None
         stats = self.learn()
         self.cycle.restart()

@@ -24,20 +24,33 @@ class BatchStateReplay:
                         self.valid.numpy())
         self.size = 0
 
-    def push(self, state: np.ndarray, reward: np.ndarray, usable: np.ndarray,
-             valid: np.ndarray) -> None:
-        """Append one step (NumPy arrays (B, D), (B,), (B,), (B,)); raise if full.
+    def bind(self, states: torch.Tensor, rewards: torch.Tensor, usable: torch.Tensor,
+             valid: torch.Tensor) -> None:
+        """Keep the buffer in these tensors (shapes as the fields; e.g. row k of K replicas'
+        stacked buffers, which one indexed assignment then fills for all), contents copied."""
+        for mine, theirs in zip((self.states, self.rewards, self.usable, self.valid),
+                                (states, rewards, usable, valid)):
+            theirs.copy_(mine)
+        self.states, self.rewards, self.usable, self.valid = states, rewards, usable, valid
+        self._arrays = (states.numpy(), rewards.numpy(), usable.numpy(), valid.numpy())
 
-        The owner clears the buffer after each memory update.
-        """
+    def next_row(self) -> int:
+        """Count one more stored step; its row. Raise if full (the owner clears the buffer
+        after each memory update)."""
         if self.size == self.states.shape[0]:
             raise RuntimeError("replay buffer full: clear() it after training")
-        states, rewards, usables, valids = self._arrays
-        states[self.size] = state
-        rewards[self.size] = reward
-        usables[self.size] = usable
-        valids[self.size] = valid
         self.size += 1
+        return self.size - 1
+
+    def push(self, state: np.ndarray, reward: np.ndarray, usable: np.ndarray,
+             valid: np.ndarray) -> None:
+        """Append one step (NumPy arrays (B, D), (B,), (B,), (B,)); raise if full."""
+        row = self.next_row()
+        states, rewards, usables, valids = self._arrays
+        states[row] = state
+        rewards[row] = reward
+        usables[row] = usable
+        valids[row] = valid
 
     def clear(self) -> None:
         self.size = 0
@@ -102,6 +115,18 @@ class ReplayCycle:
         if self.step_in_cycle >= self.settle:
             self.replay.push(state, reward, usable, valid)
         self.step_in_cycle += 1
+        return self.due
+
+    def count(self) -> int | None:
+        """``record`` without the arrays: count one step; the replay row its batch-state goes
+        to (the caller writes it), or None during the settle steps."""
+        row = self.replay.next_row() if self.step_in_cycle >= self.settle else None
+        self.step_in_cycle += 1
+        return row
+
+    @property
+    def due(self) -> bool:
+        """The cycle's steps are all counted: the update is due."""
         return self.step_in_cycle >= self.settle + self.history
 
     def restart(self) -> None:

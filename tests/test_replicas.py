@@ -81,18 +81,19 @@ def assert_rows_close(mine, theirs):
                 assert a[key] == b[key], key
 
 
-@pytest.mark.parametrize("agent", ["mannrl", "frozen_weights", "frozen_memory"])
-def test_seeds_in_one_process_match_single_seed_runs(tmp_path, agent):
+@pytest.mark.parametrize("agent,carry_memory", [("mannrl", True), ("frozen_weights", True),
+                                                ("frozen_memory", True), ("mannrl", False)])
+def test_seeds_in_one_process_match_single_seed_runs(tmp_path, agent, carry_memory):
     code = cli.main(["train", "configs/logic.yaml", "seeds=0-2", "num_sequences=300",
                      "epochs=2", "eval_batch_size=64", "wandb_mode=disabled",
                      "progress=false", f"agent={agent}", f"out_dir={tmp_path}",
-                     "run_name=many"])
+                     "run_name=many", f"carry_memory={str(carry_memory).lower()}"])
     assert code == 0
     parent = tmp_path / "many"
     assert sorted(p.name for p in parent.iterdir() if p.is_dir()) == ["seed0", "seed1", "seed2"]
     for seed in range(3):
         single = train(small_config(seed=seed, agent=agent, out_dir=str(tmp_path / "single"),
-                                    run_name=f"s{seed}"))
+                                    run_name=f"s{seed}", carry_memory=carry_memory))
         assert_rows_close(metric_rows(parent / f"seed{seed}"), metric_rows(single))
         assert (parent / f"seed{seed}" / "summary.json").exists()
 

@@ -2,10 +2,11 @@
 
 ``act`` is batched: each MannRLAgent's memory-net in eval mode is one affine map (batch norm
 folded in), so the K of them are stacked into (K, D, M) and applied by one matrix product
-over the replica axis (rebuilt after any replica's memory update). ``observe`` hands each
-replica its own rows (the replay store and the memory-net update every settle + history
-steps are per replica and cheap beside the step); a replica whose pass has ended observes
-nothing, exactly as a single run, whose pass is over, would not.
+over the replica axis (rebuilt after any replica's memory update). ``observe`` counts each
+replica's replay cycle and writes the K replays' rows (rows of stacked buffers) in one
+indexed assignment; the memory-net update every settle + history steps is per replica. A
+replica whose pass has ended observes nothing, exactly as a single run, whose pass is over,
+would not.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+import torch
 
 from mannrl_gym.agents.baselines import NoMemoryAgent
 from mannrl_gym.agents.mannrl_agent import MannRLAgent
@@ -36,6 +38,13 @@ class ReplicatedAgents:
         self.batched_act = self.memory_agents and self.agents[0].net.embed_input is None
         self._weights: np.ndarray | None = None
         self._biases: np.ndarray | None = None
+        if self.memory_agents:  # the K replays: rows of stacked buffers, filled by one write
+            first = self.agents[0].replay
+            stacks = [torch.zeros((len(self.agents),) + tuple(field.shape), dtype=field.dtype)
+                      for field in (first.states, first.rewards, first.usable, first.valid)]
+            for k, agent in enumerate(self.agents):
+                agent.replay.bind(*(stack[k] for stack in stacks))
+            self._replays = tuple(stack.numpy() for stack in stacks)
 
     def act(self, observation: np.ndarray) -> np.ndarray:
         """Next memories (K * B, M) for observations (K * B, D), as each agent's ``act``."""
@@ -62,15 +71,24 @@ class ReplicatedAgents:
 
     def observe(self, observation: np.ndarray, reward: np.ndarray,
                 info: dict[str, np.ndarray]) -> list[dict | None]:
-        """Each active replica's agent observes its rows; its update statistics, else None."""
+        """Each active replica's agent observes its rows (as ``MannRLAgent.observe``: the
+        replicas' replay rows are written by one indexed assignment); its update statistics,
+        else None."""
         if not self.memory_agents:
             return [None] * len(self.agents)
-        replicas = len(self.agents)
-        states = observation.reshape(replicas, self.slots, -1)
-        rewards = reward.reshape(replicas, self.slots)
-        valid = info["valid"].reshape(replicas, self.slots)
-        starts = info["sequence_start"].reshape(replicas, self.slots)
+        shape = (len(self.agents), self.slots)
         active = info["replica_active"][::self.slots]
-        return [agent.observe(states[k], rewards[k],
-                              {"valid": valid[k], "sequence_start": starts[k]})
-                if active[k] else None for k, agent in enumerate(self.agents)]
+        learning = [k for k, agent in enumerate(self.agents) if active[k] and agent.learns]
+        rows = [agent.cycle.count() for agent in (self.agents[k] for k in learning)]
+        written = [(k, row) for k, row in zip(learning, rows) if row is not None]
+        if written:
+            replicas, steps = (np.array(part) for part in zip(*written))
+            states, rewards, usable, valid = self._replays
+            states[replicas, steps] = observation.reshape(shape + (-1,))[replicas]
+            rewards[replicas, steps] = reward.reshape(shape)[replicas]
+            usable[replicas, steps] = self.agents[0].usable_rows(info).reshape(shape)[replicas]
+            valid[replicas, steps] = info["valid"].reshape(shape)[replicas]
+        results: list[dict | None] = [None] * len(self.agents)
+        for k in learning:
+            results[k] = self.agents[k].learn_if_due()
+        return results
