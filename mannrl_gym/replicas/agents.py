@@ -54,20 +54,22 @@ class ReplicatedAgents:
         states = np.asarray(observation, dtype=np.float32).reshape(replicas, self.slots, -1)
         if not self.batched_act:  # embedded inputs: each agent's own act
             return np.concatenate([agent.act(state) for agent, state in zip(self.agents, states)])
-        if self._weights is None or any(agent._acting is None for agent in self.agents):
-            self._stack_affines()
+        if self._weights is None:
+            self._weights = np.empty((replicas,) + states.shape[2:] + (self.memory_size,),
+                                     np.float32)  # (K, D, M)
+            self._biases = np.empty((replicas, 1, self.memory_size), np.float32)
+            for agent in self.agents:
+                agent._acting = None  # fill every row below
+        for k, agent in enumerate(self.agents):
+            if agent._acting is None:  # f changed (an update, a load): fold it again
+                agent._acting = agent._eval_affine()
+                self._weights[k], self._biases[k, 0] = agent._acting[-1]
         pre = np.matmul(states, self._weights)
         pre += self._biases
-        return (1.0 / (1.0 + np.exp(-pre))).reshape(replicas * self.slots, self.memory_size)
-
-    def _stack_affines(self) -> None:
-        affines = []
-        for agent in self.agents:
-            if agent._acting is None:
-                agent._acting = agent._eval_affine()
-            affines.append(agent._acting[-1])
-        self._weights = np.stack([weight for weight, _ in affines])  # (K, D, M)
-        self._biases = np.stack([bias for _, bias in affines])[:, None]  # (K, 1, M)
+        np.negative(pre, out=pre)
+        np.exp(pre, out=pre)
+        pre += 1.0
+        return np.reciprocal(pre, out=pre).reshape(replicas * self.slots, self.memory_size)
 
     def observe(self, observation: np.ndarray, reward: np.ndarray,
                 info: dict[str, np.ndarray]) -> list[dict | None]:
