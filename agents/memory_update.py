@@ -13,6 +13,8 @@ optimizer's own state; others by torch) on the gradient written here.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from torch import nn
@@ -131,16 +133,22 @@ class NumpyMemoryUpdate:
         pairs, normed, inv_std, out = (part[:branches] for part in cache)
         inv_rows = 1.0 / pairs.shape[1]
         size = self.w.shape[0]
-        d_y = 1.0 - out
+        d_y = 1.0 - out  # d loss / d (gamma * normed + beta), through the sigmoid
         d_y *= out
         d_y *= d_out
-        np.sum((d_y * normed).reshape(-1, size), axis=0, out=self.g_gamma)
-        np.sum(d_y.reshape(-1, size), axis=0, out=self.g_beta)
-        d_normed = d_y
-        d_normed *= self.gamma
-        d_pre = d_normed - d_normed.sum(axis=1, keepdims=True) * inv_rows
-        d_pre -= normed * ((d_normed * normed).sum(axis=1, keepdims=True) * inv_rows)
-        d_pre *= inv_std
+        # per branch: d gamma = sum(d_y * normed), d beta = sum(d_y) over its rows
+        d_gamma = np.einsum("brm,brm->bm", d_y, normed)
+        d_beta = np.einsum("brm->bm", d_y)
+        np.sum(d_gamma, axis=0, out=self.g_gamma)
+        np.sum(d_beta, axis=0, out=self.g_beta)
+        # batch norm's backward: d pre = gamma * inv_std * (d_y - mean(d_y) - normed *
+        # mean(d_y * normed)), the means over each branch's rows
+        d_gamma *= inv_rows
+        d_beta *= inv_rows
+        d_pre = normed * d_gamma[:, None]
+        d_pre += d_beta[:, None]
+        np.subtract(d_y, d_pre, out=d_pre)
+        d_pre *= inv_std * self.gamma
         flat_pre = d_pre.reshape(-1, size)
         np.matmul(flat_pre.T, pairs.reshape(-1, pairs.shape[2]), out=self.g_w)
         np.sum(flat_pre, axis=0, out=self.g_b)
@@ -157,19 +165,22 @@ class NumpyMemoryUpdate:
         expected = next_memory * gamma
         expected += reward[:, None]
         diff = memory - expected
+        # SmoothL1 (beta 1) per element: c * (|d| - c / 2) with c = min(|d|, 1)
         size = np.abs(diff)
-        small = size < 1.0
-        size -= 0.5
-        per_row = np.where(small, 0.5 * diff * diff, size).sum(axis=1) * (1.0 / diff.shape[1])
+        clipped = np.minimum(size, 1.0)
+        size -= 0.5 * clipped
+        size *= clipped
         count = int(usable.sum())
-        loss = float(per_row[usable].sum()) / count
-        if not update_weights or not np.isfinite(loss):
+        # the mean over memory units and usable rows: one weight per row
+        weight = (usable * (1.0 / (count * diff.shape[1]))).astype(np.float32)
+        loss = float(np.dot(weight, size.sum(axis=1)))
+        if not update_weights or not math.isfinite(loss):
             return loss
-        # d loss / d memory: SmoothL1's slope (the difference, clipped to [-1, 1]), averaged
-        # over units and usable rows; the target branch's is -gamma times it
+        # d loss / d memory: SmoothL1's slope (the difference, clipped to [-1, 1]) times the
+        # row's weight; the target branch's is -gamma times it
         d_out = np.empty((1 if detach_target else 2,) + diff.shape, np.float32)
         np.clip(diff, -1.0, 1.0, out=d_out[0])
-        d_out[0] *= (usable * (1.0 / (count * diff.shape[1]))).astype(np.float32)[:, None]
+        d_out[0] *= weight[:, None]
         if not detach_target:
             np.multiply(d_out[0], -gamma, out=d_out[1])
         self._backward(d_out, cache)
