@@ -89,13 +89,16 @@ class MemoryNet(nn.Module):
         return self.body(state)
 
 
-@torch.no_grad()
 def fold_batch_norm(linear: nn.Linear, norm: nn.BatchNorm1d) -> tuple[np.ndarray, np.ndarray]:
-    """(W' (in, out), b' (out,)) with ``x @ W' + b' == norm(linear(x))`` in eval mode."""
-    scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
-    weight = (linear.weight * scale[:, None]).T.contiguous()
-    bias = (linear.bias - norm.running_mean) * scale + norm.bias
-    return weight.numpy(), bias.numpy()
+    """(W' (in, out), b' (out,)) with ``x @ W' + b' == norm(linear(x))`` in eval mode
+    (NumPy on the modules' memory: called after every memory update)."""
+    weight, bias, gamma, beta = (p.detach().numpy() for p in (linear.weight, linear.bias,
+                                                             norm.weight, norm.bias))
+    scale = gamma / np.sqrt(norm.running_var.numpy() + norm.eps)
+    folded = np.ascontiguousarray((weight * scale[:, None]).T)
+    shifted = (bias - norm.running_mean.numpy()) * scale
+    shifted += beta
+    return folded, shifted
 
 
 @torch.no_grad()
