@@ -40,6 +40,26 @@ def fused_adam(params: list[torch.Tensor], grads: list[torch.Tensor], exp_avgs: 
                        maximize=False)
 
 
+def softmax_cross_entropy(logits: np.ndarray, double_softmax: bool):
+    """A's output softmax and cross-entropy's pieces over the last axis (rows (B, V) or a
+    stack (K, B, V)): (probs, q, scores, log_total) where cross-entropy's input is
+    ``scores`` (the probabilities with ``double_softmax``, else the shifted logits), q is
+    its softmax (a new array: d loss / d scores is q less 1 at the target) and the loss at
+    target t is log_total[..., 0] - scores[..., t]."""
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    total = exp.sum(axis=-1, keepdims=True)
+    probs = exp
+    probs /= total
+    if not double_softmax:
+        return probs, probs.copy(), shifted, np.log(total)
+    # the probabilities lie in [0, 1]: their softmax needs no shift
+    q = np.exp(probs)
+    total = q.sum(axis=-1, keepdims=True)
+    q /= total
+    return probs, q, probs, np.log(total)
+
+
 class BatchNormBlock:
     """linear -> batch norm -> relu on NumPy views of a module's memory, with its own backward.
 
@@ -273,13 +293,13 @@ class ActionLearner:
         hidden = np.concatenate([features, memory], axis=1)  # (B, F' + M)
         for block in self.hidden:
             hidden = block.forward_train(hidden)
-        scores, probs = self._scores(hidden)
-        log_q = log_softmax(scores)
+        logits = hidden @ self.w_out.T
+        logits += self.b_out
+        probs, d_scores, scores, log_total = softmax_cross_entropy(logits, self.double_softmax)
         index = np.arange(rows)
-        loss = -log_q[index, targets]
+        loss = log_total[:, 0] - scores[index, targets]
 
         # backward of loss.mean(), kept unscaled by 1/B until the clipping step
-        d_scores = np.exp(log_q)
         d_scores[index, targets] -= 1.0
         if self.double_softmax:  # through the first softmax
             d_scores = probs * (d_scores - (d_scores * probs).sum(axis=1, keepdims=True))

@@ -19,7 +19,7 @@ import torch
 
 from mannrl_gym.numerics import raise_non_finite
 from mannrl_gym.supervised import (ActionLearner, BatchNormBlock, LearnerStorage, fused_adam,
-                                   log_softmax)
+                                   softmax_cross_entropy)
 
 
 def stacked_view(stack: np.ndarray, row0: np.ndarray, view: np.ndarray) -> np.ndarray:
@@ -113,15 +113,12 @@ class StackedLearners:
             hidden = block.forward_train(hidden)
         logits = np.matmul(hidden, self.w_out.transpose(0, 2, 1))
         logits += self.b_out[:, None]
-        probs = np.exp(log_softmax(logits))
-        scores = probs if self.double_softmax else logits
-        log_q = log_softmax(scores)
+        probs, d_scores, scores, log_total = softmax_cross_entropy(logits, self.double_softmax)
         if rows not in self._indices:
             self._indices[rows] = (np.arange(self.replicas)[:, None], np.arange(rows)[None, :])
         replica, row = self._indices[rows]
-        loss = -log_q[replica, row, targets]
+        loss = log_total[..., 0] - scores[replica, row, targets]
 
-        d_scores = np.exp(log_q)
         d_scores[replica, row, targets] -= 1.0
         if self.double_softmax:
             d_scores = probs * (d_scores - (d_scores * probs).sum(axis=2, keepdims=True))
