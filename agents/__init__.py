@@ -9,13 +9,14 @@ from mannrl_gym.agents.baselines import FrozenMemoryAgent, FrozenWeightsAgent, N
 from mannrl_gym.agents.es_agent import EvolutionStrategiesAgent
 from mannrl_gym.agents.mannrl_agent import MannRLAgent
 from mannrl_gym.agents.pg_agent import PolicyGradientAgent
+from mannrl_gym.agents.repaired_agent import RepairedAgent
 from mannrl_gym.agents.replay import BatchStateReplay
 from mannrl_gym.config import Config
 from mannrl_gym.envs.core import ObservationLayout
 
 AGENTS = {"mannrl": MannRLAgent, "no_memory": NoMemoryAgent, "frozen_memory": FrozenMemoryAgent,
           "frozen_weights": FrozenWeightsAgent, "es": EvolutionStrategiesAgent,
-          "pg": PolicyGradientAgent}
+          "pg": PolicyGradientAgent, "repaired": RepairedAgent}
 
 
 def make_agent(config: Config, layout: ObservationLayout, num_slots: int):

@@ -58,6 +58,7 @@ VARIANTS: dict[str, list[str]] = {
     "frozen-weights": ["agent=frozen_weights"],  # f's weights frozen, batch-norm statistics live
     "es": ["agent=es"],  # evolution strategies on f's weights (agents/es_agent.py)
     "pg": ["agent=pg"],  # clipped policy gradient, Gaussian memory writes (agents/pg_agent.py)
+    "repaired": ["agent=repaired"],  # actor f along a TD critic's per-unit credit (agents/repaired_agent.py)
     "paper+lr-1e-3": ["lr=1e-3"],
     "paper+memory-lr-1e-3": ["memory_lr=1e-3"],
     "frozen-memory+lr-1e-3": ["agent=frozen_memory", "lr=1e-3"],
@@ -72,6 +73,7 @@ SENTENCE_VARIANTS: dict[str, list[str]] = {
     "frozen-weights": ["agent=frozen_weights"],  # f's weights frozen, batch-norm statistics live
     "es": ["agent=es"],  # evolution strategies on f's weights (agents/es_agent.py)
     "pg": ["agent=pg"],  # clipped policy gradient, Gaussian memory writes (agents/pg_agent.py)
+    "repaired": ["agent=repaired"],  # actor f along a TD critic's per-unit credit (agents/repaired_agent.py)
     "paper+lr-1e-3": ["lr=1e-3"],
     "no-memory+lr-1e-3": ["agent=no_memory", "lr=1e-3"],
     "single-softmax+lr-1e-3": ["double_softmax=false", "lr=1e-3"],
