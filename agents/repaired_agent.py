@@ -40,11 +40,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from mannrl_gym.agents.memory_body import (PaperStatistics, embed_numpy, embedding_affines,
-                                           pre_activation, sigmoid)
+from mannrl_gym.agents.memory_body import FoldedNet, PaperStatistics, pre_activation, sigmoid
 from mannrl_gym.config import Config
 from mannrl_gym.envs.core import ObservationLayout
-from mannrl_gym.networks import MemoryNet, fold_batch_norm, initialize
+from mannrl_gym.networks import MemoryNet, initialize
 from mannrl_gym.numerics import raise_non_finite
 
 REPLAY_ROWS = 16_384  # transitions kept (about 1,000 env steps of 16 slots)
@@ -119,28 +118,19 @@ class RepairedAgent:
         self.statistics = PaperStatistics(self.net, config, num_slots, layout.size, seed + 3)
         self.replay = TransitionReplay(REPLAY_ROWS, layout.size, layout.memory_size)
         self.steps, self.updates = 0, 0
-        self._acting: list | None = None
+        self.folded = FoldedNet(self.net, layout)  # pre_f in NumPy for acting
         self._pending: tuple[np.ndarray, np.ndarray] | None = None  # (s, m') awaiting its reward
 
     # -- acting ------------------------------------------------------------------------
-    def _pre(self, observation: np.ndarray) -> np.ndarray:
-        """pre_f(s) (B, M) in NumPy, batch norm as an affine map (rebuilt after updates)."""
-        if self._acting is None:
-            self._acting = [embedding_affines(self.net),
-                            fold_batch_norm(self.net.body[0], self.net.body[1])]
-        embed, (weight, bias) = self._acting
-        x = embed_numpy(embed, self.layout, np.asarray(observation, dtype=np.float32))
-        return x @ weight + bias
-
     def act(self, observation: np.ndarray) -> np.ndarray:
         """The deterministic write sigmoid(pre_f(s)), (B, M) (evaluation, prediction)."""
-        return sigmoid(self._pre(observation))
+        return sigmoid(self.folded.pre(observation))
 
     def explore(self, observation: np.ndarray) -> np.ndarray:
         """A noisy write sigmoid(pre_f(s) + sigma xi), (B, M) (training); remembered with s."""
         noise = torch.randn((observation.shape[0], self.layout.memory_size),
                             generator=self.generator).numpy()
-        memory = sigmoid(self._pre(observation) + self.config.repaired_sigma * noise)
+        memory = sigmoid(self.folded.pre(observation) + self.config.repaired_sigma * noise)
         self._pending = (np.asarray(observation, dtype=np.float32), memory.astype(np.float32))
         return memory
 
@@ -157,7 +147,7 @@ class RepairedAgent:
                               "next_state": np.asarray(observation, dtype=np.float32)[live]})
             self._pending = None
         if self.statistics.observe(observation, valid):
-            self._acting = None
+            self.folded.stale()
         self.steps += 1
         if self.steps % self.config.agent_window or self.replay.size < MINIBATCH:
             return None
@@ -185,7 +175,7 @@ class RepairedAgent:
             critic_losses.append(float(critic_loss.detach()))
         self._polyak()
         self.updates += 1
-        self._acting = None
+        self.folded.stale()
         return {"memory_loss": sum(critic_losses) / len(critic_losses)}
 
     def _step(self, optimizer: torch.optim.Optimizer, module: nn.Module, loss: torch.Tensor,
@@ -218,5 +208,5 @@ class RepairedAgent:
             getattr(self, name).load_state_dict(state[name])
         self.generator.set_state(state["generator"])
         self.steps, self.updates = int(state["steps"]), int(state["updates"])
-        self._acting = None
+        self.folded.stale()
         self._pending = None
