@@ -15,6 +15,7 @@ and still no gradient passes through A (the memory-net learns from the reward al
 Shapes: B slots, state s (B, D), memory M, replay of R transitions, minibatch N.
 
 Acting:   u = pre_f(s) + sigma * xi,  xi ~ N(0, I_M),  m' = sigmoid(u)   (``explore``, training)
+          (with ``repaired_explore_units`` k > 0, xi is zero but on k random units per slot)
           m' = sigmoid(pre_f(s))                                          (``act``, evaluation)
           pre_f = f's output before the sigmoid, batch norm as an affine map (running statistics)
 Replay:   every live transition (s, m', r, s'') of the last ``REPLAY_ROWS`` (r: the env's reward
@@ -128,8 +129,13 @@ class RepairedAgent:
 
     def explore(self, observation: np.ndarray) -> np.ndarray:
         """A noisy write sigmoid(pre_f(s) + sigma xi), (B, M) (training); remembered with s."""
-        noise = torch.randn((observation.shape[0], self.layout.memory_size),
-                            generator=self.generator).numpy()
+        shape = (observation.shape[0], self.layout.memory_size)
+        noise = torch.randn(shape, generator=self.generator)
+        if self.config.repaired_explore_units:  # only k units per slot explore; A sees less noise
+            units = torch.rand(shape, generator=self.generator).argsort(dim=1)
+            noise *= torch.zeros(shape).scatter_(1, units[:, :self.config.repaired_explore_units],
+                                                 1.0)
+        noise = noise.numpy()
         memory = sigmoid(self.folded.pre(observation) + self.config.repaired_sigma * noise)
         self._pending = (np.asarray(observation, dtype=np.float32), memory.astype(np.float32))
         return memory

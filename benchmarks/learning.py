@@ -62,6 +62,7 @@ VARIANTS: dict[str, list[str]] = {
     "es": ["agent=es"],  # evolution strategies on f's weights (agents/es_agent.py)
     "pg": ["agent=pg"],  # clipped policy gradient, Gaussian memory writes (agents/pg_agent.py)
     "repaired": ["agent=repaired", "agent_window=16"],  # actor f along per-unit TD credit (agents/repaired_agent.py)
+    "repaired+explore-4": ["agent=repaired", "agent_window=16", "repaired_explore_units=4"],
     "paper+lr-1e-3": ["lr=1e-3"],
     "paper+memory-lr-1e-3": ["memory_lr=1e-3"],
     "frozen-memory+lr-1e-3": ["agent=frozen_memory", "lr=1e-3"],
@@ -77,6 +78,7 @@ SENTENCE_VARIANTS: dict[str, list[str]] = {
     "es": ["agent=es"],  # evolution strategies on f's weights (agents/es_agent.py)
     "pg": ["agent=pg"],  # clipped policy gradient, Gaussian memory writes (agents/pg_agent.py)
     "repaired": ["agent=repaired", "agent_window=16"],  # actor f along per-unit TD credit (agents/repaired_agent.py)
+    "repaired+explore-4": ["agent=repaired", "agent_window=16", "repaired_explore_units=4"],
     "paper+lr-1e-3": ["lr=1e-3"],
     "no-memory+lr-1e-3": ["agent=no_memory", "lr=1e-3"],
     "single-softmax+lr-1e-3": ["double_softmax=false", "lr=1e-3"],

@@ -88,6 +88,7 @@ class Config:
     repaired_critic_lr: float = 1e-3  # Adam step size of the critic Q(s, m)
     repaired_tau: float = 0.01  # Polyak step of the target networks per update
     repaired_gamma: float = 0.9  # discount of the critic's bootstrap
+    repaired_explore_units: int = 0  # memory units that explore per slot and step (0: all)
 
     # --- the reference implementation's quirks (True = as the reference does) -------------
     double_softmax: bool = True  # action net ends in softmax, then cross-entropy softmaxes again
@@ -132,6 +133,9 @@ class Config:
             if not 0.0 < value <= 1.0 or (name == "repaired_gamma" and value == 1.0):
                 self._fail(name, f"must lie in (0, 1{']' if name == 'repaired_tau' else ')'}, "
                            f"got {value}")
+        if not 0 <= self.repaired_explore_units <= self.memory_size:
+            self._fail("repaired_explore_units", f"must lie in [0, memory_size="
+                       f"{self.memory_size}], got {self.repaired_explore_units}")
         if self.holdout_distinct < 0:
             self._fail("holdout_distinct", f"must be >= 0, got {self.holdout_distinct}")
         if self.settle < 0:

@@ -152,10 +152,21 @@ def test_repaired_target_critic_follows_by_polyak_steps_and_both_nets_learn():
     assert any(not torch.equal(a, b) for a, b in zip(net_before, agent.net.parameters()))
 
 
+def test_repaired_explores_only_the_units_it_is_told_to():
+    config = small_config(agent="repaired", batch_size=SLOTS, repaired_explore_units=2)
+    agent = RepairedAgent(LAYOUT, config, SLOTS, seed=0)
+    observation = states(np.random.default_rng(3))
+    moved = np.abs(agent.explore(observation) - agent.act(observation)) > 1e-7  # (B, M)
+    assert (moved.sum(1) == 2).all()  # 2 of the 6 units per slot
+    assert len({tuple(row) for row in moved}) > 1  # not the same units in every slot
+
+
 def test_repaired_rates_and_discount_are_checked():
     with pytest.raises(ConfigError, match="repaired_tau"):
         small_config(agent="repaired", repaired_tau=0.0)
     with pytest.raises(ConfigError, match="repaired_gamma"):
         small_config(agent="repaired", repaired_gamma=1.0)
+    with pytest.raises(ConfigError, match="repaired_explore_units"):
+        small_config(agent="repaired", repaired_explore_units=49)  # memory_size 48
     with pytest.raises(ConfigError, match="repaired_actor_lr"):
         small_config(agent="repaired", repaired_actor_lr=-1e-4)
