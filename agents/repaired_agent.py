@@ -122,6 +122,9 @@ class RepairedAgent:
         self.folded = FoldedNet(self.net, layout)  # pre_f in NumPy for acting
         self._pending: tuple[np.ndarray, np.ndarray] | None = None  # (s, m') awaiting its reward
 
+    def start_epoch(self, epoch: int) -> None:
+        """Nothing changes per epoch: the step sizes, tau and sigma stay constant."""
+
     # -- acting ------------------------------------------------------------------------
     def act(self, observation: np.ndarray) -> np.ndarray:
         """The deterministic write sigmoid(pre_f(s)), (B, M) (evaluation, prediction)."""
