@@ -15,6 +15,7 @@ from mannrl_gym.agents.baselines import FrozenMemoryAgent, FrozenWeightsAgent, N
 from mannrl_gym.agents.es_agent import EvolutionStrategiesAgent
 from mannrl_gym.agents.mannrl_agent import MannRLAgent
 from mannrl_gym.agents.pg_agent import PolicyGradientAgent
+from mannrl_gym.agents.repaired_agent import RepairedAgent
 from mannrl_gym.agents.replay import BatchStateReplay
 from mannrl_gym.config import Config, ConfigError
 from mannrl_gym.envs.core import ObservationLayout
@@ -32,4 +33,4 @@ def make_agent(config: Config, layout: ObservationLayout, num_slots: int) -> Mem
 
 __all__ = ["BatchStateReplay", "EvolutionStrategiesAgent", "FrozenMemoryAgent",
            "FrozenWeightsAgent", "MannRLAgent", "NoMemoryAgent", "PolicyGradientAgent",
-           "make_agent"]
+           "RepairedAgent", "make_agent"]

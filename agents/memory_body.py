@@ -45,6 +45,28 @@ def pre_activation(net: MemoryNet, state: torch.Tensor) -> torch.Tensor:
     return net.body[1](net.body[0](state))
 
 
+class FoldedNet:
+    """f's pre-sigmoid output in NumPy, eval mode, batch norm folded into the linear maps;
+    the folding is rebuilt on first use after ``stale()`` (call it when weights or statistics
+    change)."""
+
+    def __init__(self, net: MemoryNet, layout: ObservationLayout) -> None:
+        self.net, self.layout = net, layout
+        self._maps: list | None = None
+
+    def stale(self) -> None:
+        self._maps = None
+
+    def pre(self, observation: np.ndarray) -> np.ndarray:
+        """pre_f(s), (B, M), for states (B, D)."""
+        if self._maps is None:
+            self._maps = [embedding_affines(self.net),
+                          fold_batch_norm(self.net.body[0], self.net.body[1])]
+        embed, (weight, bias) = self._maps
+        x = embed_numpy(embed, self.layout, np.asarray(observation, dtype=np.float32))
+        return x @ weight + bias
+
+
 def sigmoid(pre: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-pre))
 

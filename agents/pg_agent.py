@@ -30,12 +30,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from mannrl_gym.agents.memory_body import (PaperStatistics, embed_numpy, embedding_affines,
-                                           pre_activation, sigmoid)
+from mannrl_gym.agents.memory_body import FoldedNet, PaperStatistics, pre_activation, sigmoid
 from mannrl_gym.agents.window import StepWindow
 from mannrl_gym.config import Config
 from mannrl_gym.envs.core import ObservationLayout
-from mannrl_gym.networks import MemoryNet, fold_batch_norm, initialize
+from mannrl_gym.networks import MemoryNet, initialize
 from mannrl_gym.numerics import raise_non_finite
 
 GRADIENT_CLIP = 1.0  # max gradient norm of f and of the baseline per update
@@ -73,7 +72,7 @@ class PolicyGradientAgent:
             "valid": ((num_slots,), torch.bool),  # the reward's step is live
             "state_valid": ((num_slots,), torch.bool)})
         self.updates = 0
-        self._acting: list | None = None
+        self.folded = FoldedNet(self.net, layout)  # pre_f in NumPy for acting
         self._pending: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._last_observed: tuple[np.ndarray, np.ndarray] | None = None
 
@@ -81,18 +80,9 @@ class PolicyGradientAgent:
         """Nothing changes per epoch: pg_lr and pg_sigma stay constant."""
 
     # -- acting ------------------------------------------------------------------------
-    def _pre(self, observation: np.ndarray) -> np.ndarray:
-        """pre_f(s) (B, M) in NumPy, batch norm as an affine map (rebuilt after updates)."""
-        if self._acting is None:
-            self._acting = [embedding_affines(self.net),
-                            fold_batch_norm(self.net.body[0], self.net.body[1])]
-        embed, (weight, bias) = self._acting
-        x = embed_numpy(embed, self.layout, np.asarray(observation, dtype=np.float32))
-        return x @ weight + bias
-
     def act(self, observation: np.ndarray) -> np.ndarray:
         """The mean write sigmoid(pre_f(s)), (B, M) (evaluation, prediction)."""
-        return sigmoid(self._pre(observation))
+        return sigmoid(self.folded.pre(observation))
 
     def explore(self, observation: np.ndarray) -> np.ndarray:
         """A sampled write sigmoid(pre_f(s) + sigma xi), (B, M) (training)."""
@@ -101,7 +91,7 @@ class PolicyGradientAgent:
         known = self._last_observed is not None and self._last_observed[0] is observation
         state_valid = self._last_observed[1] if known else np.zeros(observation.shape[0], bool)
         self._pending = (observation, noise, state_valid)  # a reset's state: validity unknown
-        return sigmoid(self._pre(observation) + self.config.pg_sigma * noise)
+        return sigmoid(self.folded.pre(observation) + self.config.pg_sigma * noise)
 
     # -- learning ----------------------------------------------------------------------
     def observe(self, observation: np.ndarray, reward: np.ndarray, info: dict) -> dict | None:
@@ -113,7 +103,7 @@ class PolicyGradientAgent:
             self._pending = None
         self._last_observed = (observation, np.asarray(info["valid"], dtype=bool))
         if self.statistics.observe(observation, self._last_observed[1]):
-            self._acting = None
+            self.folded.stale()
         if not self.window.full:
             return None
         stats = self.learn()
@@ -151,7 +141,7 @@ class PolicyGradientAgent:
         if int(usable.sum()) >= 2:
             stats = self._update(states[usable], noise[usable], total.reshape(-1)[usable])
         self.updates += 1
-        self._acting = None
+        self.folded.stale()
         return stats
 
     def _update(self, states: torch.Tensor, noise: torch.Tensor, target: torch.Tensor) -> dict:
@@ -198,4 +188,4 @@ class PolicyGradientAgent:
         self.window.load_state_dict(state["window"])
         self.statistics.load_state_dict(state["statistics"])
         self.updates = int(state["updates"])
-        self._acting = None
+        self.folded.stale()

@@ -10,6 +10,7 @@ a second table gives each variant's mean and spread (standard deviation) over it
     python benchmarks/learning.py --task logic --minutes 4 --jobs 2
     python benchmarks/learning.py --task logic --variants paper,no-memory --seeds 0,1
     python benchmarks/learning.py --task logic --variants paper,frozen-memory,frozen-weights,es,pg --seeds 0,1,2 --epochs 20 --minutes 60
+    python benchmarks/learning.py --task logic --variants frozen-weights,es,repaired --seeds 0,1,2,3,4 --epochs 30 --paired frozen-weights holdout_distinct=100
     python benchmarks/learning.py --task pos --minutes 8 --jobs 2
     python benchmarks/learning.py --task sentence --minutes 30 --jobs 2
     python benchmarks/learning.py --task logic --variants paper,frozen-weights --seeds 0-4 --epochs 8 --minutes 60 --replicated
@@ -49,6 +50,8 @@ POS_VARIANTS: dict[str, list[str]] = {
     "frozen-memory": ["agent=frozen_memory"],
     "frozen-weights": ["agent=frozen_weights"],
     "frozen-memory+lr-1e-3": ["agent=frozen_memory", "lr=1e-3"],
+    "es": ["agent=es"],  # evolution strategies on f's weights (agents/es_agent.py)
+    "repaired": ["agent=repaired", "agent_window=16"],  # actor f along per-unit TD credit
     "lstm": ["agent=lstm", "lr=1e-3", "clipping=1.0"],
 }
 VARIANTS: dict[str, list[str]] = {
@@ -63,6 +66,8 @@ VARIANTS: dict[str, list[str]] = {
     "frozen-weights": ["agent=frozen_weights"],  # f's weights frozen, batch-norm statistics live
     "es": ["agent=es"],  # evolution strategies on f's weights (agents/es_agent.py)
     "pg": ["agent=pg"],  # clipped policy gradient, Gaussian memory writes (agents/pg_agent.py)
+    "repaired": ["agent=repaired", "agent_window=16"],  # actor f along per-unit TD credit (agents/repaired_agent.py)
+    "repaired+explore-4": ["agent=repaired", "agent_window=16", "repaired_explore_units=4"],
     "paper+lr-1e-3": ["lr=1e-3"],
     "paper+memory-lr-1e-3": ["memory_lr=1e-3"],
     "frozen-memory+lr-1e-3": ["agent=frozen_memory", "lr=1e-3"],
@@ -77,6 +82,8 @@ SENTENCE_VARIANTS: dict[str, list[str]] = {
     "frozen-weights": ["agent=frozen_weights"],  # f's weights frozen, batch-norm statistics live
     "es": ["agent=es"],  # evolution strategies on f's weights (agents/es_agent.py)
     "pg": ["agent=pg"],  # clipped policy gradient, Gaussian memory writes (agents/pg_agent.py)
+    "repaired": ["agent=repaired", "agent_window=16"],  # actor f along per-unit TD credit (agents/repaired_agent.py)
+    "repaired+explore-4": ["agent=repaired", "agent_window=16", "repaired_explore_units=4"],
     "paper+lr-1e-3": ["lr=1e-3"],
     "no-memory+lr-1e-3": ["agent=no_memory", "lr=1e-3"],
     "single-softmax+lr-1e-3": ["double_softmax=false", "lr=1e-3"],
@@ -160,6 +167,24 @@ def over_seeds(rows: list[dict], keys: list[str]) -> list[dict]:
     return out
 
 
+def paired(rows: list[dict], keys: list[str], reference: str) -> list[dict]:
+    """One row per variant: mean ± spread over seeds of (variant - reference) on the same seed,
+    and on how many seeds the variant is ahead."""
+    base = {r["seed"]: r for r in rows if r["variant"] == reference}
+    out = []
+    for name in dict.fromkeys(r["variant"] for r in rows if r["variant"] != reference):
+        mine = [r for r in rows if r["variant"] == name and r["seed"] in base]
+        if not mine:
+            continue
+        row = {"variant": f"{name} - {reference}", "seeds": len(mine)}
+        for key in keys:
+            gaps = np.array([r[key] - base[r["seed"]][key] for r in mine], dtype=float)
+            spread = gaps.std(ddof=1) if len(gaps) > 1 else float("nan")
+            row[key] = f"{gaps.mean():+.3f} ± {spread:.3f} ({int((gaps > 0).sum())} ahead)"
+        out.append(row)
+    return out
+
+
 def print_table(rows: list[dict]) -> None:
     columns = list(rows[0].keys())
     widths = {c: max(len(c), *(len(fmt(r[c])) for r in rows)) for c in columns}
@@ -185,6 +210,8 @@ def main() -> None:
     parser.add_argument("--variants", help="comma-separated names (default: all of the task's)")
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (one core each)")
     parser.add_argument("--out", help="default: benchmarks/results/<task>")
+    parser.add_argument("--paired", metavar="VARIANT",
+                        help="with several seeds: also each variant minus VARIANT, seed by seed")
     parser.add_argument("extra", nargs="*", help="key=value overrides for every variant")
     args = parser.parse_args()
     variants = TASK_VARIANTS[args.task]
@@ -218,6 +245,10 @@ def main() -> None:
     if len(seeds) > 1:
         print("\nmean ± standard deviation over seeds\n")
         print_table(over_seeds(rows, keys))
+        if args.paired:
+            print(f"\npaired: variant minus {args.paired} on the same seed, mean ± standard "
+                  f"deviation over seeds\n")
+            print_table(paired(rows, keys, args.paired))
 
 
 if __name__ == "__main__":

@@ -90,6 +90,9 @@ for _args in (
      "evolution strategies on the memory-net's weights, from the reward alone"),
     ("pg", f"{_AGENTS}.pg_agent:PolicyGradientAgent",
      "Gaussian memory writes trained by clipped policy gradient on the reward"),
+    ("repaired", f"{_AGENTS}.repaired_agent:RepairedAgent",
+     "the paper's TD update repaired as an actor-critic: target critic, detached bootstrap, "
+     "per-unit credit"),
 ):
     register_agent(*_args)
 register_agent("lstm", f"{_EXPERIMENTS}.lstm:LSTMExperiment",

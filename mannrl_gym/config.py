@@ -43,6 +43,7 @@ class Config:
     max_operands: int = 20
     val_fraction: float = 0.05
     holdout: Literal["distinct", "random"] = "distinct"  # distinct: validation sequences never trained on
+    holdout_distinct: int = 0  # logic, distinct: hold out this many distinct sequences, one copy each (0: by val_fraction)
     seed: int = 0
 
     # --- action network (supervised) -----------------------------------------------------
@@ -78,6 +79,13 @@ class Config:
     pg_sigma: float = 0.2  # exploration noise of the memory writes, in pre-sigmoid units
     pg_lr: float = 1e-3  # Adam step size of the policy and its baseline
     pg_clip: float = 0.2  # PPO-style clip of each memory unit's probability ratio
+    # agent=repaired (agents/repaired_agent.py): actor f along a TD critic's per-unit credit
+    repaired_sigma: float = 0.3  # exploration noise of the memory writes, in pre-sigmoid units
+    repaired_actor_lr: float = 1e-4  # Adam step size of f (the actor)
+    repaired_critic_lr: float = 1e-3  # Adam step size of the critic Q(s, m)
+    repaired_tau: float = 0.01  # Polyak step of the target networks per update
+    repaired_gamma: float = 0.9  # discount of the critic's bootstrap
+    repaired_explore_units: int = 0  # memory units that explore per slot and step (0: all)
 
     # --- the reference implementation's quirks (True = as the reference does) -------------
     double_softmax: bool = True  # action net ends in softmax, then cross-entropy softmaxes again
@@ -112,10 +120,21 @@ class Config:
             if getattr(self, name) < 1:
                 self._fail(name, f"must be >= 1, got {getattr(self, name)}")
         for name in ["lr", "memory_lr", "clipping", "memory_clipping", "memory_clamp", "es_sigma",
-                     "es_lr", "pg_sigma", "pg_lr", "pg_clip"]:
+                     "es_lr", "pg_sigma", "pg_lr", "pg_clip", "repaired_sigma", "repaired_actor_lr",
+                     "repaired_critic_lr"]:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 self._fail(name, f"must be a finite number > 0, got {value}")
+        for name in ["repaired_tau", "repaired_gamma"]:
+            value = getattr(self, name)
+            if not 0.0 < value <= 1.0 or (name == "repaired_gamma" and value == 1.0):
+                self._fail(name, f"must lie in (0, 1{']' if name == 'repaired_tau' else ')'}, "
+                           f"got {value}")
+        if not 0 <= self.repaired_explore_units <= self.memory_size:
+            self._fail("repaired_explore_units", f"must lie in [0, memory_size="
+                       f"{self.memory_size}], got {self.repaired_explore_units}")
+        if self.holdout_distinct < 0:
+            self._fail("holdout_distinct", f"must be >= 0, got {self.holdout_distinct}")
         if self.agent not in agent_registry.REGISTRY:
             self._fail("agent", f"must be one of {agent_registry.agent_names()}, "
                        f"got {self.agent!r}")

@@ -43,6 +43,11 @@ SECTIONS: dict[str, dict[str, str]] = {
         "holdout": "`distinct`: validation holds whole distinct sequences never trained on; "
                    "`random`: the paper's plain split (only 460 distinct Logic sequences exist, "
                    "so most validation sequences also occur in training)",
+        "holdout_distinct": "logic with `holdout: distinct`: hold out this many distinct "
+                            "sequences, drawn uniformly, one copy each in validation (their "
+                            "other copies leave training); 0 holds out whole sequences until "
+                            "`val_fraction` of the draws, which at seed 0 is 534 draws of only "
+                            "17 distinct sequences",
         "seed": "every random draw: data, split, weights, replay sampling",
     },
     "Action network A (supervised)": {
@@ -73,8 +78,9 @@ SECTIONS: dict[str, dict[str, str]] = {
         "memory_clamp": "the reward is -min(A's loss, memory_clamp)",
         "gamma": "discount of f's Q-learning target",
     },
-    "Memory-nets trained by the reward alone (agent=es, agent=pg)": {
-        "agent_window": "env steps per update (an ES generation; a policy-gradient batch)",
+    "Memory-nets trained by the reward alone (agent=es, pg, repaired)": {
+        "agent_window": "env steps per update (an ES generation; a policy-gradient batch; "
+                        "`repaired`: an actor-critic update)",
         "es_population": "perturbed memory-nets acting side by side (even; divides "
                          "`batch_size`; slot b acts with member b % P)",
         "es_sigma": "perturbation scale of the searched weights",
@@ -82,6 +88,14 @@ SECTIONS: dict[str, dict[str, str]] = {
         "pg_sigma": "exploration noise of the memory writes, in pre-sigmoid units",
         "pg_lr": "Adam step size of the policy and its baseline",
         "pg_clip": "PPO-style clip of each memory unit's probability ratio",
+        "repaired_sigma": "`repaired`: exploration noise of the memory writes, in pre-sigmoid "
+                          "units",
+        "repaired_actor_lr": "`repaired`: Adam step size of f (the actor)",
+        "repaired_critic_lr": "`repaired`: Adam step size of the critic Q(s, m)",
+        "repaired_tau": "`repaired`: Polyak step of the target critic per update",
+        "repaired_gamma": "`repaired`: discount of the critic's bootstrap",
+        "repaired_explore_units": "`repaired`: memory units that explore per slot and step "
+                                  "(0: all)",
     },
     "The reference implementation's quirks (the defaults do as the reference does)": {
         "double_softmax": "A ends in a softmax and cross-entropy applies another",

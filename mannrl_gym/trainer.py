@@ -158,7 +158,8 @@ class RunLog:
 SHAPE_KEYS = ("task", "agent", "memory_size", "hidden_size", "hidden_layers", "embed_size",
               "batch_size", "history", "memory_optimizer")
 DATA_KEYS = ("data_path", "val_path", "target_path", "vectors_path", "tag_column",
-             "num_sequences", "min_operands", "max_operands", "val_fraction", "holdout", "seed",
+             "num_sequences", "min_operands", "max_operands", "val_fraction", "holdout",
+             "holdout_distinct", "seed",
              "num_sentences", "min_char_count", "reading_fill", "curriculum_every",
              "curriculum_chunk")
 PLACE_KEYS = ("out_dir", "run_name")

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from mannrl_gym.stream import layout
@@ -69,6 +70,20 @@ def test_distinct_holdout_shares_no_sequence_with_training():
     random_train = {tuple(s[0]) for s in all_sequences(random.train)}
     overlap = sum(tuple(s[0]) in random_train for s in all_sequences(random.validation))
     assert overlap / len(random.validation) > 0.9  # why the distinct holdout exists
+
+
+def test_holdout_distinct_validates_on_that_many_distinct_sequences_once_each():
+    default = logic.make_task(10000, seed=0)
+    default_val = [tuple(s[0]) for s in all_sequences(default.validation)]
+    assert len(set(default_val)) < 40  # by val_fraction: a few frequent sequences, many copies
+    task = logic.make_task(10000, seed=0, holdout_distinct=100)
+    train = {tuple(s[0]) for s in all_sequences(task.train)}
+    val = [tuple(s[0]) for s in all_sequences(task.validation)]
+    assert len(val) == len(set(val)) == 100
+    assert not train.intersection(val)
+    assert len(task.train) + 100 < 10000  # the other copies left training too
+    with pytest.raises(ValueError, match="holdout_distinct=460"):
+        logic.make_task(10000, seed=0, holdout_distinct=460)
 
 
 def test_stream_layout_reads_every_token_once_in_order():

@@ -1,4 +1,5 @@
-"""The memory agents trained by the reward alone: evolution strategies (es) and policy gradient (pg)."""
+"""The memory agents trained by the reward alone: evolution strategies (es), policy gradient (pg)
+and the paper's agent repaired as an actor-critic (repaired)."""
 
 import numpy as np
 import pytest
@@ -6,7 +7,7 @@ import torch
 
 from mannrl_gym import checkpoint
 from mannrl_gym import agent_registry
-from mannrl_gym.agents import EvolutionStrategiesAgent, PolicyGradientAgent
+from mannrl_gym.agents import EvolutionStrategiesAgent, PolicyGradientAgent, RepairedAgent
 from mannrl_gym.config import ConfigError
 from mannrl_gym.envs.core import ObservationLayout
 from mannrl_gym.trainer import train
@@ -66,6 +67,8 @@ def contrast(agent, unit: int) -> float:
 @pytest.mark.parametrize("name, changes", [
     ("es", {"es_population": 8, "es_sigma": 0.05, "es_lr": 0.05}),
     ("pg", {"pg_sigma": 0.5, "pg_lr": 0.01}),
+    ("repaired", {"repaired_sigma": 0.5, "repaired_actor_lr": 3e-3, "repaired_critic_lr": 0.01,
+                  "repaired_gamma": 0.1, "memory_train_iterations": 4}),
 ])
 def test_the_reward_alone_teaches_a_memory_unit_to_encode_what_it_pays_for(name, changes):
     config = small_config(agent=name, batch_size=SLOTS, agent_window=16, **changes)
@@ -110,7 +113,7 @@ def test_pg_returns_stop_at_the_end_of_each_sequence():
     assert complete[:, 1].tolist() == [True, False, False, False]
 
 
-@pytest.mark.parametrize("name", ["es", "pg"])
+@pytest.mark.parametrize("name", ["es", "pg", "repaired"])
 def test_reward_trained_agents_train_checkpoint_and_resume_exactly(tmp_path, name):
     changes = {"agent": name, "agent_window": 64}
     whole = train(small_config(out_dir=str(tmp_path), run_name="whole", epochs=3, **changes))
@@ -119,7 +122,7 @@ def test_reward_trained_agents_train_checkpoint_and_resume_exactly(tmp_path, nam
     assert rows[-1]["memory_loss"] is not None  # it did update f
     torch.load(whole / "checkpoint.pt", weights_only=True)  # tensors and plain data only
     agent_state = checkpoint.load(whole / "checkpoint.pt")["experiment"]["agent"]
-    assert "net" in agent_state and agent_state["window"]["size"] >= 0
+    assert "net" in agent_state and ("window" in agent_state or agent_state["replay"]["size"] > 0)
     part = train(small_config(out_dir=str(tmp_path), run_name="part", epochs=2, **changes))
     train(small_config(out_dir=str(tmp_path), run_name="part", epochs=3, **changes),
           run_dir=part, resume=True)
@@ -131,3 +134,40 @@ def test_es_population_must_split_the_slots_evenly():
         small_config(agent="es", batch_size=16, es_population=6)
     with pytest.raises(ConfigError, match="es_population.*divide batch_size"):
         small_config(agent="es", batch_size=16, es_population=32)
+
+
+def test_repaired_target_critic_follows_by_polyak_steps_and_both_nets_learn():
+    config = small_config(agent="repaired", batch_size=SLOTS, agent_window=64, repaired_tau=0.25)
+    agent = RepairedAgent(LAYOUT, config, SLOTS, seed=0)
+    drive(agent, steps=40)  # fills the replay past one minibatch (no update yet: 320 rows)
+    assert agent.updates == 0 and agent.replay.size == 40 * SLOTS
+    params = lambda module: [p.detach().clone() for p in module.parameters()]
+    target_before, critic_before = params(agent.target_critic), params(agent.critic)
+    net_before = params(agent.net)
+    agent.learn()
+    for before, online, target in zip(target_before, agent.critic.parameters(),
+                                      agent.target_critic.parameters()):
+        torch.testing.assert_close(target, before + 0.25 * (online.detach() - before))
+    assert all(not p.requires_grad for p in agent.target_critic.parameters())  # detached bootstrap
+    assert any(not torch.equal(a, b) for a, b in zip(critic_before, agent.critic.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(net_before, agent.net.parameters()))
+
+
+def test_repaired_explores_only_the_units_it_is_told_to():
+    config = small_config(agent="repaired", batch_size=SLOTS, repaired_explore_units=2)
+    agent = RepairedAgent(LAYOUT, config, SLOTS, seed=0)
+    observation = states(np.random.default_rng(3))
+    moved = np.abs(agent.explore(observation) - agent.act(observation)) > 1e-7  # (B, M)
+    assert (moved.sum(1) == 2).all()  # 2 of the 6 units per slot
+    assert len({tuple(row) for row in moved}) > 1  # not the same units in every slot
+
+
+def test_repaired_rates_and_discount_are_checked():
+    with pytest.raises(ConfigError, match="repaired_tau"):
+        small_config(agent="repaired", repaired_tau=0.0)
+    with pytest.raises(ConfigError, match="repaired_gamma"):
+        small_config(agent="repaired", repaired_gamma=1.0)
+    with pytest.raises(ConfigError, match="repaired_explore_units"):
+        small_config(agent="repaired", repaired_explore_units=49)  # memory_size 48
+    with pytest.raises(ConfigError, match="repaired_actor_lr"):
+        small_config(agent="repaired", repaired_actor_lr=-1e-4)

@@ -22,7 +22,8 @@ def build_task(config: Config) -> Task:
     if config.task == "logic":
         from mannrl_gym.tasks import logic
         return logic.make_task(config.num_sequences, config.seed, config.val_fraction,
-                               config.holdout, config.min_operands, config.max_operands)
+                               config.holdout, config.min_operands, config.max_operands,
+                               config.holdout_distinct)
     if config.task == "jsonl":
         from mannrl_gym.tasks import jsonl
         return jsonl.make_task(config.data_path, config.val_path, config.seed,

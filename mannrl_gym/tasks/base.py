@@ -138,8 +138,8 @@ class Task:
 
 
 def split_indices(keys: torch.Tensor, val_fraction: float, distinct: bool,
-                  generator: torch.Generator, never_hold_out: torch.Tensor | None = None
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
+                  generator: torch.Generator, never_hold_out: torch.Tensor | None = None,
+                  distinct_count: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Split N sequences into (train, validation) index tensors.
 
     Args:
@@ -148,6 +148,10 @@ def split_indices(keys: torch.Tensor, val_fraction: float, distinct: bool,
         distinct: if True, whole groups of identical sequences are held out, so no validation
             sequence occurs in training; else a plain random split of the N draws.
         never_hold_out: (N,) bool, sequences that stay in training under ``distinct``.
+        distinct_count: under ``distinct``, if > 0: hold out this many distinct sequences,
+            drawn uniformly among the eligible ones (not by how often each was drawn), and
+            validate on one copy of each; the other copies leave training too. 0: hold out
+            whole groups until ``val_fraction`` of the N draws is reached.
     """
     n = keys.numel()
     if not distinct:
@@ -161,6 +165,16 @@ def split_indices(keys: torch.Tensor, val_fraction: float, distinct: bool,
         eligible[group[never_hold_out]] = False
     order = torch.randperm(unique.numel(), generator=generator)
     order = order[eligible[order]]
+    if distinct_count > 0:
+        if distinct_count >= order.numel():
+            raise ValueError(f"holdout_distinct={distinct_count}: only {order.numel()} distinct "
+                             f"sequences can be held out, and training needs at least one")
+        held = torch.zeros(unique.numel(), dtype=torch.bool)
+        held[order[:distinct_count]] = True
+        is_val = held[group]
+        first = torch.full((unique.numel(),), n, dtype=torch.int64).scatter_reduce(
+            0, group, torch.arange(n), reduce="amin")  # first draw of each distinct sequence
+        return torch.nonzero(~is_val).squeeze(1), first[held].sort().values
     held = torch.zeros(unique.numel(), dtype=torch.bool)
     taken, target = 0, n * val_fraction
     for g in order.tolist():  # over distinct groups (hundreds), once per run

@@ -78,17 +78,21 @@ def generate(num_sequences: int, generator: torch.Generator, min_operands: int =
 
 
 def make_task(num_sequences: int = 10_000, seed: int = 0, val_fraction: float = 0.05,
-              holdout: str = "distinct", min_operands: int = 2, max_operands: int = 20) -> Task:
+              holdout: str = "distinct", min_operands: int = 2, max_operands: int = 20,
+              holdout_distinct: int = 0) -> Task:
     """The Logic task: generated sequences, split into train and validation from ``seed``.
 
     ``holdout="distinct"`` holds out whole distinct sequences (never xor, which has only 4), so
     validation measures generalisation; ``holdout="random"`` is the paper's plain 95/5 split, in
-    which nearly every validation sequence also occurs in training.
+    which nearly every validation sequence also occurs in training. ``holdout_distinct`` > 0
+    (with ``distinct``) holds out that many distinct sequences, one copy each in validation:
+    the default groups are drawn until 5% of the draws, which is a few frequent sequences.
     """
     generator = torch.Generator().manual_seed(seed)
     sequences, keys = generate(num_sequences, generator, min_operands, max_operands)
     train_idx, val_idx = split_indices(keys, val_fraction, holdout == "distinct", generator,
-                                       never_hold_out=sequences.kind == 2)
+                                       never_hold_out=sequences.kind == 2,
+                                       distinct_count=holdout_distinct)
     return Task(name="logic", input_symbols=SYMBOLS, output_symbols=SYMBOLS,
                 input_table=torch.eye(len(SYMBOLS)),
                 train=sequences.subset(train_idx), validation=sequences.subset(val_idx))
