@@ -135,6 +135,10 @@ class Config:
                        f"{self.memory_size}], got {self.repaired_explore_units}")
         if self.holdout_distinct < 0:
             self._fail("holdout_distinct", f"must be >= 0, got {self.holdout_distinct}")
+        if self.holdout_distinct > 0 and (self.task != "logic" or self.holdout != "distinct"):
+            self._fail("holdout_distinct", f"is {self.holdout_distinct}, but it applies only to "
+                       f"task logic with holdout: distinct (here task {self.task}, holdout "
+                       f"{self.holdout}); set it to 0 or change those keys")
         if self.agent not in agent_registry.REGISTRY:
             self._fail("agent", f"must be one of {agent_registry.agent_names()}, "
                        f"got {self.agent!r}")

@@ -82,7 +82,7 @@ def test_holdout_distinct_validates_on_that_many_distinct_sequences_once_each():
     assert len(val) == len(set(val)) == 100
     assert not train.intersection(val)
     assert len(task.train) + 100 < 10000  # the other copies left training too
-    with pytest.raises(ValueError, match="holdout_distinct=460"):
+    with pytest.raises(ValueError, match="'holdout_distinct' is 460"):
         logic.make_task(10000, seed=0, holdout_distinct=460)
 
 
@@ -101,3 +101,25 @@ def test_stream_layout_reads_every_token_once_in_order():
         starts = torch.nonzero(stream.start[:n, slot]).squeeze(1).tolist() + [n]
         for a, b in zip(starts, starts[1:]):
             assert stream.answer[b - 1, slot] and not stream.answer[a:b - 1, slot].any()
+
+
+def test_holdout_distinct_beyond_the_distinct_sequences_is_a_clear_error(tmp_path, capsys):
+    from mannrl_gym import cli
+
+    from conftest import ROOT
+
+    code = cli.main(["train", str(ROOT / "configs" / "logic.yaml"), "num_sequences=500", "holdout_distinct=300",
+                     f"out_dir={tmp_path}", "epochs=1", "wandb_mode=disabled"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "logic.yaml" in err and "key 'holdout_distinct'" in err and "179" in err
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_holdout_distinct_without_the_distinct_logic_holdout_is_refused():
+    from mannrl_gym.config import ConfigError, from_mapping
+
+    with pytest.raises(ConfigError, match="key 'holdout_distinct'.*holdout: distinct"):
+        from_mapping({"holdout": "random", "holdout_distinct": 100})
+    with pytest.raises(ConfigError, match="key 'holdout_distinct'.*logic"):
+        from_mapping({"task": "sentence", "holdout_distinct": 100})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mannrl_gym import agent_registry
 from mannrl_gym.config import Config
-from mannrl_gym.errors import DataError
+from mannrl_gym.errors import ConfigError, DataError
 from mannrl_gym.tasks.base import SequenceSet, Task
 
 
@@ -21,9 +21,13 @@ def build_task(config: Config) -> Task:
     """The Task a config names, with its train/validation split drawn from ``config.seed``."""
     if config.task == "logic":
         from mannrl_gym.tasks import logic
-        return logic.make_task(config.num_sequences, config.seed, config.val_fraction,
-                               config.holdout, config.min_operands, config.max_operands,
-                               config.holdout_distinct)
+        try:
+            return logic.make_task(config.num_sequences, config.seed, config.val_fraction,
+                                   config.holdout, config.min_operands, config.max_operands,
+                                   config.holdout_distinct)
+        except ConfigError as exc:  # the split found the key impossible for this data
+            raise ConfigError(f"{config.source}: {exc} (num_sequences={config.num_sequences}, "
+                              f"seed {config.seed})") from None
     if config.task == "jsonl":
         from mannrl_gym.tasks import jsonl
         return jsonl.make_task(config.data_path, config.val_path, config.seed,

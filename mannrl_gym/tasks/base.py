@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from mannrl_gym.errors import DataError  # noqa: F401  (where it used to live)
+from mannrl_gym.errors import ConfigError, DataError  # noqa: F401  (DataError: where it used to live)
 
 
 @dataclass
@@ -167,8 +167,10 @@ def split_indices(keys: torch.Tensor, val_fraction: float, distinct: bool,
     order = order[eligible[order]]
     if distinct_count > 0:
         if distinct_count >= order.numel():
-            raise ValueError(f"holdout_distinct={distinct_count}: only {order.numel()} distinct "
-                             f"sequences can be held out, and training needs at least one")
+            raise ConfigError(f"key 'holdout_distinct' is {distinct_count}, but only "
+                              f"{order.numel()} distinct sequences can be held out, and "
+                              f"training needs at least one (holdout_distinct=0 holds out by "
+                              f"val_fraction)")
         held = torch.zeros(unique.numel(), dtype=torch.bool)
         held[order[:distinct_count]] = True
         is_val = held[group]
