@@ -17,6 +17,7 @@ import torch
 from mannrl_gym import agent_registry, checkpoint
 from mannrl_gym.agents import make_agent
 from mannrl_gym.envs.vector_env import MannRLVectorEnv
+from mannrl_gym.replicas.spec import POINT_KEYS
 from mannrl_gym.rollout import rollout
 from mannrl_gym.rundir import load_run, load_run_config
 from mannrl_gym.tasks import build_task
@@ -25,7 +26,7 @@ from mannrl_gym.tasks.base import Task
 PANELS = [("train/f1", "train F1 (all steps)"), ("validation/f1", "validation F1"),
           ("train/answer_acc", "train answer accuracy"),
           ("validation/answer_acc", "validation answer accuracy")]
-SWITCHES = ("double_softmax", "detach_target", "carry_memory", "lr", "memory_lr")
+SWITCHES = tuple(dict.fromkeys(("seed", "double_softmax", "carry_memory", *POINT_KEYS)))
 
 
 def _pyplot():
@@ -39,10 +40,19 @@ def _pyplot():
 
 
 def _label(config: dict, others: list[dict]) -> str:
-    """The agent, plus every switch whose value differs between the runs plotted."""
+    """The agent, plus every switch (seed, sweep keys) whose value differs between the runs
+    plotted."""
     parts = [config["agent"]]
-    parts += [f"{k}={config[k]}" for k in SWITCHES if len({str(o.get(k)) for o in others}) > 1]
+    parts += [f"{k}={config[k]}" for k in SWITCHES
+              if k in config and len({str(o.get(k)) for o in others}) > 1]
     return ", ".join(parts)
+
+
+def _labels(run_dirs: list[Path], configs: list[dict]) -> list[str]:
+    """One legend label per run; runs whose labels would collide also show their directory."""
+    labels = [_label(config, configs) for config in configs]
+    return [f"{label} ({run_dir.name})" if labels.count(label) > 1 else label
+            for label, run_dir in zip(labels, run_dirs)]
 
 
 def plot_curves(run_dirs: list[Path], path: Path) -> Path:
@@ -59,12 +69,12 @@ def curves_figure(run_dirs: list[Path]):
     plt = _pyplot()
     configs = [run_config(d) for d in run_dirs]
     fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex=True)
-    for run_dir, config in zip(run_dirs, configs):
+    for run_dir, label in zip(run_dirs, _labels(run_dirs, configs)):
         rows = checkpoint.MetricsLog(run_dir / "metrics.jsonl").read()
         epochs = [r["epoch"] for r in rows]
         for ax, (key, title) in zip(axes.flat, PANELS):
             ax.plot(epochs, [r.get(key) if r.get(key) is not None else np.nan for r in rows],
-                    label=_label(config, configs), marker="o", markersize=3)
+                    label=label, marker="o", markersize=3)
             ax.set_title(title)
             ax.set_ylim(0, 1.01)
             ax.grid(alpha=0.3)

@@ -59,3 +59,14 @@ def test_sequence_out_of_range_is_a_clear_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as stopped:  # argparse refuses a negative number
         cli.main(["plot", str(run), "--sequence", "-1"])
     assert stopped.value.code == 2 and "must be >= 0" in capsys.readouterr().err
+
+
+def test_runs_that_differ_only_in_seed_or_name_get_distinct_legend_labels(tmp_path):
+    from mannrl_gym.plotting import curves_figure
+
+    runs = [train(small_config(out_dir=str(tmp_path), run_name=f"s{seed}", seed=seed, epochs=1))
+            for seed in (0, 1)]
+    runs.append(train(small_config(out_dir=str(tmp_path), run_name="again", seed=1, epochs=1)))
+    labels = [line.get_label() for line in curves_figure(runs).axes[0].get_lines()]
+    assert len(labels) == len(set(labels)) == 3, labels
+    assert "seed=0" in labels[0] and "again" in labels[2]
