@@ -45,13 +45,24 @@ REGISTRY: dict[str, AgentEntry] = {}
 def register_agent(name: str, entry_point: str | Callable[..., Any], summary: str = "",
                    kind: Literal["memory_agent", "experiment"] = "memory_agent",
                    reads_features: bool = True) -> AgentEntry:
-    """Make ``name`` a valid ``config.agent``; raise ValueError if it is taken."""
-    if name in REGISTRY:
-        raise ValueError(f"agent name {name!r} is already registered")
+    """Make ``name`` a valid ``config.agent``; raise ValueError if another agent holds it.
+    The same entry point again (the same string, or a class of the same module and qualified
+    name, as a re-run notebook cell defines) replaces the entry."""
+    if name in REGISTRY and _qualified(REGISTRY[name].entry_point) != _qualified(entry_point):
+        raise ValueError(f"agent name {name!r} is already registered (to "
+                         f"{_qualified(REGISTRY[name].entry_point)}); register "
+                         f"{_qualified(entry_point)} under another name")
     if not callable(entry_point) and ":" not in entry_point:
         raise ValueError(f"entry_point must be 'module:attribute', got {entry_point!r}")
     REGISTRY[name] = AgentEntry(name, entry_point, kind, summary, reads_features)
     return REGISTRY[name]
+
+
+def _qualified(entry_point: str | Callable[..., Any]) -> str:
+    """``"module:attribute"`` for an entry point given either way."""
+    if isinstance(entry_point, str):
+        return entry_point
+    return f"{getattr(entry_point, '__module__', '?')}:{getattr(entry_point, '__qualname__', '?')}"
 
 
 def agent_names() -> list[str]:

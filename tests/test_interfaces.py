@@ -70,6 +70,24 @@ def test_config_validation_reads_the_registry():
         make_agent(small_config(agent="lstm"), layout, 16)
 
 
+def test_registering_the_same_agent_again_replaces_it_as_a_rerun_notebook_cell_does():
+    def define():  # the README's cell run twice defines a new class of the same name
+        class HoldInput:
+            pass
+        return HoldInput
+
+    first, again = define(), define()
+    agent_registry.register_agent("hold_again", first, "remembers one input")
+    try:
+        assert agent_registry.register_agent("hold_again", again).entry_point is again
+        with pytest.raises(ValueError, match="'hold_again' is already registered.*another name"):
+            agent_registry.register_agent("hold_again", "mannrl_gym.agents.baselines:NoMemoryAgent")
+        with pytest.raises(ValueError, match="'mannrl' is already registered"):
+            agent_registry.register_agent("mannrl", again)
+    finally:
+        agent_registry.REGISTRY.pop("hold_again")
+
+
 def test_the_memory_learning_rate_is_the_agents_own_schedule(task):
     config = small_config(memory_lr=1e-3, memory_lr_decay_every=1, memory_lr_decay=0.1)
     experiment = MannRLExperiment(config, task)
