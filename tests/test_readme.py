@@ -80,3 +80,10 @@ def test_config_reference_is_generated_from_config():
     assert undocumented() == [], "document these keys in mannrl_gym/config_docs.py"
     assert (ROOT / "docs/config.md").read_text() == render(), (
         "docs/config.md is stale: python -m mannrl_gym.config_docs > docs/config.md")
+
+
+@pytest.mark.parametrize("page", sorted(PAGES))
+def test_pointers_to_a_readme_section_name_one_that_exists(page):
+    headings = {h.strip().lower() for h in re.findall(r"^#+ (.+)$", README, re.M)}
+    named = re.findall(r"the README's \[?([A-Z][\w-]*)", PAGES[page])
+    assert [name for name in named if name.lower() not in headings] == [], page
