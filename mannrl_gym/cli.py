@@ -62,9 +62,10 @@ def _train_replicas(args: argparse.Namespace, overrides: dict) -> int:
     from mannrl_gym.replicas.spec import parse_points, parse_seeds, replicas
 
     replicas_trainer = _replicas_trainer()
+    asked = {key: key in overrides for key in ("seeds", "replicas")}  # `seeds=` reads as None
     seeds, points = overrides.pop("seeds", None), overrides.pop("replicas", None)
     if args.resume:
-        if args.config or seeds is not None or points is not None:
+        if args.config or any(asked.values()):
             raise ConfigError(f"command line: --resume {args.resume} resumes the replicas it "
                               f"holds; give no config file, seeds or replicas")
         parent = replicas_trainer.resume_replicas(args.resume, overrides)
@@ -72,8 +73,8 @@ def _train_replicas(args: argparse.Namespace, overrides: dict) -> int:
         if not args.config:
             raise ConfigError("command line: give a config file, or --resume RUN_DIR")
         base = load(args.config, overrides)
-        chosen = replicas(base, None if seeds is None else parse_seeds(seeds),
-                          None if points is None else parse_points(points))
+        chosen = replicas(base, parse_seeds(seeds) if asked["seeds"] else None,
+                          parse_points(points) if asked["replicas"] else None)
         parent = replicas_trainer.train_replicas(chosen, replicas_trainer.parent_dir(base))
     print(f"results: {parent}/<replica>/ ({', '.join(sorted(p.name for p in parent.iterdir() if p.is_dir()))}): "
           f"config.yaml, metrics.jsonl, summary.json, checkpoint.pt")

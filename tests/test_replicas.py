@@ -135,7 +135,8 @@ def test_killed_replicated_run_resumes_and_a_replica_resumes_alone(tmp_path):
     ("seeds=5-2", "empty range"), ("seeds=0,1,1", "repeats seed"), ("seeds=a", "neither"),
     ("replicas=[{hidden_size: 32}]", "cannot vary"), ("replicas=[{lr: 1e-4}, {lr: 1e-4}]",
                                                       "repeats the point"),
-    ("replicas=lr", "list of key: value"),
+    ("replicas=lr", "list of key: value"), ("seeds=", "must be a seed"),
+    ("replicas=", "list of key: value"),
 ])
 def test_bad_replica_requests_are_named(tmp_path, capsys, override, message):
     code = cli.main(["train", "configs/logic.yaml", override, f"out_dir={tmp_path}"] + SMALL)
