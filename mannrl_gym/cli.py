@@ -156,7 +156,8 @@ def _predict(args: argparse.Namespace) -> int:
     texts = [source for _, pairs in groups for source, _ in pairs]
     if not texts:
         raise ConfigError("command line: give sentences to read, or --train K / --held-out K")
-    print(f"{args.run_dir}: {predictor.config.task}, {predictor.epochs_trained} epochs trained"
+    epochs = predictor.epochs_trained
+    print(f"{args.run_dir}: {predictor.config.task}, {epochs} epoch{'' if epochs == 1 else 's'} trained"
           + ("; batch-norm statistics re-estimated (none saved with this checkpoint)"
              if predictor.recalibrated_now else ""))
     try:

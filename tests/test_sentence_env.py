@@ -283,7 +283,7 @@ def test_translate_trains_and_predict_compares_with_the_translation(files, tmp_p
         assert (back_source, back_target) == (target, source)  # and French to English
     assert main(["predict", str(run_dir), "--train", "1", "--held-out", "0"]) == 0
     out = capsys.readouterr().out
-    assert "translate, 1 epochs trained" in out and "target: Salut." in out
+    assert "translate, 1 epoch trained" in out and "target: Salut." in out
 
 
 def test_predict_reads_the_batch_norm_statistics_saved_with_the_run(files, tmp_path, monkeypatch,
@@ -309,7 +309,7 @@ def test_predict_reads_the_batch_norm_statistics_saved_with_the_run(files, tmp_p
         assert np.array_equal(mean, saved_mean.numpy()) and np.array_equal(var, saved_var.numpy())
     capsys.readouterr()
     assert main(["predict", str(run_dir), "Hi."]) == 0
-    assert "1 epochs trained\n" in capsys.readouterr().out  # nothing re-estimated
+    assert "1 epoch trained\n" in capsys.readouterr().out  # nothing re-estimated
 
 
 def test_predict_train_count_must_not_be_negative(files, tmp_path, capsys):
