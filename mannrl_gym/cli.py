@@ -66,8 +66,10 @@ def _train_replicas(args: argparse.Namespace, overrides: dict) -> int:
     seeds, points = overrides.pop("seeds", None), overrides.pop("replicas", None)
     if args.resume:
         if args.config or any(asked.values()):
-            raise ConfigError(f"command line: --resume {args.resume} resumes the replicas it "
-                              f"holds; give no config file, seeds or replicas")
+            what = ("resumes the replicas it holds" if replicas_trainer.is_replicated_run(args.resume)
+                    else "resumes that one run (a replica resumes alone)")
+            raise ConfigError(f"command line: --resume {args.resume} {what}; give no config "
+                              f"file, seeds or replicas")
         parent = replicas_trainer.resume_replicas(args.resume, overrides)
     else:
         if not args.config:

@@ -109,7 +109,7 @@ from conftest import ROOT  # noqa: E402
 SMALL = ["num_sequences=300", "eval_batch_size=64", "wandb_mode=disabled", "progress=false"]
 
 
-def test_killed_replicated_run_resumes_and_a_replica_resumes_alone(tmp_path):
+def test_killed_replicated_run_resumes_and_a_replica_resumes_alone(tmp_path, capsys):
     args = SMALL + ["epochs=3", "seeds=0,3", f"out_dir={tmp_path}"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     base = [sys.executable, "-m", "mannrl_gym.cli", "train", str(ROOT / "configs/logic.yaml")]
@@ -129,6 +129,11 @@ def test_killed_replicated_run_resumes_and_a_replica_resumes_alone(tmp_path):
     alone = tmp_path / "whole" / "seed3"  # an ordinary run directory: resumes on its own
     assert cli.main(["train", "--resume", str(alone), "epochs=4"]) == 0
     assert [row["epoch"] for row in metric_rows(alone)] == [1, 2, 3, 4]
+    capsys.readouterr()
+    for run_dir, says in ((alone, "resumes that one run"),
+                          (tmp_path / "whole", "resumes the replicas it holds")):
+        assert cli.main(["train", "--resume", str(run_dir), "seeds=0-1"]) == 2
+        assert says in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("override,message", [
