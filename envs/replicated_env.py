@@ -121,7 +121,11 @@ class ReplicatedVectorEnv(VectorEnv):
             stacked.setflags(write=False)
             self._rows[name] = stacked
         self._fast = self._rows["valid"].all(axis=(1, 2))  # every slot of every replica live
-        self._start_memory = [env.start_memory for env in self.replicas]
+        start_memories = [env.start_memory for env in self.replicas]
+        self._has_start = np.array([m is not None for m in start_memories])  # (K,)
+        self._start_memory = (  # (K, 1, M); rows of replicas that carry their memory unused
+            np.stack([np.zeros(self.layout.memory_size, np.float32) if m is None else m
+                      for m in start_memories])[:, None, :] if self._has_start.any() else None)
         self._t = 0
         self._needs_reset = False
         return observations.reshape(self.num_envs, -1), self._info(loss, prediction)
@@ -148,10 +152,9 @@ class ReplicatedVectorEnv(VectorEnv):
     def _batched_step(self, t: int, memory: np.ndarray):
         """Every slot of every replica is live: all K networks train in one batched step."""
         rows = self._rows
-        starts = rows["start"][t]
-        for k, start_memory in enumerate(self._start_memory):  # carry_memory=False
-            if start_memory is not None:
-                memory[k] = np.where(starts[k][:, None], start_memory, memory[k])
+        if self._start_memory is not None:  # carry_memory=False: new sequences start from it
+            starts = rows["start"][t] & self._has_start[:, None]
+            memory = np.where(starts[:, :, None], self._start_memory, memory)
         inputs = rows["inputs"][t]
         features = (self._tables[inputs] if self._shared_table
                     else self._tables[np.arange(self.num_replicas)[:, None], inputs])
