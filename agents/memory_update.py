@@ -56,29 +56,50 @@ class NumpyMemoryUpdate:
         self.batches_tracked = norm.num_batches_tracked.view(1).numpy()
         self.optimizer = optimizer
 
-    def _step(self) -> None:
-        """The optimizer's step on the gradients written here: plain RMSprop (torch's
-        defaults: no momentum, not centred, no weight decay) in NumPy on the optimizer's own
-        state tensors (so its state_dict is torch's; they are views of one flat buffer, taken
-        over again after a ``load_state_dict``), anything else by torch."""
+    @property
+    def plain_rmsprop(self) -> bool:
+        """The optimizer is torch's RMSprop with its defaults (no momentum, not centred, no
+        weight decay), which this class (and the device path) can step itself."""
         optimizer = self.optimizer
         group = optimizer.param_groups[0]
-        if not (isinstance(optimizer, torch.optim.RMSprop) and len(optimizer.param_groups) == 1
+        return (isinstance(optimizer, torch.optim.RMSprop) and len(optimizer.param_groups) == 1
                 and not group["momentum"] and not group["centered"]
-                and not group["weight_decay"] and not group["maximize"]):
-            optimizer.step()
-            return
-        lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
+                and not group["weight_decay"] and not group["maximize"])
+
+    def rmsprop_state(self, create: bool) -> bool:
+        """Make RMSprop's square averages views of the flat buffer (a loaded state's values
+        are adopted); without state yet, create it as torch does at its first step when
+        ``create``. True when the state exists (afterwards)."""
+        optimizer = self.optimizer
         for param, view in zip(self.params, self._square_views):
-            state = optimizer.state[param]
-            if not state:  # as torch initialises it at the first step
+            state = optimizer.state.get(param)
+            if not state:
+                if not create:
+                    return False
                 view.zero_()
-                state["step"] = torch.tensor(0.0)
-                state["square_avg"] = view
+                optimizer.state[param] = {"step": torch.tensor(0.0), "square_avg": view}
             elif state["square_avg"] is not view:  # loaded: adopt its values
                 view.copy_(state["square_avg"])
                 state["square_avg"] = view
-            state["step"] += 1
+        return True
+
+    def count_steps(self, count: int) -> None:
+        """Add ``count`` optimizer steps to RMSprop's step counts (its state must exist)."""
+        for param in self.params:
+            self.optimizer.state[param]["step"] += count
+
+    def _step(self) -> None:
+        """The optimizer's step on the gradients written here: plain RMSprop (torch's
+        defaults) in NumPy on the optimizer's own state tensors (so its state_dict is
+        torch's; they are views of one flat buffer, taken over again after a
+        ``load_state_dict``), anything else by torch."""
+        if not self.plain_rmsprop:
+            self.optimizer.step()
+            return
+        group = self.optimizer.param_groups[0]
+        lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
+        self.rmsprop_state(create=True)
+        self.count_steps(1)
         square_avg, grad, value = self._square_flat.numpy(), self._grad_flat, self._flat.numpy()
         square_avg *= alpha
         square_avg += (1 - alpha) * grad * grad

@@ -15,6 +15,17 @@ passes (Logic: about 7,550 steps per pass and replica).
                     one, and the pairs run back to back (measured, K = 2, 4, 8)
 
     OMP_NUM_THREADS=1 python benchmarks/replicas.py [--replicas 1,2,4,8,16,32] [--agent mannrl]
+
+On a GPU (``device=cuda``, ``mannrl_gym.replicas.device``), the replicated rows run there and
+the NumPy path's replicated rows (``--cpu-replicas``) and the sequential rate are measured on
+this machine's CPU in the same run, so the ratios compare rows of one run:
+
+    OMP_NUM_THREADS=1 python benchmarks/replicas.py --device cuda --replicas 8,64,256,1024 \
+        --cpu-replicas 8 --processes "" --shared-data
+
+  --shared-data   every replica reads seed 0's Logic data (as sweep points do), each with its
+                  own seed for its networks and data order: building 1,024 data sets would
+                  take longer than the measurement; the steps are the same work
 """
 
 from __future__ import annotations
@@ -62,13 +73,62 @@ def single_run(config: Config, epochs: int) -> tuple[int, float, float]:
                         lambda e: e.env.steps_per_pass - 1)
 
 
-def replicated(base: Config, count: int, epochs: int) -> tuple[float, float]:
-    """Replica-steps per wall second and per CPU second of ``count`` seeds stepped together."""
+def replicated(base: Config, count: int, epochs: int, device: str | None = None,
+               shared_data: bool = False) -> tuple[float, float]:
+    """Replica-steps per wall second and per CPU second of ``count`` seeds stepped together
+    (on ``device``'s path when given)."""
     configs = [replace(base, seed=seed) for seed in range(count)]
-    steps, seconds, cpu = timed_epochs(
-        ReplicatedExperiment(configs, [build_task(c) for c in configs]), epochs,
-        lambda e: int((e.env.lengths - 1).sum()))
+    tasks = [build_task(configs[0])] * count if shared_data else [build_task(c) for c in configs]
+    steps, seconds, cpu = timed_epochs(ReplicatedExperiment(configs, tasks, device), epochs,
+                                       lambda e: int((e.env.lengths - 1).sum()))
     return steps / seconds, steps / cpu
+
+
+def warm_up(device: str) -> None:
+    """One short pass on ``device`` (its context, kernels and allocator start up here)."""
+    configs = [replace(base_config("mannrl"), seed=seed, num_sequences=300) for seed in (0, 1)]
+    ReplicatedExperiment(configs, [build_task(c) for c in configs], device).run_epoch(0, "warm")
+
+
+def device_table(args, base: Config) -> None:
+    """Replicated rows on ``args.device`` beside the NumPy path's rows and sequential single
+    runs on this machine's CPU, all measured in this run."""
+    import torch
+
+    load_before = os.getloadavg()
+    singles = [single_run(replace(base, seed=seed), args.epochs) for seed in (0, 1)]
+    sequential = sum(s for s, _, _ in singles) / sum(t for _, t, _ in singles)
+    rows = []
+    for count in [int(k) for k in args.cpu_replicas.split(",") if k]:
+        rows.append((count, "cpu (NumPy)", replicated(base, count, args.epochs,
+                                                      shared_data=args.shared_data)[0], ""))
+        print(f"  cpu K={count}: {rows[-1][2]:.0f} replica-steps/s", file=sys.stderr, flush=True)
+    warm_up(args.device)
+    for count in [int(k) for k in args.replicas.split(",")]:
+        torch.cuda.reset_peak_memory_stats() if torch.cuda.is_available() else None
+        rate = replicated(base, count, args.epochs, args.device, args.shared_data)[0]
+        memory = (f"{torch.cuda.max_memory_allocated() / 2**20:.0f} MiB"
+                  if torch.cuda.is_available() else "")
+        rows.append((count, args.device, rate, memory))
+        print(f"  {args.device} K={count}: {rate:.0f} replica-steps/s", file=sys.stderr,
+              flush=True)
+    name = torch.cuda.get_device_name() if torch.cuda.is_available() else args.device
+    print(f"Replicas on Logic (Table 1, B={base.batch_size}, agent={args.agent}), "
+          f"{args.epochs} pass(es) per figure, torch {torch.__version__}, device {name}, "
+          f"{os.cpu_count()} CPU cores, 1 thread; 1-min load average {load_before[0]:.2f} "
+          f"before, {os.getloadavg()[0]:.2f} after; data "
+          f"{'shared (seed 0)' if args.shared_data else 'one set per seed'}")
+    print(f"sequential: single runs of seeds 0 and 1 on the CPU ({sequential:.0f} steps/s), "
+          f"standing for K runs back to back. Wall-clock replica-steps/s of the training "
+          f"loop (evaluation and start-up excluded; each pass's data layout included)\n")
+    print(f"{'K':>5s} {'path':>12s} {'replica-steps/s':>16s} {'x sequential':>13s} "
+          f"{'x cpu K=8':>10s} {'peak GPU memory':>16s}")
+    cpu8 = next((rate for count, path, rate, _ in rows if path.startswith("cpu") and count == 8),
+                None)
+    for count, path, rate, memory in rows:
+        versus = f"{rate / cpu8:10.1f}" if cpu8 else f"{'-':>10s}"
+        print(f"{count:5d} {path:>12s} {rate:16.0f} {rate / sequential:13.1f} {versus} "
+              f"{memory:>16s}")
 
 
 def processes(agent: str, count: int, epochs: int) -> float:
@@ -92,6 +152,12 @@ def main() -> None:
     parser.add_argument("--processes", default="2,4,8", help="K for the processes column")
     parser.add_argument("--agent", default="mannrl")
     parser.add_argument("--epochs", type=int, default=1, help="passes per measurement")
+    parser.add_argument("--device", help="run the replicated rows on this torch device "
+                                          "(cuda, cuda:N); see the docstring")
+    parser.add_argument("--cpu-replicas", default="8",
+                        help="with --device: K for the NumPy path's rows on the CPU")
+    parser.add_argument("--shared-data", action="store_true",
+                        help="every replica reads seed 0's data (see the docstring)")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -100,6 +166,9 @@ def main() -> None:
     if args.worker is not None:
         steps, seconds, _ = single_run(replace(base, seed=args.worker), args.epochs)
         print(json.dumps({"steps": steps, "seconds": seconds}))
+        return
+    if args.device:
+        device_table(args, base)
         return
     load_before = os.getloadavg()
     singles = [single_run(replace(base, seed=seed), args.epochs) for seed in (0, 1)]

@@ -123,6 +123,10 @@ SECTIONS: dict[str, dict[str, str]] = {
         "num_threads": "torch and BLAS threads; one is fastest at these batch sizes. `mannrl "
                        "train` applies it for the run; an env applies it to your process only "
                        "when you pass it, and always in an async worker",
+        "device": "where a replicated run's (`seeds=`, `replicas=`) batched steps run: `cpu` "
+                  "(NumPy, equal to single runs), `cuda`, `cuda:N` or `mps` (torch; the same "
+                  "arithmetic, other rounding; docs/replicas.md). Evaluation, checkpoints and "
+                  "single runs stay on the CPU",
         "max_minutes": "stop after the epoch that crosses this wall-clock budget",
         "progress": "progress bars (on a terminal)",
     },

@@ -47,6 +47,13 @@ def train(config: Config, run_dir: Path | None = None, resume: bool = False) -> 
 
 
 def _train(config: Config, run_dir: Path | None, resume: bool) -> Path:
+    if config.device != "cpu":
+        if not resume:
+            raise ConfigError(f"{config.source}: key 'device' is '{config.device}', which applies "
+                              f"to replicated runs; add seeds={config.seed} to train this run "
+                              f"there (docs/replicas.md), or drop device for a single CPU run")
+        tqdm.write(f"device={config.device} applies to replicated runs: this run resumes alone, "
+                   f"on the CPU (NumPy)")
     if resume:
         run_dir = Path(run_dir)
         with rundir.claim(run_dir, new_run=False, source=config.source):

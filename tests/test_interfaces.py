@@ -179,3 +179,16 @@ def test_an_old_run_with_the_removed_optimizer_key_loads_and_resumes(tmp_path):
 def test_load_run_names_the_missing_file(tmp_path):
     with pytest.raises(ConfigError, match=r"config.yaml missing"):
         load_run(tmp_path)
+
+
+def test_every_subpackage_is_packaged():
+    """A package missing from pyproject's list works in an editable install and is absent
+    from a wheel (mannrl_gym.replicas was, until 2026-11-27)."""
+    import tomllib
+
+    from conftest import ROOT
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+                 ["packages"])
+    found = {"mannrl_gym." + init.parent.name for init in (ROOT / "mannrl_gym").glob("*/__init__.py")}
+    assert found - listed == set()

@@ -44,6 +44,7 @@ class ReplicatedAgents:
                       for field in (first.states, first.rewards, first.usable, first.valid)]
             for k, agent in enumerate(self.agents):
                 agent.replay.bind(*(stack[k] for stack in stacks))
+            self._replay_stacks = stacks  # torch (K, history, B, ...): states, rewards, usable, valid
             self._replays = tuple(stack.numpy() for stack in stacks)
 
     def act(self, observation: np.ndarray) -> np.ndarray:

@@ -17,18 +17,25 @@ from mannrl_gym.config import Config
 from mannrl_gym.envs.replicated_env import ReplicatedVectorEnv
 from mannrl_gym.experiments import MannRLExperiment
 from mannrl_gym.replicas.agents import ReplicatedAgents
+from mannrl_gym.replicas.device import MIN_DEVICE_STEPS, DevicePass, check_device
 from mannrl_gym.tasks.base import Task
 
 
 class ReplicatedExperiment:
     """K experiments of one shape (``configs`` differ in seed or sweep keys only)."""
 
-    def __init__(self, configs: Sequence[Config], tasks: Sequence[Task]) -> None:
+    def __init__(self, configs: Sequence[Config], tasks: Sequence[Task],
+                 device: str | None = None) -> None:
+        """``device``: None trains on the NumPy path (exactly as single runs); a torch device
+        name ('cuda', 'cuda:1'; 'cpu' runs the same torch code on the CPU) runs the long
+        stretches of batched steps there (``mannrl_gym.replicas.device``)."""
         self.configs = list(configs)
         self.experiments = [MannRLExperiment(config, task) for config, task in zip(configs, tasks)]
         self.env = ReplicatedVectorEnv([e.env for e in self.experiments])
         self.agents = ReplicatedAgents([e.agent for e in self.experiments], self.env.slots,
                                        self.env.layout.memory_size)
+        self.device_pass = (None if device is None else
+                            DevicePass(self.env, self.agents, check_device(device)))
 
     def __len__(self) -> int:
         return len(self.experiments)
@@ -52,16 +59,28 @@ class ReplicatedExperiment:
         steps = env.steps_per_pass - 1
         loss_sums = np.zeros(replicas)
         memory_losses: list[list[float]] = [[] for _ in range(replicas)]
+        device_losses = (np.zeros(replicas), np.zeros(replicas, np.int64))
         show = self.configs[0].progress
         bar = tqdm(total=steps, desc=description, unit="step", leave=False,
                    disable=None if show else True, mininterval=1.0)
-        for step in range(steps):
+        # on a device: its stretches of batched steps (never the pass's last step)
+        stretches = ([(a, min(b, steps - 1)) for a, b in self.device_pass.stretches()
+                      if min(b, steps - 1) - a + 1 >= MIN_DEVICE_STEPS]
+                     if self.device_pass is not None else [])
+        while env._t < steps:
+            if stretches and stretches[0][0] == env._t + 1:
+                first, last = stretches.pop(0)
+                observation, sums = self.device_pass.run(observation, first, last, bar.update)
+                loss_sums += sums
+                for total, part in zip(device_losses, self.device_pass.memory_losses()):
+                    total += part
+                continue
             observation, reward, _, _, info = env.step(agents.act(observation))
             for k, stats in enumerate(agents.observe(observation, reward, info)):
                 if stats is not None:
                     memory_losses[k].append(stats["memory_loss"])
             loss_sums += info["loss"].reshape(replicas, slots).sum(axis=1)
-            if step % 512 == 511:
+            if env._t % 512 == 0:
                 bar.update(512)
         bar.close()
         seconds = time.perf_counter() - tic
@@ -72,7 +91,9 @@ class ReplicatedExperiment:
                 continue
             live_rows = int(experiment.env.stream.valid[1:].sum())
             losses = memory_losses[k]
+            count = len(losses) + int(device_losses[1][k])
+            total = sum(losses) + float(device_losses[0][k])
             results.append({"train_steps_per_s": float(env.lengths[k] - 1) / seconds,
                             "train_loss_running": float(loss_sums[k]) / max(1, live_rows),
-                            "memory_loss": sum(losses) / len(losses) if losses else None})
+                            "memory_loss": total / count if count else None})
         return results

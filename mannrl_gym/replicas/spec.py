@@ -15,6 +15,9 @@ POINT_KEYS = ("lr", "clipping", "memory_lr", "memory_clipping", "memory_clamp", 
               "memory_lr_decay", "memory_lr_decay_every", "memory_train_iterations",
               "memory_samples", "settle", "detach_target")
 MAX_REPLICAS = 256
+MAX_DEVICE_REPLICAS = 1024  # device != cpu
+# keys every replica must share on a device (its memory updates of one phase run together)
+DEVICE_SHARED_KEYS = ("settle", "memory_train_iterations", "memory_samples")
 
 
 @dataclass(frozen=True)
@@ -99,9 +102,10 @@ def replicas(base: Config, seeds: list[int] | None,
                           f"others one seed per process)")
     seeds = seeds if seeds is not None else [base.seed]
     points = points if points is not None else [{}]
-    if len(seeds) * len(points) > MAX_REPLICAS:
+    limit = MAX_REPLICAS if base.device == "cpu" else MAX_DEVICE_REPLICAS
+    if len(seeds) * len(points) > limit:
         raise ConfigError(f"{base.source}: {len(seeds) * len(points)} replicas asked for; at "
-                          f"most {MAX_REPLICAS} run in one process")
+                          f"most {limit} run in one process with device={base.device}")
     result = []
     for point in points:
         for seed in seeds:
@@ -109,4 +113,30 @@ def replicas(base: Config, seeds: list[int] | None,
             config = from_mapping({**base.to_dict(), **point, "seed": seed},
                                   source=f"{base.source} (replica {name})")
             result.append(Replica(name, config))
+    check_device([r.config for r in result])
     return result
+
+
+def check_device(configs: list[Config]) -> None:
+    """ConfigError naming the key when the replicas' ``device`` cannot run them: a device
+    torch does not find here, or a setting the device path does not support."""
+    first = configs[0]
+    if first.device == "cpu":
+        return
+    from mannrl_gym.replicas.device import check_device as usable  # torch's device checks
+
+    source = f"{first.source}: key 'device' is '{first.device}'"
+    try:
+        usable(first.device)
+    except ValueError as error:
+        raise ConfigError(f"{source}: {error}; use device=cpu") from None
+    if first.embed_size is not None:
+        raise ConfigError(f"{source}, but the device path has no embeddings (embed_size "
+                          f"{first.embed_size}: the sentence tasks); use device=cpu")
+    if first.memory_optimizer != "rmsprop":
+        raise ConfigError(f"{source}, but the device path steps the memory-net with RMSprop "
+                          f"only (memory_optimizer is '{first.memory_optimizer}')")
+    for key in DEVICE_SHARED_KEYS:
+        if len({getattr(c, key) for c in configs}) > 1:
+            raise ConfigError(f"{source}, and there the replicas must share '{key}' (their "
+                              f"memory updates run together); sweep it with device=cpu")

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from mannrl_gym import checkpoint, rundir
 from mannrl_gym.config import Config, ConfigError
 from mannrl_gym.replicas.experiment import ReplicatedExperiment
-from mannrl_gym.replicas.spec import Replica
+from mannrl_gym.replicas.spec import Replica, check_device
 from mannrl_gym.tasks import build_task
 from mannrl_gym.tracking import Tracker
 from mannrl_gym.trainer import RunLog, resume_config, resumed_state
@@ -75,6 +75,7 @@ def resume_replicas(parent: Path, overrides: dict[str, Any] | None = None) -> Pa
         raise ConfigError(f"{parent / INDEX}: expected 'replicas: [names]'")
     run_dirs = [parent / name for name in names]
     configs = [resume_config(run_dir, overrides) for run_dir in run_dirs]
+    check_device(configs)
     # a replica killed before its first checkpoint starts again from its seed
     states = [resumed_state(run_dir, config) if (run_dir / "checkpoint.pt").exists() else None
               for run_dir, config in zip(run_dirs, configs)]
@@ -107,7 +108,8 @@ def _train(configs: list[Config], tasks: list, run_dirs: list[Path],
 
 def _run(configs: list[Config], tasks: list, run_dirs: list[Path],
          states: list[dict[str, Any] | None]) -> None:
-    replicated = ReplicatedExperiment(configs, tasks)
+    device = configs[0].device
+    replicated = ReplicatedExperiment(configs, tasks, None if device == "cpu" else device)
     trackers: list[Tracker] = []
     try:
         logs = []

@@ -1,0 +1,187 @@
+"""The replicated path on a torch device (``mannrl_gym.replicas.device``).
+
+Every test runs the torch code on torch's CPU device (the same code a GPU runs) and compares
+it with the NumPy path, which equals single runs exactly. The arithmetic is the same, the
+rounding is not; one family of parameters differs by more than rounding: the bias of a
+linear layer followed by batch norm, whose gradient is zero up to rounding (batch norm
+removes it) and which Adam and RMSprop, normalising the gradient, move by up to lr a step
+either way on both paths. It changes no output (batch norm removes it in training, and its
+running mean follows it in evaluation), so it is left out of the comparisons.
+The tests marked ``cuda`` run the same checks and the CLI on a GPU when there is one.
+"""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from mannrl_gym import cli
+from mannrl_gym.config import Config
+from mannrl_gym.replicas.device import DeviceLearners, check_device
+from mannrl_gym.replicas.experiment import ReplicatedExperiment
+from mannrl_gym.replicas.kernel import StackedLearners
+from mannrl_gym.supervised import ActionLearner
+from mannrl_gym.tasks import build_task
+
+from conftest import small_config
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
+DEVICES = ["cpu", pytest.param("cuda", marks=CUDA)]
+SMALL = ["num_sequences=300", "eval_batch_size=64", "wandb_mode=disabled", "progress=false"]
+
+
+def pre_norm_biases(net: torch.nn.Module) -> set[str]:
+    """Names of the biases of linear layers that feed a batch norm (see the module's docstring)."""
+    names, modules = set(), list(net.named_modules())
+    for (name, module), (_, following) in zip(modules, modules[1:]):
+        if isinstance(module, torch.nn.Linear) and isinstance(following, torch.nn.BatchNorm1d):
+            names.add(f"{name}.bias")
+    return names
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("double_softmax", [True, False])
+@pytest.mark.parametrize("hidden_layers", [1, 2])
+def test_device_step_equals_the_numpy_step(device, double_softmax, hidden_layers):
+    def learners():
+        return [ActionLearner(11, 8, 16, 5, lr=lr, clipping=clipping, double_softmax=double_softmax,
+                              seed=seed, hidden_layers=hidden_layers)
+                for seed, lr, clipping in [(0, 1e-3, 0.01), (1, 3e-3, 100.0), (2, 1e-2, 0.5)]]
+    numpy_side, torch_side = StackedLearners(learners()), StackedLearners(learners())
+    on_device = DeviceLearners(torch_side.learners, torch_side.storage, torch.device(device))
+    on_device.upload()
+    rng = np.random.default_rng(0)
+    for _ in range(6):
+        features = rng.random((3, 16, 11), dtype=np.float32)
+        memory = rng.random((3, 16, 8), dtype=np.float32)
+        targets = rng.integers(0, 5, (3, 16))
+        probs, loss = numpy_side.train_step(features, memory, targets)
+        d_probs, d_loss = on_device.train_step(*(torch.from_numpy(a).to(device)
+                                                 for a in (features, memory, targets)))
+        np.testing.assert_allclose(d_probs.cpu().numpy(), probs, atol=2e-6)
+        np.testing.assert_allclose(d_loss.cpu().numpy(), loss, rtol=1e-5, atol=2e-6)
+    on_device.download()
+    skip = pre_norm_biases(numpy_side.learners[0].net)
+    for mine, theirs in zip(torch_side.learners, numpy_side.learners):
+        assert mine.steps == theirs.steps == 6
+        for name, value in theirs.net.state_dict().items():
+            if name in skip or name.endswith("running_mean"):
+                continue
+            np.testing.assert_allclose(mine.net.state_dict()[name].numpy(), value.numpy(),
+                                       rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+def passes(agent: str, device: str, epochs: int = 2, **keys) -> tuple[list, ReplicatedExperiment]:
+    """(each epoch's statistics, the experiment) of seeds 0-2 trained together on the NumPy
+    path (device None) or on ``device``."""
+    configs = [Config(**{**small_config(seed=seed, agent=agent, **keys).to_dict()}).validate()
+               for seed in range(3)]
+    experiment = ReplicatedExperiment(configs, [build_task(c) for c in configs], device)
+    stats = [experiment.run_epoch(epoch, "test") for epoch in range(epochs)]
+    if device is not None:  # most of each pass ran there
+        assert experiment.device_pass.steps_run > 0.8 * epochs * experiment.env.steps_per_pass
+    return stats, experiment
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("agent,keys", [
+    ("mannrl", {}), ("frozen_weights", {}), ("frozen_memory", {}), ("no_memory", {}),
+    ("mannrl", {"carry_memory": False}),
+    ("mannrl", {"detach_target": True, "double_softmax": False}),
+])
+def test_device_pass_matches_the_numpy_pass(device, agent, keys):
+    expected, numpy_run = passes(agent, None, **keys)
+    got, device_run = passes(agent, device, **keys)
+    for epoch_expected, epoch_got in zip(expected, got):
+        for mine, theirs in zip(epoch_got, epoch_expected):
+            assert mine["train_loss_running"] == pytest.approx(theirs["train_loss_running"],
+                                                               rel=1e-5)
+            if theirs["memory_loss"] is None:
+                assert mine["memory_loss"] is None
+            else:
+                assert mine["memory_loss"] == pytest.approx(theirs["memory_loss"], rel=1e-4)
+    for mine, theirs in zip(device_run.experiments, numpy_run.experiments):
+        a, b = mine.agent.state_dict(), theirs.agent.state_dict()
+        if "net" not in b:  # no_memory
+            continue
+        assert a["updates"] == b["updates"]
+        assert a["step_in_cycle"] == b["step_in_cycle"]
+        assert a["replay"]["size"] == b["replay"]["size"]
+        assert torch.equal(a["generator"], b["generator"])  # the same draws, in order
+        np.testing.assert_allclose(a["replay"]["states"], b["replay"]["states"], atol=5e-4)
+        assert torch.equal(a["replay"]["valid"], b["replay"]["valid"])
+        # RMSprop moves each weight by about lr a step whatever its gradient's size, so a
+        # weight whose gradient is tiny moves by rounding: compare the whole movement
+        start = type(theirs.agent)(theirs.env.layout, theirs.config, theirs.env.num_envs,
+                                   theirs.config.seed).net.state_dict()
+        skip = pre_norm_biases(theirs.agent.net)
+        for name, value in b["net"].items():
+            if name in skip or name.endswith("running_mean") or value.dtype == torch.int64:
+                continue
+            moved, moved_there = value - start[name], a["net"][name] - start[name]
+            assert torch.linalg.vector_norm(moved_there - moved) <= \
+                0.01 * torch.linalg.vector_norm(moved) + 1e-7, name
+        assert a["optimizer"]["state"].keys() == b["optimizer"]["state"].keys()
+        for index, state in b["optimizer"]["state"].items():
+            assert a["optimizer"]["state"][index]["step"] == state["step"]
+        assert mine.env.learner.steps == theirs.env.learner.steps
+
+
+def test_a_pass_goes_on_from_a_device_stretch_to_the_host_and_back():
+    """Epoch 2 starts on the host from the state the device left, and its stretch uploads
+    what the host steps changed: the two-epoch test above covers it; here the state after a
+    device epoch resumes on the NumPy path and keeps matching."""
+    _, device_run = passes("mannrl", "cpu", epochs=1)
+    _, numpy_run = passes("mannrl", None, epochs=1)
+    device_run.device_pass = None  # the same objects, now stepped by the NumPy path
+    mine, theirs = device_run.run_epoch(1, "test"), numpy_run.run_epoch(1, "test")
+    for a, b in zip(mine, theirs):
+        assert a["train_loss_running"] == pytest.approx(b["train_loss_running"], rel=1e-5)
+        assert a["memory_loss"] == pytest.approx(b["memory_loss"], rel=1e-4)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["seeds=0-1", "device=gpu"], "must be cpu, cuda, cuda:N or mps"),
+    (["device=cpu", "seeds=0-1", "device=cuda:7"], None),  # cuda:7: not here (or no CUDA)
+    (["device=cuda"], "applies to replicated runs; add seeds=0"),
+    (["seeds=0-1", "device=cuda", "memory_optimizer=adam"], None),
+    (["seeds=0-1", "device=cuda", "replicas=[{memory_samples: 4}, {memory_samples: 8}]"], None),
+])
+def test_bad_device_requests_are_named_before_anything_is_written(tmp_path, capsys, args, message):
+    code = cli.main(["train", "configs/logic.yaml", *args, f"out_dir={tmp_path}"] + SMALL)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "'device'" in err
+    if message is not None:
+        assert message in err
+    elif not torch.cuda.is_available():
+        assert "no CUDA device" in err
+    assert not any(tmp_path.iterdir())
+
+
+def test_check_device_says_what_is_missing():
+    assert check_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="not a torch device"):
+        check_device("cuda:x")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device"):
+            check_device("cuda")
+
+
+@CUDA
+def test_replicated_run_on_cuda_writes_runs_close_to_the_cpu_runs(tmp_path):
+    """`mannrl train ... seeds=0-2 device=cuda`: each replica's run directory, its metrics
+    near the NumPy path's (training amplifies rounding: train loss within 1e-3)."""
+    for device in ("cpu", "cuda"):
+        assert cli.main(["train", "configs/logic.yaml", "seeds=0-2", "epochs=2",
+                         f"device={device}", f"out_dir={tmp_path}", f"run_name={device}"]
+                        + SMALL) == 0
+    for seed in range(3):
+        rows = {device: [json.loads(line) for line in
+                         (tmp_path / device / f"seed{seed}" / "metrics.jsonl").read_text()
+                         .splitlines() if "train_loss_running" in line]
+                for device in ("cpu", "cuda")}
+        assert len(rows["cuda"]) == len(rows["cpu"]) == 2
+        for a, b in zip(rows["cuda"], rows["cpu"]):
+            assert a["train_loss_running"] == pytest.approx(b["train_loss_running"], rel=1e-3)
