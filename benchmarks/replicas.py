@@ -74,14 +74,21 @@ def single_run(config: Config, epochs: int) -> tuple[int, float, float]:
 
 
 def replicated(base: Config, count: int, epochs: int, device: str | None = None,
-               shared_data: bool = False) -> tuple[float, float]:
+               shared_data: bool = False) -> tuple[float, float, str]:
     """Replica-steps per wall second and per CPU second of ``count`` seeds stepped together
-    (on ``device``'s path when given)."""
+    (on ``device``'s path when given), and where a device pass's time went."""
     configs = [replace(base, seed=seed) for seed in range(count)]
     tasks = [build_task(configs[0])] * count if shared_data else [build_task(c) for c in configs]
-    steps, seconds, cpu = timed_epochs(ReplicatedExperiment(configs, tasks, device), epochs,
+    experiment = ReplicatedExperiment(configs, tasks, device)
+    steps, seconds, cpu = timed_epochs(experiment, epochs,
                                        lambda e: int((e.env.lengths - 1).sum()))
-    return steps / seconds, steps / cpu
+    split = ""
+    if experiment.device_pass is not None:
+        on_device = experiment.device_pass
+        split = (f"{on_device.steps_run / (epochs * (experiment.env.steps_per_pass - 1)):.3f} "
+                 f"{1e3 * on_device.seconds / max(1, on_device.steps_run):.2f} ms "
+                 f"{on_device.seconds / seconds:.2f}")
+    return steps / seconds, steps / cpu, split
 
 
 def warm_up(device: str) -> None:
@@ -101,15 +108,15 @@ def device_table(args, base: Config) -> None:
     rows = []
     for count in [int(k) for k in args.cpu_replicas.split(",") if k]:
         rows.append((count, "cpu (NumPy)", replicated(base, count, args.epochs,
-                                                      shared_data=args.shared_data)[0], ""))
+                                                      shared_data=args.shared_data)[0], "", ""))
         print(f"  cpu K={count}: {rows[-1][2]:.0f} replica-steps/s", file=sys.stderr, flush=True)
     warm_up(args.device)
     for count in [int(k) for k in args.replicas.split(",")]:
         torch.cuda.reset_peak_memory_stats() if torch.cuda.is_available() else None
-        rate = replicated(base, count, args.epochs, args.device, args.shared_data)[0]
+        rate, _, split = replicated(base, count, args.epochs, args.device, args.shared_data)
         memory = (f"{torch.cuda.max_memory_allocated() / 2**20:.0f} MiB"
                   if torch.cuda.is_available() else "")
-        rows.append((count, args.device, rate, memory))
+        rows.append((count, args.device, rate, memory, split))
         print(f"  {args.device} K={count}: {rate:.0f} replica-steps/s", file=sys.stderr,
               flush=True)
     name = torch.cuda.get_device_name() if torch.cuda.is_available() else args.device
@@ -120,15 +127,18 @@ def device_table(args, base: Config) -> None:
           f"{'shared (seed 0)' if args.shared_data else 'one set per seed'}")
     print(f"sequential: single runs of seeds 0 and 1 on the CPU ({sequential:.0f} steps/s), "
           f"standing for K runs back to back. Wall-clock replica-steps/s of the training "
-          f"loop (evaluation and start-up excluded; each pass's data layout included)\n")
+          f"loop (evaluation and start-up excluded; each pass's data layout included). "
+          f"On the device: the share of the pass's steps run there, the wall time per such "
+          f"step (copies in and out included), the share of the pass's wall time spent there; "
+          f"the rest is host work per replica (each pass's data layout, the steps at its "
+          f"staggered start and its tail)\n")
     print(f"{'K':>5s} {'path':>12s} {'replica-steps/s':>16s} {'x sequential':>13s} "
-          f"{'x cpu K=8':>10s} {'peak GPU memory':>16s}")
-    cpu8 = next((rate for count, path, rate, _ in rows if path.startswith("cpu") and count == 8),
-                None)
-    for count, path, rate, memory in rows:
+          f"{'x cpu K=8':>10s} {'peak GPU memory':>16s} {'on device: steps, per step, time':>34s}")
+    cpu8 = next((row[2] for row in rows if row[1].startswith("cpu") and row[0] == 8), None)
+    for count, path, rate, memory, split in rows:
         versus = f"{rate / cpu8:10.1f}" if cpu8 else f"{'-':>10s}"
         print(f"{count:5d} {path:>12s} {rate:16.0f} {rate / sequential:13.1f} {versus} "
-              f"{memory:>16s}")
+              f"{memory:>16s} {split:>34s}")
 
 
 def processes(agent: str, count: int, epochs: int) -> float:

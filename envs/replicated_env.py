@@ -10,6 +10,7 @@ single-env code. Each replica therefore computes exactly what it would alone.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
 import gymnasium
@@ -81,6 +82,10 @@ class ReplicatedVectorEnv(VectorEnv):
         self._rows: dict[str, np.ndarray] | None = None
         self._t = 0
         self._needs_reset = True
+        # threads that lay out the K passes at each reset (each replica's data order and
+        # first step; results do not depend on it): 1 on the CPU path, all cores on a device,
+        # where this host work bounds the rate at large K
+        self.reset_workers = 1
 
     def replica_slice(self, k: int) -> slice:
         """The rows of replica k in observations, actions and info arrays."""
@@ -102,14 +107,22 @@ class ReplicatedVectorEnv(VectorEnv):
         observations = np.empty(shape + (self.layout.size,), np.float32)
         loss, prediction = np.zeros(shape, np.float32), np.zeros(shape, np.int64)
         self.lengths[:] = 0
-        for k, env in enumerate(self.replicas):
-            if running[k]:  # step 0 of each pass: the replica's own reset
-                observations[k], info = env.reset(seed=None if seed is None else seed + k,
-                                                  options=options or None)
-                loss[k], prediction[k] = info["loss"], info["prediction"]
-                self.lengths[k] = env.steps_per_pass
-            else:
-                observations[k] = self._idle_observation
+
+        def start(k: int):  # step 0 of each pass: the replica's own reset
+            return self.replicas[k].reset(seed=None if seed is None else seed + k,
+                                          options=options or None)
+
+        chosen = [int(k) for k in np.flatnonzero(running)]
+        if self.reset_workers > 1 and len(chosen) > 1:  # each replica draws from its own generator
+            with ThreadPoolExecutor(min(self.reset_workers, len(chosen))) as pool:
+                started = list(pool.map(start, chosen))
+        else:
+            started = [start(k) for k in chosen]
+        for k, (observation, info) in zip(chosen, started):
+            observations[k] = observation
+            loss[k], prediction[k] = info["loss"], info["prediction"]
+            self.lengths[k] = self.replicas[k].steps_per_pass
+        observations[~running] = self._idle_observation
         steps = self.steps_per_pass
         self._rows = {}
         for name, fill in ROW_FILL.items():

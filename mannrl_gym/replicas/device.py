@@ -28,6 +28,7 @@ compares a pass on torch's CPU device with the NumPy pass).
 
 from __future__ import annotations
 
+import time
 from typing import Callable, Sequence
 
 import numpy as np
@@ -431,6 +432,7 @@ class DevicePass:
         self.clamp = torch.from_numpy(env._clamp).to(device)  # (K, 1)
         self.replica_index = torch.arange(env.num_replicas, device=device)
         self.steps_run = 0  # steps run on the device so far (all passes)
+        self.seconds = 0.0  # wall time of those steps, copies in and out included
 
     def stretches(self) -> list[tuple[int, int]]:
         """The runs [first, last] of fast steps (>= MIN_DEVICE_STEPS) of the current pass."""
@@ -445,6 +447,7 @@ class DevicePass:
         """Steps ``first`` .. ``last`` of the pass, from ``observation`` (K * B, D) of step
         first - 1; (the observation of step ``last``, loss summed over each replica's rows
         (K,)). Leaves the env at step ``last``."""
+        tic = time.perf_counter()
         env, to = self.env, self.device
         replicas, slots = env.num_replicas, env.slots
         steps = last - first + 1
@@ -498,6 +501,7 @@ class DevicePass:
             memory_nets.check_finite()
         env._t = last
         self.steps_run += steps
+        self.seconds += time.perf_counter() - tic
         return observation, loss_sum.cpu().numpy()
 
     def memory_losses(self) -> tuple[np.ndarray, np.ndarray]:

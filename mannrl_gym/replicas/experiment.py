@@ -7,6 +7,7 @@ shared: one ``ReplicatedVectorEnv`` over the K training envs and one ``Replicate
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any, Sequence
 
@@ -36,6 +37,8 @@ class ReplicatedExperiment:
                                        self.env.layout.memory_size)
         self.device_pass = (None if device is None else
                             DevicePass(self.env, self.agents, check_device(device)))
+        if self.device_pass is not None:  # the host's share of each pass, on every core
+            self.env.reset_workers = os.cpu_count() or 1
 
     def __len__(self) -> int:
         return len(self.experiments)
