@@ -185,3 +185,23 @@ def test_replicated_run_on_cuda_writes_runs_close_to_the_cpu_runs(tmp_path):
         assert len(rows["cuda"]) == len(rows["cpu"]) == 2
         for a, b in zip(rows["cuda"], rows["cpu"]):
             assert a["train_loss_running"] == pytest.approx(b["train_loss_running"], rel=1e-3)
+
+
+def test_a_replicated_run_resumes_with_another_device(tmp_path, capsys):
+    """`device` is no part of what a run is: `--resume PARENT device=...` may change it (a run
+    started on a GPU goes on on a CPU); a device not found here is named first."""
+    assert cli.main(["train", "configs/logic.yaml", "seeds=0-1", "epochs=1", f"out_dir={tmp_path}",
+                     "run_name=run"] + SMALL) == 0
+    parent = tmp_path / "run"
+    if not torch.cuda.is_available():
+        before = [(parent / f"seed{s}" / "metrics.jsonl").read_text() for s in (0, 1)]
+        capsys.readouterr()
+        assert cli.main(["train", "--resume", str(parent), "epochs=2", "device=cuda"]) == 2
+        assert "'device'" in capsys.readouterr().err
+        assert [(parent / f"seed{s}" / "metrics.jsonl").read_text() for s in (0, 1)] == before
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    assert cli.main(["train", "--resume", str(parent), "epochs=2", f"device={device}"]) == 0
+    for seed in (0, 1):
+        epochs = [json.loads(line).get("epoch") for line in
+                  (parent / f"seed{seed}" / "metrics.jsonl").read_text().splitlines()]
+        assert epochs[-1] == 2
