@@ -74,12 +74,14 @@ def single_run(config: Config, epochs: int) -> tuple[int, float, float]:
 
 
 def replicated(base: Config, count: int, epochs: int, device: str | None = None,
-               shared_data: bool = False) -> tuple[float, float, str]:
+               shared_data: bool = False, graphs: bool = True) -> tuple[float, float, str]:
     """Replica-steps per wall second and per CPU second of ``count`` seeds stepped together
     (on ``device``'s path when given), and where a device pass's time went."""
     configs = [replace(base, seed=seed) for seed in range(count)]
     tasks = [build_task(configs[0])] * count if shared_data else [build_task(c) for c in configs]
     experiment = ReplicatedExperiment(configs, tasks, device)
+    if experiment.device_pass is not None:
+        experiment.device_pass.graphs = graphs
     steps, seconds, cpu = timed_epochs(experiment, epochs,
                                        lambda e: int((e.env.lengths - 1).sum()))
     split = ""
@@ -87,7 +89,8 @@ def replicated(base: Config, count: int, epochs: int, device: str | None = None,
         on_device = experiment.device_pass
         split = (f"{on_device.steps_run / (epochs * (experiment.env.steps_per_pass - 1)):.3f} "
                  f"{1e3 * on_device.seconds / max(1, on_device.steps_run):.2f} ms "
-                 f"{on_device.seconds / seconds:.2f}")
+                 f"{on_device.seconds / seconds:.2f}"
+                 f"{', graphs' if on_device.graphs and device.startswith('cuda') else ''}")
     return steps / seconds, steps / cpu, split
 
 
@@ -111,13 +114,17 @@ def device_table(args, base: Config) -> None:
                                                       shared_data=args.shared_data)[0], "", ""))
         print(f"  cpu K={count}: {rows[-1][2]:.0f} replica-steps/s", file=sys.stderr, flush=True)
     warm_up(args.device)
-    for count in [int(k) for k in args.replicas.split(",")]:
+    runs = [(int(k), False) for k in args.eager_replicas.split(",") if k]
+    runs += [(int(k), True) for k in args.replicas.split(",")]
+    for count, graphs in runs:
         torch.cuda.reset_peak_memory_stats() if torch.cuda.is_available() else None
-        rate, _, split = replicated(base, count, args.epochs, args.device, args.shared_data)
+        rate, _, split = replicated(base, count, args.epochs, args.device, args.shared_data,
+                                    graphs)
         memory = (f"{torch.cuda.max_memory_allocated() / 2**20:.0f} MiB"
                   if torch.cuda.is_available() else "")
-        rows.append((count, args.device, rate, memory, split))
-        print(f"  {args.device} K={count}: {rate:.0f} replica-steps/s", file=sys.stderr,
+        path = args.device if graphs else f"{args.device} eager"
+        rows.append((count, path, rate, memory, split))
+        print(f"  {path} K={count}: {rate:.0f} replica-steps/s ({split})", file=sys.stderr,
               flush=True)
     name = torch.cuda.get_device_name() if torch.cuda.is_available() else args.device
     print(f"Replicas on Logic (Table 1, B={base.batch_size}, agent={args.agent}), "
@@ -129,8 +136,9 @@ def device_table(args, base: Config) -> None:
           f"standing for K runs back to back. Wall-clock replica-steps/s of the training "
           f"loop (evaluation and start-up excluded; each pass's data layout included). "
           f"On the device: the share of the pass's steps run there, the wall time per such "
-          f"step (copies in and out included), the share of the pass's wall time spent there; "
-          f"the rest is host work per replica (each pass's data layout, the steps at its "
+          f"step (copies in and out included), the share of the pass's wall time spent there "
+          f"('graphs': after each stretch's first memory cycle the steps replay captured CUDA "
+          f"graphs; 'eager' rows launch every kernel from Python); the rest is host work per replica (each pass's data layout, the steps at its "
           f"staggered start and its tail)\n")
     print(f"{'K':>5s} {'path':>12s} {'replica-steps/s':>16s} {'x sequential':>13s} "
           f"{'x cpu K=8':>10s} {'peak GPU memory':>16s} {'on device: steps, per step, time':>34s}")
@@ -166,6 +174,8 @@ def main() -> None:
                                           "(cuda, cuda:N); see the docstring")
     parser.add_argument("--cpu-replicas", default="8",
                         help="with --device: K for the NumPy path's rows on the CPU")
+    parser.add_argument("--eager-replicas", default="",
+                        help="with --device: K for rows stepped eagerly (no CUDA graphs)")
     parser.add_argument("--shared-data", action="store_true",
                         help="every replica reads seed 0's data (see the docstring)")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)

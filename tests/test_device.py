@@ -81,6 +81,8 @@ def passes(agent: str, device: str, epochs: int = 2, **keys) -> tuple[list, Repl
     stats = [experiment.run_epoch(epoch, "test") for epoch in range(epochs)]
     if device is not None:  # most of each pass ran there
         assert experiment.device_pass.steps_run > 0.8 * epochs * experiment.env.steps_per_pass
+    if device == "cuda":  # and, after each stretch's first cycle, as replayed CUDA graphs
+        assert experiment.device_pass.graphs
     return stats, experiment
 
 

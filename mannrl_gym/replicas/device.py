@@ -28,7 +28,9 @@ compares a pass on torch's CPU device with the NumPy pass).
 
 from __future__ import annotations
 
+import contextlib
 import time
+import warnings
 from typing import Callable, Sequence
 
 import numpy as np
@@ -188,7 +190,7 @@ class DeviceLearners:
             running_var.mul_(1 - BN_MOMENTUM).add_(var.squeeze(1),
                                                    alpha=BN_MOMENTUM * rows / (rows - 1))
         self.counts += 1
-        self.trained += 1
+        self.trained += 1  # eager calls; ``DevicePass.run`` sets it for replayed graphs
         return probs, loss
 
     def _adam(self, grad: torch.Tensor) -> None:
@@ -255,6 +257,9 @@ class DeviceMemoryNets:
         self.loss_sum = torch.zeros(len(agents), dtype=torch.float64, device=to)
         self.update_count = np.zeros(len(agents), dtype=np.int64)
         self.bad = torch.zeros(len(agents), dtype=torch.bool, device=to)
+        memory, state = self.running_mean.shape[1], self._shapes[0][1]
+        self.folded_w = torch.empty((len(agents), state, memory), device=to)
+        self.folded_b = torch.empty((len(agents), 1, memory), device=to)
         self.fold()
 
     def download(self, steps: int) -> None:
@@ -296,11 +301,12 @@ class DeviceMemoryNets:
         return views
 
     def fold(self) -> None:
-        """Each f in eval mode as one affine map: (W' (K, D, M), b' (K, 1, M))."""
+        """Each f in eval mode as one affine map: (W' (K, D, M), b' (K, 1, M)), written into
+        the same buffers each time (a captured graph reads them)."""
         w, b, gamma, beta = self._views(self.flat)
         scale = gamma * torch.rsqrt(self.running_var + BN_EPS)
-        self.folded_w = (w * scale.unsqueeze(2)).transpose(1, 2)
-        self.folded_b = ((b - self.running_mean) * scale + beta).unsqueeze(1)
+        self.folded_w.copy_((w * scale.unsqueeze(2)).transpose(1, 2))
+        self.folded_b.copy_(((b - self.running_mean) * scale + beta).unsqueeze(1))
 
     def act(self, states: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(torch.baddbmm(self.folded_b, states, self.folded_w))
@@ -431,6 +437,7 @@ class DevicePass:
         self.tables = tables.to(device)
         self.clamp = torch.from_numpy(env._clamp).to(device)  # (K, 1)
         self.replica_index = torch.arange(env.num_replicas, device=device)
+        self.graphs = True  # on CUDA, replay captured graphs (see ``run``)
         self.steps_run = 0  # steps run on the device so far (all passes)
         self.seconds = 0.0  # wall time of those steps, copies in and out included
 
@@ -446,54 +453,64 @@ class DevicePass:
             tick: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Steps ``first`` .. ``last`` of the pass, from ``observation`` (K * B, D) of step
         first - 1; (the observation of step ``last``, loss summed over each replica's rows
-        (K,)). Leaves the env at step ``last``."""
+        (K,)). Leaves the env at step ``last``.
+
+        The first cycle of steps runs eagerly; on CUDA the rest replays one captured graph
+        per step of the cycle (``graphs``), else runs eagerly too."""
         tic = time.perf_counter()
         env, to = self.env, self.device
         replicas, slots = env.num_replicas, env.slots
         steps = last - first + 1
         rows = env._rows
-        inputs, targets, starts = (torch.tensor(rows[name][first:last + 1], device=to)
-                                   for name in ("inputs", "targets", "start"))
-        start_memory = None
+        # every tensor a step reads or writes lives through the stretch (a graph replays it)
+        self._inputs, self._targets, self._starts = (
+            torch.tensor(rows[name][first:last + 1], device=to)
+            for name in ("inputs", "targets", "start"))
+        self._start_memory = self._has_start = None
         if env._start_memory is not None:  # carry_memory=False: new sequences start from it
-            start_memory = torch.from_numpy(env._start_memory).to(to)  # (K, 1, M)
-            has_start = torch.from_numpy(env._has_start).to(to).view(replicas, 1, 1)
+            self._start_memory = torch.from_numpy(env._start_memory).to(to)  # (K, 1, M)
+            self._has_start = torch.from_numpy(env._has_start).to(to).view(replicas, 1, 1)
         memory_nets = self.memory_nets
         learning = memory_nets is not None and memory_nets.learns
         self.learners.upload()
+        groups: dict[int, tuple] = {}
         if memory_nets is not None:
             memory_nets.upload()
-            due = memory_nets.draw_samples(steps) if learning else {}
-            done = {offset: 0 for offset in due}
-        state = torch.from_numpy(observation).to(to).view(replicas, slots, -1)
-        loss_sum = torch.zeros(replicas, dtype=torch.float64, device=to)
-        shared = self.tables.dim() == 2
-        for i in range(steps):
-            if memory_nets is None:
-                memory = torch.zeros((replicas, slots, env.layout.memory_size), device=to)
-            else:
-                memory = memory_nets.act(state)
-            if start_memory is not None:
-                memory = torch.where(starts[i].unsqueeze(2) & has_start, start_memory, memory)
-            features = (self.tables[inputs[i]] if shared
-                        else self.tables[self.replica_index.view(-1, 1), inputs[i]])
-            probs, loss = self.learners.train_step(features, memory, targets[i])
-            reward = -torch.minimum(loss, self.clamp)
-            state = torch.cat([memory, features, probs], dim=2)
-            loss_sum += loss.sum(dim=1)
-            if learning:
-                usable = (torch.ones_like(starts[i]) if memory_nets.carry_memory
-                          else ~starts[i])
-                memory_nets.record(state, reward, usable)
-                offset = i % memory_nets.cycle
-                if offset in due and i >= offset:
-                    members, drawn = due[offset]
-                    memory_nets.update(members, drawn[done[offset]])
-                    done[offset] += 1
-                    memory_nets.fold()
-            if tick is not None and i % 512 == 511:
-                tick(512)
-        observation = state.reshape(replicas * slots, -1).cpu().numpy()
+            for offset, (members, drawn) in (memory_nets.draw_samples(steps) if learning
+                                             else {}).items():
+                groups[offset] = (members, drawn, torch.zeros(1, dtype=torch.int64, device=to))
+        self._learning = learning
+        self._state = torch.from_numpy(observation).to(to).view(replicas, slots, -1).clone()
+        self._loss_sum = torch.zeros(replicas, dtype=torch.float64, device=to)
+        self._cursor = torch.zeros(1, dtype=torch.int64, device=to)
+        cycle = memory_nets.cycle if memory_nets is not None else 1
+        graphs = None
+        eager = steps
+        if self.graphs and to.type == "cuda" and steps >= 3 * cycle:
+            eager = cycle  # one whole cycle (every group's update) warms up on a side stream
+        side = torch.cuda.Stream(to) if eager < steps else None
+        if side is not None:  # after the copies in
+            side.wait_stream(torch.cuda.current_stream(to))
+        with torch.cuda.stream(side) if side is not None else contextlib.nullcontext():
+            for i in range(eager):
+                self._step(groups.get(i % cycle))
+                if tick is not None and i % 512 == 511:
+                    tick(512)
+        if side is not None:
+            torch.cuda.current_stream(to).wait_stream(side)
+            graphs = self._capture(groups, cycle, side)
+        if graphs is None:
+            for i in range(eager, steps):
+                self._step(groups.get(i % cycle))
+                if tick is not None and i % 512 == 511:
+                    tick(512)
+        else:
+            for i in range(eager, steps):
+                graphs[i % cycle].replay()
+                if tick is not None and i % 512 == 511:
+                    tick(512)
+        observation = self._state.reshape(replicas * slots, -1).cpu().numpy()
+        self.learners.trained = steps
         self.learners.download()
         self.learners.check_finite()
         if memory_nets is not None:
@@ -502,7 +519,66 @@ class DevicePass:
         env._t = last
         self.steps_run += steps
         self.seconds += time.perf_counter() - tic
-        return observation, loss_sum.cpu().numpy()
+        return observation, self._loss_sum.cpu().numpy()
+
+    def _capture(self, groups: dict[int, tuple], cycle: int,
+                 stream: torch.cuda.Stream) -> list | None:
+        """One CUDA graph per step of the memory cycle (step i replays graph i % cycle: its
+        phase's group updates), captured on ``stream`` (the warm-up's) into one memory pool
+        (they replay in the order captured); None, after a warning, if capturing fails
+        (eager goes on: a capture only records, so nothing has changed)."""
+        to = self.device
+        try:
+            torch.cuda.synchronize(to)
+            pool = torch.cuda.graph_pool_handle()
+            graphs = []
+            with torch.cuda.stream(stream):
+                for offset in range(cycle):
+                    graph = torch.cuda.CUDAGraph()
+                    graph.capture_begin(pool=pool)
+                    try:
+                        self._step(groups.get(offset))
+                    finally:
+                        graph.capture_end()
+                    graphs.append(graph)
+            torch.cuda.current_stream(to).wait_stream(stream)
+            return graphs
+        except Exception as error:  # noqa: BLE001 (an op that cannot be captured here)
+            warnings.warn(f"CUDA graph capture failed, stepping eagerly from now on: {error}")
+            self.graphs = False
+            return None
+
+    def _step(self, group: tuple | None) -> None:
+        """One step of every replica at ``self._cursor``, then the cursor moves on; ``group``
+        (members, drawn, done): the replicas whose memory update falls on this step."""
+        env, cursor = self.env, self._cursor
+        inputs = self._inputs.index_select(0, cursor).squeeze(0)  # (K, B)
+        targets = self._targets.index_select(0, cursor).squeeze(0)
+        starts = self._starts.index_select(0, cursor).squeeze(0)
+        memory_nets = self.memory_nets
+        if memory_nets is None:
+            memory = torch.zeros((env.num_replicas, env.slots, env.layout.memory_size),
+                                 device=self.device)
+        else:
+            memory = memory_nets.act(self._state)
+        if self._start_memory is not None:
+            memory = torch.where(starts.unsqueeze(2) & self._has_start, self._start_memory,
+                                 memory)
+        features = (self.tables[inputs] if self.tables.dim() == 2
+                    else self.tables[self.replica_index.view(-1, 1), inputs])
+        probs, loss = self.learners.train_step(features, memory, targets)
+        reward = -torch.minimum(loss, self.clamp)
+        self._state.copy_(torch.cat([memory, features, probs], dim=2))
+        self._loss_sum += loss.sum(dim=1)
+        if self._learning:
+            usable = torch.ones_like(starts) if memory_nets.carry_memory else ~starts
+            memory_nets.record(self._state, reward, usable)
+            if group is not None:
+                members, drawn, done = group
+                memory_nets.update(members, drawn.index_select(0, done).squeeze(0))
+                done += 1
+                memory_nets.fold()
+        cursor += 1
 
     def memory_losses(self) -> tuple[np.ndarray, np.ndarray]:
         """(sum of the per-update mean losses (K,), updates (K,)) of the last ``run``."""
