@@ -320,7 +320,7 @@ class DeviceMemoryNets:
         self.states[self.replica_index, row] = states
         self.rewards[self.replica_index, row] = rewards
         self.usable[self.replica_index, row] = usable
-        self.valid[self.replica_index, row] = True  # a fast step: every slot is live
+        self.valid[self.replica_index, row] = torch.ones_like(usable)  # a fast step: all live
         self.phase.add_(1).remainder_(self.cycle)
 
     def draw_samples(self, steps: int) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
