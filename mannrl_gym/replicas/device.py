@@ -16,6 +16,10 @@ and does all of it on the device, with no host round trip per step:
   generator (the same draws as the CPU run), batch statistics over each replica's live rows
   (masks, not filtering), autograd for the gradient, per-replica clipping and RMSprop.
 
+On CUDA the stretch's first memory cycle runs eagerly (the warm-up), then one graph per
+step of the cycle is captured (step i's replicas due for an update are those of phase
+i % cycle) and replayed: one launch per step instead of a few hundred (``_capture``).
+
 Before the run everything is copied to the device (``upload``), after it back into the
 ordinary CPU objects (``download``), so the steps before and after (a pass's staggered start
 and its tail), evaluation and checkpoints run the single-run code unchanged. Non-finite
