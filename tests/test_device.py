@@ -207,3 +207,17 @@ def test_a_replicated_run_resumes_with_another_device(tmp_path, capsys):
         epochs = [json.loads(line).get("epoch") for line in
                   (parent / f"seed{seed}" / "metrics.jsonl").read_text().splitlines()]
         assert epochs[-1] == 2
+
+
+def test_a_non_finite_replica_is_named_after_the_stretch():
+    from mannrl_gym.numerics import NumericalError
+
+    learners = StackedLearners([ActionLearner(5, 4, 8, 3, lr=1e-3, clipping=1.0,
+                                              double_softmax=True, seed=seed) for seed in range(3)])
+    on_device = DeviceLearners(learners.learners, learners.storage, torch.device("cpu"))
+    on_device.upload()
+    on_device.flat[1, 0] = float("nan")  # replica 1's first weight
+    features, memory = torch.rand(3, 16, 5), torch.rand(3, 16, 4)
+    on_device.train_step(features, memory, torch.zeros(3, 16, dtype=torch.int64))
+    with pytest.raises(NumericalError, match="replica 1 during the device run"):
+        on_device.check_finite()

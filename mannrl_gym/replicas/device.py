@@ -42,7 +42,8 @@ import torch
 
 from mannrl_gym.agents.mannrl_agent import MannRLAgent
 from mannrl_gym.numerics import raise_non_finite
-from mannrl_gym.supervised import ADAM_EPS, BETA1, BETA2, BN_EPS, BN_MOMENTUM, ActionLearner
+from mannrl_gym.supervised import (ADAM_EPS, BETA1, BETA2, BN_EPS, BN_MOMENTUM, ActionLearner,
+                                   LearnerStorage)
 
 # a run of fast steps shorter than this stays on the host (copying costs more than it saves)
 MIN_DEVICE_STEPS = 64
@@ -76,6 +77,16 @@ def _param_slices(net: torch.nn.Module) -> dict[int, tuple[int, torch.Size]]:
     return slices
 
 
+def raise_first_bad(bad: torch.Tensor, network: str, quantity: str,
+                    nets: Sequence[torch.nn.Module]) -> None:
+    """``raise_non_finite`` for the first replica flagged in ``bad`` (K,) bool, if any (one
+    host read per stretch: the device does not stop at the step it happened)."""
+    flagged = np.flatnonzero(bad.cpu().numpy())
+    if flagged.size:
+        k = int(flagged[0])
+        raise_non_finite(network, f"of replica {k} during the device run", quantity, nets[k])
+
+
 def _row_view(stack: torch.Tensor, offset: int, shape: torch.Size) -> torch.Tensor:
     """The (K, *shape) view of columns [offset, offset + numel) of a (K, N) stack."""
     return stack[:, offset:offset + shape.numel()].unflatten(1, shape)
@@ -86,13 +97,14 @@ class DeviceLearners:
     statistics on a device, and their batched training step. Shapes: features (K, B, F),
     memory (K, B, M), targets (K, B) int64."""
 
-    def __init__(self, learners: Sequence[ActionLearner], storage, device: torch.device) -> None:
+    def __init__(self, learners: Sequence[ActionLearner], storage: LearnerStorage,
+                 device: torch.device) -> None:
         self.learners, self.storage, self.device = list(learners), storage, device
         first = self.learners[0]
         if first.embed is not None:
             raise ValueError("the device path does not support A's input embedding (embed_size)")
         self.double_softmax = first.double_softmax
-        params, self._shapes = _param_slices(first.net), []
+        params = _param_slices(first.net)
         self._blocks = [tuple(params[id(p)] for p in (lin.weight, lin.bias, bn.weight, bn.bias))
                         for lin, bn in first.net.hidden_blocks]
         out = first.net.output_layer
@@ -130,11 +142,8 @@ class DeviceLearners:
             learner.steps += self.trained
 
     def check_finite(self) -> None:
-        bad = self.bad.cpu().numpy()
-        if bad.any():
-            k = int(np.flatnonzero(bad)[0])
-            raise_non_finite("action network", f"of replica {k} during the device run",
-                             "the gradient norm", self.learners[k].net)
+        raise_first_bad(self.bad, "action network", "the gradient norm",
+                        [learner.net for learner in self.learners])
 
     def train_step(self, features: torch.Tensor, memory: torch.Tensor,
                    targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -289,11 +298,8 @@ class DeviceMemoryNets:
             stack.copy_(mine[:, :self.history])
 
     def check_finite(self) -> None:
-        bad = self.bad.cpu().numpy()
-        if bad.any():
-            k = int(np.flatnonzero(bad)[0])
-            raise_non_finite("memory-net", f"of replica {k} during the device run",
-                             "the SmoothL1 loss", self.agents[k].net)
+        raise_first_bad(self.bad, "memory-net", "the SmoothL1 loss",
+                        [agent.net for agent in self.agents])
 
     # -- the network ---------------------------------------------------------------------------
     def _views(self, flat: torch.Tensor) -> list[torch.Tensor]:
