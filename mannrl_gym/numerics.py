@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
+import numpy as np
 import torch
 
 
@@ -21,3 +24,13 @@ def raise_non_finite(what: str, when: str, quantity: str, module: torch.nn.Modul
     bad = non_finite_tensors(module)
     where = f"; non-finite tensors: {', '.join(bad)}" if bad else ""
     raise NumericalError(f"{what}: {quantity} is NaN or infinite {when}{where}")
+
+
+def raise_first_bad(bad: torch.Tensor, network: str, quantity: str,
+                    nets: Sequence[torch.nn.Module]) -> None:
+    """``raise_non_finite`` for the first replica flagged in ``bad`` (K,) bool, if any (one
+    host read per stretch: the device does not stop at the step it happened)."""
+    flagged = np.flatnonzero(bad.cpu().numpy())
+    if flagged.size:
+        k = int(flagged[0])
+        raise_non_finite(network, f"of replica {k} during the device run", quantity, nets[k])

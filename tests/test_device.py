@@ -18,7 +18,8 @@ import torch
 
 from mannrl_gym import cli
 from mannrl_gym.config import Config
-from mannrl_gym.replicas.device import DeviceLearners, check_device
+from mannrl_gym.replicas.device import check_device
+from mannrl_gym.replicas.device_action import DeviceLearners
 from mannrl_gym.replicas.experiment import ReplicatedExperiment
 from mannrl_gym.replicas.kernel import StackedLearners
 from mannrl_gym.supervised import ActionLearner

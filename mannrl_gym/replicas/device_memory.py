@@ -1,0 +1,230 @@
+"""K memory-nets of one replicated run on a torch device: act, the replay and the paper's
+update of the replicas due together (``device=cuda``; see ``mannrl_gym.replicas.device``)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from mannrl_gym.agents.mannrl_agent import MannRLAgent
+from mannrl_gym.numerics import raise_first_bad
+from mannrl_gym.supervised import BN_EPS, BN_MOMENTUM
+
+
+class DeviceMemoryNets:
+    """K memory-nets f(s) = sigmoid(BN(W s + b)) (``MannRLAgent`` without embeddings), their
+    RMSprop state and replays on a device; ``act`` and the paper's update of a group of
+    replicas. Shapes: states (K, B, D), memories (K, B, M)."""
+
+    def __init__(self, agents: Sequence[MannRLAgent], replays: Sequence[torch.Tensor],
+                 device: torch.device) -> None:
+        self.agents, self.replays, self.device = list(agents), replays, device
+        first = self.agents[0]
+        if first.net.embed_input is not None:
+            raise ValueError("the device path does not support the memory-net's embeddings "
+                             "(embed_size)")
+        configs = [agent.config for agent in self.agents]
+        for key in ("settle", "history", "memory_train_iterations", "memory_samples"):
+            if len({getattr(c, key) for c in configs}) != 1:
+                raise ValueError(f"on a device the replicas must share '{key}'")
+        if any(c.memory_optimizer != "rmsprop" for c in configs):
+            raise ValueError("the device path trains the memory-net with RMSprop only "
+                             "(memory_optimizer: rmsprop)")
+        cfg = configs[0]
+        self.settle, self.history = cfg.settle, cfg.history
+        self.iterations, self.samples = cfg.memory_train_iterations, cfg.memory_samples
+        self.cycle = cfg.settle + cfg.history
+        self.detach_target, self.carry_memory = cfg.detach_target, cfg.carry_memory
+        self.learns, self.update_weights = first.learns, first.update_weights
+        update = first._numpy_update
+        self._sizes = [p.numel() for p in update.params]
+        self._shapes = [p.shape for p in update.params]
+        group = first.optimizer.param_groups[0]
+        self.alpha, self.eps = group["alpha"], group["eps"]
+
+    # -- copies ------------------------------------------------------------------------------
+    def upload(self) -> None:
+        to, agents = self.device, self.agents
+        updates = [agent._numpy_update for agent in agents]
+        self.flat = torch.stack([u._flat for u in updates]).to(to)  # (K, P_f)
+        self.square = torch.stack([u._square_flat if u.rmsprop_state(create=False)
+                                   else torch.zeros_like(u._square_flat) for u in updates]).to(to)
+        self.running_mean = torch.stack([torch.from_numpy(u.running_mean) for u in updates]).to(to)
+        self.running_var = torch.stack([torch.from_numpy(u.running_var) for u in updates]).to(to)
+        self.batches = torch.tensor([int(u.batches_tracked[0]) for u in updates], device=to)
+        self.lr = torch.tensor([a.optimizer.param_groups[0]["lr"] for a in agents], device=to)
+        self.clipping = torch.tensor([a.config.memory_clipping for a in agents], device=to)
+        self.gamma = torch.tensor([a.config.gamma for a in agents], device=to)
+        self.states, self.rewards, self.usable, self.valid = (
+            torch.cat([stack, stack[:, :1]], dim=1).to(to) for stack in self.replays)
+        self.phase = torch.tensor([a.cycle.step_in_cycle for a in agents], device=to)
+        self.phase0 = np.array([a.cycle.step_in_cycle for a in agents])
+        self.replica_index = torch.arange(len(agents), device=to)
+        self.optimizer_steps = torch.zeros(len(agents), dtype=torch.int64, device=to)
+        self.loss_sum = torch.zeros(len(agents), dtype=torch.float64, device=to)
+        self.update_count = np.zeros(len(agents), dtype=np.int64)
+        self.bad = torch.zeros(len(agents), dtype=torch.bool, device=to)
+        memory, state = self.running_mean.shape[1], self._shapes[0][1]
+        self.folded_w = torch.empty((len(agents), state, memory), device=to)
+        self.folded_b = torch.empty((len(agents), 1, memory), device=to)
+        self.fold()
+
+    def download(self, steps: int) -> None:
+        flat, square = self.flat.cpu(), self.square.cpu()
+        running_mean, running_var = self.running_mean.cpu(), self.running_var.cpu()
+        batches, optimizer_steps = self.batches.cpu().numpy(), self.optimizer_steps.cpu().numpy()
+        for k, agent in enumerate(self.agents):
+            update = agent._numpy_update
+            update._flat.copy_(flat[k])
+            update.running_mean[:] = running_mean[k].numpy()
+            update.running_var[:] = running_var[k].numpy()
+            update.batches_tracked[0] = batches[k]
+            if optimizer_steps[k]:
+                update.rmsprop_state(create=True)
+                update._square_flat.copy_(square[k])
+                update.count_steps(int(optimizer_steps[k]))
+            agent.updates += int(self.update_count[k])
+            phase = int((self.phase0[k] + steps) % self.cycle)
+            agent.cycle.step_in_cycle = phase
+            agent.replay.size = max(0, phase - self.settle)
+            agent._acting = None
+        for stack, mine in zip(self.replays, (self.states, self.rewards, self.usable, self.valid)):
+            stack.copy_(mine[:, :self.history])
+
+    def check_finite(self) -> None:
+        raise_first_bad(self.bad, "memory-net", "the SmoothL1 loss",
+                        [agent.net for agent in self.agents])
+
+    # -- the network ---------------------------------------------------------------------------
+    def _views(self, flat: torch.Tensor) -> list[torch.Tensor]:
+        """(W (R, M, D), b (R, M), gamma (R, M), beta (R, M)) of flat rows (R, P_f)."""
+        views, offset = [], 0
+        for size, shape in zip(self._sizes, self._shapes):
+            views.append(flat[:, offset:offset + size].unflatten(1, shape))
+            offset += size
+        return views
+
+    def fold(self) -> None:
+        """Each f in eval mode as one affine map: (W' (K, D, M), b' (K, 1, M)), written into
+        the same buffers each time (a captured graph reads them)."""
+        w, b, gamma, beta = self._views(self.flat)
+        scale = gamma * torch.rsqrt(self.running_var + BN_EPS)
+        self.folded_w.copy_((w * scale.unsqueeze(2)).transpose(1, 2))
+        self.folded_b.copy_(((b - self.running_mean) * scale + beta).unsqueeze(1))
+
+    def act(self, states: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(torch.baddbmm(self.folded_b, states, self.folded_w))
+
+    # -- the replay ----------------------------------------------------------------------------
+    def record(self, states: torch.Tensor, rewards: torch.Tensor, usable: torch.Tensor) -> None:
+        """Count one step of every replica's cycle, keeping its batch-state after the settle
+        steps (row ``history``, never read, takes the settle steps' writes)."""
+        row = torch.where(self.phase >= self.settle, self.phase - self.settle,
+                          torch.full_like(self.phase, self.history))
+        self.states[self.replica_index, row] = states
+        self.rewards[self.replica_index, row] = rewards
+        self.usable[self.replica_index, row] = usable
+        self.valid[self.replica_index, row] = torch.ones_like(usable)  # a fast step: all live
+        self.phase.add_(1).remainder_(self.cycle)
+
+    def draw_samples(self, steps: int) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
+        """The updates due in the next ``steps`` steps, grouped by cycle phase: for each step
+        offset i at which some replicas are due, (their indices (G,), their sampled replay
+        rows (updates, iterations, G, samples) drawn now, in order, from each replica's own
+        generator: the draws the CPU run makes)."""
+        groups: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        first_due = (self.cycle - 1 - self.phase0) % self.cycle  # step offset of the 1st update
+        for offset in np.unique(first_due):
+            if offset >= steps:
+                continue
+            members = np.flatnonzero(first_due == offset)
+            updates = len(range(offset, steps, self.cycle))
+            drawn = torch.empty((updates, self.iterations, len(members), self.samples),
+                                dtype=torch.int64)
+            for j, k in enumerate(members):
+                generator = self.agents[k].generator
+                for u in range(updates):
+                    for it in range(self.iterations):
+                        drawn[u, it, j] = torch.randperm(self.history - 1,
+                                                         generator=generator)[:self.samples]
+            self.update_count[members] += updates
+            groups[int(offset)] = (torch.as_tensor(members, device=self.device),
+                                   drawn.to(self.device))
+        return groups
+
+    # -- the update ----------------------------------------------------------------------------
+    def update(self, members: torch.Tensor, drawn: torch.Tensor) -> None:
+        """One update of the replicas ``members`` (G,): ``iterations`` rounds on the pairs
+        ``drawn`` (iterations, G, samples), as ``NumpyMemoryUpdate.iteration`` per replica."""
+        group = members.shape[0]
+        losses = torch.zeros(group, dtype=torch.float64, device=self.device)
+        counted = torch.zeros(group, dtype=torch.int64, device=self.device)
+        gamma, rows = self.gamma[members].view(group, 1, 1), members.view(group, 1)
+        for it in range(self.iterations):
+            k = drawn[it]  # (G, samples)
+            both = torch.stack([k, k + 1], dim=1)  # (G, 2, samples)
+            pairs = self.states[members.view(group, 1, 1), both].flatten(2, 3)  # (G, 2, R, D)
+            live = (self.valid[rows, k] & self.valid[rows, k + 1]).flatten(1)  # (G, R)
+            reward = self.rewards[rows, k + 1].flatten(1)
+            usable = self.usable[rows, k + 1].flatten(1) & live
+            live_rows = live.sum(dim=1)
+            usable_rows = usable.sum(dim=1)
+            ok = (live_rows >= 2) & (usable_rows > 0)  # batch norm needs 2 rows
+            mask = live.to(pairs.dtype).view(group, 1, -1, 1)
+            count = live_rows.clamp(min=2).to(pairs.dtype).view(group, 1, 1, 1)
+            flat = self.flat[members].requires_grad_(self.update_weights)
+            with torch.set_grad_enabled(self.update_weights):
+                w, b, g, beta = self._views(flat)
+                pre = torch.matmul(pairs, w.transpose(1, 2).unsqueeze(1)) + b.view(group, 1, 1, -1)
+                mean = (pre * mask).sum(dim=2, keepdim=True) / count
+                centred = pre - mean
+                var = (centred * centred * mask).sum(dim=2, keepdim=True) / count
+                normed = centred * torch.rsqrt(var + BN_EPS)
+                out = torch.sigmoid(normed * g.view(group, 1, 1, -1) + beta.view(group, 1, 1, -1))
+                memory, next_memory = out[:, 0], out[:, 1]
+                if self.detach_target:
+                    next_memory = next_memory.detach()
+                diff = memory - (next_memory * gamma + reward.unsqueeze(2))
+                size = diff.abs()
+                per_row = torch.where(size < 1.0, 0.5 * diff * diff, size - 0.5).sum(dim=2)
+                weight = usable.to(per_row.dtype) / (usable_rows.clamp(min=1)
+                                                     * diff.shape[2]).unsqueeze(1)
+                loss = (per_row * weight).sum(dim=1)  # (G,)
+            if self.update_weights:
+                (grad,) = torch.autograd.grad(loss.sum(), flat)
+                flat = flat.detach()
+                self._rmsprop(members, flat, grad, ok)
+            loss = loss.detach()
+            self.bad[members] |= ok & ~torch.isfinite(loss)
+            losses += torch.where(ok, loss, torch.zeros_like(loss)).double()
+            counted += ok
+            # the running statistics move only for a replica whose round ran
+            unbiased = live_rows.to(mean.dtype) / (live_rows.clamp(min=2) - 1)
+            running_mean, running_var = self.running_mean[members], self.running_var[members]
+            for branch in range(2):
+                running_mean = torch.lerp(running_mean, mean[:, branch, 0], BN_MOMENTUM)
+                running_var = (running_var * (1 - BN_MOMENTUM)
+                               + var[:, branch, 0].detach() * (BN_MOMENTUM * unbiased.unsqueeze(1)))
+            keep = ok.unsqueeze(1)
+            self.running_mean[members] = torch.where(keep, running_mean.detach(),
+                                                     self.running_mean[members])
+            self.running_var[members] = torch.where(keep, running_var, self.running_var[members])
+            self.batches[members] += 2 * ok
+        # an update with no round that ran has a NaN loss, as on the CPU
+        mean_loss = torch.where(counted > 0, losses / counted.clamp(min=1),
+                                torch.full_like(losses, float("nan")))
+        self.loss_sum[members] += mean_loss
+
+    def _rmsprop(self, members: torch.Tensor, flat: torch.Tensor, grad: torch.Tensor,
+                 ok: torch.Tensor) -> None:
+        """Clip each replica's gradient by its norm, then plain RMSprop (torch's defaults)."""
+        norm = torch.linalg.vector_norm(grad, dim=1, keepdim=True)
+        grad = grad * torch.clamp(self.clipping[members].unsqueeze(1) / (norm + 1e-6), max=1.0)
+        square = self.square[members] * self.alpha + (1 - self.alpha) * grad * grad
+        step = grad / (square.sqrt() + self.eps) * self.lr[members].unsqueeze(1)
+        keep = ok.unsqueeze(1)
+        self.square[members] = torch.where(keep, square, self.square[members])
+        self.flat[members] = torch.where(keep, flat - step, flat)
+        self.optimizer_steps[members] += ok
