@@ -21,6 +21,7 @@ from gymnasium.vector.utils import batch_space
 from mannrl_gym.envs.core import as_memory
 from mannrl_gym.envs.vector_env import MannRLVectorEnv, autoreset_step
 from mannrl_gym.replicas.kernel import StackedLearners
+from mannrl_gym.stream import refill_schedules
 
 # the per-step flags of a pass, padded with these values where a replica idles
 ROW_FILL = {"inputs": 0, "targets": 0, "start": False, "valid": False, "answer": False,
@@ -108,16 +109,24 @@ class ReplicatedVectorEnv(VectorEnv):
         loss, prediction = np.zeros(shape, np.float32), np.zeros(shape, np.int64)
         self.lengths[:] = 0
 
-        def start(k: int):  # step 0 of each pass: the replica's own reset
-            return self.replicas[k].reset(seed=None if seed is None else seed + k,
-                                          options=options or None)
-
         chosen = [int(k) for k in np.flatnonzero(running)]
-        if self.reset_workers > 1 and len(chosen) > 1:  # each replica draws from its own generator
+        # each replica's own reset, in two halves: its draws (from its own generator), then,
+        # with the refill schedules of all replicas computed in one loop, its layout and step 0
+        plans = [self.replicas[k].plan_pass(seed=None if seed is None else seed + k,
+                                            options=options or None) for k in chosen]
+        placements: list = [None] * len(chosen)
+        if len(chosen) > 1 and all(self.replicas[k].config.batching == "refill" for k in chosen):
+            placements = refill_schedules([p.lengths.numpy() for p in plans],
+                                          np.stack([p.first_free.numpy() for p in plans]))
+
+        def start(j: int):
+            return self.replicas[chosen[j]].start_pass(plans[j], placements[j])
+
+        if self.reset_workers > 1 and len(chosen) > 1:  # replicas touch only their own state
             with ThreadPoolExecutor(min(self.reset_workers, len(chosen))) as pool:
-                started = list(pool.map(start, chosen))
+                started = list(pool.map(start, range(len(chosen))))
         else:
-            started = [start(k) for k in chosen]
+            started = [start(j) for j in range(len(chosen))]
         for k, (observation, info) in zip(chosen, started):
             observations[k] = observation
             loss[k], prediction[k] = info["loss"], info["prediction"]

@@ -12,7 +12,7 @@ from gymnasium.vector.utils import batch_space
 
 from mannrl_gym.config import Config, ConfigError
 from mannrl_gym.envs.core import StepCore, as_memory, make_learner, make_spaces
-from mannrl_gym.stream import EpochStream, layout
+from mannrl_gym.stream import EpochStream, PassPlan, build, plan, schedule
 from mannrl_gym.supervised import ActionLearner
 from mannrl_gym.tasks.base import Task
 
@@ -164,6 +164,13 @@ class MannRLVectorEnv(VectorEnv):
 
         ``options={"epoch": e}`` reads the curriculum's data of epoch e (see the class docstring).
         """
+        return self.start_pass(self.plan_pass(seed=seed, options=options))
+
+    def plan_pass(self, *, seed: int | None = None, options: dict[str, Any] | None = None
+                  ) -> PassPlan:
+        """The first half of ``reset``: reseed, choose the epoch's data, draw the pass's order
+        (``stream.plan``). ``start_pass`` does the rest; between the two, several envs'
+        schedules may be computed together (``ReplicatedVectorEnv``)."""
         super().reset(seed=seed)
         if seed is not None:
             self._generator = torch.Generator().manual_seed(seed)
@@ -174,8 +181,18 @@ class MannRLVectorEnv(VectorEnv):
         elif self.learn:
             self.epoch = 0 if seed is not None or self.epoch is None else self.epoch + 1
         self.data = self.task.split_at(self.split, self.epoch)
-        self.stream = layout(self.data, self.num_envs, self._generator if self.shuffle else None,
-                             self.config.batching, stagger=self.config.stagger and self.learn)
+        return plan(self.data, self.num_envs, self._generator if self.shuffle else None,
+                    stagger=self.config.stagger and self.learn)
+
+    def start_pass(self, pass_plan: PassPlan,
+                   placement: tuple[np.ndarray, np.ndarray] | None = None
+                   ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The second half of ``reset``: lay the planned pass out (its ``placement`` (slot,
+        start step) per sequence, computed by ``stream.schedule`` unless given) and take step
+        0; return (observation, info)."""
+        if placement is None:
+            placement = schedule(pass_plan, self.config.batching)
+        self.stream = build(self.data, self.num_envs, pass_plan, *placement)
         self._rows = {name: getattr(self.stream, name).numpy() for name in
                       ("inputs", "targets", "start", "valid", "answer", "long_range", "kind",
                                 "sequence")}

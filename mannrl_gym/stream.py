@@ -92,35 +92,86 @@ def static_schedule(lengths: np.ndarray, first_free: np.ndarray) -> tuple[np.nda
 SCHEDULES = {"refill": refill_schedule, "static": static_schedule}
 
 
-def layout(data: SequenceSet, num_slots: int, generator: torch.Generator | None,
-           batching: Batching = "refill", stagger: bool = False) -> EpochStream:
-    """Lay ``data`` out in ``num_slots`` streams.
+def refill_schedules(lengths: list[np.ndarray], first_free: np.ndarray
+                     ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``refill_schedule`` of K passes at once: one loop over the sequences, each step
+    choosing every pass's first free slot by ``argmin`` over (K, B) free times (ties: the
+    lower slot, as the heap). Rather than K Python heap loops (which hold the GIL): for the
+    K replicas of ``mannrl_gym.replicas``. lengths: K arrays (N_k,); first_free (K, B)."""
+    count, replicas = max(len(part) for part in lengths), len(lengths)
+    padded = np.zeros((count, replicas), dtype=np.int64)  # zero-length: moves nothing
+    for k, part in enumerate(lengths):
+        padded[:len(part), k] = part
+    free = np.array(first_free, dtype=np.int64)  # (K, B)
+    flat_free, row_start = free.reshape(-1), np.arange(replicas) * free.shape[1]
+    slots = np.empty((count, replicas), dtype=np.int64)
+    starts = np.empty((count, replicas), dtype=np.int64)
+    for i in range(count):
+        slot = free.argmin(axis=1)
+        where = row_start + slot
+        start = flat_free[where]
+        slots[i], starts[i] = slot, start
+        flat_free[where] = start + padded[i]
+    return [(slots[:len(part), k].copy(), starts[:len(part), k].copy())
+            for k, part in enumerate(lengths)]
 
-    generator: shuffles the order (and draws the stagger); None keeps data order, no stagger.
-    """
+
+@dataclass
+class PassPlan:
+    """A pass's random draws: the reading ``order`` (N,) of the sequences, their ``lengths``
+    (N,) in that order, and the step each slot starts (``first_free`` (B,))."""
+
+    order: torch.Tensor
+    lengths: torch.Tensor
+    first_free: torch.Tensor
+
+
+def plan(data: SequenceSet, num_slots: int, generator: torch.Generator | None,
+         stagger: bool = False) -> PassPlan:
+    """Draw a pass's order (and stagger) from ``generator``; None keeps data order, no stagger."""
     n = len(data)
     order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
-    lengths = data.lengths[order]
     first_free = torch.zeros(num_slots, dtype=torch.int64)
     if stagger and generator is not None:
         mean_length = max(1, int(data.lengths.float().mean().round()))
         first_free = torch.randint(0, mean_length, (num_slots,), generator=generator)
-    slots, starts = SCHEDULES[batching](lengths.numpy(), first_free.numpy())
+    return PassPlan(order, data.lengths[order], first_free)
+
+
+def schedule(pass_plan: PassPlan, batching: Batching = "refill") -> tuple[np.ndarray, np.ndarray]:
+    """(slot (N,), start step (N,)) of each sequence of the plan under ``batching``."""
+    return SCHEDULES[batching](pass_plan.lengths.numpy(), pass_plan.first_free.numpy())
+
+
+def build(data: SequenceSet, num_slots: int, pass_plan: PassPlan,
+          slots: np.ndarray, starts: np.ndarray) -> EpochStream:
+    """The (T, B) stream of a planned pass whose sequences go to ``slots`` at ``starts``."""
+    n, order, lengths = len(data), pass_plan.order, pass_plan.lengths
     seq_slot, seq_time = torch.from_numpy(slots), torch.from_numpy(starts)
     num_steps = int((seq_time + lengths).max())
 
     token = gather_ranges(data.offsets[:-1][order], lengths)
     owner = torch.repeat_interleave(torch.arange(n), lengths)
     within = gather_ranges(torch.zeros_like(lengths), lengths)
-    time, slot = seq_time[owner] + within, seq_slot[owner]
+    cell = (seq_time[owner] + within) * num_slots + seq_slot[owner]  # flat (step, slot)
 
     def scatter(values: torch.Tensor, fill) -> torch.Tensor:
-        out = torch.full((num_steps, num_slots), fill, dtype=values.dtype)
-        out[time, slot] = values
-        return out
+        out = torch.full((num_steps * num_slots,), fill, dtype=values.dtype)
+        out[cell] = values
+        return out.view(num_steps, num_slots)
 
     return EpochStream(
         inputs=scatter(data.inputs[token], 0), targets=scatter(data.targets[token], 0),
         start=scatter(within == 0, False), valid=scatter(torch.ones_like(within, dtype=torch.bool), False),
         answer=scatter(data.answer[token], False), long_range=scatter(data.long_range[token], False),
         kind=scatter(data.kind[order][owner], 0), sequence=scatter(order[owner], -1))
+
+
+def layout(data: SequenceSet, num_slots: int, generator: torch.Generator | None,
+           batching: Batching = "refill", stagger: bool = False) -> EpochStream:
+    """Lay ``data`` out in ``num_slots`` streams: ``plan``, ``schedule``, ``build``.
+
+    generator: shuffles the order (and draws the stagger); None keeps data order, no stagger.
+    """
+    pass_plan = plan(data, num_slots, generator, stagger)
+    return build(data, num_slots, pass_plan, *schedule(pass_plan, batching))

@@ -157,3 +157,21 @@ def test_validation_figures_do_not_depend_on_layout():
     assert figures["train"]["f1"] > 0.3
     for key, value in figures["train"].items():
         assert figures["validation"][key] == pytest.approx(value, rel=1e-6, abs=1e-9, nan_ok=True), key
+
+
+def test_refill_schedules_of_many_passes_equal_each_pass_alone():
+    """The replicas' schedules in one loop over (K, B) free times equal K heap loops: the
+    same slot and start for every sequence, ties to the lower slot, passes of other lengths."""
+    import numpy as np
+
+    from mannrl_gym.stream import refill_schedule, refill_schedules
+
+    rng = np.random.default_rng(0)
+    lengths = [rng.integers(1, 6, size=n) for n in (40, 37, 1, 40)]  # short: many ties
+    first_free = rng.integers(0, 3, size=(4, 8))
+    first_free[0] = 0  # every slot free at once
+    together = refill_schedules(lengths, first_free)
+    for k, (slots, starts) in enumerate(together):
+        alone = refill_schedule(lengths[k], first_free[k])
+        np.testing.assert_array_equal(slots, alone[0])
+        np.testing.assert_array_equal(starts, alone[1])
