@@ -25,3 +25,15 @@ def small_config(**changes) -> Config:
 @pytest.fixture
 def config() -> Config:
     return small_config()
+
+
+def learner_batches(steps: int, replicas: int = 3, rows: int = 16, features: int = 11,
+                    memory: int = 8, outputs: int = 5, seed: int = 0):
+    """``steps`` random (features (K, B, F), memory (K, B, M), targets (K, B)) for A's step."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    for _ in range(steps):
+        yield (rng.random((replicas, rows, features), dtype=np.float32),
+               rng.random((replicas, rows, memory), dtype=np.float32),
+               rng.integers(0, outputs, (replicas, rows)))

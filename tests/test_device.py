@@ -25,7 +25,7 @@ from mannrl_gym.replicas.kernel import StackedLearners
 from mannrl_gym.supervised import ActionLearner
 from mannrl_gym.tasks import build_task
 
-from conftest import small_config
+from conftest import learner_batches, small_config
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
 DEVICES = ["cpu", pytest.param("cuda", marks=CUDA)]
@@ -52,11 +52,7 @@ def test_device_step_equals_the_numpy_step(device, double_softmax, hidden_layers
     numpy_side, torch_side = StackedLearners(learners()), StackedLearners(learners())
     on_device = DeviceLearners(torch_side.learners, torch_side.storage, torch.device(device))
     on_device.upload()
-    rng = np.random.default_rng(0)
-    for _ in range(6):
-        features = rng.random((3, 16, 11), dtype=np.float32)
-        memory = rng.random((3, 16, 8), dtype=np.float32)
-        targets = rng.integers(0, 5, (3, 16))
+    for features, memory, targets in learner_batches(6):
         probs, loss = numpy_side.train_step(features, memory, targets)
         d_probs, d_loss = on_device.train_step(*(torch.from_numpy(a).to(device)
                                                  for a in (features, memory, targets)))

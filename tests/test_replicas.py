@@ -20,11 +20,7 @@ def test_batched_step_equals_single_steps(double_softmax, hidden_layers, embed_s
     points = [(0, 1e-3, 0.01), (1, 3e-3, 100.0), (2, 1e-2, 0.5)]
     singles = [learner(*point) for point in points]
     stacked = StackedLearners([learner(*point) for point in points])
-    rng = np.random.default_rng(0)
-    for step in range(6):
-        features = rng.random((3, 16, 11), dtype=np.float32)
-        memory = rng.random((3, 16, 8), dtype=np.float32)
-        targets = rng.integers(0, 5, (3, 16))
+    for features, memory, targets in learner_batches(6):
         probs, loss = stacked.train_step(features, memory, targets)
         for k, single in enumerate(singles):
             p, l = single.train_step(features[k], memory[k], targets[k])
@@ -60,7 +56,7 @@ import json  # noqa: E402
 from mannrl_gym import cli  # noqa: E402
 from mannrl_gym.trainer import train  # noqa: E402
 
-from conftest import small_config  # noqa: E402
+from conftest import learner_batches, small_config  # noqa: E402
 
 TIMING = ("minutes", "epoch_seconds", "train_steps_per_s")
 
