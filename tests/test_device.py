@@ -147,8 +147,11 @@ def test_a_pass_goes_on_from_a_device_stretch_to_the_host_and_back():
     (["seeds=0-1", "device=gpu"], "must be cpu, cuda, cuda:N or mps"),
     (["device=cpu", "seeds=0-1", "device=cuda:7"], None),  # cuda:7: not here (or no CUDA)
     (["device=cuda"], "applies to replicated runs; add seeds=0"),
-    (["seeds=0-1", "device=cuda", "memory_optimizer=adam"], None),
-    (["seeds=0-1", "device=cuda", "replicas=[{memory_samples: 4}, {memory_samples: 8}]"], None),
+    # what no device runs is named first, also where torch finds no CUDA device
+    (["seeds=0-1", "device=cuda", "memory_optimizer=adam"], "RMSprop only"),
+    (["seeds=0-1", "device=cuda", "replicas=[{memory_samples: 4}, {memory_samples: 8}]"],
+     "must share 'memory_samples'"),
+    (["seeds=0-1", "device=cuda", "embed_size=8"], "no embeddings"),
 ])
 def test_bad_device_requests_are_named_before_anything_is_written(tmp_path, capsys, args, message):
     code = cli.main(["train", "configs/logic.yaml", *args, f"out_dir={tmp_path}"] + SMALL)
@@ -158,7 +161,8 @@ def test_bad_device_requests_are_named_before_anything_is_written(tmp_path, caps
     if message is not None:
         assert message in err
     elif not torch.cuda.is_available():
-        assert "no CUDA device" in err
+        assert "no CUDA device" in err or "built without CUDA" in err
+    assert "(replica " not in err  # the request's error, not one replica's
     assert not any(tmp_path.iterdir())
 
 
@@ -166,7 +170,10 @@ def test_check_device_says_what_is_missing():
     assert check_device("cpu") == torch.device("cpu")
     with pytest.raises(ValueError, match="not a torch device"):
         check_device("cuda:x")
-    if not torch.cuda.is_available():
+    if not torch.backends.cuda.is_built():  # a CPU-only torch: say so, not "no device"
+        with pytest.raises(ValueError, match="built without CUDA; install a CUDA build"):
+            check_device("cuda")
+    elif not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA device"):
             check_device("cuda")
 

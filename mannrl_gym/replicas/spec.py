@@ -113,23 +113,21 @@ def replicas(base: Config, seeds: list[int] | None,
             config = from_mapping({**base.to_dict(), **point, "seed": seed},
                                   source=f"{base.source} (replica {name})")
             result.append(Replica(name, config))
-    check_device([r.config for r in result])
+    check_device([r.config for r in result], base.source)
     return result
 
 
-def check_device(configs: list[Config]) -> None:
-    """ConfigError naming the key when the replicas' ``device`` cannot run them: a device
-    torch does not find here, or a setting the device path does not support."""
+def check_device(configs: list[Config], source: str | None = None) -> None:
+    """ConfigError naming the key when the replicas' ``device`` cannot run them: a setting the
+    device path does not support (checked first: no device would run it), or a device torch
+    does not find here. ``source`` names the request (default: the first replica's)."""
     first = configs[0]
     if first.device == "cpu":
         return
     from mannrl_gym.replicas.device import check_device as usable  # torch's device checks
 
-    source = f"{first.source}: key 'device' is '{first.device}'"
-    try:
-        usable(first.device)
-    except ValueError as error:
-        raise ConfigError(f"{source}: {error}; use device=cpu") from None
+    where = f"{source or first.source}: key 'device'"
+    source = f"{where} is '{first.device}'"
     if first.embed_size is not None:
         raise ConfigError(f"{source}, but the device path has no embeddings (embed_size "
                           f"{first.embed_size}: the sentence tasks); use device=cpu")
@@ -140,3 +138,7 @@ def check_device(configs: list[Config]) -> None:
         if len({getattr(c, key) for c in configs}) > 1:
             raise ConfigError(f"{source}, and there the replicas must share '{key}' (their "
                               f"memory updates run together); sweep it with device=cpu")
+    try:
+        usable(first.device)
+    except ValueError as error:
+        raise ConfigError(f"{where}: {error}; use device=cpu") from None
