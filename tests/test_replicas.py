@@ -227,3 +227,15 @@ def test_make_vec_replicas_checks_its_arguments():
     with pytest.raises(ConfigError, match="train split"):
         gymnasium.make_vec("MannRL-Logic-v0", num_envs=4, replicas=2, num_sequences=40,
                            split="validation")
+
+
+@pytest.mark.parametrize("make", [
+    lambda: gymnasium.make_vec("MannRL-Logic-v0", num_envs=4, replicas=2, num_sequences=40,
+                               device="cuda"),
+    lambda: gymnasium.make_vec("MannRL-Logic-v0", num_envs=4, num_sequences=40, device="cuda"),
+    lambda: gymnasium.make("MannRL-Logic-v0", num_sequences=40, device="cuda:0"),
+])
+def test_an_env_refuses_a_device_instead_of_ignoring_it(make):
+    """The envs run on the CPU whatever `device` says: asking for a GPU there is an error."""
+    with pytest.raises(ConfigError, match="key 'device'.*step on the CPU"):
+        make()
