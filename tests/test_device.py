@@ -216,6 +216,21 @@ def test_a_replicated_run_resumes_with_another_device(tmp_path, capsys):
         assert epochs[-1] == 2
 
 
+def test_one_replica_resumed_alone_refuses_a_new_device(tmp_path, capsys):
+    """`--resume PARENT/seed1 device=cuda` would train on the CPU (a replica resumed alone is a
+    single run) yet record device=cuda in its config: refused, nothing written."""
+    assert cli.main(["train", "configs/logic.yaml", "seeds=0-1", "epochs=1", f"out_dir={tmp_path}",
+                     "run_name=run"] + SMALL) == 0
+    replica = tmp_path / "run" / "seed1"
+    before = {name: (replica / name).read_bytes() for name in ("config.yaml", "metrics.jsonl")}
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", str(replica), "epochs=2", "device=cuda"]) == 2
+    err = capsys.readouterr().err
+    assert "key 'device'" in err and "resumed alone" in err and str(tmp_path / "run") in err
+    assert {name: (replica / name).read_bytes() for name in before} == before
+    assert not (replica / "resumes.jsonl").exists()
+
+
 def test_a_non_finite_replica_is_named_after_the_stretch():
     from mannrl_gym.numerics import NumericalError
 
