@@ -142,6 +142,11 @@ def test_killed_replicated_run_resumes_and_a_replica_resumes_alone(tmp_path, cap
                                                       "repeats the point"),
     ("replicas=lr", "list of key: value"), ("seeds=", "must be a seed"),
     ("replicas=", "list of key: value"),
+    # the same point once its values are read: 1e-4 (YAML reads a string) and 0.0001
+    ("replicas=[{lr: 1e-4}, {lr: 0.0001}]", "the same config"),
+    ("replicas=[{gamma: 0.99}, {memory_clamp: 10}]", "the same config"),  # both the config's
+    ("replicas=[{seed: 3}]", "seeds=..."), ("seeds=", "got nothing"),
+    ("seeds=0-256", "keys 'seeds' and 'replicas' ask for 257 replicas"),
 ])
 def test_bad_replica_requests_are_named(tmp_path, capsys, override, message):
     code = cli.main(["train", "configs/logic.yaml", override, f"out_dir={tmp_path}"] + SMALL)
