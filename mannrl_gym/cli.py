@@ -119,8 +119,8 @@ def _config_keys_help() -> str:
             else str(value)
     defaults = Config()
     entries = "  ".join(f"{key}={yaml_value(getattr(defaults, key))}" for key in KEYS)
-    return ("Config keys and their defaults (the paper's Table 1, Logic); what each means: the\n"
-            "README's 'Config keys' section and mannrl_gym/config.py (Config).\n"
+    return ("Config keys and their defaults (the paper's Table 1, Logic); what each means:\n"
+            "docs/config.md and mannrl_gym/config.py (Config).\n"
             + textwrap.fill(entries, width=96, initial_indent="  ", subsequent_indent="  ",
                             break_on_hyphens=False))
 
