@@ -243,3 +243,20 @@ def test_a_non_finite_replica_is_named_after_the_stretch():
     on_device.train_step(features, memory, torch.zeros(3, 16, dtype=torch.int64))
     with pytest.raises(NumericalError, match="replica 1 during the device run"):
         on_device.check_finite()
+
+
+def test_the_device_benchmark_names_a_missing_device_before_measuring():
+    """`benchmarks/replicas.py --device cuda:99` stops at once with a usage error, not after
+    the CPU rows' minutes with a traceback."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "replicas.py"), "--device",
+                           "cuda:99", "--processes", ""], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 2
+    assert "--device: 'cuda:99' asked for" in done.stderr and "Traceback" not in done.stderr
+    assert "replica-steps/s" not in done.stdout
