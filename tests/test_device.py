@@ -147,6 +147,9 @@ def test_a_pass_goes_on_from_a_device_stretch_to_the_host_and_back():
     (["seeds=0-1", "device=gpu"], "must be cpu, cuda, cuda:N or mps"),
     (["device=cpu", "seeds=0-1", "device=cuda:7"], None),  # cuda:7: not here (or no CUDA)
     (["device=cuda"], "applies to replicated runs; add seeds=0"),
+    # a run that no device could train is not told to add seeds=
+    (["device=cuda", "agent=es"], "agent 'es' runs one seed per process, on the CPU"),
+    (["device=cuda", "embed_size=8"], "no embeddings (embed_size 8"),
     # what no device runs is named first, also where torch finds no CUDA device
     (["seeds=0-1", "device=cuda", "memory_optimizer=adam"], "RMSprop only"),
     (["seeds=0-1", "device=cuda", "replicas=[{memory_samples: 4}, {memory_samples: 8}]"],
