@@ -234,6 +234,30 @@ def test_one_replica_resumed_alone_refuses_a_new_device(tmp_path, capsys):
     assert not (replica / "resumes.jsonl").exists()
 
 
+def test_replicas_that_last_ran_on_different_devices_resume_on_the_one_named(tmp_path, capsys):
+    """Replicas whose configs name different devices (one resumed alone with device=cpu from a
+    GPU run): the parent's resume trained them all on the first one's device and left the
+    others' configs naming another; it asks for one device instead and writes it into every
+    replica's config."""
+    import yaml
+
+    from mannrl_gym import checkpoint
+
+    assert cli.main(["train", "configs/logic.yaml", "seeds=0-1", "epochs=1", f"out_dir={tmp_path}",
+                     "run_name=run"] + SMALL) == 0
+    parent = tmp_path / "run"
+    state = checkpoint.load(parent / "seed1" / "checkpoint.pt")  # seed1 as if run on a GPU
+    state["config"]["device"] = "cuda"
+    checkpoint.save(parent / "seed1" / "checkpoint.pt", state)
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", str(parent), "epochs=2"]) == 2
+    assert "key 'device' differs between its replicas (seed0: cpu, seed1: cuda)" in \
+        capsys.readouterr().err
+    assert cli.main(["train", "--resume", str(parent), "epochs=2", "device=cpu"]) == 0
+    for seed in (0, 1):
+        assert yaml.safe_load((parent / f"seed{seed}" / "config.yaml").read_text())["device"] == "cpu"
+
+
 def test_a_non_finite_replica_is_named_after_the_stretch():
     from mannrl_gym.numerics import NumericalError
 

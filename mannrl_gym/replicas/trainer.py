@@ -75,6 +75,11 @@ def resume_replicas(parent: Path, overrides: dict[str, Any] | None = None) -> Pa
         raise ConfigError(f"{parent / INDEX}: expected 'replicas: [names]'")
     run_dirs = [parent / name for name in names]
     configs = [resume_config(run_dir, overrides) for run_dir in run_dirs]
+    devices = {name: config.device for name, config in zip(names, configs)}
+    if len(set(devices.values())) > 1:  # one replica resumed alone with another device
+        listed = ", ".join(f"{name}: {device}" for name, device in devices.items())
+        raise ConfigError(f"{parent}: key 'device' differs between its replicas ({listed}); "
+                          f"resume them all on one: `mannrl train --resume {parent} device=...`")
     check_device(configs)
     # a replica killed before its first checkpoint starts again from its seed
     states = [resumed_state(run_dir, config) if (run_dir / "checkpoint.pt").exists() else None
