@@ -136,6 +136,19 @@ def test_killed_replicated_run_resumes_and_a_replica_resumes_alone(tmp_path, cap
         assert says in capsys.readouterr().err
 
 
+def test_one_replica_resumed_further_alone_asks_the_parent_for_epochs(tmp_path, capsys):
+    """seed0 resumed alone to 2 epochs, then the parent without epochs=: the loop ran every
+    replica to seed0's 2 epochs while seed1's config still said 1; now it asks for epochs=."""
+    assert cli.main(["train", "configs/logic.yaml", "seeds=0-1", "epochs=1", f"out_dir={tmp_path}",
+                     "run_name=run"] + SMALL) == 0
+    parent = tmp_path / "run"
+    assert cli.main(["train", "--resume", str(parent / "seed0"), "epochs=2"]) == 0
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", str(parent)]) == 2
+    assert "key 'epochs' differs between its replicas (seed0: 2, seed1: 1)" in capsys.readouterr().err
+    assert len((parent / "seed1" / "metrics.jsonl").read_text().splitlines()) == 1
+
+
 @pytest.mark.parametrize("override,message", [
     ("seeds=5-2", "empty range"), ("seeds=0,1,1", "repeats seed"), ("seeds=a", "neither"),
     ("replicas=[{hidden_size: 32}]", "cannot vary"), ("replicas=[{lr: 1e-4}, {lr: 1e-4}]",
