@@ -74,6 +74,9 @@ def _train_replicas(args: argparse.Namespace, overrides: dict) -> int:
     else:
         if not args.config:
             raise ConfigError("command line: give a config file, or --resume RUN_DIR")
+        if asked["seeds"] and "seed" in overrides:
+            raise ConfigError(f"command line: key 'seed' is {overrides['seed']!r}, but seeds= "
+                              f"names the seeds of a replicated run; give one of them")
         base = load(args.config, overrides)
         chosen = replicas(base, parse_seeds(seeds) if asked["seeds"] else None,
                           parse_points(points) if asked["replicas"] else None)

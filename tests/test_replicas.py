@@ -168,6 +168,14 @@ def test_bad_replica_requests_are_named(tmp_path, capsys, override, message):
     assert not any(tmp_path.iterdir())  # nothing written
 
 
+def test_seed_beside_seeds_is_refused_not_ignored(tmp_path, capsys):
+    code = cli.main(["train", "configs/logic.yaml", "seeds=0-1", "seed=5", f"out_dir={tmp_path}"]
+                    + SMALL)
+    assert code == 2
+    assert "key 'seed' is 5, but seeds= names the seeds" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
 def test_agents_that_cannot_be_replicated_are_refused(tmp_path, capsys):
     code = cli.main(["train", "configs/logic.yaml", "agent=lstm", "seeds=0-1",
                      f"out_dir={tmp_path}"] + SMALL)
