@@ -168,6 +168,22 @@ def test_bad_replica_requests_are_named(tmp_path, capsys, override, message):
     assert not any(tmp_path.iterdir())  # nothing written
 
 
+def test_building_the_replicas_data_shows_progress_on_a_terminal(monkeypatch):
+    import io
+
+    from mannrl_gym.replicas import trainer as replicas_trainer
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    configs = [small_config(seed=seed, progress=True) for seed in range(3)]
+    tasks = replicas_trainer._tasks(configs)
+    assert len(tasks) == 3 and "data sets:" in terminal.getvalue() and "/3" in terminal.getvalue()
+
+
 def test_seed_beside_seeds_is_refused_not_ignored(tmp_path, capsys):
     code = cli.main(["train", "configs/logic.yaml", "seeds=0-1", "seed=5", f"out_dir={tmp_path}"]
                     + SMALL)

@@ -96,7 +96,10 @@ def _tasks(configs: list[Config]) -> list:
     built: dict[str, Any] = {}
     data_keys = ("task", "seed", "data_path", "val_path", "num_sequences")
     tasks = []
-    for config in configs:
+    # 1,024 seeds build 1,024 data sets before the first epoch: minutes, shown on a terminal
+    bar = tqdm(configs, desc="data sets", unit="replica", leave=False, mininterval=1.0,
+               disable=None if configs[0].progress and len(configs) > 1 else True)
+    for config in bar:
         key = repr([getattr(config, k) for k in data_keys])
         if key not in built:
             built[key] = build_task(config)
