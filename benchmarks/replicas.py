@@ -180,6 +180,13 @@ def main() -> None:
                         help="every replica reads seed 0's data (see the docstring)")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.device:
+        from mannrl_gym.replicas.device import check_device
+
+        try:  # before the CPU rows' minutes, not after them
+            check_device(args.device)
+        except ValueError as error:
+            parser.error(f"--device: {error}")
     torch.set_num_threads(1)
     threadpool_limits(limits=1)  # BLAS threads thrash on small matrices
     base = base_config(args.agent)

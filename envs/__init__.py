@@ -37,6 +37,10 @@ def _config(defaults: dict[str, Any], kwargs: dict[str, Any]) -> tuple[Config, s
     kwargs.pop("render_mode", None)
     split = kwargs.pop("split", "train")
     config = from_mapping({**defaults, **kwargs}, source="environment kwargs")
+    if config.device != "cpu":  # the envs take and give NumPy arrays; nothing runs on a device
+        raise ConfigError(f"environment kwargs: key 'device' is '{config.device}', but the envs "
+                          f"step on the CPU (NumPy arrays in and out); device applies to "
+                          f"`mannrl train`'s replicated runs (seeds=..., docs/replicas.md)")
     if "num_threads" in kwargs or multiprocessing.parent_process() is not None:
         limit_threads(config.num_threads)
     return config, split

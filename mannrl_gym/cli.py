@@ -74,6 +74,9 @@ def _train_replicas(args: argparse.Namespace, overrides: dict) -> int:
     else:
         if not args.config:
             raise ConfigError("command line: give a config file, or --resume RUN_DIR")
+        if asked["seeds"] and "seed" in overrides:
+            raise ConfigError(f"command line: key 'seed' is {overrides['seed']!r}, but seeds= "
+                              f"names the seeds of a replicated run; give one of them")
         base = load(args.config, overrides)
         chosen = replicas(base, parse_seeds(seeds) if asked["seeds"] else None,
                           parse_points(points) if asked["replicas"] else None)
@@ -119,8 +122,8 @@ def _config_keys_help() -> str:
             else str(value)
     defaults = Config()
     entries = "  ".join(f"{key}={yaml_value(getattr(defaults, key))}" for key in KEYS)
-    return ("Config keys and their defaults (the paper's Table 1, Logic); what each means: the\n"
-            "README's 'Config keys' section and mannrl_gym/config.py (Config).\n"
+    return ("Config keys and their defaults (the paper's Table 1, Logic); what each means:\n"
+            "docs/config.md and mannrl_gym/config.py (Config).\n"
             + textwrap.fill(entries, width=96, initial_indent="  ", subsequent_indent="  ",
                             break_on_hyphens=False))
 

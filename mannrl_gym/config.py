@@ -323,7 +323,9 @@ def parse_overrides(args: list[str]) -> dict[str, Any]:
                 arg = f"{arg}={args[i + 1]}"
                 i += 1
         if "=" not in arg:
-            raise ConfigError(f"command line: expected key=value, got '{arg}'")
+            first = (" (a config file goes first: mannrl train CONFIG key=value ...)"
+                     if arg.endswith((".yaml", ".yml")) else "")
+            raise ConfigError(f"command line: expected key=value, got '{arg}'{first}")
         key, raw = arg.split("=", 1)
         key = key.replace("-", "_")
         try:

@@ -167,6 +167,9 @@ def plot(run_dirs: list[Path], out_dir: Path | None = None, sequence: int | None
     """Write curves.png and memory.png into ``out_dir`` (default: the first run directory)."""
     run_dirs = [Path(d) for d in run_dirs]
     for run_dir in run_dirs:
+        if not (run_dir / "metrics.jsonl").is_file() and (run_dir / "replicas.yaml").is_file():
+            raise FileNotFoundError(f"{run_dir}: a replicated run (replicas.yaml); plot its "
+                                    f"replicas' run directories: mannrl plot {run_dir}/*/")
         if not (run_dir / "metrics.jsonl").is_file():
             raise FileNotFoundError(f"{run_dir}: not a run directory (metrics.jsonl missing)")
     out_dir = Path(out_dir) if out_dir else run_dirs[0]

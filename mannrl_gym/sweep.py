@@ -137,6 +137,12 @@ def check_config_and_metric(sweep: dict[str, Any], source: str) -> None:
     from mannrl_gym.config import load
 
     config = load(sweep["config_file"], fixed_values(sweep))
+    devices = {config.device, *sweep["parameters"].get("device", {}).get("values", [])}
+    if devices - {"cpu"}:  # every trial would stop at its start
+        raise SweepError(f"{source}: key 'device' is '{sorted(devices - {'cpu'})[0]}', but a "
+                         f"sweep's trials are single runs, on the CPU; on a device, run the "
+                         f"points as replicas of one run: mannrl train CONFIG seeds=0-4 "
+                         f"replicas='[{{lr: 1e-4}}, ...]' device=cuda (docs/replicas.md)")
     name = sweep["metric"]["name"]
     keys = logged_keys(())
     if name in keys:

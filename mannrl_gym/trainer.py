@@ -50,8 +50,12 @@ def _train(config: Config, run_dir: Path | None, resume: bool) -> Path:
     if config.device != "cpu":
         if not resume:
             raise ConfigError(f"{config.source}: key 'device' is '{config.device}', which applies "
-                              f"to replicated runs; add seeds={config.seed} to train this run "
-                              f"there (docs/replicas.md), or drop device for a single CPU run")
+                              f"to replicated runs; {_device_advice(config)}")
+        if _saved_device(Path(run_dir)) != config.device:  # asked for now, not what it ran on
+            raise ConfigError(f"{config.source}: key 'device' is '{config.device}', but a run "
+                              f"resumed alone trains on the CPU; a replica's device is its "
+                              f"replicated run's: `mannrl train --resume {Path(run_dir).parent} "
+                              f"device={config.device}` (docs/replicas.md), or drop device")
         tqdm.write(f"device={config.device} applies to replicated runs: this run resumes alone, "
                    f"on the CPU (NumPy)")
     if resume:
@@ -181,6 +185,28 @@ def resume_config(run_dir: Path, overrides: dict[str, Any] | None = None) -> Con
     saved = checkpoint.load(path).get("config", {})
     return from_mapping({**saved, **(overrides or {})},
                         source=f"{path} (the run's config)" + (" + command line" if overrides else ""))
+
+
+def _device_advice(config: Config) -> str:
+    """What a single run asked to train on a device can do instead."""
+    from mannrl_gym.replicas.agents import REPLICABLE_AGENTS
+
+    if config.agent not in REPLICABLE_AGENTS:
+        return (f"agent '{config.agent}' runs one seed per process, on the CPU (replicated: "
+                f"{', '.join(REPLICABLE_AGENTS)}); drop device")
+    if config.embed_size is not None:
+        return (f"the device path has no embeddings (embed_size {config.embed_size}: the "
+                f"sentence tasks); drop device")
+    return (f"add seeds={config.seed} to train this run there (docs/replicas.md), or drop "
+            f"device for a single CPU run")
+
+
+def _saved_device(run_dir: Path) -> str:
+    """The ``device`` the run in ``run_dir`` last ran with (its checkpoint's, else config.yaml's)."""
+    path = run_dir / "checkpoint.pt"
+    saved = checkpoint.load(path).get("config", {}) if path.exists() else \
+        load_run_config(run_dir).to_dict()
+    return saved.get("device", "cpu")
 
 
 def resumed_state(run_dir: Path, config: Config) -> dict[str, Any]:

@@ -16,8 +16,15 @@ def test_train_help_lists_every_config_key(capsys):
         cli.main(["train", "--help"])
     out = capsys.readouterr().out
     assert "Config keys" in out and "mannrl_gym/config.py" in out
+    assert "docs/config.md" in out and "README's 'Config keys'" not in out  # no such section
     for key in KEYS:
         assert f"{key}=" in out, key
+
+
+def test_a_config_file_after_the_overrides_is_named(tmp_path, capsys):
+    assert cli.main(["train", "epochs=1", "configs/logic.yaml", f"out_dir={tmp_path}"]) == 2
+    assert "a config file goes first: mannrl train CONFIG key=value" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
 
 
 def test_the_epoch_line_puts_each_exact_score_in_its_own_half():

@@ -144,8 +144,14 @@ def test_a_pass_goes_on_from_a_device_stretch_to_the_host_and_back():
     (["seeds=0-1", "device=gpu"], "must be cpu, cuda, cuda:N or mps"),
     (["device=cpu", "seeds=0-1", "device=cuda:7"], None),  # cuda:7: not here (or no CUDA)
     (["device=cuda"], "applies to replicated runs; add seeds=0"),
-    (["seeds=0-1", "device=cuda", "memory_optimizer=adam"], None),
-    (["seeds=0-1", "device=cuda", "replicas=[{memory_samples: 4}, {memory_samples: 8}]"], None),
+    # a run that no device could train is not told to add seeds=
+    (["device=cuda", "agent=es"], "agent 'es' runs one seed per process, on the CPU"),
+    (["device=cuda", "embed_size=8"], "no embeddings (embed_size 8"),
+    # what no device runs is named first, also where torch finds no CUDA device
+    (["seeds=0-1", "device=cuda", "memory_optimizer=adam"], "RMSprop only"),
+    (["seeds=0-1", "device=cuda", "replicas=[{memory_samples: 4}, {memory_samples: 8}]"],
+     "must share 'memory_samples'"),
+    (["seeds=0-1", "device=cuda", "embed_size=8"], "no embeddings"),
 ])
 def test_bad_device_requests_are_named_before_anything_is_written(tmp_path, capsys, args, message):
     code = cli.main(["train", "configs/logic.yaml", *args, f"out_dir={tmp_path}"] + SMALL)
@@ -155,7 +161,8 @@ def test_bad_device_requests_are_named_before_anything_is_written(tmp_path, caps
     if message is not None:
         assert message in err
     elif not torch.cuda.is_available():
-        assert "no CUDA device" in err
+        assert "no CUDA device" in err or "built without CUDA" in err
+    assert "(replica " not in err  # the request's error, not one replica's
     assert not any(tmp_path.iterdir())
 
 
@@ -163,7 +170,10 @@ def test_check_device_says_what_is_missing():
     assert check_device("cpu") == torch.device("cpu")
     with pytest.raises(ValueError, match="not a torch device"):
         check_device("cuda:x")
-    if not torch.cuda.is_available():
+    if not torch.backends.cuda.is_built():  # a CPU-only torch: say so, not "no device"
+        with pytest.raises(ValueError, match="built without CUDA; install a CUDA build"):
+            check_device("cuda")
+    elif not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA device"):
             check_device("cuda")
 
@@ -206,6 +216,45 @@ def test_a_replicated_run_resumes_with_another_device(tmp_path, capsys):
         assert epochs[-1] == 2
 
 
+def test_one_replica_resumed_alone_refuses_a_new_device(tmp_path, capsys):
+    """`--resume PARENT/seed1 device=cuda` would train on the CPU (a replica resumed alone is a
+    single run) yet record device=cuda in its config: refused, nothing written."""
+    assert cli.main(["train", "configs/logic.yaml", "seeds=0-1", "epochs=1", f"out_dir={tmp_path}",
+                     "run_name=run"] + SMALL) == 0
+    replica = tmp_path / "run" / "seed1"
+    before = {name: (replica / name).read_bytes() for name in ("config.yaml", "metrics.jsonl")}
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", str(replica), "epochs=2", "device=cuda"]) == 2
+    err = capsys.readouterr().err
+    assert "key 'device'" in err and "resumed alone" in err and str(tmp_path / "run") in err
+    assert {name: (replica / name).read_bytes() for name in before} == before
+    assert not (replica / "resumes.jsonl").exists()
+
+
+def test_replicas_that_last_ran_on_different_devices_resume_on_the_one_named(tmp_path, capsys):
+    """Replicas whose configs name different devices (one resumed alone with device=cpu from a
+    GPU run): the parent's resume trained them all on the first one's device and left the
+    others' configs naming another; it asks for one device instead and writes it into every
+    replica's config."""
+    import yaml
+
+    from mannrl_gym import checkpoint
+
+    assert cli.main(["train", "configs/logic.yaml", "seeds=0-1", "epochs=1", f"out_dir={tmp_path}",
+                     "run_name=run"] + SMALL) == 0
+    parent = tmp_path / "run"
+    state = checkpoint.load(parent / "seed1" / "checkpoint.pt")  # seed1 as if run on a GPU
+    state["config"]["device"] = "cuda"
+    checkpoint.save(parent / "seed1" / "checkpoint.pt", state)
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", str(parent), "epochs=2"]) == 2
+    assert "key 'device' differs between its replicas (seed0: cpu, seed1: cuda)" in \
+        capsys.readouterr().err
+    assert cli.main(["train", "--resume", str(parent), "epochs=2", "device=cpu"]) == 0
+    for seed in (0, 1):
+        assert yaml.safe_load((parent / f"seed{seed}" / "config.yaml").read_text())["device"] == "cpu"
+
+
 def test_a_non_finite_replica_is_named_after_the_stretch():
     from mannrl_gym.numerics import NumericalError
 
@@ -218,3 +267,20 @@ def test_a_non_finite_replica_is_named_after_the_stretch():
     on_device.train_step(features, memory, torch.zeros(3, 16, dtype=torch.int64))
     with pytest.raises(NumericalError, match="replica 1 during the device run"):
         on_device.check_finite()
+
+
+def test_the_device_benchmark_names_a_missing_device_before_measuring():
+    """`benchmarks/replicas.py --device cuda:99` stops at once with a usage error, not after
+    the CPU rows' minutes with a traceback."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "replicas.py"), "--device",
+                           "cuda:99", "--processes", ""], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 2
+    assert "--device: 'cuda:99' asked for" in done.stderr and "Traceback" not in done.stderr
+    assert "replica-steps/s" not in done.stdout

@@ -25,6 +25,19 @@ def test_plot_names_a_directory_that_is_not_a_run(tmp_path, capsys):
     assert "not a run directory" in capsys.readouterr().err
 
 
+def test_plot_of_a_replicated_run_names_its_replicas(tmp_path, capsys):
+    parent = tmp_path / "run"
+    assert cli.main(["train", "configs/logic.yaml", "seeds=0-1", "epochs=1", "num_sequences=300",
+                     "eval_batch_size=64", "wandb_mode=disabled", f"out_dir={tmp_path}",
+                     "run_name=run"]) == 0
+    capsys.readouterr()
+    assert cli.main(["plot", str(parent)]) == 2
+    assert f"a replicated run (replicas.yaml); plot its replicas' run directories: mannrl plot " \
+           f"{parent}/*/" in capsys.readouterr().err
+    assert cli.main(["plot", str(parent / "seed0"), str(parent / "seed1")]) == 0
+    assert (parent / "seed0" / "curves.png").is_file()
+
+
 def test_one_epoch_runs_are_drawn_with_markers(tmp_path):
     from mannrl_gym.plotting import curves_figure
 

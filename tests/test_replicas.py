@@ -132,18 +132,60 @@ def test_killed_replicated_run_resumes_and_a_replica_resumes_alone(tmp_path, cap
         assert says in capsys.readouterr().err
 
 
+def test_one_replica_resumed_further_alone_asks_the_parent_for_epochs(tmp_path, capsys):
+    """seed0 resumed alone to 2 epochs, then the parent without epochs=: the loop ran every
+    replica to seed0's 2 epochs while seed1's config still said 1; now it asks for epochs=."""
+    assert cli.main(["train", "configs/logic.yaml", "seeds=0-1", "epochs=1", f"out_dir={tmp_path}",
+                     "run_name=run"] + SMALL) == 0
+    parent = tmp_path / "run"
+    assert cli.main(["train", "--resume", str(parent / "seed0"), "epochs=2"]) == 0
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", str(parent)]) == 2
+    assert "key 'epochs' differs between its replicas (seed0: 2, seed1: 1)" in capsys.readouterr().err
+    assert len((parent / "seed1" / "metrics.jsonl").read_text().splitlines()) == 1
+
+
 @pytest.mark.parametrize("override,message", [
     ("seeds=5-2", "empty range"), ("seeds=0,1,1", "repeats seed"), ("seeds=a", "neither"),
     ("replicas=[{hidden_size: 32}]", "cannot vary"), ("replicas=[{lr: 1e-4}, {lr: 1e-4}]",
                                                       "repeats the point"),
     ("replicas=lr", "list of key: value"), ("seeds=", "must be a seed"),
     ("replicas=", "list of key: value"),
+    # the same point once its values are read: 1e-4 (YAML reads a string) and 0.0001
+    ("replicas=[{lr: 1e-4}, {lr: 0.0001}]", "the same config"),
+    ("replicas=[{gamma: 0.99}, {memory_clamp: 10}]", "the same config"),  # both the config's
+    ("replicas=[{seed: 3}]", "seeds=..."), ("seeds=", "got nothing"),
+    ("seeds=0-256", "keys 'seeds' and 'replicas' ask for 257 replicas"),
 ])
 def test_bad_replica_requests_are_named(tmp_path, capsys, override, message):
     code = cli.main(["train", "configs/logic.yaml", override, f"out_dir={tmp_path}"] + SMALL)
     assert code == 2
     assert message in capsys.readouterr().err
     assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_building_the_replicas_data_shows_progress_on_a_terminal(monkeypatch):
+    import io
+
+    from mannrl_gym.replicas import trainer as replicas_trainer
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    configs = [small_config(seed=seed, progress=True) for seed in range(3)]
+    tasks = replicas_trainer._tasks(configs)
+    assert len(tasks) == 3 and "data sets:" in terminal.getvalue() and "/3" in terminal.getvalue()
+
+
+def test_seed_beside_seeds_is_refused_not_ignored(tmp_path, capsys):
+    code = cli.main(["train", "configs/logic.yaml", "seeds=0-1", "seed=5", f"out_dir={tmp_path}"]
+                    + SMALL)
+    assert code == 2
+    assert "key 'seed' is 5, but seeds= names the seeds" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
 
 
 def test_agents_that_cannot_be_replicated_are_refused(tmp_path, capsys):
@@ -223,3 +265,15 @@ def test_make_vec_replicas_checks_its_arguments():
     with pytest.raises(ConfigError, match="train split"):
         gymnasium.make_vec("MannRL-Logic-v0", num_envs=4, replicas=2, num_sequences=40,
                            split="validation")
+
+
+@pytest.mark.parametrize("make", [
+    lambda: gymnasium.make_vec("MannRL-Logic-v0", num_envs=4, replicas=2, num_sequences=40,
+                               device="cuda"),
+    lambda: gymnasium.make_vec("MannRL-Logic-v0", num_envs=4, num_sequences=40, device="cuda"),
+    lambda: gymnasium.make("MannRL-Logic-v0", num_sequences=40, device="cuda:0"),
+])
+def test_an_env_refuses_a_device_instead_of_ignoring_it(make):
+    """The envs run on the CPU whatever `device` says: asking for a GPU there is an error."""
+    with pytest.raises(ConfigError, match="key 'device'.*step on the CPU"):
+        make()

@@ -145,6 +145,18 @@ def test_a_metric_the_trainer_does_not_log_fails_before_any_trial(tmp_path, caps
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.parametrize("args", [["device=cuda"], []])
+def test_a_device_fails_before_any_trial(tmp_path, capsys, args):
+    """Trials are single runs on the CPU: `device=cuda` (an override or a swept value) would
+    fail every trial; it is bad input instead, named before the study exists."""
+    path = write_sweep(tmp_path, **({} if args else {"device": {"values": ["cpu", "cuda"]}}))
+    err = sweep_error([str(path), *args, "--trials", "1", "--out-dir", str(tmp_path / "runs")],
+                      capsys)
+    assert "key 'device' is 'cuda'" in err and "replicas" in err
+    assert not (tmp_path / "runs").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep.yaml", "tiny.yaml"]
+
+
 def test_per_category_metrics_are_accepted(tmp_path):
     from mannrl_gym.sweep import check_config_and_metric
 

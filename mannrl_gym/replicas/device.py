@@ -57,6 +57,10 @@ def check_device(name: str) -> torch.device:
         device = torch.device(name)
     except RuntimeError as error:
         raise ValueError(f"'{name}' is not a torch device ({error})") from None
+    if device.type == "cuda" and not torch.backends.cuda.is_built():
+        raise ValueError(f"'{name}' asked for, but this torch ({torch.__version__}) is built "
+                         f"without CUDA; install a CUDA build of torch (docs/replicas.md, "
+                         f"'On a GPU')")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"'{name}' asked for, but torch finds no CUDA device here "
                          f"(torch.cuda.is_available() is False)")

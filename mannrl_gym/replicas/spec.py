@@ -31,7 +31,8 @@ class Replica:
 def parse_seeds(value: Any, source: str = "command line") -> list[int]:
     """``3``, ``"0-7"`` (inclusive), ``"0,3,5"``, ``"0-3,8"`` or a list of ints -> seeds."""
     def fail(why: str):
-        raise ConfigError(f"{source}: key 'seeds' {why}, got {value!r} (e.g. seeds=0-7 or "
+        got = "nothing" if value is None else repr(value)  # `seeds=` reads as None
+        raise ConfigError(f"{source}: key 'seeds' {why}, got {got} (e.g. seeds=0-7 or "
                           f"seeds=0,3,5)")
     if isinstance(value, bool):
         fail("must be seeds")
@@ -76,7 +77,8 @@ def parse_points(value: Any, source: str = "command line") -> list[dict[str, Any
     for point in value:
         for key in point:
             if key not in POINT_KEYS:
-                why = ("it changes shapes, data or what runs, so replicas would not stack"
+                why = ("give the seeds with seeds=..., every point runs with each" if key == "seed"
+                       else "it changes shapes, data or what runs, so replicas would not stack"
                        if key in Config.__dataclass_fields__ else "it is no config key")
                 raise ConfigError(f"{source}: key 'replicas' sets '{key}', which a replica "
                                   f"cannot vary: {why}. Replicas may vary: "
@@ -104,8 +106,10 @@ def replicas(base: Config, seeds: list[int] | None,
     points = points if points is not None else [{}]
     limit = MAX_REPLICAS if base.device == "cpu" else MAX_DEVICE_REPLICAS
     if len(seeds) * len(points) > limit:
-        raise ConfigError(f"{base.source}: {len(seeds) * len(points)} replicas asked for; at "
-                          f"most {limit} run in one process with device={base.device}")
+        raise ConfigError(f"{base.source}: keys 'seeds' and 'replicas' ask for "
+                          f"{len(seeds) * len(points)} replicas ({len(seeds)} seed(s) x "
+                          f"{len(points)} point(s)); at most {limit} run in one process with "
+                          f"device={base.device}")
     result = []
     for point in points:
         for seed in seeds:
@@ -113,23 +117,34 @@ def replicas(base: Config, seeds: list[int] | None,
             config = from_mapping({**base.to_dict(), **point, "seed": seed},
                                   source=f"{base.source} (replica {name})")
             result.append(Replica(name, config))
-    check_device([r.config for r in result])
+    _check_distinct(result, base.source)
+    check_device([r.config for r in result], base.source)
     return result
 
 
-def check_device(configs: list[Config]) -> None:
-    """ConfigError naming the key when the replicas' ``device`` cannot run them: a device
-    torch does not find here, or a setting the device path does not support."""
+def _check_distinct(chosen: list[Replica], source: str) -> None:
+    """ConfigError when two sweep points give one config once their values are read
+    (``{lr: 1e-4}`` and ``{lr: 0.0001}``, or a point that sets the config's own value)."""
+    seen: dict[str, str] = {}
+    for replica in chosen:
+        key = repr(sorted(replica.config.to_dict().items()))
+        if key in seen:
+            raise ConfigError(f"{source}: key 'replicas' gives replicas {seen[key]} and "
+                              f"{replica.name} the same config (the same run twice)")
+        seen[key] = replica.name
+
+
+def check_device(configs: list[Config], source: str | None = None) -> None:
+    """ConfigError naming the key when the replicas' ``device`` cannot run them: a setting the
+    device path does not support (checked first: no device would run it), or a device torch
+    does not find here. ``source`` names the request (default: the first replica's)."""
     first = configs[0]
     if first.device == "cpu":
         return
     from mannrl_gym.replicas.device import check_device as usable  # torch's device checks
 
-    source = f"{first.source}: key 'device' is '{first.device}'"
-    try:
-        usable(first.device)
-    except ValueError as error:
-        raise ConfigError(f"{source}: {error}; use device=cpu") from None
+    where = f"{source or first.source}: key 'device'"
+    source = f"{where} is '{first.device}'"
     if first.embed_size is not None:
         raise ConfigError(f"{source}, but the device path has no embeddings (embed_size "
                           f"{first.embed_size}: the sentence tasks); use device=cpu")
@@ -140,3 +155,7 @@ def check_device(configs: list[Config]) -> None:
         if len({getattr(c, key) for c in configs}) > 1:
             raise ConfigError(f"{source}, and there the replicas must share '{key}' (their "
                               f"memory updates run together); sweep it with device=cpu")
+    try:
+        usable(first.device)
+    except ValueError as error:
+        raise ConfigError(f"{where}: {error}; use device=cpu") from None

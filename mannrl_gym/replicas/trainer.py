@@ -31,6 +31,8 @@ from mannrl_gym.tracking import Tracker
 from mannrl_gym.trainer import RunLog, resume_config, resumed_state
 
 INDEX = "replicas.yaml"
+# keys the replicas' one loop takes from the first replica: a resume needs them equal
+SHARED_RUN_KEYS = ("device", "epochs", "num_threads")
 
 
 def is_replicated_run(run_dir: Path) -> bool:
@@ -75,6 +77,12 @@ def resume_replicas(parent: Path, overrides: dict[str, Any] | None = None) -> Pa
         raise ConfigError(f"{parent / INDEX}: expected 'replicas: [names]'")
     run_dirs = [parent / name for name in names]
     configs = [resume_config(run_dir, overrides) for run_dir in run_dirs]
+    for key in SHARED_RUN_KEYS:  # e.g. one replica resumed alone with more epochs
+        values = {name: getattr(config, key) for name, config in zip(names, configs)}
+        if len(set(values.values())) > 1:
+            listed = ", ".join(f"{name}: {value}" for name, value in values.items())
+            raise ConfigError(f"{parent}: key '{key}' differs between its replicas ({listed}); "
+                              f"give one for all: `mannrl train --resume {parent} {key}=...`")
     check_device(configs)
     # a replica killed before its first checkpoint starts again from its seed
     states = [resumed_state(run_dir, config) if (run_dir / "checkpoint.pt").exists() else None
@@ -88,7 +96,10 @@ def _tasks(configs: list[Config]) -> list:
     built: dict[str, Any] = {}
     data_keys = ("task", "seed", "data_path", "val_path", "num_sequences")
     tasks = []
-    for config in configs:
+    # 1,024 seeds build 1,024 data sets before the first epoch: minutes, shown on a terminal
+    bar = tqdm(configs, desc="data sets", unit="replica", leave=False, mininterval=1.0,
+               disable=None if configs[0].progress and len(configs) > 1 else True)
+    for config in bar:
         key = repr([getattr(config, k) for k in data_keys])
         if key not in built:
             built[key] = build_task(config)
