@@ -277,3 +277,12 @@ def test_an_env_refuses_a_device_instead_of_ignoring_it(make):
     """The envs run on the CPU whatever `device` says: asking for a GPU there is an error."""
     with pytest.raises(ConfigError, match="key 'device'.*step on the CPU"):
         make()
+
+
+def test_progress_line_counts_replicas_in_words():
+    from mannrl_gym.replicas.trainer import progress_line
+
+    row = {"train/f1": 0.5, "validation/f1": 0.4, "validation/answer_acc": 0.3,
+           "train_steps_per_s": 100.0}
+    assert " 1 replica " in progress_line(0, [row], 1.0)
+    assert " 2 replicas " in progress_line(0, [row, row], 1.0)

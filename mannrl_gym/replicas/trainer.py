@@ -167,7 +167,8 @@ def _spread(rows: list[dict[str, Any]], key: str) -> str:
 def progress_line(epoch: int, rows: list[dict[str, Any]], seconds: float) -> str:
     """One line for all replicas' epoch: mean [min, max] over replicas, replica-steps/s."""
     replica_steps = sum(row.get("train_steps_per_s") or 0.0 for row in rows)
-    return (f"epoch {epoch + 1:4d}  {len(rows)} replicas  train f1 {_spread(rows, 'train/f1')}"
+    noun = "replica" if len(rows) == 1 else "replicas"
+    return (f"epoch {epoch + 1:4d}  {len(rows)} {noun}  train f1 {_spread(rows, 'train/f1')}"
             f"  |  val f1 {_spread(rows, 'validation/f1')}  answer "
             f"{_spread(rows, 'validation/answer_acc')}  {replica_steps:.0f} replica-steps/s, "
             f"{seconds:.1f} s training")
