@@ -257,11 +257,11 @@ def main() -> None:
     print_table(rows)
     if len(seeds) > 1:
         print("\nmean ± standard deviation over seeds\n")
-        print_table(over_seeds(rows, keys))
+        print_table(over_seeds(rows, ["max train/f1", *keys]))
         if args.paired:
             print(f"\npaired: variant minus {args.paired} on the same seed, mean ± standard "
                   f"deviation over seeds\n")
-            print_table(paired(rows, keys, args.paired))
+            print_table(paired(rows, ["max train/f1", *keys], args.paired))
 
 
 if __name__ == "__main__":
