@@ -18,6 +18,9 @@ a second table gives each variant's mean and spread (standard deviation) over it
 ``--replicated`` trains each variant's seeds as replicas of one process (``mannrl train CONFIG
 seeds=...``, docs/replicas.md) when its agent can be replicated; the others run one process
 per seed. A replica's minutes are the shared training time plus its own evaluations.
+Runs already finished under --out (either layout) are read, not run again: a table can grow
+by seeds across invocations (``--seeds 0,1`` one day, ``--seeds 0-4 --replicated`` later
+trains seeds 2-4 as replicas in ``<variant>-s2-4/`` and tabulates all five).
 
 For the sentence tasks the table adds what says whether the memory works: the character
 accuracy over the sentences' writing phase (answer_acc_sentence), the share of training
@@ -102,8 +105,8 @@ def run(name: str, overrides: list[str], seed: int, minutes: float, epochs: int,
         extra: list[str], config: Path) -> dict:
     run_name = f"{name}-s{seed}"
     run_dir = out / run_name
-    if (run_dir / "summary.json").exists():
-        return {"name": name, "seed": seed, "dir": run_dir}
+    if finished(out, name, seed):
+        return {"name": name, "seed": seed, "dir": finished(out, name, seed)}
     command = [sys.executable, "-m", "mannrl_gym.cli", "train", str(config),
                f"seed={seed}", f"epochs={epochs}", f"max_minutes={minutes}", "wandb_mode=disabled",
                "progress=false", f"out_dir={out}", f"run_name={run_name}", *overrides, *extra]
@@ -113,17 +116,27 @@ def run(name: str, overrides: list[str], seed: int, minutes: float, epochs: int,
 
 def run_replicated(name: str, overrides: list[str], seeds: list[int], minutes: float,
                    epochs: int, out: Path, extra: list[str], config: Path) -> list[dict]:
-    """All ``seeds`` of one variant as replicas of one process (``out/<name>/seed<s>``)."""
-    parent = out / name
-    results = [{"name": name, "seed": seed, "dir": parent / f"seed{seed}"} for seed in seeds]
-    if all((r["dir"] / "summary.json").exists() for r in results):
-        return results
-    command = [sys.executable, "-m", "mannrl_gym.cli", "train", str(config),
-               f"seeds={','.join(map(str, seeds))}", f"epochs={epochs}", f"max_minutes={minutes}",
-               "wandb_mode=disabled", "progress=false", f"out_dir={out}", f"run_name={name}",
-               *overrides, *extra]
-    subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-    return results
+    """The ``seeds`` of one variant not yet finished in ``out`` (either layout, see
+    ``finished``) as replicas of one process (``out/<name>-s<first>-<last>/seed<s>``)."""
+    missing = [seed for seed in seeds if finished(out, name, seed) is None]
+    if missing:
+        command = [sys.executable, "-m", "mannrl_gym.cli", "train", str(config),
+                   f"seeds={','.join(map(str, missing))}", f"epochs={epochs}",
+                   f"max_minutes={minutes}", "wandb_mode=disabled", "progress=false",
+                   f"out_dir={out}", f"run_name={name}-s{missing[0]}-{missing[-1]}",
+                   *overrides, *extra]
+        subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    return [{"name": name, "seed": seed, "dir": finished(out, name, seed)} for seed in seeds]
+
+
+def finished(out: Path, name: str, seed: int) -> Path | None:
+    """The finished run of ``name`` and ``seed`` under ``out``: a single run's directory
+    (``<name>-s<seed>``) or a replica of a replicated run (``<name>[-s<a>-<b>]/seed<seed>``);
+    None when none has written its summary. So a table can grow by seeds across invocations
+    and mix runs made either way."""
+    candidates = [out / f"{name}-s{seed}", out / name / f"seed{seed}",
+                  *sorted(out.glob(f"{name}-s*-*/seed{seed}"))]
+    return next((d for d in candidates if (d / "summary.json").exists()), None)
 
 
 def replicable(overrides: list[str], extra: list[str]) -> bool:
@@ -244,11 +257,11 @@ def main() -> None:
     print_table(rows)
     if len(seeds) > 1:
         print("\nmean ± standard deviation over seeds\n")
-        print_table(over_seeds(rows, keys))
+        print_table(over_seeds(rows, ["max train/f1", *keys]))
         if args.paired:
             print(f"\npaired: variant minus {args.paired} on the same seed, mean ± standard "
                   f"deviation over seeds\n")
-            print_table(paired(rows, keys, args.paired))
+            print_table(paired(rows, ["max train/f1", *keys], args.paired))
 
 
 if __name__ == "__main__":
