@@ -58,7 +58,7 @@ def test_device_step_equals_the_numpy_step(device, double_softmax, hidden_layers
                                                  for a in (features, memory, targets)))
         np.testing.assert_allclose(d_probs.cpu().numpy(), probs, atol=2e-6)
         np.testing.assert_allclose(d_loss.cpu().numpy(), loss, rtol=1e-5, atol=2e-6)
-    on_device.download()
+    on_device.download(6)
     skip = pre_norm_biases(numpy_side.learners[0].net)
     for mine, theirs in zip(torch_side.learners, numpy_side.learners):
         assert mine.steps == theirs.steps == 6

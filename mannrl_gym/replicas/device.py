@@ -90,10 +90,12 @@ class DevicePass:
         self.steps_run = 0  # steps run on the device so far (all passes)
         self.seconds = 0.0  # wall time of those steps, copies in and out included
 
-    def stretches(self) -> list[tuple[int, int]]:
-        """The runs [first, last] of fast steps (>= MIN_DEVICE_STEPS) of the current pass."""
+    def stretches(self, last_step: int) -> list[tuple[int, int]]:
+        """The runs [first, last] of fast steps (>= MIN_DEVICE_STEPS) of the current pass, up
+        to ``last_step`` (the caller keeps the pass's final step on the host)."""
         fast = np.asarray(self.env._fast, bool).copy()
         fast[0] = False  # step 0 is the reset
+        fast[last_step + 1:] = False
         edges = np.flatnonzero(np.diff(np.concatenate([[0], fast.astype(np.int8), [0]])))
         return [(int(a), int(b) - 1) for a, b in zip(edges[::2], edges[1::2])
                 if b - a >= MIN_DEVICE_STEPS]
@@ -159,8 +161,7 @@ class DevicePass:
                 if tick is not None and i % 512 == 511:
                     tick(512)
         observation = self._state.reshape(replicas * slots, -1).cpu().numpy()
-        self.learners.trained = steps
-        self.learners.download()
+        self.learners.download(steps)
         self.learners.check_finite()
         if memory_nets is not None:
             memory_nets.download(steps if learning else 0)

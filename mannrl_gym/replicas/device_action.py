@@ -63,17 +63,17 @@ class DeviceLearners:
                                   device=to)
         self.lr = torch.tensor([[lr.lr] for lr in self.learners], device=to)
         self.clipping = torch.tensor([lr.clipping for lr in self.learners], device=to)
-        self.trained = 0
         self.bad = torch.zeros(len(self.learners), dtype=torch.bool, device=to)
 
-    def download(self) -> None:
+    def download(self, steps: int) -> None:
+        """Copy back into the CPU storage; every learner took ``steps`` training steps."""
         self.storage.flat.copy_(self.flat)
         self.storage.exp_avg.copy_(self.exp_avg)
         self.storage.exp_avg_sq.copy_(self.exp_avg_sq)
         self.storage.statistics.copy_(self.statistics)
         self.storage.counts.copy_(self.counts)
         for learner in self.learners:
-            learner.steps += self.trained
+            learner.steps += steps
 
     def check_finite(self) -> None:
         raise_first_bad(self.bad, "action network", "the gradient norm",
@@ -137,7 +137,6 @@ class DeviceLearners:
             running_var.mul_(1 - BN_MOMENTUM).add_(var.squeeze(1),
                                                    alpha=BN_MOMENTUM * rows / (rows - 1))
         self.counts += 1
-        self.trained += 1  # eager calls; ``DevicePass.run`` sets it for replayed graphs
         return probs, loss
 
     def _adam(self, grad: torch.Tensor) -> None:

@@ -18,7 +18,7 @@ from mannrl_gym.config import Config
 from mannrl_gym.envs.replicated_env import ReplicatedVectorEnv
 from mannrl_gym.experiments import MannRLExperiment
 from mannrl_gym.replicas.agents import ReplicatedAgents
-from mannrl_gym.replicas.device import MIN_DEVICE_STEPS, DevicePass, check_device
+from mannrl_gym.replicas.device import DevicePass, check_device
 from mannrl_gym.tasks.base import Task
 
 
@@ -67,9 +67,7 @@ class ReplicatedExperiment:
         bar = tqdm(total=steps, desc=description, unit="step", leave=False,
                    disable=None if show else True, mininterval=1.0)
         # on a device: its stretches of batched steps (never the pass's last step)
-        stretches = ([(a, min(b, steps - 1)) for a, b in self.device_pass.stretches()
-                      if min(b, steps - 1) - a + 1 >= MIN_DEVICE_STEPS]
-                     if self.device_pass is not None else [])
+        stretches = self.device_pass.stretches(steps - 1) if self.device_pass is not None else []
         while env._t < steps:
             if stretches and stretches[0][0] == env._t + 1:
                 first, last = stretches.pop(0)
