@@ -129,8 +129,8 @@ def _config_keys_help() -> str:
 
 
 def _sweep(args: argparse.Namespace, extra: list[str]) -> int:
-    from mannrl_gym.sweep_study import existing_study, summary_lines
-    from mannrl_gym.sweep_workers import SweepSettings, run_sweep
+    from mannrl_gym.sweeps.study import existing_study, summary_lines
+    from mannrl_gym.sweeps.workers import SweepSettings, run_sweep
 
     settings = SweepSettings(args.sweep_file, 0 if args.summary else args.trials, args.storage,
                              args.study_name, args.out_dir, args.seed, args.heartbeat,

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from mannrl_gym import cli
-from mannrl_gym.sweep import SweepError, load_sweep
+from mannrl_gym.sweeps.spec import SweepError, load_sweep
 
 from conftest import ROOT
 
@@ -34,7 +34,7 @@ def write_sweep(tmp_path, method="random", metric="train/f1", epochs=1, wandb="d
 
 
 def test_repository_sweeps_are_valid():
-    from mannrl_gym.sweep import check_config_and_metric
+    from mannrl_gym.sweeps.spec import check_config_and_metric
 
     for path in (ROOT / "configs/sweeps").glob("*.yaml"):
         sweep = load_sweep(path)
@@ -158,7 +158,7 @@ def test_a_device_fails_before_any_trial(tmp_path, capsys, args):
 
 
 def test_per_category_metrics_are_accepted(tmp_path):
-    from mannrl_gym.sweep import check_config_and_metric
+    from mannrl_gym.sweeps.spec import check_config_and_metric
 
     sweep = load_sweep(write_sweep(tmp_path, metric="validation/answer_acc_xor"))
     check_config_and_metric(sweep, "sweep.yaml")  # Logic's categories: and, or, xor
@@ -196,7 +196,7 @@ def test_overrides_apply_to_every_trial_in_their_own_study(tmp_path, capsys):
 
 
 def test_random_draws_depend_on_seed_and_trial_number_only(tmp_path):
-    from mannrl_gym.sweep_samplers import TrialSeeded
+    from mannrl_gym.sweeps.samplers import TrialSeeded
 
     sweep = load_sweep(write_sweep(tmp_path))
 
@@ -212,7 +212,7 @@ def test_random_draws_depend_on_seed_and_trial_number_only(tmp_path):
 
 
 def test_grid_retries_a_failed_point_once_per_command(tmp_path):
-    from mannrl_gym.sweep_samplers import GridByTrialNumber
+    from mannrl_gym.sweeps.samplers import GridByTrialNumber
 
     sweep = load_sweep(write_sweep(tmp_path, method="grid", lr={"values": [0.1, 0.2]}))
     study = optuna.create_study()
@@ -233,10 +233,25 @@ def test_grid_retries_a_failed_point_once_per_command(tmp_path):
 
 
 def test_bayes_proposes_past_its_random_start(tmp_path):
-    from mannrl_gym.sweep_samplers import TrialSeeded
+    from mannrl_gym.sweeps.samplers import TrialSeeded
 
     study = optuna.create_study(sampler=TrialSeeded("bayes", 0))
     study.optimize(lambda t: -(t.suggest_float("lr", 1e-4, 1e-2, log=True) - 1e-3) ** 2,
                    n_trials=14)
     late = [t.params["lr"] for t in study.trials[10:]]  # TPE, after 10 random start trials
     assert all(1e-4 <= lr <= 1e-2 for lr in late) and len(set(late)) == len(late)
+
+
+def test_the_sweep_package_does_not_import_the_command_line():
+    """cli imports sweeps.workers; nothing under sweeps/ imports cli back (a trial runs
+    `python -m mannrl_gym.cli train ...` as a process instead)."""
+    import ast
+
+    for path in (ROOT / "mannrl_gym" / "sweeps").glob("*.py"):
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                imported |= {f"{node.module}.{alias.name}" for alias in node.names}
+        assert not [name for name in imported if name.startswith("mannrl_gym.cli")], path

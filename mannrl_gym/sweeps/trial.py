@@ -1,8 +1,10 @@
 """One sweep trial: a ``mannrl train`` child process that dies with the worker that started it.
 
-``python -m mannrl_gym.sweep_trial PARENT_PID train CONFIG ...`` asks Linux to SIGKILL it
+``python -m mannrl_gym.sweeps.trial PARENT_PID train CONFIG ...`` asks Linux to SIGKILL it
 when its parent dies (PR_SET_PDEATHSIG), so a worker killed with SIGKILL leaves no trainer
-running on; then it runs the ``mannrl`` command line.
+running on; then it replaces itself with ``python -m mannrl_gym.cli train CONFIG ...`` (exec
+keeps the request), so the trial is exactly a ``mannrl train`` run and this module never
+imports the command line that imports it.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ def run_trial(config_file: str, metric: str, values: dict[str, Any], run_dir: Pa
     """Train one trial with ``values`` overriding the config file; return ``metric`` from the
     last line of its metrics.jsonl."""
     args = [f"--{k}={json.dumps(v) if isinstance(v, bool) else v}" for k, v in values.items()]
-    command = [sys.executable, "-m", "mannrl_gym.sweep_trial", str(os.getpid()), "train",
+    command = [sys.executable, "-m", "mannrl_gym.sweeps.trial", str(os.getpid()), "train",
                config_file, *args, f"out_dir={run_dir.parent}", f"run_name={run_dir.name}",
                "progress=false"]
     result = subprocess.run(command, capture_output=True, text=True,
@@ -52,12 +54,10 @@ def die_with_parent(parent_pid: int) -> None:
         sys.exit(1)
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str]) -> None:
     die_with_parent(int(argv[0]))
-    from mannrl_gym.cli import main as cli_main
-
-    return cli_main(argv[1:])
+    os.execv(sys.executable, [sys.executable, "-m", "mannrl_gym.cli", *argv[1:]])
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    main(sys.argv[1:])

@@ -12,7 +12,7 @@ from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler, RandomSampler, TPESampler
 from optuna.trial import FrozenTrial
 
-from mannrl_gym.sweep import grid_points
+from mannrl_gym.sweeps.spec import grid_points
 
 
 def trial_seed(seed: int, trial_number: int, name: str = "") -> int:

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mannrl_gym.sweep import SweepError, check_config_and_metric, load_sweep, suggest
-from mannrl_gym.sweep_trial import TrialFailed, run_trial
+from mannrl_gym.sweeps.spec import SweepError, check_config_and_metric, load_sweep, suggest
+from mannrl_gym.sweeps.trial import TrialFailed, run_trial
 
 
 @dataclass
@@ -84,8 +84,8 @@ def open_sweep(settings: SweepSettings):
     """Check the sweep, open the study (nothing is written if either fails); return both."""
     import optuna
 
-    from mannrl_gym.sweep_samplers import make_sampler
-    from mannrl_gym.sweep_study import open_storage, open_study
+    from mannrl_gym.sweeps.samplers import make_sampler
+    from mannrl_gym.sweeps.study import open_storage, open_study
 
     if settings.trials < 0:
         raise SweepError(f"--trials must be 0 or more, got {settings.trials}")
@@ -106,7 +106,7 @@ def work(settings: SweepSettings, budget: Budget, worker: int = 0, opened=None) 
     """One worker: claim a trial from the budget, run it, until the budget or grid is spent."""
     import optuna
 
-    from mannrl_gym.sweep_samplers import GridByTrialNumber, GridCovered
+    from mannrl_gym.sweeps.samplers import GridByTrialNumber, GridCovered
 
     sweep, study = opened or open_sweep(settings)
     out, metric = settings.out, sweep["metric"]["name"]

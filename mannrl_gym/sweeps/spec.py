@@ -1,7 +1,7 @@
 """A wandb-format sweep file: loading, checking, overrides and the metric a trial reports.
 
 The same file works with ``wandb sweep`` + ``wandb agent`` for users with a W&B server; with
-``mannrl sweep`` Optuna drives it (``sweep_study`` opens the study, ``sweep_workers`` runs
+``mannrl sweep`` Optuna drives it (``study`` opens the study, ``workers`` runs
 trials). ``method`` grid / random / bayes; ``parameters`` entries ``value``, ``values``,
 ``min``/``max`` (with ``distribution`` uniform, int_uniform, log_uniform_values); ``metric``
 (name, goal) is read from the last line of each trial's ``metrics.jsonl``.

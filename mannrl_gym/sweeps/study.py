@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from mannrl_gym.sweep import SweepError
+from mannrl_gym.sweeps.spec import SweepError
 
 LOCK_KEY = 0x6D616E6E  # advisory lock id while Optuna's tables are created ("mann")
 SPACE_ATTR = "mannrl_sweep"  # study user attribute: the search space the study was made for
