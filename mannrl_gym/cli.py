@@ -139,6 +139,9 @@ def _sweep(args: argparse.Namespace, extra: list[str]) -> int:
         print("\n".join(summary_lines(existing_study(settings.url, settings.name))))
         return 0
     result = run_sweep(settings)
+    if result.signum is not None:  # SIGINT / SIGTERM: one line, the shell's exit code
+        print(f"mannrl sweep: {result.stopped_line()}", file=sys.stderr)
+        return 128 + result.signum
     print("\n" + "\n".join(summary_lines(result.study)))
     problems = ([f"{len(result.failed)} of {len(result.ran)} trials failed "
                  f"({', '.join(map(str, result.failed))})"] if result.failed else [])

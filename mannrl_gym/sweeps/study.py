@@ -129,6 +129,14 @@ def existing_study(url: str, name: str):
         raise SweepError(f"no study '{name}' in {redacted(url)}") from None
 
 
+def state_name(trial) -> str:
+    """A trial's state as the summary prints it: Optuna's, or STOPPED for a failed trial that
+    SIGINT / SIGTERM ended (user attribute ``interrupted``)."""
+    if trial.state.name == "FAIL" and "interrupted" in trial.user_attrs:
+        return "STOPPED"
+    return trial.state.name
+
+
 def summary_lines(study) -> list[str]:
     """The table ``mannrl sweep --summary`` prints: one row per trial, then the best."""
     import optuna
@@ -136,7 +144,7 @@ def summary_lines(study) -> list[str]:
     trials = study.get_trials(deepcopy=False)
     counts = {}
     for trial in trials:
-        counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
+        counts[state_name(trial)] = counts.get(state_name(trial), 0) + 1
     lines = [f"study {study.study_name}: {len(trials)} trials "
              f"({', '.join(f'{n} {s.lower()}' for s, n in sorted(counts.items()))})",
              f"  {'trial':>5}  {'state':8}  {'value':>8}  {'minutes':>7}  {'host':12}  params"]
@@ -146,7 +154,7 @@ def summary_lines(study) -> list[str]:
         minutes = (f"{(end - trial.datetime_start).total_seconds() / 60:.2f}"
                    if end and trial.datetime_start else "")
         host = str(trial.user_attrs.get("host", ""))[:12]
-        lines.append(f"  {trial.number:5d}  {trial.state.name:8s}  {value:>8s}  {minutes:>7s}  "
+        lines.append(f"  {trial.number:5d}  {state_name(trial):8s}  {value:>8s}  {minutes:>7s}  "
                      f"{host:12s}  {trial.params}")
     if any(t.state == optuna.trial.TrialState.COMPLETE for t in trials):
         best = study.best_trial

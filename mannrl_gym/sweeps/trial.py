@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mannrl_gym.sweeps.stopping import POLL_S, Stop, signal_group
+
 PR_SET_PDEATHSIG = 1
 
 
@@ -26,18 +28,22 @@ class TrialFailed(RuntimeError):
     """A trial's training exited non-zero or logged no usable metric."""
 
 
-def run_trial(config_file: str, metric: str, values: dict[str, Any], run_dir: Path) -> float:
+def run_trial(config_file: str, metric: str, values: dict[str, Any], run_dir: Path,
+              stop: Stop) -> float:
     """Train one trial with ``values`` overriding the config file; return ``metric`` from the
-    last line of its metrics.jsonl."""
-    args = [f"--{k}={json.dumps(v) if isinstance(v, bool) else v}" for k, v in values.items()]
+    last line of its metrics.jsonl. Raises Interrupted if ``stop`` was set while it ran (the
+    trainer gets SIGTERM, then SIGKILL; its run directory keeps its last finished epoch)."""
     command = [sys.executable, "-m", "mannrl_gym.sweeps.trial", str(os.getpid()), "train",
-               config_file, *args, f"out_dir={run_dir.parent}", f"run_name={run_dir.name}",
-               "progress=false"]
-    result = subprocess.run(command, capture_output=True, text=True,
-                            env={**os.environ, "WANDB_SILENT": "true"})
-    if result.returncode != 0:
-        tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
-        raise TrialFailed(f"exit {result.returncode}: {' | '.join(tail)}")
+               config_file, *trial_args(values), f"out_dir={run_dir.parent}",
+               f"run_name={run_dir.name}", "progress=false"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env={**os.environ, "WANDB_SILENT": "true"},
+                          start_new_session=True) as child:  # Ctrl-C reaches the sweep alone
+        stdout, stderr = _wait(child, stop)
+    if child.returncode != 0:
+        stop.check()
+        tail = (stderr or stdout).strip().splitlines()[-3:]
+        raise TrialFailed(f"exit {child.returncode}: {' | '.join(tail)}")
     lines = (run_dir / "metrics.jsonl").read_text().splitlines()
     value = json.loads(lines[-1]).get(metric) if lines else None
     if not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -45,11 +51,30 @@ def run_trial(config_file: str, metric: str, values: dict[str, Any], run_dir: Pa
     return float(value)
 
 
-def die_with_parent(parent_pid: int) -> None:
-    """SIGKILL this process when its parent dies (Linux; elsewhere nothing happens)."""
+def trial_args(values: dict[str, Any]) -> list[str]:
+    """The ``--key=value`` arguments that give a trial ``values`` (read back as YAML)."""
+    return [f"--{k}={json.dumps(v) if isinstance(v, bool) else v}" for k, v in values.items()]
+
+
+def _wait(child: subprocess.Popen, stop: Stop) -> tuple[str, str]:
+    """The child's output once it ends; signals its process group when ``stop`` asks to."""
+    sent = None
+    while True:
+        try:
+            return child.communicate(timeout=POLL_S)
+        except subprocess.TimeoutExpired:
+            wanted = stop.wanted()
+            if wanted is not None and wanted != sent:
+                signal_group(child.pid, wanted)
+                sent = wanted
+
+
+def die_with_parent(parent_pid: int, signum: int = signal.SIGKILL) -> None:
+    """Get ``signum`` when the parent dies (Linux; elsewhere nothing happens); exit at once if
+    it already has."""
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        libc.prctl(PR_SET_PDEATHSIG, signum)
     if os.getppid() != parent_pid:  # the parent died before prctl took effect
         sys.exit(1)
 

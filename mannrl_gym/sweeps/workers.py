@@ -5,13 +5,16 @@ out trial numbers, so workers here and on other machines (the same command again
 ``--storage`` URL) share the study without repeating a trial. ``--trials N`` is what this
 command runs in all, shared by its workers. A worker that dies (SIGKILL, a lost machine)
 takes its trainer with it; its trial is marked failed once its heartbeat is older than the
-grace period, and the other workers go on.
+grace period, and the other workers go on. SIGINT / SIGTERM stop the whole command
+(``stopping``): its trials are marked failed, with the user attribute ``interrupted``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import signal
 import socket
 import sys
 import uuid
@@ -21,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from mannrl_gym.sweeps.spec import SweepError, check_config_and_metric, load_sweep, suggest
-from mannrl_gym.sweeps.trial import TrialFailed, run_trial
+from mannrl_gym.sweeps.stopping import POLL_S, Interrupted, Stop, sigint_ignored
+from mannrl_gym.sweeps.trial import TrialFailed, die_with_parent, run_trial
 
 
 @dataclass
@@ -60,10 +64,20 @@ class SweepResult:
     ran: list[int]            # trial numbers this command ran
     failed: list[int]         # of those, the ones that failed
     lost_workers: list[str]   # workers that died (e.g. killed), with how
+    signum: int | None = None  # the signal that stopped the command, if one did
+    interrupted: list[int] = field(default_factory=list)  # trials that signal stopped
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.lost_workers
+        return not self.failed and not self.lost_workers and self.signum is None
+
+    def stopped_line(self) -> str:
+        """What a stopped command prints (one line)."""
+        trials = (f"trial{'s' if len(self.interrupted) > 1 else ''} "
+                  f"{', '.join(map(str, self.interrupted))} stopped and marked failed "
+                  f"(user attribute 'interrupted')" if self.interrupted else "no trial was running")
+        return (f"stopped by {signal.Signals(self.signum).name}: {trials}; the same command "
+                f"continues the study")
 
 
 class Budget:
@@ -80,8 +94,10 @@ class Budget:
             return True
 
 
-def open_sweep(settings: SweepSettings):
-    """Check the sweep, open the study (nothing is written if either fails); return both."""
+def open_sweep(settings: SweepSettings, check: bool = True):
+    """Check the sweep, open the study (nothing is written if either fails); return the
+    sweep, the study and its storage. ``check=False``: skip checking the config and metric
+    (a worker process, whose parent did)."""
     import optuna
 
     from mannrl_gym.sweeps.samplers import make_sampler
@@ -92,23 +108,26 @@ def open_sweep(settings: SweepSettings):
     if settings.workers < 1:
         raise SweepError(f"--workers must be 1 or more, got {settings.workers}")
     sweep = load_sweep(settings.path, settings.overrides)
-    check_config_and_metric(sweep, settings.path)
+    if check:
+        check_config_and_metric(sweep, settings.path)
     if settings.storage is None:
         settings.out.mkdir(parents=True, exist_ok=True)  # the SQLite file lives there
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     storage = open_storage(settings.url, settings.heartbeat_interval, settings.grace_period)
     sampler = make_sampler(sweep, settings.seed, settings.run_id)
-    return sweep, open_study(storage, settings.name, sweep, sampler)
+    return sweep, open_study(storage, settings.name, sweep, sampler), storage
 
 
-def work(settings: SweepSettings, budget: Budget, worker: int = 0, opened=None) -> None:
-    """One worker: claim a trial from the budget, run it, until the budget or grid is spent."""
+def work(settings: SweepSettings, budget: Budget, stop: Stop, worker: int = 0,
+         opened=None) -> None:
+    """One worker: claim a trial from the budget, run it, until the budget or grid is spent
+    or ``stop`` is set (the trial it stopped is marked failed and ``interrupted``)."""
     import optuna
 
     from mannrl_gym.sweeps.samplers import GridByTrialNumber, GridCovered
 
-    sweep, study = opened or open_sweep(settings)
+    sweep, study, _ = opened or open_sweep(settings, check=False)
     out, metric = settings.out, sweep["metric"]["name"]
     out.mkdir(parents=True, exist_ok=True)
     tag = f"[worker {worker}] " if settings.workers > 1 else ""
@@ -124,9 +143,13 @@ def work(settings: SweepSettings, budget: Budget, worker: int = 0, opened=None) 
             values = {k: suggest(trial, k, spec) for k, spec in sweep["parameters"].items()}
         except GridCovered as exc:
             raise optuna.TrialPruned(str(exc)) from None
-        print(f"{tag}trial {trial.number}: started  {values}", flush=True)
         try:
-            value = run_trial(sweep["config_file"], metric, values, run_dir)
+            stop.check()
+            print(f"{tag}trial {trial.number}: started  {values}", flush=True)
+            value = run_trial(sweep["config_file"], metric, values, run_dir, stop)
+        except Interrupted as exc:
+            trial.set_user_attr("interrupted", signal.Signals(exc.signum).name)
+            raise  # Optuna marks the trial failed and raises it again
         except TrialFailed as exc:
             trial.set_user_attr("error", str(exc))
             print(f"{tag}trial {trial.number}: FAILED  {exc}", file=sys.stderr, flush=True)
@@ -134,43 +157,93 @@ def work(settings: SweepSettings, budget: Budget, worker: int = 0, opened=None) 
         print(f"{tag}trial {trial.number}: {metric} = {value:.4f}", flush=True)
         return value
 
-    while (grid is None or grid.has_work(study)) and budget.claim():
-        study.optimize(objective, n_trials=1)
+    with contextlib.suppress(Interrupted):
+        while stop.signum is None and (grid is None or grid.has_work(study)) and budget.claim():
+            study.optimize(objective, n_trials=1)
 
 
-def _worker_process(settings: SweepSettings, budget: Budget, worker: int) -> None:
+def _worker_process(settings: SweepSettings, budget: Budget, worker: int, parent: int) -> None:
+    """A worker process: SIGTERM (from the parent, or when the parent dies) stops it; SIGINT
+    is ignored (inherited so: the terminal's Ctrl-C is the parent's to handle)."""
+    stop = Stop()
+    stop.install()
+    die_with_parent(parent, signal.SIGTERM)
     try:
-        work(settings, budget, worker)
+        work(settings, budget, stop, worker)
     except SweepError as exc:
         print(f"mannrl: error: [worker {worker}] {exc}", file=sys.stderr)
         sys.exit(2)
+    if stop.signum is not None:
+        sys.exit(stop.exit_code)
 
 
 def run_sweep(settings: SweepSettings) -> SweepResult:
-    """Run (or continue) the study with ``settings.workers`` processes; report what happened."""
+    """Run (or continue) the study with ``settings.workers`` processes; report what happened.
+    SIGINT / SIGTERM stop it: the trials it runs end, marked failed and ``interrupted``."""
+    stop = Stop()
+    stop.install()
+    try:
+        return _run(settings, stop)
+    finally:
+        stop.restore()
+
+
+def _run(settings: SweepSettings, stop: Stop) -> SweepResult:
     import optuna
 
     opened = open_sweep(settings)  # bad input stops here, before any worker starts
     lost: list[str] = []
-    if settings.workers == 1:
-        work(settings, Budget(settings.trials), opened=opened)
-    else:
+    if stop.signum is None and settings.workers == 1:
+        work(settings, Budget(settings.trials), stop, opened=opened)
+    elif stop.signum is None:
         context = multiprocessing.get_context("spawn")
         budget = Budget(settings.trials, context)
-        processes = [context.Process(target=_worker_process, args=(settings, budget, i),
+        processes = [context.Process(target=_worker_process,
+                                     args=(settings, budget, i, os.getpid()),
                                      name=f"mannrl-sweep-worker-{i}")
                      for i in range(settings.workers)]
-        for process in processes:
-            process.start()
+        with sigint_ignored():
+            for process in processes:
+                process.start()
+        _join(processes, stop)
         for i, process in enumerate(processes):
-            process.join()
-            if process.exitcode:
+            if process.exitcode and stop.signum is None:  # a stop is reported on its own
                 how = (f"killed by signal {-process.exitcode}" if process.exitcode < 0
                        else f"exit {process.exitcode}")
                 lost.append(f"worker {i} ({how})")
-    study = opened[1]
+    _, study, storage = opened
+    if stop.signum is not None:
+        _mark_interrupted(study, storage, settings.run_id, stop.signum)
     optuna.storages.fail_stale_trials(study)
     mine = [t for t in study.get_trials(deepcopy=False)
             if t.user_attrs.get("run_id") == settings.run_id]
     failed = [t.number for t in mine if t.state == optuna.trial.TrialState.FAIL]
-    return SweepResult(study, [t.number for t in mine], failed, lost)
+    interrupted = [t.number for t in mine if "interrupted" in t.user_attrs]
+    return SweepResult(study, [t.number for t in mine], failed, lost, stop.signum, interrupted)
+
+
+def _join(processes: list, stop: Stop) -> None:
+    """Wait for the workers; pass a stop on to them (SIGTERM, later SIGKILL)."""
+    sent = None
+    while any(process.is_alive() for process in processes):
+        for process in processes:
+            process.join(POLL_S / len(processes))
+        wanted = stop.wanted()
+        if wanted is not None and wanted != sent:
+            for process in processes:
+                if process.is_alive():
+                    process.kill() if wanted == signal.SIGKILL else process.terminate()
+            sent = wanted
+
+
+def _mark_interrupted(study, storage, run_id: str, signum: int) -> None:
+    """Mark failed the trials of this command still running once its workers are gone (a
+    worker that had to be killed, or one stopped while it asked for a trial)."""
+    import optuna
+
+    study_id = storage.get_study_id_from_name(study.study_name)
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if trial.user_attrs.get("run_id") == run_id:
+            trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+            storage.set_trial_user_attr(trial_id, "interrupted", signal.Signals(signum).name)
+            storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
