@@ -224,10 +224,12 @@ def main(argv: list[str] | None = None) -> int:
         "sweep", help="run a wandb-format sweep YAML locally with Optuna",
         description="key=value overrides (any config key) apply to every trial, e.g. epochs=1. "
                     "Exit code 0: every trial this command ran completed; 1: some failed or a "
-                    "worker died; 2: bad input (nothing run).")
+                    "worker died; 2: bad input (nothing run); 130 / 143: stopped by Ctrl-C / "
+                    "SIGTERM (its trials marked failed, 'interrupted').")
     sweep.add_argument("sweep_file", metavar="SWEEP_YAML")
     sweep.add_argument("--trials", type=int, default=10,
-                       help="trials this command runs, shared by its workers (default 10)")
+                       help="trials this command runs (1 or more), shared by its workers "
+                            "(default 10)")
     sweep.add_argument("--workers", type=int, default=1,
                        help="trial processes at once on this machine (default 1)")
     sweep.add_argument("--storage", help="database URL shared by machines, e.g. "

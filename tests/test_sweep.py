@@ -65,16 +65,17 @@ def test_local_sweep_runs_trials_into_sqlite_and_summarizes(tmp_path, capsys):
 
 
 def test_grid_covers_the_grid_and_failed_trials_set_the_exit_code(tmp_path, capsys):
-    path = write_sweep(tmp_path, method="grid", lr={"values": [-1.0, 0.001]})
+    # a valid config whose data cannot be split so: the trial's trainer fails, not the sweep
+    path = write_sweep(tmp_path, method="grid", holdout_distinct={"values": [100000, 0]})
     out = tmp_path / "runs"
     assert cli.main(["sweep", str(path), "--trials", "5", "--out-dir", str(out)]) == 1
     captured = capsys.readouterr()
     assert "1 of 2 trials failed (0)" in captured.err
-    assert "key 'lr' must be a finite number > 0" in captured.err  # the trial's own error
+    assert "key 'holdout_distinct' is 100000" in captured.err  # the trial's own error
     study = optuna.load_study(study_name="sweep", storage=f"sqlite:///{out}/sweep/study.db")
     assert [t.state.name for t in study.trials] == ["FAIL", "COMPLETE"]  # 2 points, not 5
-    assert sorted(t.params["lr"] for t in study.trials) == [-1.0, 0.001]
-    assert "lr" in study.trials[0].user_attrs["error"]
+    assert [t.params["holdout_distinct"] for t in study.trials] == [100000, 0]
+    assert "holdout_distinct" in study.trials[0].user_attrs["error"]
 
 
 def test_bad_sweep_files_are_named(tmp_path):
@@ -129,11 +130,48 @@ def test_bad_parameter_ranges_are_named(tmp_path, capsys, spec, message):
     assert not (tmp_path / "runs").exists()
 
 
-@pytest.mark.parametrize("option, message", [(["--trials", "-1"], "--trials must be 0 or more"),
+@pytest.mark.parametrize("option, message", [(["--trials", "0"], "--trials must be 1 or more"),
+                                             (["--trials", "-1"], "--trials must be 1 or more"),
                                              (["--workers", "0"], "--workers must be 1 or more")])
 def test_bad_counts_are_named(tmp_path, capsys, option, message):
     path = write_sweep(tmp_path)
     assert message in sweep_error([str(path), *option, "--out-dir", str(tmp_path / "runs")], capsys)
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("method, parameters, where, key", [
+    ("grid", {"lr": {"values": [0.0001, -1]}}, "grid point {'lr': -1}", "lr"),
+    ("grid", {"lr": {"values": [0.0001]}, "memory_size": {"values": [8, 0]}},
+     "grid point {'lr': 0.0001, 'memory_size': 0}", "memory_size"),
+    ("random", {"memory_size": {"values": [8, 0]}}, "parameters.memory_size value 0",
+     "memory_size"),
+    ("bayes", {"lr": {"min": -0.01, "max": 0.01}}, "parameters.lr min -0.01", "lr"),
+    ("random", {"memory_size": {"min": 0, "max": 8}}, "parameters.memory_size min 0",
+     "memory_size"),
+    ("random", {"gamma": {"min": 0.5, "max": 2.0}}, "parameters.gamma max 2.0", "gamma"),
+])
+def test_values_a_trial_would_refuse_fail_before_any_trial(tmp_path, capsys, method,
+                                                           parameters, where, key):
+    """docs/training.md: bad input is exit 2, nothing run; not one failed trial per point."""
+    path = write_sweep(tmp_path, method=method, **parameters)
+    err = sweep_error([str(path), "--out-dir", str(tmp_path / "runs")], capsys)
+    assert err.startswith(f"mannrl: error: {path}: {where}: ") and f"key '{key}'" in err, err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_sweep_must_name_its_config_file(tmp_path, capsys, monkeypatch):
+    path = write_sweep(tmp_path)
+    sweep = yaml.safe_load(path.read_text())
+    del sweep["command"]
+    path.write_text(yaml.safe_dump(sweep))
+    err = sweep_error([str(path), "--out-dir", str(tmp_path / "runs")], capsys)
+    assert "'command' must name the config file every trial trains" in err
+    sweep["command"] = ["mannrl", "train", "configs/logic.yaml", "${args}"]  # relative
+    path.write_text(yaml.safe_dump(sweep))
+    monkeypatch.chdir(tmp_path)
+    err = sweep_error([str(path), "--out-dir", str(tmp_path / "runs")], capsys)
+    assert f"configs/logic.yaml, does not exist (a relative path is read from the current " \
+           f"directory, {tmp_path})" in err
     assert not (tmp_path / "runs").exists()
 
 

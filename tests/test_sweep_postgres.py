@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from mannrl_gym import cli
+from mannrl_gym.sweeps.workers import SweepSettings, open_sweep
 
 PASSWORD = "sweep-secret"
 SKIP_REASON = ("no PostgreSQL server: initdb/postgres are neither on PATH nor installed by "
@@ -285,12 +286,11 @@ def test_a_study_made_for_another_search_space_is_refused(postgres, tmp_path, ca
     url = postgres.new_database()
     path = write_sweep(tmp_path, epochs=1)
     out = tmp_path / "runs"
-    assert cli.main(["sweep", str(path), "--storage", url, "--trials", "0",
-                     "--out-dir", str(out)]) == 0
+    open_sweep(SweepSettings(str(path), 1, url, out_dir=str(out)))  # the study, no trial
+    assert not out.exists()
     changed = yaml.safe_load(path.read_text())
     changed["parameters"]["lr"]["max"] = 0.5
     path.write_text(yaml.safe_dump(changed))
-    shutil.rmtree(out)
     capsys.readouterr()
     code, err = run_cli(["sweep", str(path), "--storage", url, "--trials", "1",
                          "--out-dir", str(out)], capsys)

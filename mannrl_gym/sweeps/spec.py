@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import yaml
 
@@ -99,11 +99,15 @@ def distribution_of(spec: dict[str, Any]) -> str:
 
 
 def _config_file(sweep: dict[str, Any], path: Path) -> str:
-    """The YAML config named in the sweep's ``command`` (else configs/<stem>.yaml)."""
-    for word in sweep.get("command") or []:
+    """The YAML config file the sweep's ``command`` names (every trial trains it)."""
+    command = sweep.get("command")
+    words = command if isinstance(command, list) else []
+    for word in words:
         if isinstance(word, str) and word.endswith((".yaml", ".yml")):
             return word
-    return str(Path("configs") / f"{path.stem}.yaml")
+    raise SweepError(f"{path}: 'command' must name the config file every trial trains, e.g. "
+                     f"command: [${{env}}, mannrl, train, configs/logic.yaml, ${{args}}]"
+                     + ("" if command is None else f"; got {command!r}"))
 
 
 def fixed_values(sweep: dict[str, Any]) -> dict[str, Any]:
@@ -123,19 +127,46 @@ def suggest(trial, key: str, spec: dict[str, Any]) -> Any:
         return spec["value"]
     if "values" in spec:
         return trial.suggest_categorical(key, spec["values"])
-    low, high = spec["min"], spec["max"]
-    distribution = distribution_of(spec)
-    if distribution == "int_uniform":
-        return trial.suggest_int(key, int(low), int(high))
-    return trial.suggest_float(key, float(low), float(high),
-                               log=distribution == "log_uniform_values")
+    low, high = bounds(spec)
+    if distribution_of(spec) == "int_uniform":
+        return trial.suggest_int(key, low, high)
+    return trial.suggest_float(key, low, high, log=distribution_of(spec) == "log_uniform_values")
+
+
+def bounds(spec: dict[str, Any]) -> tuple[Any, Any]:
+    """A min/max spec's bounds as its trials get them (ints for int_uniform, else floats)."""
+    kind = int if distribution_of(spec) == "int_uniform" else float
+    return kind(spec["min"]), kind(spec["max"])
+
+
+def values_to_check(sweep: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(where, values) for every set of values to check before a trial runs: each grid point;
+    for random / bayes, each listed value and each range bound, with the fixed values."""
+    fixed = fixed_values(sweep)
+    if sweep["method"] == "grid":
+        for point in grid_points(sweep):
+            yield f"grid point {point}", {**fixed, **point}
+        return
+    for key, spec in sorted(sweep["parameters"].items()):
+        if "values" in spec:
+            for value in spec["values"]:
+                yield f"parameters.{key} value {value!r}", {**fixed, key: value}
+        elif "min" in spec:
+            for name, value in zip(("min", "max"), bounds(spec)):
+                yield f"parameters.{key} {name} {value!r}", {**fixed, key: value}
 
 
 def check_config_and_metric(sweep: dict[str, Any], source: str) -> None:
-    """Fail before any trial if the config file with the fixed values does not load, or if
+    """Fail before any trial if the config file with the fixed values does not load, if a
+    trial's values would not (every grid point, every listed value, every range bound), or if
     the sweep's metric is no key the trainer logs for this task."""
-    from mannrl_gym.config import load
+    from mannrl_gym.config import load, parse_overrides
+    from mannrl_gym.sweeps.trial import trial_args
 
+    if not Path(sweep["config_file"]).is_file():
+        raise SweepError(f"{source}: the config file its command names, {sweep['config_file']}, "
+                         f"does not exist (a relative path is read from the current directory, "
+                         f"{Path.cwd()})")
     config = load(sweep["config_file"], fixed_values(sweep))
     devices = {config.device, *sweep["parameters"].get("device", {}).get("values", [])}
     if devices - {"cpu"}:  # every trial would stop at its start
@@ -143,6 +174,11 @@ def check_config_and_metric(sweep: dict[str, Any], source: str) -> None:
                          f"sweep's trials are single runs, on the CPU; on a device, run the "
                          f"points as replicas of one run: mannrl train CONFIG seeds=0-4 "
                          f"replicas='[{{lr: 1e-4}}, ...]' device=cuda (docs/replicas.md)")
+    for where, values in values_to_check(sweep):  # as a trial gets them: --key=value
+        try:
+            load(sweep["config_file"], parse_overrides(trial_args(values)))
+        except ConfigError as exc:
+            raise SweepError(f"{source}: {where}: {exc}") from None
     name = sweep["metric"]["name"]
     keys = logged_keys(())
     if name in keys:

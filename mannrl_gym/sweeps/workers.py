@@ -103,8 +103,8 @@ def open_sweep(settings: SweepSettings, check: bool = True):
     from mannrl_gym.sweeps.samplers import make_sampler
     from mannrl_gym.sweeps.study import open_storage, open_study
 
-    if settings.trials < 0:
-        raise SweepError(f"--trials must be 0 or more, got {settings.trials}")
+    if settings.trials < 1:
+        raise SweepError(f"--trials must be 1 or more, got {settings.trials}")
     if settings.workers < 1:
         raise SweepError(f"--workers must be 1 or more, got {settings.workers}")
     sweep = load_sweep(settings.path, settings.overrides)
