@@ -90,3 +90,25 @@ def test_a_stopped_sweep_stops_its_workers_and_marks_their_trials(tmp_path, work
     assert wait_for(lambda: all(t.state.name == "FAIL" for t in study.get_trials()), 10)
     assert [(t.state.name, t.user_attrs.get("interrupted")) for t in study.get_trials()] == \
         [("FAIL", expected)] * workers  # and no trial started after the signal
+
+
+def test_a_second_signal_asks_for_sigkill_and_handlers_are_put_back():
+    from mannrl_gym.sweeps.stopping import Interrupted, Stop
+
+    before = signal.getsignal(signal.SIGTERM)
+    stop = Stop()
+    stop.install()
+    try:
+        assert stop.wanted() is None
+        stop.check()  # nothing asked yet
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert wait_for(lambda: stop.signum == signal.SIGTERM, 5)
+        assert stop.wanted() == signal.SIGTERM and stop.exit_code == 143
+        with pytest.raises(Interrupted, match="stopped by SIGTERM"):
+            stop.check()
+        os.kill(os.getpid(), signal.SIGINT)  # a second Ctrl-C: no more waiting
+        assert wait_for(lambda: stop.wanted() == signal.SIGKILL, 5)
+        assert stop.signum == signal.SIGTERM  # the first signal is the one reported
+    finally:
+        stop.restore()
+    assert signal.getsignal(signal.SIGTERM) is before
