@@ -111,6 +111,9 @@ class RunLog:
             self.this_resume = resume_entry(state, config)
             self.resumes = list(state.get("resumes", [])) + [self.this_resume]
             self.metrics.keep_through(self.start_epoch)
+            if self.metrics.torn is not None:
+                print(f"{self.metrics.path}: dropped its incomplete last line (written when the "
+                      f"run was cut off); resuming after epoch {self.start_epoch}, the checkpoint's")
         else:
             self.metrics.keep_through(0)
             write_config(self.run_dir, config)

@@ -18,7 +18,35 @@ def _vectors_at_hand(config: Config) -> bool:
 
 
 def build_task(config: Config) -> Task:
-    """The Task a config names, with its train/validation split drawn from ``config.seed``."""
+    """The Task a config names, with its train/validation split drawn from ``config.seed``;
+    ConfigError when a split is empty, ``batch_size`` exceeds the training sequences or the
+    run would not fit in memory (``footprint``)."""
+    task = _build(config)
+    _check_fits(config, task)
+    return task
+
+
+def _check_fits(config: Config, task: Task) -> None:
+    from mannrl_gym.footprint import check_footprint
+
+    sizes = {"train": len(task.train), "validation": len(task.validation)}
+    for split, size in sizes.items():
+        if size == 0:
+            more = (f"raise num_sequences (now {config.num_sequences})" if config.task == "logic"
+                    else f"give more sequences in {config.data_path}" + (
+                        f" or {config.val_path}" if config.val_path else ""))
+            raise ConfigError(f"{config.source}: the {split} split holds no sequences "
+                              f"({sizes['train']} train, {sizes['validation']} validation); "
+                              f"{more}")
+    if config.batch_size > sizes["train"]:
+        raise ConfigError(f"{config.source}: key 'batch_size' is {config.batch_size}, but the "
+                          f"training split holds {sizes['train']} sequences: "
+                          f"{config.batch_size - sizes['train']} slots would idle at every "
+                          f"step; use batch_size <= {sizes['train']}")
+    check_footprint(config, task)
+
+
+def _build(config: Config) -> Task:
     if config.task == "logic":
         from mannrl_gym.tasks import logic
         try:

@@ -1,0 +1,102 @@
+"""Wrong input on purpose (issue 23): each is one line on stderr, exit 2, nothing half-written,
+or the right behaviour."""
+
+import json
+import shutil
+
+import pytest
+
+from mannrl_gym import cli
+from mannrl_gym.trainer import train
+
+from conftest import ROOT, small_config
+
+LOGIC = str(ROOT / "configs/logic.yaml")
+QUICK = ["num_sequences=300", "epochs=1", "eval_batch_size=64", "wandb_mode=disabled",
+         "progress=false"]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A run of one epoch; tests copy it before damaging it."""
+    return train(small_config(out_dir=str(tmp_path_factory.mktemp("runs")), run_name="r",
+                              epochs=1))
+
+
+@pytest.fixture
+def run_copy(finished_run, tmp_path):
+    return shutil.copytree(finished_run, tmp_path / "copy")
+
+
+def error_line(capsys) -> str:
+    """stderr of a command that failed with exit 2: one line, no traceback."""
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    return err
+
+
+def test_too_few_sequences_for_a_validation_split_is_one_line(tmp_path, capsys):
+    assert cli.main(["train", LOGIC, *QUICK, "num_sequences=1", f"out_dir={tmp_path}"]) == 2
+    assert "num_sequences" in error_line(capsys)
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("command", [["train", "--resume", "{run}", "epochs=2"], ["plot", "{run}"]])
+def test_a_checkpoint_of_garbage_text_is_named_and_plot_writes_nothing(run_copy, capsys, command):
+    (run_copy / "checkpoint.pt").write_text("hello world, not a checkpoint\n")
+    before = sorted(p.name for p in run_copy.iterdir())
+    assert cli.main([part.format(run=run_copy) for part in command]) == 2
+    assert "checkpoint.pt: not a checkpoint" in error_line(capsys)
+    assert sorted(p.name for p in run_copy.iterdir()) == before  # no curves.png alone
+
+
+def test_plot_out_a_regular_file_is_refused(run_copy, tmp_path, capsys):
+    target = tmp_path / "a-file"
+    target.write_text("keep me")
+    assert cli.main(["plot", str(run_copy), "--out", str(target)]) == 2
+    assert "is not a directory" in error_line(capsys)
+    assert target.read_text() == "keep me"
+
+
+def test_a_torn_last_metrics_line_is_dropped_on_resume_and_skipped_by_plot(run_copy, capsys):
+    metrics = run_copy / "metrics.jsonl"
+    metrics.write_text(metrics.read_text() + '{"epoch": 2, "train/f')
+    assert cli.main(["plot", str(run_copy), "--out", str(run_copy / "figures")]) == 0
+    assert (run_copy / "figures" / "curves.png").is_file()
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", str(run_copy), "epochs=2"]) == 0
+    assert "dropped its incomplete last line" in capsys.readouterr().out
+    assert [json.loads(line)["epoch"] for line in metrics.read_text().splitlines()] == [1, 2]
+
+
+@pytest.mark.parametrize("override, key", [("memory_size=10000000", "memory_size"),
+                                           ("eval_batch_size=100000000", "eval_batch_size"),
+                                           ("hidden_size=1000000000", "hidden_size")])
+def test_a_run_too_big_for_memory_is_refused_before_it_allocates(tmp_path, capsys, override, key):
+    assert cli.main(["train", LOGIC, *QUICK, override, f"out_dir={tmp_path}"]) == 2
+    err = error_line(capsys)
+    assert "would allocate at least" in err and "GiB" in err and f"lower {key}" in err
+    assert not any(tmp_path.iterdir())
+
+
+def test_the_footprint_of_table_1_is_small_and_grows_with_the_batch():
+    from mannrl_gym.footprint import estimate
+    from mannrl_gym.tasks import build_task
+
+    config = small_config()
+    task = build_task(config)
+    small = estimate(config, task)
+    big = estimate(small_config(batch_size=256), task)
+    assert sum(small.values()) < 64 * 2**20
+    assert big["training slots"] > 8 * small["training slots"]
+    assert big["evaluation slots"] == small["evaluation slots"]
+
+
+def test_batch_size_beyond_the_training_sequences_is_refused_with_the_count(tmp_path, capsys):
+    from mannrl_gym.tasks.logic import make_task
+
+    sequences = len(make_task(300, 0).train)
+    assert cli.main(["train", LOGIC, *QUICK, "batch_size=1000", f"out_dir={tmp_path}"]) == 2
+    err = error_line(capsys)
+    assert f"'batch_size' is 1000, but the training split holds {sequences} sequences" in err
+    assert not any(tmp_path.iterdir())
