@@ -187,6 +187,10 @@ class Config:
         if self.task != "translate" and self.target_path:
             self._fail("target_path", f"is only read when task is 'translate', not '{self.task}'")
         self._validate_curriculum()
+        if self.run_name is not None and (re.search(r"[/\\]", self.run_name)
+                                          or self.run_name in ("", ".", "..")):
+            self._fail("run_name", f"must be a plain folder name inside out_dir (no '/', '\\', "
+                       f"'.' or '..'), got {self.run_name!r}")
         if self.max_minutes is not None and self.max_minutes <= 0:
             self._fail("max_minutes", f"must be > 0, got {self.max_minutes}")
         return self

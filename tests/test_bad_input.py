@@ -100,3 +100,50 @@ def test_batch_size_beyond_the_training_sequences_is_refused_with_the_count(tmp_
     err = error_line(capsys)
     assert f"'batch_size' is 1000, but the training split holds {sequences} sequences" in err
     assert not any(tmp_path.iterdir())
+
+
+GOOD_ROWS = [json.dumps({"input": list(w) + ["?"], "target": ["."] + list(w)})
+             for w in ("abc", "bca", "cab", "acb", "bac") * 8]
+
+
+@pytest.mark.parametrize("row, says", [
+    ('{"input": ["a"], "target": ["b"], "answer": 1}', "'answer' must list step indices"),
+    ('{"input": ["a", 1], "target": ["b", "c"]}', "'input' symbols must be strings, got 1"),
+    ('{"input": ["a", null], "target": ["b", "c"]}', "symbols must be strings, got null"),
+    ('{"input": ["a", "b"], "target": ["b", [1]]}', "'target' symbols must be strings, got [1]"),
+    ('{"input": ["a", NaN], "target": ["b", "c"]}', "NaN is not JSON"),
+])
+def test_a_bad_jsonl_row_is_named_by_its_line(tmp_path, capsys, row, says):
+    data = tmp_path / "task.jsonl"
+    data.write_text("\n".join(GOOD_ROWS[:3] + [row] + GOOD_ROWS[3:]) + "\n")
+    assert cli.main(["train", LOGIC, *QUICK, "task=jsonl", f"data_path={data}",
+                     f"out_dir={tmp_path / 'runs'}"]) == 2
+    err = error_line(capsys)
+    assert f"task.jsonl:4: " in err and says in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_latin_1_jsonl_file_is_named_with_the_line(tmp_path, capsys):
+    data = tmp_path / "task.jsonl"
+    data.write_bytes(("\n".join(GOOD_ROWS[:4] + ['{"input": ["é"], "target": ["ü"]}']) + "\n")
+                     .encode("latin-1"))
+    assert cli.main(["train", LOGIC, *QUICK, "task=jsonl", f"data_path={data}",
+                     f"out_dir={tmp_path / 'runs'}"]) == 2
+    assert "task.jsonl:5: not valid UTF-8" in error_line(capsys)
+
+
+@pytest.mark.parametrize("extra", [[], ["seeds=0-1"]])
+def test_out_dir_an_existing_file_is_refused(tmp_path, capsys, extra):
+    target = tmp_path / "a-file"
+    target.write_text("keep me")
+    assert cli.main(["train", LOGIC, *QUICK, *extra, f"out_dir={target}"]) == 2
+    assert "a-file exists and is not a directory" in error_line(capsys)
+    assert target.read_text() == "keep me"
+
+
+@pytest.mark.parametrize("name", ["../escaped", "a/b", "..", "a\\b"])
+def test_run_name_cannot_leave_out_dir(tmp_path, capsys, name):
+    out = tmp_path / "runs"
+    assert cli.main(["train", LOGIC, *QUICK, f"out_dir={out}", f"run_name={name}"]) == 2
+    assert "key 'run_name' must be a plain folder name" in error_line(capsys)
+    assert not any(tmp_path.iterdir())

@@ -56,6 +56,7 @@ def train_replicas(replicas: list[Replica], parent: Path) -> Path:
     configs = [Config(**{**r.config.to_dict(), "out_dir": str(parent), "run_name": r.name},
                       source=r.config.source).validate() for r in replicas]
     tasks = _tasks(configs)  # bad data fails here, before anything is written
+    rundir.check_creatable(parent, replicas[0].config.source)
     parent.mkdir(parents=True, exist_ok=True)
     try:
         checkpoint.atomic_write_text(parent / INDEX, yaml.safe_dump(
