@@ -23,7 +23,7 @@ from mannrl_gym.config import Config, ConfigError, from_mapping
 from mannrl_gym.experiments import make_experiment
 from mannrl_gym.rundir import load_run_config
 from mannrl_gym.tasks import build_task
-from mannrl_gym.tracking import Tracker
+from mannrl_gym.tracking import Tracker, check_online_login
 
 F1_TARGET = 0.99
 
@@ -41,6 +41,7 @@ def train(config: Config, run_dir: Path | None = None, resume: bool = False) -> 
     The run directory is held exclusively for the whole run (``rundir.claim``): a second
     run, or a ``--resume`` of a run still going, stops with a ConfigError and writes nothing.
     """
+    check_online_login(config)
     torch.set_num_threads(config.num_threads)
     with threadpool_limits(limits=config.num_threads):  # BLAS threads thrash on small matrices
         return _train(config, run_dir, resume)

@@ -147,3 +147,34 @@ def test_run_name_cannot_leave_out_dir(tmp_path, capsys, name):
     assert cli.main(["train", LOGIC, *QUICK, f"out_dir={out}", f"run_name={name}"]) == 2
     assert "key 'run_name' must be a plain folder name" in error_line(capsys)
     assert not any(tmp_path.iterdir())
+
+
+@pytest.fixture
+def no_wandb_key(tmp_path, monkeypatch):
+    for name in ("WANDB_API_KEY", "WANDB_IDENTITY_TOKEN_FILE", "WANDB_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("NETRC", str(tmp_path / "home" / ".netrc"))
+    return tmp_path / "home" / ".netrc"
+
+
+@pytest.mark.parametrize("extra", [[], ["seeds=0-1"]])
+def test_wandb_online_without_a_key_stops_before_the_run(tmp_path, capsys, no_wandb_key, extra):
+    assert cli.main(["train", LOGIC, *QUICK, *extra, "wandb_mode=online",
+                     f"out_dir={tmp_path / 'runs'}"]) == 2
+    assert "no wandb API key" in error_line(capsys)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_wandb_key_in_netrc_or_the_environment_is_found(no_wandb_key, monkeypatch):
+    from mannrl_gym.tracking import wandb_key_found
+
+    assert not wandb_key_found()
+    no_wandb_key.parent.mkdir()
+    no_wandb_key.write_text("machine api.wandb.ai\n  login user\n  password 0123456789abcdef\n")
+    no_wandb_key.chmod(0o600)
+    assert wandb_key_found()
+    monkeypatch.setenv("WANDB_BASE_URL", "https://wandb.example.org")
+    assert not wandb_key_found()  # the key is for another host
+    monkeypatch.setenv("WANDB_API_KEY", "0123456789abcdef")
+    assert wandb_key_found()

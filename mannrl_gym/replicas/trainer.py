@@ -27,7 +27,7 @@ from mannrl_gym.config import Config, ConfigError
 from mannrl_gym.replicas.experiment import ReplicatedExperiment
 from mannrl_gym.replicas.spec import Replica, check_device
 from mannrl_gym.tasks import build_task
-from mannrl_gym.tracking import Tracker
+from mannrl_gym.tracking import Tracker, check_online_login
 from mannrl_gym.trainer import RunLog, resume_config, resumed_state
 
 INDEX = "replicas.yaml"
@@ -97,6 +97,7 @@ def _tasks(configs: list[Config]) -> list:
     built: dict[str, Any] = {}
     data_keys = ("task", "seed", "data_path", "val_path", "num_sequences")
     tasks = []
+    check_online_login(configs[0])  # before any data is built or anything written
     # 1,024 seeds build 1,024 data sets before the first epoch: minutes, shown on a terminal
     bar = tqdm(configs, desc="data sets", unit="replica", leave=False, mininterval=1.0,
                disable=None if configs[0].progress and len(configs) > 1 else True)
