@@ -77,16 +77,35 @@ def _run(config: Config, task, run_dir: Path, state: dict[str, Any] | None) -> P
     if swept:
         config = from_mapping({**config.to_dict(), **swept}, source=f"{config.source} + wandb.config")
         task = build_task(config)
-    log = RunLog(config, task, run_dir, state, tracker, make_experiment(config, task))
+    epoch = state["epoch"] if state else 0
     try:
+        log = RunLog(config, task, run_dir, state, tracker, make_experiment(config, task))
         for epoch in range(log.start_epoch, config.epochs):
             tic = time.perf_counter()
             stats = log.experiment.run_epoch(epoch, f"epoch {epoch + 1}/{config.epochs}")
             if log.finish_epoch(epoch, stats, time.perf_counter() - tic):
                 break
+    except KeyboardInterrupt:
+        raise Interrupted(run_dir, epoch + 1) from None
     finally:
         tracker.finish()
     return log.close()
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) while ``run_dir`` trained its (1-based) ``epoch``; checkpoints are
+    written atomically, so the last one is intact. Its message is read once the run
+    directory is released (a run stopped before its first checkpoint is removed by then)."""
+
+    def __init__(self, run_dir: Path, epoch: int) -> None:
+        super().__init__(run_dir, epoch)
+        self.run_dir, self.epoch = Path(run_dir), epoch
+
+    def __str__(self) -> str:
+        if not self.run_dir.exists():
+            return (f"interrupted at epoch {self.epoch}, before its first checkpoint; "
+                    f"nothing kept")
+        return f"interrupted at epoch {self.epoch}; resume with: mannrl train --resume {self.run_dir}"
 
 
 class RunLog:

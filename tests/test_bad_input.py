@@ -178,3 +178,43 @@ def test_a_wandb_key_in_netrc_or_the_environment_is_found(no_wandb_key, monkeypa
     assert not wandb_key_found()  # the key is for another host
     monkeypatch.setenv("WANDB_API_KEY", "0123456789abcdef")
     assert wandb_key_found()
+
+
+def _interrupt_training(out_dir, extra: list[str], checkpoint_path):
+    """Start `mannrl train` for many epochs, send SIGINT once ``checkpoint_path`` exists;
+    (exit code, stdout, stderr)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    command = [sys.executable, "-m", "mannrl_gym.cli", "train", LOGIC, *QUICK, "epochs=500",
+               f"out_dir={out_dir}", "run_name=r", *extra]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"},
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 120
+    while not checkpoint_path.exists() and time.monotonic() < deadline \
+            and process.poll() is None:
+        time.sleep(0.2)
+    time.sleep(0.5)  # into a later epoch, maybe mid-checkpoint
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    return process.returncode, out, err
+
+
+@pytest.mark.parametrize("extra, replica", [([], ""), (["seeds=0-1"], "seed1")])
+def test_ctrl_c_stops_with_a_resume_line_and_an_intact_checkpoint(tmp_path, extra, replica):
+    from mannrl_gym import checkpoint
+
+    run = tmp_path / "r"
+    code, out, err = _interrupt_training(tmp_path, extra, run / replica / "checkpoint.pt")
+    assert code == 130, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith("interrupted at epoch ")
+    assert lines[0].endswith(f"; resume with: mannrl train --resume {run}")
+    epoch = int(lines[0].split()[3].rstrip(";"))
+    saved = checkpoint.load(run / replica / "checkpoint.pt")["epoch"]
+    assert saved in (epoch - 1, epoch)  # the epoch in progress, or the one just saved
+    assert not list(run.rglob(".*.tmp"))

@@ -28,7 +28,7 @@ from mannrl_gym.replicas.experiment import ReplicatedExperiment
 from mannrl_gym.replicas.spec import Replica, check_device
 from mannrl_gym.tasks import build_task
 from mannrl_gym.tracking import Tracker, check_online_login
-from mannrl_gym.trainer import RunLog, resume_config, resumed_state
+from mannrl_gym.trainer import Interrupted, RunLog, resume_config, resumed_state
 
 INDEX = "replicas.yaml"
 # keys the replicas' one loop takes from the first replica: a resume needs them equal
@@ -124,6 +124,7 @@ def _run(configs: list[Config], tasks: list, run_dirs: list[Path],
     device = configs[0].device
     replicated = ReplicatedExperiment(configs, tasks, None if device == "cpu" else device)
     trackers: list[Tracker] = []
+    epoch = min(state["epoch"] if state else 0 for state in states)
     try:
         logs = []
         for k, (config, task, run_dir) in enumerate(zip(configs, tasks, run_dirs)):
@@ -150,6 +151,8 @@ def _run(configs: list[Config], tasks: list, run_dirs: list[Path],
             if stop:
                 tqdm.write(f"stopping: max_minutes={configs[0].max_minutes} reached")
                 break
+    except KeyboardInterrupt:
+        raise Interrupted(run_dirs[0].parent, epoch + 1) from None
     finally:
         for tracker in trackers:
             tracker.finish()
