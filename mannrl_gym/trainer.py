@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -175,7 +176,7 @@ class RunLog:
             self.this_resume = None
         self.last_row = row
         if announce and "train/f1" in row:
-            tqdm.write(_progress_line(row))
+            epoch_line(_progress_line(row))
         if announce and out_of_time:
             tqdm.write(f"stopping: {self.elapsed / 60:.1f} min reached "
                        f"max_minutes={config.max_minutes}")
@@ -245,6 +246,10 @@ def resumed_state(run_dir: Path, config: Config) -> dict[str, Any]:
             f"start it anew with `mannrl train {run_dir / 'config.yaml'} "
             f"out_dir={run_dir.parent} run_name={run_dir.name}`")
     state = checkpoint.load(path)
+    if int(state["epoch"]) > config.epochs:
+        raise ConfigError(f"{run_dir}: the run already has {state['epoch']} epochs, and "
+                          f"epochs={config.epochs} is fewer; pass epochs=N with N > "
+                          f"{state['epoch']} to train further (a run is not cut back)")
     saved = state.get("config", {})
     for keys, why in ((SHAPE_KEYS, "it sets the shapes of the saved networks and buffers"),
                       (DATA_KEYS, "it changes the data the run trains on"),
@@ -268,6 +273,13 @@ def resume_entry(state: dict[str, Any], config: Config) -> dict[str, Any]:
 
 def write_config(run_dir: Path, config: Config) -> None:
     checkpoint.atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config.to_dict()))
+
+
+def epoch_line(line: str) -> None:
+    """Print a per-epoch line past any progress bar, flushed at once (a log file read during
+    the run, or after a kill -9, holds every finished epoch)."""
+    tqdm.write(line)
+    sys.stdout.flush()
 
 
 def _progress_line(row: dict[str, Any]) -> str:

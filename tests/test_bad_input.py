@@ -218,3 +218,69 @@ def test_ctrl_c_stops_with_a_resume_line_and_an_intact_checkpoint(tmp_path, extr
     saved = checkpoint.load(run / replica / "checkpoint.pt")["epoch"]
     assert saved in (epoch - 1, epoch)  # the epoch in progress, or the one just saved
     assert not list(run.rglob(".*.tmp"))
+
+
+def test_a_config_key_given_twice_is_named_with_its_lines(tmp_path, capsys):
+    config = tmp_path / "twice.yaml"
+    config.write_text("epochs: 2\nlr: 0.001\nepochs: 5\n")
+    assert cli.main(["train", str(config), f"out_dir={tmp_path / 'runs'}"]) == 2
+    assert "key 'epochs' is given twice (lines 1 and 3)" in error_line(capsys)
+
+
+@pytest.mark.parametrize("override, hint", [("agent=manrl", "did you mean 'mannrl'?"),
+                                            ("task=logc", "did you mean 'logic'?")])
+def test_a_misspelt_agent_or_task_gets_a_suggestion(tmp_path, capsys, override, hint):
+    assert cli.main(["train", LOGIC, override, f"out_dir={tmp_path}"]) == 2
+    assert hint in error_line(capsys)
+
+
+def test_resume_with_fewer_epochs_than_done_says_so(run_copy, capsys):
+    checkpoint_bytes = (run_copy / "checkpoint.pt").read_bytes()
+    assert cli.main(["train", "--resume", str(run_copy), "epochs=2"]) == 0
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", str(run_copy), "epochs=1"]) == 2
+    assert "already has 2 epochs, and epochs=1 is fewer" in error_line(capsys)
+    assert (run_copy / "checkpoint.pt").read_bytes() != checkpoint_bytes  # epoch 2's, kept
+
+
+def test_replicas_with_progress_false_print_every_evaluated_epoch(tmp_path, capsys):
+    assert cli.main(["train", LOGIC, *QUICK, "epochs=2", "seeds=0-1",
+                     f"out_dir={tmp_path}"]) == 0
+    out = capsys.readouterr().out
+    assert "epoch    1  2 replicas" in out and "epoch    2  2 replicas" in out
+
+
+def test_a_killed_replicated_run_leaves_its_finished_epochs_in_the_log(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    log = tmp_path / "train.log"
+    metrics = tmp_path / "r" / "seed1" / "metrics.jsonl"
+    with log.open("w") as handle:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mannrl_gym.cli", "train", LOGIC, *QUICK, "epochs=500",
+             "seeds=0-1", f"out_dir={tmp_path}", "run_name=r"], cwd=ROOT, stdout=handle,
+            stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None and not (
+                metrics.exists() and len(metrics.read_text().splitlines()) >= 2):
+            time.sleep(0.2)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=60)
+    assert "epoch    1  2 replicas" in log.read_text()  # written before epoch 2 trained
+
+
+def test_predictor_write_takes_one_string_as_one_text(tmp_path):
+    from mannrl_gym.predict import Predictor
+    from test_sentence_env import ENGLISH, sentence_config
+
+    english = tmp_path / "tiny.en"
+    english.write_text("\n".join(ENGLISH) + "\n", encoding="utf-8")
+    predictor = Predictor(train(sentence_config((str(english),), tmp_path, epochs=1,
+                                                run_name="p")))
+    alone = predictor.write("Go on.", max_chars=5)
+    assert [w.source for w in alone] == ["Go on."]
+    assert alone == predictor.write(["Go on."], max_chars=5)

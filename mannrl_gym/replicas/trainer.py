@@ -28,7 +28,8 @@ from mannrl_gym.replicas.experiment import ReplicatedExperiment
 from mannrl_gym.replicas.spec import Replica, check_device
 from mannrl_gym.tasks import build_task
 from mannrl_gym.tracking import Tracker, check_online_login
-from mannrl_gym.trainer import Interrupted, RunLog, resume_config, resumed_state
+from mannrl_gym.trainer import (Interrupted, RunLog, epoch_line, resume_config,
+                                resumed_state)
 
 INDEX = "replicas.yaml"
 # keys the replicas' one loop takes from the first replica: a resume needs them equal
@@ -146,8 +147,9 @@ def _run(configs: list[Config], tasks: list, run_dirs: list[Path],
                 if running[k]:
                     log.finish_epoch(epoch, stats[k], seconds, stop=stop, announce=False)
                     rows.append(log.last_row)
-            if configs[0].progress or epoch + 1 == epochs or stop:
-                tqdm.write(progress_line(epoch, rows, seconds))
+            evaluated = any("train/f1" in row for row in rows)  # progress=false: as a single run
+            if configs[0].progress or evaluated or epoch + 1 == epochs or stop:
+                epoch_line(progress_line(epoch, rows, seconds))
             if stop:
                 tqdm.write(f"stopping: max_minutes={configs[0].max_minutes} reached")
                 break
