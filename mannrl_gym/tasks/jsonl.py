@@ -2,7 +2,8 @@
 
 Each line: ``{"input": ["a", "b", ...], "target": ["x", "y", ...]}`` with equal lengths, and
 optionally ``"answer": [i, ...]``, the step indices whose target needs memory (reported as
-answer accuracy; without it, every step counts as an answer step). Symbols are strings; inputs
+answer accuracy; without it, every step counts as an answer step). Symbols are JSON strings (a
+number, null, list or NaN is refused with its line); the file is UTF-8. Inputs
 are one-hot encoded over the sorted input vocabulary.
 """
 
