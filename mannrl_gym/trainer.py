@@ -23,7 +23,7 @@ from mannrl_gym import checkpoint, rundir
 from mannrl_gym.config import Config, ConfigError, from_mapping
 from mannrl_gym.experiments import make_experiment
 from mannrl_gym.rundir import load_run_config
-from mannrl_gym.tasks import build_task
+from mannrl_gym.tasks import build_task, check_trainable
 from mannrl_gym.tracking import Tracker, check_online_login
 
 F1_TARGET = 0.99
@@ -64,8 +64,11 @@ def _train(config: Config, run_dir: Path | None, resume: bool) -> Path:
         run_dir = Path(run_dir)
         with rundir.claim(run_dir, new_run=False, source=config.source):
             state = resumed_state(run_dir, config)  # the keys that cannot change, checked first
-            return _run(config, build_task(config), run_dir, state)
+            task = build_task(config)
+            check_trainable(config, task)
+            return _run(config, task, run_dir, state)
     task = build_task(config)  # bad data fails here, before anything is written
+    check_trainable(config, task)
     run_dir = Path(run_dir) if run_dir is not None else new_run_dir(config)
     with rundir.claim(run_dir, new_run=True, source=config.source):
         return _run(config, task, run_dir, None)

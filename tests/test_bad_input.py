@@ -284,3 +284,11 @@ def test_predictor_write_takes_one_string_as_one_text(tmp_path):
     alone = predictor.write("Go on.", max_chars=5)
     assert [w.source for w in alone] == ["Go on."]
     assert alone == predictor.write(["Go on."], max_chars=5)
+
+
+def test_the_envs_still_take_a_task_smaller_than_the_trainers_batch():
+    import gymnasium
+
+    env = gymnasium.make("MannRL-Logic-v0", num_sequences=10)  # batch_size 16: not the env's
+    observation, _ = env.reset(seed=0)
+    assert observation.shape == env.observation_space.shape

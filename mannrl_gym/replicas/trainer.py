@@ -26,7 +26,7 @@ from mannrl_gym import checkpoint, rundir
 from mannrl_gym.config import Config, ConfigError
 from mannrl_gym.replicas.experiment import ReplicatedExperiment
 from mannrl_gym.replicas.spec import Replica, check_device
-from mannrl_gym.tasks import build_task
+from mannrl_gym.tasks import build_task, check_trainable
 from mannrl_gym.tracking import Tracker, check_online_login
 from mannrl_gym.trainer import (Interrupted, RunLog, epoch_line, resume_config,
                                 resumed_state)
@@ -106,6 +106,7 @@ def _tasks(configs: list[Config]) -> list:
         key = repr([getattr(config, k) for k in data_keys])
         if key not in built:
             built[key] = build_task(config)
+        check_trainable(config, built[key])
         tasks.append(built[key])
     return tasks
 

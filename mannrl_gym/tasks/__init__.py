@@ -19,16 +19,8 @@ def _vectors_at_hand(config: Config) -> bool:
 
 def build_task(config: Config) -> Task:
     """The Task a config names, with its train/validation split drawn from ``config.seed``;
-    ConfigError when a split is empty, ``batch_size`` exceeds the training sequences or the
-    run would not fit in memory (``footprint``)."""
+    ConfigError when a split is empty."""
     task = _build(config)
-    _check_fits(config, task)
-    return task
-
-
-def _check_fits(config: Config, task: Task) -> None:
-    from mannrl_gym.footprint import check_footprint
-
     sizes = {"train": len(task.train), "validation": len(task.validation)}
     for split, size in sizes.items():
         if size == 0:
@@ -38,11 +30,21 @@ def _check_fits(config: Config, task: Task) -> None:
             raise ConfigError(f"{config.source}: the {split} split holds no sequences "
                               f"({sizes['train']} train, {sizes['validation']} validation); "
                               f"{more}")
-    if config.batch_size > sizes["train"]:
+    return task
+
+
+def check_trainable(config: Config, task: Task) -> None:
+    """ConfigError when training ``config`` on ``task`` cannot work: ``batch_size`` above the
+    training sequences (slots that never read), or arrays beyond this machine's memory
+    (``footprint``)."""
+    from mannrl_gym.footprint import check_footprint
+
+    sequences = len(task.train)
+    if config.batch_size > sequences:
         raise ConfigError(f"{config.source}: key 'batch_size' is {config.batch_size}, but the "
-                          f"training split holds {sizes['train']} sequences: "
-                          f"{config.batch_size - sizes['train']} slots would idle at every "
-                          f"step; use batch_size <= {sizes['train']}")
+                          f"training split holds {sequences} sequences: "
+                          f"{config.batch_size - sequences} slots would idle at every step; "
+                          f"use batch_size <= {sequences}")
     check_footprint(config, task)
 
 
@@ -78,4 +80,4 @@ def _build(config: Config) -> Task:
     raise ValueError(f"unknown task {config.task!r}")
 
 
-__all__ = ["DataError", "SequenceSet", "Task", "build_task"]
+__all__ = ["DataError", "SequenceSet", "Task", "build_task", "check_trainable"]
