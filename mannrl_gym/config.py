@@ -144,8 +144,9 @@ class Config:
                        f"task logic with holdout: distinct (here task {self.task}, holdout "
                        f"{self.holdout}); set it to 0 or change those keys")
         if self.agent not in agent_registry.REGISTRY:
-            self._fail("agent", f"must be one of {agent_registry.agent_names()}, "
-                       f"got {self.agent!r}{did_you_mean(self.agent, agent_registry.agent_names())}")
+            names = agent_registry.agent_names()
+            self._fail("agent", f"must be one of {names}, got {self.agent!r}"
+                       f"{did_you_mean(self.agent, names)}")
         if self.settle < 0:
             self._fail("settle", f"must be >= 0, got {self.settle}")
         if self.history < 2:

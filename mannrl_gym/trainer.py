@@ -109,7 +109,8 @@ class Interrupted(KeyboardInterrupt):
         if not self.run_dir.exists():
             return (f"interrupted at epoch {self.epoch}, before its first checkpoint; "
                     f"nothing kept")
-        return f"interrupted at epoch {self.epoch}; resume with: mannrl train --resume {self.run_dir}"
+        return (f"interrupted at epoch {self.epoch}; resume with: mannrl train --resume "
+                f"{self.run_dir}")
 
 
 class RunLog:
@@ -136,8 +137,8 @@ class RunLog:
             self.resumes = list(state.get("resumes", [])) + [self.this_resume]
             self.metrics.keep_through(self.start_epoch)
             if self.metrics.torn is not None:
-                print(f"{self.metrics.path}: dropped its incomplete last line (written when the "
-                      f"run was cut off); resuming after epoch {self.start_epoch}, the checkpoint's")
+                print(f"{self.metrics.path}: dropped an incomplete last line (cut off "
+                      f"mid-write); resuming after epoch {self.start_epoch}, the last checkpoint")
         else:
             self.metrics.keep_through(0)
             write_config(self.run_dir, config)

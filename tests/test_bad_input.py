@@ -65,7 +65,7 @@ def test_a_torn_last_metrics_line_is_dropped_on_resume_and_skipped_by_plot(run_c
     assert (run_copy / "figures" / "curves.png").is_file()
     capsys.readouterr()
     assert cli.main(["train", "--resume", str(run_copy), "epochs=2"]) == 0
-    assert "dropped its incomplete last line" in capsys.readouterr().out
+    assert "dropped an incomplete last line" in capsys.readouterr().out
     assert [json.loads(line)["epoch"] for line in metrics.read_text().splitlines()] == [1, 2]
 
 
@@ -262,8 +262,10 @@ def test_a_killed_replicated_run_leaves_its_finished_epochs_in_the_log(tmp_path)
     with log.open("w") as handle:
         process = subprocess.Popen(
             [sys.executable, "-m", "mannrl_gym.cli", "train", LOGIC, *QUICK, "epochs=500",
-             "seeds=0-1", f"out_dir={tmp_path}", "run_name=r"], cwd=ROOT, stdout=handle,
-            stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+             "progress=true", "seeds=0-1", f"out_dir={tmp_path}", "run_name=r"], cwd=ROOT,
+            stdout=handle, stderr=subprocess.STDOUT,
+            env={**{k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"},
+                 "OMP_NUM_THREADS": "1"})  # a log file: block-buffered unless flushed
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and process.poll() is None and not (
                 metrics.exists() and len(metrics.read_text().splitlines()) >= 2):
