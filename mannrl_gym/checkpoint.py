@@ -17,6 +17,8 @@ from typing import Any
 
 import torch
 
+from mannrl_gym.errors import DataError
+
 FORMAT_VERSION = 2
 
 
@@ -28,11 +30,15 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that a crash leaves either the old or the new file."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # Ctrl-C or a full disk: no partial file left beside the old one
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -63,12 +69,17 @@ def _reason(exc: BaseException) -> str:
 def _load_weights_only(source, name: str):
     if isinstance(source, Path) and source.stat().st_size == 0:
         raise CheckpointError(f"{name}: empty file (0 bytes), not a checkpoint")
+    if not zipfile.is_zipfile(source):  # torch.save writes a zip archive; anything else is not ours
+        raise CheckpointError(f"{name}: not a checkpoint (not a file torch.save wrote)")
+    if not isinstance(source, Path):
+        source.seek(0)  # is_zipfile read the stream
     try:
         return torch.load(source, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise CheckpointError(f"{name}: refused: the file holds objects other than tensors and "
                               f"plain data ({_reason(exc)})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, IndexError) as exc:
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, IndexError,
+            KeyError) as exc:
         raise CheckpointError(f"{name}: unreadable or truncated checkpoint "
                               f"({_reason(exc)})") from None
 
@@ -100,11 +111,30 @@ class MetricsLog:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self.torn: str | None = None  # after ``read``: the unreadable last line it skipped
 
     def read(self) -> list[dict[str, Any]]:
+        """The rows of the file. An unreadable last line (a copy or an older writer cut off
+        mid-line) is skipped and kept in ``torn``; an unreadable line before it raises
+        DataError naming the file and line."""
+        self.torn = None
         if not self.path.exists():
             return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+        lines = [line for line in self.path.read_text(errors="replace").splitlines()
+                 if line.strip()]
+        rows = []
+        for number, line in enumerate(lines, start=1):
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                if number == len(lines):
+                    self.torn = line
+                    break
+                raise DataError(f"{self.path}:{number}: not a JSON line ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{self.path}:{number}: not a JSON object")
+            rows.append(row)
+        return rows
 
     def _write(self, rows: list[dict[str, Any]]) -> None:
         atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in rows))

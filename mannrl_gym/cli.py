@@ -292,6 +292,9 @@ def main(argv: list[str] | None = None) -> int:
     except NumericalError as exc:
         print(f"mannrl: stopped: {exc}. The last checkpoint is intact.", file=sys.stderr)
         return 3
+    except KeyboardInterrupt as exc:  # trainer.Interrupted says where a run stopped
+        print(str(exc) or "mannrl: interrupted", file=sys.stderr)
+        return 130
     return 1
 
 

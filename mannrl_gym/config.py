@@ -144,8 +144,9 @@ class Config:
                        f"task logic with holdout: distinct (here task {self.task}, holdout "
                        f"{self.holdout}); set it to 0 or change those keys")
         if self.agent not in agent_registry.REGISTRY:
-            self._fail("agent", f"must be one of {agent_registry.agent_names()}, "
-                       f"got {self.agent!r}")
+            names = agent_registry.agent_names()
+            self._fail("agent", f"must be one of {names}, got {self.agent!r}"
+                       f"{did_you_mean(self.agent, names)}")
         if self.settle < 0:
             self._fail("settle", f"must be >= 0, got {self.settle}")
         if self.history < 2:
@@ -187,6 +188,10 @@ class Config:
         if self.task != "translate" and self.target_path:
             self._fail("target_path", f"is only read when task is 'translate', not '{self.task}'")
         self._validate_curriculum()
+        if self.run_name is not None and (re.search(r"[/\\]", self.run_name)
+                                          or self.run_name in ("", ".", "..")):
+            self._fail("run_name", f"must be a plain folder name inside out_dir (no '/', '\\', "
+                       f"'.' or '..'), got {self.run_name!r}")
         if self.max_minutes is not None and self.max_minutes <= 0:
             self._fail("max_minutes", f"must be > 0, got {self.max_minutes}")
         return self
@@ -253,6 +258,12 @@ def without_removed_keys(data: dict[str, Any], source: str) -> dict[str, Any]:
     return kept
 
 
+def did_you_mean(value: Any, choices) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices`` to ``value``, else ''."""
+    close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
 def _check_type(key: str, value: Any, source: str) -> Any:
     """Return ``value`` coerced to the declared type of ``key`` or raise ConfigError."""
     hint = _HINTS[key]
@@ -269,7 +280,8 @@ def _check_type(key: str, value: Any, source: str) -> Any:
             if value in typing.get_args(option):
                 return value
             raise ConfigError(f"{source}: key '{key}' must be one of "
-                              f"{list(typing.get_args(option))}, got {value!r}")
+                              f"{list(typing.get_args(option))}, got {value!r}"
+                              f"{did_you_mean(value, typing.get_args(option))}")
         if option is bool:
             if isinstance(value, bool):
                 return value
@@ -299,9 +311,7 @@ def from_mapping(data: dict[str, Any], source: str = "<mapping>") -> Config:
     checked: dict[str, Any] = {}
     for key, value in without_removed_keys(data, source).items():
         if key not in KEYS:
-            close = difflib.get_close_matches(str(key), KEYS, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise ConfigError(f"{source}: unknown key '{key}'{hint}")
+            raise ConfigError(f"{source}: unknown key '{key}'{did_you_mean(key, KEYS)}")
         checked[key] = _check_type(key, value, source)
     return Config(**checked, source=source).validate()
 
@@ -336,15 +346,33 @@ def parse_overrides(args: list[str]) -> dict[str, Any]:
     return result
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a mapping key given twice (plain YAML keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            lines: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                if isinstance(key, (str, int, float, bool)) and key in lines:
+                    raise ConfigError(f"key '{key}' is given twice (lines {lines[key]} and "
+                                      f"{line}); keep one")
+                lines[key] = line
+        return super().construct_mapping(node, deep)
+
+
 def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
     """Read a YAML config file, apply ``overrides`` and validate everything."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.load(path.read_text(), Loader=UniqueKeyLoader) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    except ConfigError as exc:  # a key given twice
+        raise ConfigError(f"{path}: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config must be a mapping of keys to values")
     config = from_mapping(data, source=str(path))

@@ -16,6 +16,7 @@ import torch
 
 from mannrl_gym import agent_registry, checkpoint
 from mannrl_gym.agents import make_agent
+from mannrl_gym.config import ConfigError
 from mannrl_gym.envs.vector_env import MannRLVectorEnv
 from mannrl_gym.replicas.spec import POINT_KEYS
 from mannrl_gym.rollout import rollout
@@ -96,8 +97,6 @@ def memory_trace(run_dir: Path, sequence: int | None = None):
     Returns (memory (T, M), input symbols, output symbols, targets) for the sequence ``sequence``
     of the training split, by default the longest one whose answer needs long-range memory.
     """
-    from mannrl_gym.config import ConfigError
-
     saved = load_run(run_dir)
     config = saved.config
     task = build_task(config)
@@ -173,9 +172,15 @@ def plot(run_dirs: list[Path], out_dir: Path | None = None, sequence: int | None
         if not (run_dir / "metrics.jsonl").is_file():
             raise FileNotFoundError(f"{run_dir}: not a run directory (metrics.jsonl missing)")
     out_dir = Path(out_dir) if out_dir else run_dirs[0]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = [plot_curves(run_dirs, out_dir / "curves.png")]
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"--out {out_dir}: exists and is not a directory; give a folder")
+    figures = {"curves.png": curves_figure(run_dirs)}  # every input read before any file is written
     if ((run_dirs[0] / "checkpoint.pt").exists()
             and agent_registry.has_memory_agent(run_config(run_dirs[0])["agent"])):
-        written.append(plot_memory(run_dirs[0], out_dir / "memory.png", sequence))
-    return written
+        figures["memory.png"] = memory_figure(*memory_trace(run_dirs[0], sequence))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plt = _pyplot()
+    for name, fig in figures.items():
+        fig.savefig(out_dir / name, dpi=110)
+        plt.close(fig)
+    return [out_dir / name for name in figures]

@@ -71,9 +71,10 @@ class Predictor:
         self._empty = self.task.input_symbols.index("<empty>")
         self._end = self.task.output_symbols.index("<end>")
 
-    def write(self, texts: list[str], drop_unknown: bool = False,
+    def write(self, texts: list[str] | str, drop_unknown: bool = False,
               max_chars: int | None = None) -> list[Written]:
-        """Read each text and return what the model writes back (one batch, B = len(texts)).
+        """Read each text and return what the model writes back (one batch, B = len(texts);
+        a single str is one text).
 
         Characters the model never saw in training raise ``DataError`` naming them, or are
         removed with ``drop_unknown=True``. ``max_chars`` defaults to twice the longest input
@@ -81,6 +82,8 @@ class Predictor:
         """
         from mannrl_gym.tasks.sentence import encode_inputs
 
+        if isinstance(texts, str):
+            texts = [texts]
         if not texts:
             return []
         reads = [encode_inputs(self.task, text, drop_unknown) for text in texts]

@@ -65,6 +65,16 @@ def holds_run(run_dir: Path) -> bool:
     return (run_dir / "checkpoint.pt").exists() or (metrics.exists() and metrics.stat().st_size > 0)
 
 
+def check_creatable(run_dir: Path, source: str) -> None:
+    """ConfigError, naming the file, when ``run_dir`` or a folder above it is not a directory."""
+    for path in (run_dir, *run_dir.parents):
+        if path.exists():
+            if not path.is_dir():
+                raise ConfigError(f"{source}: {path} exists and is not a directory, so the run "
+                                  f"cannot go to {run_dir}; choose another out_dir or run_name")
+            return
+
+
 @contextmanager
 def claim(run_dir: Path, new_run: bool, source: str) -> Iterator[Path]:
     """Hold ``run_dir`` exclusively until the block ends.
@@ -76,6 +86,7 @@ def claim(run_dir: Path, new_run: bool, source: str) -> Iterator[Path]:
     """
     run_dir = Path(run_dir)
     if new_run:
+        check_creatable(run_dir, source)
         run_dir.mkdir(parents=True, exist_ok=True)
     elif not run_dir.is_dir():
         raise ConfigError(f"{run_dir}: no run to resume here (not a directory)")

@@ -2,11 +2,43 @@
 
 from __future__ import annotations
 
+import netrc
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from mannrl_gym.config import Config
+from mannrl_gym.config import Config, ConfigError
+
+DEFAULT_WANDB_URL = "https://api.wandb.ai"
+
+
+def wandb_key_found() -> bool:
+    """Whether wandb would find an API key, looked up offline where wandb looks: the
+    WANDB_API_KEY (or WANDB_IDENTITY_TOKEN_FILE) variable, else the netrc file (NETRC, else
+    ~/.netrc or ~/_netrc) entry for the WANDB_BASE_URL host."""
+    if os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_IDENTITY_TOKEN_FILE"):
+        return True
+    host = urlsplit(os.environ.get("WANDB_BASE_URL") or DEFAULT_WANDB_URL).netloc
+    candidates = ([Path(os.environ["NETRC"]).expanduser()] if os.environ.get("NETRC")
+                  else [Path("~/.netrc").expanduser(), Path("~/_netrc").expanduser()])
+    for path in candidates:
+        try:
+            entry = netrc.netrc(str(path)).authenticators(host)
+        except (OSError, netrc.NetrcParseError):
+            continue
+        if entry and entry[2]:
+            return True
+    return False
+
+
+def check_online_login(config: Config) -> None:
+    """ConfigError before a ``wandb_mode: online`` run starts when no API key is at hand
+    (wandb would otherwise stop the run at its first step, or ask on the terminal)."""
+    if config.wandb_mode == "online" and not wandb_key_found():
+        raise ConfigError(f"{config.source}: key 'wandb_mode' is 'online', but no wandb API key "
+                          f"is set (WANDB_API_KEY, or `wandb login`, which writes ~/.netrc); "
+                          f"log in, or use wandb_mode=offline and `wandb sync` later")
 
 
 class Tracker:

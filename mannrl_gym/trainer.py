@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,8 @@ from mannrl_gym import checkpoint, rundir
 from mannrl_gym.config import Config, ConfigError, from_mapping
 from mannrl_gym.experiments import make_experiment
 from mannrl_gym.rundir import load_run_config
-from mannrl_gym.tasks import build_task
-from mannrl_gym.tracking import Tracker
+from mannrl_gym.tasks import build_task, check_trainable
+from mannrl_gym.tracking import Tracker, check_online_login
 
 F1_TARGET = 0.99
 
@@ -41,6 +42,7 @@ def train(config: Config, run_dir: Path | None = None, resume: bool = False) -> 
     The run directory is held exclusively for the whole run (``rundir.claim``): a second
     run, or a ``--resume`` of a run still going, stops with a ConfigError and writes nothing.
     """
+    check_online_login(config)
     torch.set_num_threads(config.num_threads)
     with threadpool_limits(limits=config.num_threads):  # BLAS threads thrash on small matrices
         return _train(config, run_dir, resume)
@@ -62,8 +64,11 @@ def _train(config: Config, run_dir: Path | None, resume: bool) -> Path:
         run_dir = Path(run_dir)
         with rundir.claim(run_dir, new_run=False, source=config.source):
             state = resumed_state(run_dir, config)  # the keys that cannot change, checked first
-            return _run(config, build_task(config), run_dir, state)
+            task = build_task(config)
+            check_trainable(config, task)
+            return _run(config, task, run_dir, state)
     task = build_task(config)  # bad data fails here, before anything is written
+    check_trainable(config, task)
     run_dir = Path(run_dir) if run_dir is not None else new_run_dir(config)
     with rundir.claim(run_dir, new_run=True, source=config.source):
         return _run(config, task, run_dir, None)
@@ -76,16 +81,36 @@ def _run(config: Config, task, run_dir: Path, state: dict[str, Any] | None) -> P
     if swept:
         config = from_mapping({**config.to_dict(), **swept}, source=f"{config.source} + wandb.config")
         task = build_task(config)
-    log = RunLog(config, task, run_dir, state, tracker, make_experiment(config, task))
+    epoch = state["epoch"] if state else 0
     try:
+        log = RunLog(config, task, run_dir, state, tracker, make_experiment(config, task))
         for epoch in range(log.start_epoch, config.epochs):
             tic = time.perf_counter()
             stats = log.experiment.run_epoch(epoch, f"epoch {epoch + 1}/{config.epochs}")
             if log.finish_epoch(epoch, stats, time.perf_counter() - tic):
                 break
+    except KeyboardInterrupt:
+        raise Interrupted(run_dir, epoch + 1) from None
     finally:
         tracker.finish()
     return log.close()
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) while ``run_dir`` trained its (1-based) ``epoch``; checkpoints are
+    written atomically, so the last one is intact. Its message is read once the run
+    directory is released (a run stopped before its first checkpoint is removed by then)."""
+
+    def __init__(self, run_dir: Path, epoch: int) -> None:
+        super().__init__(run_dir, epoch)
+        self.run_dir, self.epoch = Path(run_dir), epoch
+
+    def __str__(self) -> str:
+        if not self.run_dir.exists():
+            return (f"interrupted at epoch {self.epoch}, before its first checkpoint; "
+                    f"nothing kept")
+        return (f"interrupted at epoch {self.epoch}; resume with: mannrl train --resume "
+                f"{self.run_dir}")
 
 
 class RunLog:
@@ -111,6 +136,9 @@ class RunLog:
             self.this_resume = resume_entry(state, config)
             self.resumes = list(state.get("resumes", [])) + [self.this_resume]
             self.metrics.keep_through(self.start_epoch)
+            if self.metrics.torn is not None:
+                print(f"{self.metrics.path}: dropped an incomplete last line (cut off "
+                      f"mid-write); resuming after epoch {self.start_epoch}, the last checkpoint")
         else:
             self.metrics.keep_through(0)
             write_config(self.run_dir, config)
@@ -152,7 +180,7 @@ class RunLog:
             self.this_resume = None
         self.last_row = row
         if announce and "train/f1" in row:
-            tqdm.write(_progress_line(row))
+            epoch_line(_progress_line(row))
         if announce and out_of_time:
             tqdm.write(f"stopping: {self.elapsed / 60:.1f} min reached "
                        f"max_minutes={config.max_minutes}")
@@ -222,6 +250,10 @@ def resumed_state(run_dir: Path, config: Config) -> dict[str, Any]:
             f"start it anew with `mannrl train {run_dir / 'config.yaml'} "
             f"out_dir={run_dir.parent} run_name={run_dir.name}`")
     state = checkpoint.load(path)
+    if int(state["epoch"]) > config.epochs:
+        raise ConfigError(f"{run_dir}: the run already has {state['epoch']} epochs, and "
+                          f"epochs={config.epochs} is fewer; pass epochs=N with N > "
+                          f"{state['epoch']} to train further (a run is not cut back)")
     saved = state.get("config", {})
     for keys, why in ((SHAPE_KEYS, "it sets the shapes of the saved networks and buffers"),
                       (DATA_KEYS, "it changes the data the run trains on"),
@@ -245,6 +277,13 @@ def resume_entry(state: dict[str, Any], config: Config) -> dict[str, Any]:
 
 def write_config(run_dir: Path, config: Config) -> None:
     checkpoint.atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config.to_dict()))
+
+
+def epoch_line(line: str) -> None:
+    """Print a per-epoch line past any progress bar, flushed at once (a log file read during
+    the run, or after a kill -9, holds every finished epoch)."""
+    tqdm.write(line)
+    sys.stdout.flush()
 
 
 def _progress_line(row: dict[str, Any]) -> str:

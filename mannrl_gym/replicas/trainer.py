@@ -26,9 +26,10 @@ from mannrl_gym import checkpoint, rundir
 from mannrl_gym.config import Config, ConfigError
 from mannrl_gym.replicas.experiment import ReplicatedExperiment
 from mannrl_gym.replicas.spec import Replica, check_device
-from mannrl_gym.tasks import build_task
-from mannrl_gym.tracking import Tracker
-from mannrl_gym.trainer import RunLog, resume_config, resumed_state
+from mannrl_gym.tasks import build_task, check_trainable
+from mannrl_gym.tracking import Tracker, check_online_login
+from mannrl_gym.trainer import (Interrupted, RunLog, epoch_line, resume_config,
+                                resumed_state)
 
 INDEX = "replicas.yaml"
 # keys the replicas' one loop takes from the first replica: a resume needs them equal
@@ -56,6 +57,7 @@ def train_replicas(replicas: list[Replica], parent: Path) -> Path:
     configs = [Config(**{**r.config.to_dict(), "out_dir": str(parent), "run_name": r.name},
                       source=r.config.source).validate() for r in replicas]
     tasks = _tasks(configs)  # bad data fails here, before anything is written
+    rundir.check_creatable(parent, replicas[0].config.source)
     parent.mkdir(parents=True, exist_ok=True)
     try:
         checkpoint.atomic_write_text(parent / INDEX, yaml.safe_dump(
@@ -96,6 +98,7 @@ def _tasks(configs: list[Config]) -> list:
     built: dict[str, Any] = {}
     data_keys = ("task", "seed", "data_path", "val_path", "num_sequences")
     tasks = []
+    check_online_login(configs[0])  # before any data is built or anything written
     # 1,024 seeds build 1,024 data sets before the first epoch: minutes, shown on a terminal
     bar = tqdm(configs, desc="data sets", unit="replica", leave=False, mininterval=1.0,
                disable=None if configs[0].progress and len(configs) > 1 else True)
@@ -103,6 +106,7 @@ def _tasks(configs: list[Config]) -> list:
         key = repr([getattr(config, k) for k in data_keys])
         if key not in built:
             built[key] = build_task(config)
+        check_trainable(config, built[key])
         tasks.append(built[key])
     return tasks
 
@@ -122,6 +126,7 @@ def _run(configs: list[Config], tasks: list, run_dirs: list[Path],
     device = configs[0].device
     replicated = ReplicatedExperiment(configs, tasks, None if device == "cpu" else device)
     trackers: list[Tracker] = []
+    epoch = min(state["epoch"] if state else 0 for state in states)
     try:
         logs = []
         for k, (config, task, run_dir) in enumerate(zip(configs, tasks, run_dirs)):
@@ -143,11 +148,14 @@ def _run(configs: list[Config], tasks: list, run_dirs: list[Path],
                 if running[k]:
                     log.finish_epoch(epoch, stats[k], seconds, stop=stop, announce=False)
                     rows.append(log.last_row)
-            if configs[0].progress or epoch + 1 == epochs or stop:
-                tqdm.write(progress_line(epoch, rows, seconds))
+            evaluated = any("train/f1" in row for row in rows)  # progress=false: as a single run
+            if configs[0].progress or evaluated or epoch + 1 == epochs or stop:
+                epoch_line(progress_line(epoch, rows, seconds))
             if stop:
                 tqdm.write(f"stopping: max_minutes={configs[0].max_minutes} reached")
                 break
+    except KeyboardInterrupt:
+        raise Interrupted(run_dirs[0].parent, epoch + 1) from None
     finally:
         for tracker in trackers:
             tracker.finish()

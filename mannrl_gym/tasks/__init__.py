@@ -18,7 +18,37 @@ def _vectors_at_hand(config: Config) -> bool:
 
 
 def build_task(config: Config) -> Task:
-    """The Task a config names, with its train/validation split drawn from ``config.seed``."""
+    """The Task a config names, with its train/validation split drawn from ``config.seed``;
+    ConfigError when a split is empty."""
+    task = _build(config)
+    sizes = {"train": len(task.train), "validation": len(task.validation)}
+    for split, size in sizes.items():
+        if size == 0:
+            more = (f"raise num_sequences (now {config.num_sequences})" if config.task == "logic"
+                    else f"give more sequences in {config.data_path}" + (
+                        f" or {config.val_path}" if config.val_path else ""))
+            raise ConfigError(f"{config.source}: the {split} split holds no sequences "
+                              f"({sizes['train']} train, {sizes['validation']} validation); "
+                              f"{more}")
+    return task
+
+
+def check_trainable(config: Config, task: Task) -> None:
+    """ConfigError when training ``config`` on ``task`` cannot work: ``batch_size`` above the
+    training sequences (slots that never read), or arrays beyond this machine's memory
+    (``footprint``)."""
+    from mannrl_gym.footprint import check_footprint
+
+    sequences = len(task.train)
+    if config.batch_size > sequences:
+        raise ConfigError(f"{config.source}: key 'batch_size' is {config.batch_size}, but the "
+                          f"training split holds {sequences} sequences: "
+                          f"{config.batch_size - sequences} slots would idle at every step; "
+                          f"use batch_size <= {sequences}")
+    check_footprint(config, task)
+
+
+def _build(config: Config) -> Task:
     if config.task == "logic":
         from mannrl_gym.tasks import logic
         try:
@@ -50,4 +80,4 @@ def build_task(config: Config) -> Task:
     raise ValueError(f"unknown task {config.task!r}")
 
 
-__all__ = ["DataError", "SequenceSet", "Task", "build_task"]
+__all__ = ["DataError", "SequenceSet", "Task", "build_task", "check_trainable"]

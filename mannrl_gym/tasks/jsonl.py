@@ -2,7 +2,8 @@
 
 Each line: ``{"input": ["a", "b", ...], "target": ["x", "y", ...]}`` with equal lengths, and
 optionally ``"answer": [i, ...]``, the step indices whose target needs memory (reported as
-answer accuracy; without it, every step counts as an answer step). Symbols are strings; inputs
+answer accuracy; without it, every step counts as an answer step). Symbols are JSON strings (a
+number, null, list or NaN is refused with its line); the file is UTF-8. Inputs
 are one-hot encoded over the sorted input vocabulary.
 """
 
@@ -15,6 +16,15 @@ import torch
 
 from mannrl_gym.errors import DataError
 from mannrl_gym.tasks.base import SequenceSet, Task, split_indices
+from mannrl_gym.tasks.sentence import read_lines
+
+
+_ALL_STRINGS = object()
+
+
+def _no_constant(name: str):
+    """``json.loads`` hook: NaN and Infinity are not JSON; refuse them as a decode error."""
+    raise json.JSONDecodeError(f"{name} is not JSON", name, 0)
 
 
 def read_jsonl(path: str | Path) -> list[tuple[list[str], list[str], list[int] | None]]:
@@ -23,28 +33,33 @@ def read_jsonl(path: str | Path) -> list[tuple[list[str], list[str], list[int] |
     if not path.is_file():
         raise DataError(f"{path}: data file not found")
     rows = []
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{line_no}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict) or "input" not in row or "target" not in row:
-                raise DataError(f"{path}:{line_no}: expected an object with 'input' and 'target'")
-            seq_in, seq_target = row["input"], row["target"]
-            if not (isinstance(seq_in, list) and isinstance(seq_target, list)) or not seq_in:
-                raise DataError(f"{path}:{line_no}: 'input' and 'target' must be non-empty lists")
-            if len(seq_in) != len(seq_target):
-                raise DataError(f"{path}:{line_no}: input has {len(seq_in)} symbols but target "
-                                f"has {len(seq_target)}")
-            answer = row.get("answer")
-            if answer is not None and not all(isinstance(i, int) and 0 <= i < len(seq_in)
-                                              for i in answer):
-                raise DataError(f"{path}:{line_no}: 'answer' must list step indices in "
-                                f"[0, {len(seq_in)})")
-            rows.append(([str(s) for s in seq_in], [str(s) for s in seq_target], answer))
+    for line_no, line in enumerate(read_lines(path), start=1):  # DataError where not UTF-8
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line, parse_constant=_no_constant)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{line_no}: not valid JSON ({exc.msg})") from None
+        if not isinstance(row, dict) or "input" not in row or "target" not in row:
+            raise DataError(f"{path}:{line_no}: expected an object with 'input' and 'target'")
+        seq_in, seq_target = row["input"], row["target"]
+        if not (isinstance(seq_in, list) and isinstance(seq_target, list)) or not seq_in:
+            raise DataError(f"{path}:{line_no}: 'input' and 'target' must be non-empty lists")
+        if len(seq_in) != len(seq_target):
+            raise DataError(f"{path}:{line_no}: input has {len(seq_in)} symbols but target "
+                            f"has {len(seq_target)}")
+        for name, symbols in (("input", seq_in), ("target", seq_target)):
+            wrong = next((s for s in symbols if not isinstance(s, str)), _ALL_STRINGS)
+            if wrong is not _ALL_STRINGS:
+                raise DataError(f"{path}:{line_no}: '{name}' symbols must be strings, got "
+                                f"{json.dumps(wrong)}")
+        answer = row.get("answer")
+        if answer is not None and not (isinstance(answer, list) and all(
+                isinstance(i, int) and not isinstance(i, bool) and 0 <= i < len(seq_in)
+                for i in answer)):
+            raise DataError(f"{path}:{line_no}: 'answer' must list step indices in "
+                            f"[0, {len(seq_in)}), got {json.dumps(answer)}")
+        rows.append((seq_in, seq_target, answer))
     if not rows:
         raise DataError(f"{path}: no sequences in file")
     return rows

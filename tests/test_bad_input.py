@@ -1,0 +1,296 @@
+"""Wrong input on purpose (issue 23): each is one line on stderr, exit 2, nothing half-written,
+or the right behaviour."""
+
+import json
+import shutil
+
+import pytest
+
+from mannrl_gym import cli
+from mannrl_gym.trainer import train
+
+from conftest import ROOT, small_config
+
+LOGIC = str(ROOT / "configs/logic.yaml")
+QUICK = ["num_sequences=300", "epochs=1", "eval_batch_size=64", "wandb_mode=disabled",
+         "progress=false"]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A run of one epoch; tests copy it before damaging it."""
+    return train(small_config(out_dir=str(tmp_path_factory.mktemp("runs")), run_name="r",
+                              epochs=1))
+
+
+@pytest.fixture
+def run_copy(finished_run, tmp_path):
+    return shutil.copytree(finished_run, tmp_path / "copy")
+
+
+def error_line(capsys) -> str:
+    """stderr of a command that failed with exit 2: one line, no traceback."""
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    return err
+
+
+def test_too_few_sequences_for_a_validation_split_is_one_line(tmp_path, capsys):
+    assert cli.main(["train", LOGIC, *QUICK, "num_sequences=1", f"out_dir={tmp_path}"]) == 2
+    assert "num_sequences" in error_line(capsys)
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("command", [["train", "--resume", "{run}", "epochs=2"], ["plot", "{run}"]])
+def test_a_checkpoint_of_garbage_text_is_named_and_plot_writes_nothing(run_copy, capsys, command):
+    (run_copy / "checkpoint.pt").write_text("hello world, not a checkpoint\n")
+    before = sorted(p.name for p in run_copy.iterdir())
+    assert cli.main([part.format(run=run_copy) for part in command]) == 2
+    assert "checkpoint.pt: not a checkpoint" in error_line(capsys)
+    assert sorted(p.name for p in run_copy.iterdir()) == before  # no curves.png alone
+
+
+def test_plot_out_a_regular_file_is_refused(run_copy, tmp_path, capsys):
+    target = tmp_path / "a-file"
+    target.write_text("keep me")
+    assert cli.main(["plot", str(run_copy), "--out", str(target)]) == 2
+    assert "is not a directory" in error_line(capsys)
+    assert target.read_text() == "keep me"
+
+
+def test_a_torn_last_metrics_line_is_dropped_on_resume_and_skipped_by_plot(run_copy, capsys):
+    metrics = run_copy / "metrics.jsonl"
+    metrics.write_text(metrics.read_text() + '{"epoch": 2, "train/f')
+    assert cli.main(["plot", str(run_copy), "--out", str(run_copy / "figures")]) == 0
+    assert (run_copy / "figures" / "curves.png").is_file()
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", str(run_copy), "epochs=2"]) == 0
+    assert "dropped an incomplete last line" in capsys.readouterr().out
+    assert [json.loads(line)["epoch"] for line in metrics.read_text().splitlines()] == [1, 2]
+
+
+@pytest.mark.parametrize("override, key", [("memory_size=10000000", "memory_size"),
+                                           ("eval_batch_size=100000000", "eval_batch_size"),
+                                           ("hidden_size=1000000000", "hidden_size")])
+def test_a_run_too_big_for_memory_is_refused_before_it_allocates(tmp_path, capsys, override, key):
+    assert cli.main(["train", LOGIC, *QUICK, override, f"out_dir={tmp_path}"]) == 2
+    err = error_line(capsys)
+    assert "would allocate at least" in err and "GiB" in err and f"lower {key}" in err
+    assert not any(tmp_path.iterdir())
+
+
+def test_the_footprint_of_table_1_is_small_and_grows_with_the_batch():
+    from mannrl_gym.footprint import estimate
+    from mannrl_gym.tasks import build_task
+
+    config = small_config()
+    task = build_task(config)
+    small = estimate(config, task)
+    big = estimate(small_config(batch_size=256), task)
+    assert sum(small.values()) < 64 * 2**20
+    assert big["training slots"] > 8 * small["training slots"]
+    assert big["evaluation slots"] == small["evaluation slots"]
+
+
+def test_batch_size_beyond_the_training_sequences_is_refused_with_the_count(tmp_path, capsys):
+    from mannrl_gym.tasks.logic import make_task
+
+    sequences = len(make_task(300, 0).train)
+    assert cli.main(["train", LOGIC, *QUICK, "batch_size=1000", f"out_dir={tmp_path}"]) == 2
+    err = error_line(capsys)
+    assert f"'batch_size' is 1000, but the training split holds {sequences} sequences" in err
+    assert not any(tmp_path.iterdir())
+
+
+GOOD_ROWS = [json.dumps({"input": list(w) + ["?"], "target": ["."] + list(w)})
+             for w in ("abc", "bca", "cab", "acb", "bac") * 8]
+
+
+@pytest.mark.parametrize("row, says", [
+    ('{"input": ["a"], "target": ["b"], "answer": 1}', "'answer' must list step indices"),
+    ('{"input": ["a", 1], "target": ["b", "c"]}', "'input' symbols must be strings, got 1"),
+    ('{"input": ["a", null], "target": ["b", "c"]}', "symbols must be strings, got null"),
+    ('{"input": ["a", "b"], "target": ["b", [1]]}', "'target' symbols must be strings, got [1]"),
+    ('{"input": ["a", NaN], "target": ["b", "c"]}', "NaN is not JSON"),
+])
+def test_a_bad_jsonl_row_is_named_by_its_line(tmp_path, capsys, row, says):
+    data = tmp_path / "task.jsonl"
+    data.write_text("\n".join(GOOD_ROWS[:3] + [row] + GOOD_ROWS[3:]) + "\n")
+    assert cli.main(["train", LOGIC, *QUICK, "task=jsonl", f"data_path={data}",
+                     f"out_dir={tmp_path / 'runs'}"]) == 2
+    err = error_line(capsys)
+    assert f"task.jsonl:4: " in err and says in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_latin_1_jsonl_file_is_named_with_the_line(tmp_path, capsys):
+    data = tmp_path / "task.jsonl"
+    data.write_bytes(("\n".join(GOOD_ROWS[:4] + ['{"input": ["é"], "target": ["ü"]}']) + "\n")
+                     .encode("latin-1"))
+    assert cli.main(["train", LOGIC, *QUICK, "task=jsonl", f"data_path={data}",
+                     f"out_dir={tmp_path / 'runs'}"]) == 2
+    assert "task.jsonl:5: not valid UTF-8" in error_line(capsys)
+
+
+@pytest.mark.parametrize("extra", [[], ["seeds=0-1"]])
+def test_out_dir_an_existing_file_is_refused(tmp_path, capsys, extra):
+    target = tmp_path / "a-file"
+    target.write_text("keep me")
+    assert cli.main(["train", LOGIC, *QUICK, *extra, f"out_dir={target}"]) == 2
+    assert "a-file exists and is not a directory" in error_line(capsys)
+    assert target.read_text() == "keep me"
+
+
+@pytest.mark.parametrize("name", ["../escaped", "a/b", "..", "a\\b"])
+def test_run_name_cannot_leave_out_dir(tmp_path, capsys, name):
+    out = tmp_path / "runs"
+    assert cli.main(["train", LOGIC, *QUICK, f"out_dir={out}", f"run_name={name}"]) == 2
+    assert "key 'run_name' must be a plain folder name" in error_line(capsys)
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.fixture
+def no_wandb_key(tmp_path, monkeypatch):
+    for name in ("WANDB_API_KEY", "WANDB_IDENTITY_TOKEN_FILE", "WANDB_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("NETRC", str(tmp_path / "home" / ".netrc"))
+    return tmp_path / "home" / ".netrc"
+
+
+@pytest.mark.parametrize("extra", [[], ["seeds=0-1"]])
+def test_wandb_online_without_a_key_stops_before_the_run(tmp_path, capsys, no_wandb_key, extra):
+    assert cli.main(["train", LOGIC, *QUICK, *extra, "wandb_mode=online",
+                     f"out_dir={tmp_path / 'runs'}"]) == 2
+    assert "no wandb API key" in error_line(capsys)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_wandb_key_in_netrc_or_the_environment_is_found(no_wandb_key, monkeypatch):
+    from mannrl_gym.tracking import wandb_key_found
+
+    assert not wandb_key_found()
+    no_wandb_key.parent.mkdir()
+    no_wandb_key.write_text("machine api.wandb.ai\n  login user\n  password 0123456789abcdef\n")
+    no_wandb_key.chmod(0o600)
+    assert wandb_key_found()
+    monkeypatch.setenv("WANDB_BASE_URL", "https://wandb.example.org")
+    assert not wandb_key_found()  # the key is for another host
+    monkeypatch.setenv("WANDB_API_KEY", "0123456789abcdef")
+    assert wandb_key_found()
+
+
+def _interrupt_training(out_dir, extra: list[str], checkpoint_path):
+    """Start `mannrl train` for many epochs, send SIGINT once ``checkpoint_path`` exists;
+    (exit code, stdout, stderr)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    command = [sys.executable, "-m", "mannrl_gym.cli", "train", LOGIC, *QUICK, "epochs=500",
+               f"out_dir={out_dir}", "run_name=r", *extra]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"},
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 120
+    while not checkpoint_path.exists() and time.monotonic() < deadline \
+            and process.poll() is None:
+        time.sleep(0.2)
+    time.sleep(0.5)  # into a later epoch, maybe mid-checkpoint
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    return process.returncode, out, err
+
+
+@pytest.mark.parametrize("extra, replica", [([], ""), (["seeds=0-1"], "seed1")])
+def test_ctrl_c_stops_with_a_resume_line_and_an_intact_checkpoint(tmp_path, extra, replica):
+    from mannrl_gym import checkpoint
+
+    run = tmp_path / "r"
+    code, out, err = _interrupt_training(tmp_path, extra, run / replica / "checkpoint.pt")
+    assert code == 130, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith("interrupted at epoch ")
+    assert lines[0].endswith(f"; resume with: mannrl train --resume {run}")
+    epoch = int(lines[0].split()[3].rstrip(";"))
+    saved = checkpoint.load(run / replica / "checkpoint.pt")["epoch"]
+    assert saved in (epoch - 1, epoch)  # the epoch in progress, or the one just saved
+    assert not list(run.rglob(".*.tmp"))
+
+
+def test_a_config_key_given_twice_is_named_with_its_lines(tmp_path, capsys):
+    config = tmp_path / "twice.yaml"
+    config.write_text("epochs: 2\nlr: 0.001\nepochs: 5\n")
+    assert cli.main(["train", str(config), f"out_dir={tmp_path / 'runs'}"]) == 2
+    assert "key 'epochs' is given twice (lines 1 and 3)" in error_line(capsys)
+
+
+@pytest.mark.parametrize("override, hint", [("agent=manrl", "did you mean 'mannrl'?"),
+                                            ("task=logc", "did you mean 'logic'?")])
+def test_a_misspelt_agent_or_task_gets_a_suggestion(tmp_path, capsys, override, hint):
+    assert cli.main(["train", LOGIC, override, f"out_dir={tmp_path}"]) == 2
+    assert hint in error_line(capsys)
+
+
+def test_resume_with_fewer_epochs_than_done_says_so(run_copy, capsys):
+    checkpoint_bytes = (run_copy / "checkpoint.pt").read_bytes()
+    assert cli.main(["train", "--resume", str(run_copy), "epochs=2"]) == 0
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", str(run_copy), "epochs=1"]) == 2
+    assert "already has 2 epochs, and epochs=1 is fewer" in error_line(capsys)
+    assert (run_copy / "checkpoint.pt").read_bytes() != checkpoint_bytes  # epoch 2's, kept
+
+
+def test_replicas_with_progress_false_print_every_evaluated_epoch(tmp_path, capsys):
+    assert cli.main(["train", LOGIC, *QUICK, "epochs=2", "seeds=0-1",
+                     f"out_dir={tmp_path}"]) == 0
+    out = capsys.readouterr().out
+    assert "epoch    1  2 replicas" in out and "epoch    2  2 replicas" in out
+
+
+def test_a_killed_replicated_run_leaves_its_finished_epochs_in_the_log(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    log = tmp_path / "train.log"
+    metrics = tmp_path / "r" / "seed1" / "metrics.jsonl"
+    with log.open("w") as handle:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mannrl_gym.cli", "train", LOGIC, *QUICK, "epochs=500",
+             "progress=true", "seeds=0-1", f"out_dir={tmp_path}", "run_name=r"], cwd=ROOT,
+            stdout=handle, stderr=subprocess.STDOUT,
+            env={**{k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"},
+                 "OMP_NUM_THREADS": "1"})  # a log file: block-buffered unless flushed
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None and not (
+                metrics.exists() and len(metrics.read_text().splitlines()) >= 2):
+            time.sleep(0.2)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=60)
+    assert "epoch    1  2 replicas" in log.read_text()  # written before epoch 2 trained
+
+
+def test_predictor_write_takes_one_string_as_one_text(tmp_path):
+    from mannrl_gym.predict import Predictor
+    from test_sentence_env import ENGLISH, sentence_config
+
+    english = tmp_path / "tiny.en"
+    english.write_text("\n".join(ENGLISH) + "\n", encoding="utf-8")
+    predictor = Predictor(train(sentence_config((str(english),), tmp_path, epochs=1,
+                                                run_name="p")))
+    alone = predictor.write("Go on.", max_chars=5)
+    assert [w.source for w in alone] == ["Go on."]
+    assert alone == predictor.write(["Go on."], max_chars=5)
+
+
+def test_the_envs_still_take_a_task_smaller_than_the_trainers_batch():
+    import gymnasium
+
+    env = gymnasium.make("MannRL-Logic-v0", num_sequences=10)  # batch_size 16: not the env's
+    observation, _ = env.reset(seed=0)
+    assert observation.shape == env.observation_space.shape
