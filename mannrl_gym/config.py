@@ -58,7 +58,7 @@ class Config:
     clipping: float = 0.01  # max gradient norm of the action network
 
     # --- memory-net (reinforcement learning) ---------------------------------------------
-    agent: str = "mannrl"  # a name in mannrl_gym.agent_registry (docs/config.md lists them)
+    agent: str = "mannrl"  # a name in mannrl_gym.agent_registry (docs/config.md lists them) or package.module:Class
     memory_size: int = 48
     history: int = 32
     settle: int = 8
@@ -143,9 +143,13 @@ class Config:
             self._fail("holdout_distinct", f"is {self.holdout_distinct}, but it applies only to "
                        f"task logic with holdout: distinct (here task {self.task}, holdout "
                        f"{self.holdout}); set it to 0 or change those keys")
-        if self.agent not in agent_registry.REGISTRY:
-            self._fail("agent", f"must be one of {agent_registry.agent_names()}, "
-                       f"got {self.agent!r}")
+        try:
+            agent_registry.resolve(self.agent)
+        except KeyError:
+            self._fail("agent", f"must be one of {agent_registry.agent_names()} or "
+                       f"package.module:Class, got {self.agent!r}")
+        except ConfigError as exc:
+            self._fail("agent", str(exc))
         if self.settle < 0:
             self._fail("settle", f"must be >= 0, got {self.settle}")
         if self.history < 2:

@@ -63,7 +63,8 @@ SECTIONS: dict[str, dict[str, str]] = {
         "clipping": "A's max gradient norm",
     },
     "Memory-net f (reinforcement learning)": {
-        "agent": "what writes the memory: a name of the agent registry (table below)",
+        "agent": "what writes the memory: a name of the agent registry (table below), or your "
+                 "own class as `package.module:Class` (its folder on `PYTHONPATH`)",
         "memory_size": "M, the memory vector's width",
         "history": "batch-states kept for each memory update",
         "settle": "steps after an update before states are kept again",
@@ -175,9 +176,10 @@ def render() -> str:
     lines += ["", "## Agents (`agent`)", "",
               "Memory agents play the memory-net in the batched env; experiments are whole "
               "baselines with no memory-net. `mannrl_gym.agent_registry.register_agent` adds "
-              "your own.", "", "| name | kind | what it is |", "|---|---|---|"]
+              "your own, and so does `agent=package.module:Class`; `mannrl list` prints these "
+              "names.", "", "| name | kind | what it is |", "|---|---|---|"]
     lines += [f"| `{e.name}` | {e.kind.replace('_', ' ')} | {e.summary} |"
-              for e in agent_registry.REGISTRY.values()]
+              for e in agent_registry.REGISTRY.values() if not agent_registry.is_spec(e.name)]
     lines += ["", "## Removed keys", "",
               "Configs and checkpoints of earlier versions may hold these. A value that meant "
               "what the code does now is dropped on load (old runs resume); any other value "

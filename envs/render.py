@@ -1,0 +1,50 @@
+"""Text frames for ``render_mode="ansi"``: what each slot read, should write and wrote."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from mannrl_gym.errors import ConfigError
+from mannrl_gym.tasks.base import Task
+
+RENDER_MODES = ["ansi"]
+RENDER_FPS = 4  # Gymnasium's checker asks for one; text frames have no natural rate
+
+
+def check_render_mode(render_mode: str | None) -> str | None:
+    """``render_mode`` if it is None or one of ``RENDER_MODES``; else ConfigError."""
+    if render_mode is not None and render_mode not in RENDER_MODES:
+        raise ConfigError(f"environment kwargs: render_mode must be one of {RENDER_MODES} or "
+                          f"None, got {render_mode!r}")
+    return render_mode
+
+
+def _symbol(names: tuple[str, ...], index: int) -> str:
+    return repr(names[index]) if 0 <= index < len(names) else f"#{index}"
+
+
+def text_frame(task: Task, header: str, info: dict[str, Any], inputs: np.ndarray) -> str:
+    """One line per slot: its input symbol, target, A's prediction and whether it is right.
+
+    Args:
+        task: names the symbols (``input_symbols``, ``output_symbols``).
+        header: the frame's first line (e.g. the step).
+        info: the last step's info; ``target``, ``prediction``, ``valid``, ``loss`` of shape
+            (B,) (or scalars for one slot).
+        inputs: (B,) int64 input symbol ids of the last step.
+    """
+    targets, predictions = np.atleast_1d(info["target"]), np.atleast_1d(info["prediction"])
+    valid, loss = np.atleast_1d(info["valid"]), np.atleast_1d(info["loss"])
+    lines = [header]
+    for slot in range(len(targets)):
+        if not valid[slot]:
+            lines.append(f"slot {slot:3d}  idle")
+            continue
+        mark = "ok" if predictions[slot] == targets[slot] else "wrong"
+        lines.append(f"slot {slot:3d}  input {_symbol(task.input_symbols, int(inputs[slot]))}  "
+                     f"target {_symbol(task.output_symbols, int(targets[slot]))}  "
+                     f"prediction {_symbol(task.output_symbols, int(predictions[slot]))}  "
+                     f"{mark}  loss {float(loss[slot]):.3f}")
+    return "\n".join(lines) + "\n"
