@@ -21,6 +21,7 @@ import multiprocessing
 from dataclasses import replace
 from typing import Any
 
+import gymnasium
 import torch
 from threadpoolctl import threadpool_limits
 
@@ -29,13 +30,21 @@ from mannrl_gym.envs.core import ActionError, ObservationLayout
 from mannrl_gym.envs.single_env import MannRLEnv
 from mannrl_gym.envs.replicated_env import ReplicatedVectorEnv
 from mannrl_gym.envs.vector_env import MannRLVectorEnv, check_num_envs
+from mannrl_gym.samples import PATH_KEYS, SAMPLE_FILES
 from mannrl_gym.tasks import build_task
 
 
 def _config(defaults: dict[str, Any], kwargs: dict[str, Any]) -> tuple[Config, str]:
     kwargs = dict(kwargs)
     split = kwargs.pop("split", "train")
-    config = from_mapping({**defaults, **kwargs}, source="environment kwargs")
+    settings = {**defaults, **kwargs}
+    if (settings["task"] in SAMPLE_FILES and "data" not in settings
+            and not any(settings.get(key) for key in PATH_KEYS)):
+        settings["data"] = "sample"
+        gymnasium.logger.warn(f"no data_path given: task {settings['task']} steps through the "
+                              f"sample shipped with mannrl-gym (data='sample'); pass data_path="
+                              f"... for your own data")
+    config = from_mapping(settings, source="environment kwargs")
     if config.device != "cpu":  # the envs take and give NumPy arrays; nothing runs on a device
         raise ConfigError(f"environment kwargs: key 'device' is '{config.device}', but the envs "
                           f"step on the CPU (NumPy arrays in and out); device applies to "

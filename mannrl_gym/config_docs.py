@@ -33,6 +33,10 @@ SECTIONS: dict[str, dict[str, str]] = {
                             "every N epochs (the configs: the reference's 1,000)",
         "curriculum_chunk": "sentence / translate: training pairs per curriculum chunk",
         "tag_column": "pos: `xpos` (the paper's Penn Treebank tags) or `upos`",
+        "data": "`files`: read the path keys; `sample`: read the small sample shipped in the "
+                "package instead (`mannrl_gym/sample_data`, its README: a few hundred "
+                "sentences written for this project, MIT) and set the path keys to it; a "
+                "missing data file's error names this switch",
         "vectors_path": "pos: GloVe / word2vec text (default: `glove.840B.300d.txt` in "
                         "`cache_dir`)",
         "cache_dir": "binary vector caches (default `~/.cache/mannrl-gym`)",
@@ -45,9 +49,12 @@ SECTIONS: dict[str, dict[str, str]] = {
                    "so most validation sequences also occur in training)",
         "holdout_distinct": "logic with `holdout: distinct`: hold out this many distinct "
                             "sequences, drawn uniformly, one copy each in validation (their "
-                            "other copies leave training); 0 holds out whole sequences until "
-                            "`val_fraction` of the draws, which at seed 0 is 534 draws of only "
-                            "17 distinct sequences",
+                            "other copies leave training); null: 100, or a quarter of the "
+                            "distinct sequences drawn when that is fewer (Table 1's 10,000 "
+                            "draws: 100, as in the Logic table of README.md); 0 (the default before "
+                            "issue 23) holds out whole sequences until `val_fraction` of the "
+                            "draws, which at seed 0 is 534 draws of only 17 distinct sequences; "
+                            "`holdout: random` is the reference's split",
         "seed": "every random draw: data, split, weights, replay sampling",
     },
     "Action network A (supervised)": {
