@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import gymnasium
 import numpy as np
 
-from mannrl_gym.errors import ConfigError
 from mannrl_gym.tasks.base import Task
 
 RENDER_MODES = ["ansi"]
@@ -14,11 +14,19 @@ RENDER_FPS = 4  # Gymnasium's checker asks for one; text frames have no natural 
 
 
 def check_render_mode(render_mode: str | None) -> str | None:
-    """``render_mode`` if it is None or one of ``RENDER_MODES``; else ConfigError."""
-    if render_mode is not None and render_mode not in RENDER_MODES:
-        raise ConfigError(f"environment kwargs: render_mode must be one of {RENDER_MODES} or "
-                          f"None, got {render_mode!r}")
-    return render_mode
+    """``render_mode`` if it is one of ``RENDER_MODES``, else None: a mode the env cannot
+    draw renders nothing, as before (Stable-Baselines3's ``make_vec_env`` asks every env for
+    ``"rgb_array"``)."""
+    return render_mode if render_mode in RENDER_MODES else None
+
+
+def can_render(render_mode: str | None) -> bool:
+    """True for a render mode; without one, warn as Gymnasium's envs do and return False."""
+    if render_mode is None:
+        gymnasium.logger.warn("render() called without a render_mode; make the env with "
+                              "render_mode='ansi'")
+        return False
+    return True
 
 
 def _symbol(names: tuple[str, ...], index: int) -> str:

@@ -10,7 +10,8 @@ import torch
 
 from mannrl_gym.config import Config
 from mannrl_gym.envs.core import StepCore, as_memory, make_learner, make_spaces
-from mannrl_gym.envs.render import RENDER_FPS, RENDER_MODES, check_render_mode, text_frame
+from mannrl_gym.envs.render import (RENDER_FPS, RENDER_MODES, can_render, check_render_mode,
+                                    text_frame)
 from mannrl_gym.tasks.base import Task
 
 
@@ -153,11 +154,7 @@ class MannRLEnv(gymnasium.Env):
     def render(self) -> str | None:
         """``render_mode="ansi"``: the last step as text (sequence, position, input, target,
         prediction, loss); None before the first reset or without a render mode."""
-        if self.render_mode is None:
-            gymnasium.logger.warn("render() called without a render_mode; make the env with "
-                                  "render_mode='ansi'")
-            return None
-        if self._shown is None:
+        if not can_render(self.render_mode) or self._shown is None:
             return None
         ids, info = self._shown
         header = (f"{self.split} sequence {self._sequence}, step {self._position + 1}"

@@ -12,7 +12,8 @@ from gymnasium.vector.utils import batch_space
 
 from mannrl_gym.config import Config, ConfigError
 from mannrl_gym.envs.core import StepCore, as_memory, make_learner, make_spaces
-from mannrl_gym.envs.render import RENDER_FPS, RENDER_MODES, check_render_mode, text_frame
+from mannrl_gym.envs.render import (RENDER_FPS, RENDER_MODES, can_render, check_render_mode,
+                                    text_frame)
 from mannrl_gym.stream import EpochStream, PassPlan, build, plan, schedule
 from mannrl_gym.supervised import ActionLearner
 from mannrl_gym.tasks.base import Task
@@ -264,11 +265,7 @@ class MannRLVectorEnv(VectorEnv):
         """``render_mode="ansi"``: the last step as text, one line per slot (input, target,
         prediction, loss; ``idle`` for an idle slot); None before the first reset or without
         a render mode."""
-        if self.render_mode is None:
-            gymnasium.logger.warn("render() called without a render_mode; make the env with "
-                                  "render_mode='ansi'")
-            return None
-        if self._shown is None:
+        if not can_render(self.render_mode) or self._shown is None:
             return None
         header = f"{self.split} pass, step {self._t + 1}/{self.stream.num_steps}"
         return text_frame(self.task, header, self._shown, self._rows["inputs"][self._t])

@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from mannrl_gym import agent_registry
 from mannrl_gym.errors import DataError
 
 SAMPLE_FILES: dict[str, dict[str, str]] = {  # task -> {path key: file in sample_data/}
@@ -22,7 +23,6 @@ SAMPLE_FILES: dict[str, dict[str, str]] = {  # task -> {path key: file in sample
 }
 PATH_KEYS = ("data_path", "val_path", "target_path", "vectors_path")
 FULL_DATA = {  # where a task's full data comes from (one clause each)
-    "jsonl": "the data is your own JSON-lines task (docs/training.md)",
     "pos": "the full data is a CoNLL-U treebank pair (Table 2: Universal Dependencies English "
            "EWT, from universaldependencies.org)",
     "sentence": "the full data is plain text, a sentence a line (Table 3: WMT 2014 "
@@ -53,7 +53,11 @@ def sample_paths(task: str) -> dict[str, Any]:
 def check_files(config) -> None:
     """DataError in one line for the first path key of ``config`` that names no file: where
     the full data comes from and how to run on the sample instead."""
-    keys = [key for key in SAMPLE_FILES.get(config.task, {}) if getattr(config, key)]
+    if config.task not in FULL_DATA:  # jsonl: the user's own file; its reader names it
+        return
+    keys = [key for key in SAMPLE_FILES[config.task] if getattr(config, key)]
+    if not agent_registry.entry(config.agent).reads_features:  # these read no vectors
+        keys = [key for key in keys if key != "vectors_path"]
     for key in keys:
         path = Path(getattr(config, key))
         if path.is_file():
