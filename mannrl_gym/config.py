@@ -245,6 +245,18 @@ REMOVED_KEYS = {  # keys of earlier versions
 }
 
 
+CHANGED_DEFAULTS = {  # key -> the default before it changed (issue 23)
+    "holdout_distinct": 0,  # a run saved without the key split by val_fraction
+}
+
+
+def as_saved(data: dict[str, Any]) -> dict[str, Any]:
+    """A run's saved config (config.yaml, a checkpoint's) with the keys it lacks because it
+    predates them set to what it ran with (``CHANGED_DEFAULTS``), so a resume reads the
+    same data."""
+    return {**CHANGED_DEFAULTS, **data}
+
+
 def without_removed_keys(data: dict[str, Any], source: str) -> dict[str, Any]:
     """``data`` less the removed keys whose value is what the code does now; ConfigError
     naming ``source`` and the key for a removed key with any other value."""

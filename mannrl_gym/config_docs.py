@@ -54,7 +54,8 @@ SECTIONS: dict[str, dict[str, str]] = {
                             "draws: 100, as in the Logic table of README.md); 0 (the default before "
                             "issue 23) holds out whole sequences until `val_fraction` of the "
                             "draws, which at seed 0 is 534 draws of only 17 distinct sequences; "
-                            "`holdout: random` is the reference's split",
+                            "`holdout: random` is the reference's split; a run saved without the key resumes "
+                            "with 0, its split",
         "seed": "every random draw: data, split, weights, replay sampling",
     },
     "Action network A (supervised)": {

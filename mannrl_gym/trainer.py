@@ -19,7 +19,7 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from mannrl_gym import checkpoint, rundir
-from mannrl_gym.config import Config, ConfigError, from_mapping
+from mannrl_gym.config import Config, ConfigError, as_saved, from_mapping
 from mannrl_gym.experiments import make_experiment
 from mannrl_gym.rundir import load_run_config
 from mannrl_gym.tasks import build_task
@@ -197,7 +197,7 @@ def resume_config(run_dir: Path, overrides: dict[str, Any] | None = None) -> Con
     path = Path(run_dir) / "checkpoint.pt"
     if not path.exists():
         return load_run_config(run_dir, overrides)
-    saved = checkpoint.load(path).get("config", {})
+    saved = as_saved(checkpoint.load(path).get("config", {}))
     return from_mapping({**saved, **(overrides or {})},
                         source=f"{path} (the run's config)" + (" + command line" if overrides else ""))
 

@@ -138,3 +138,12 @@ def test_holdout_distinct_where_it_does_not_apply_is_still_refused():
         from_mapping({"holdout": "random", "holdout_distinct": 100})
     from_mapping({"holdout": "random"})  # the default (null) applies nowhere else: accepted
     from_mapping({"task": "jsonl", "data": "sample"})
+
+
+def test_a_run_saved_before_the_key_existed_keeps_its_split(tmp_path):
+    from mannrl_gym.rundir import load_run_config
+
+    (tmp_path / "config.yaml").write_text("task: logic\nnum_sequences: 300\n")  # no such key yet
+    assert load_run_config(tmp_path).holdout_distinct == 0  # what it ran with: by val_fraction
+    (tmp_path / "config.yaml").write_text("task: logic\nholdout_distinct: null\n")
+    assert load_run_config(tmp_path).holdout_distinct is None
