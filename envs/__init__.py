@@ -21,6 +21,7 @@ import multiprocessing
 from dataclasses import replace
 from typing import Any
 
+import gymnasium
 import torch
 from threadpoolctl import threadpool_limits
 
@@ -29,14 +30,21 @@ from mannrl_gym.envs.core import ActionError, ObservationLayout
 from mannrl_gym.envs.single_env import MannRLEnv
 from mannrl_gym.envs.replicated_env import ReplicatedVectorEnv
 from mannrl_gym.envs.vector_env import MannRLVectorEnv, check_num_envs
+from mannrl_gym.samples import PATH_KEYS, SAMPLE_FILES
 from mannrl_gym.tasks import build_task
 
 
 def _config(defaults: dict[str, Any], kwargs: dict[str, Any]) -> tuple[Config, str]:
     kwargs = dict(kwargs)
-    kwargs.pop("render_mode", None)
     split = kwargs.pop("split", "train")
-    config = from_mapping({**defaults, **kwargs}, source="environment kwargs")
+    settings = {**defaults, **kwargs}
+    if (settings["task"] in SAMPLE_FILES and "data" not in settings
+            and not any(settings.get(key) for key in PATH_KEYS)):
+        settings["data"] = "sample"
+        gymnasium.logger.warn(f"no data_path given: task {settings['task']} steps through the "
+                              f"sample shipped with mannrl-gym (data='sample'); pass data_path="
+                              f"... for your own data")
+    config = from_mapping(settings, source="environment kwargs")
     if config.device != "cpu":  # the envs take and give NumPy arrays; nothing runs on a device
         raise ConfigError(f"environment kwargs: key 'device' is '{config.device}', but the envs "
                           f"step on the CPU (NumPy arrays in and out); device applies to "
@@ -58,23 +66,28 @@ def limit_threads(count: int) -> None:
     threadpool_limits(limits=count)
 
 
-def make_env(task: str = "logic", **kwargs: Any) -> MannRLEnv:
-    """Single-slot env for ``gymnasium.make``."""
+def make_env(task: str = "logic", render_mode: str | None = None, **kwargs: Any) -> MannRLEnv:
+    """Single-slot env for ``gymnasium.make`` (``render_mode``: None or ``"ansi"``)."""
     config, split = _config({"task": task}, kwargs)
-    return MannRLEnv(build_task(config), config, split=split)
+    return MannRLEnv(build_task(config), config, split=split, render_mode=render_mode)
 
 
 def make_vector_env(task: str = "logic", num_envs: int = 16, replicas: int | None = None,
+                    render_mode: str | None = None,
                     **kwargs: Any) -> MannRLVectorEnv | ReplicatedVectorEnv:
     """Batched env for ``gymnasium.make_vec``; with ``replicas=K``, K replicas of B =
     ``num_envs`` slots each, replica k drawn from seed ``seed + k`` (its data, order and A)."""
     check_num_envs(num_envs)
     config, split = _config({"task": task}, kwargs)
     if replicas is None:
-        return MannRLVectorEnv(build_task(config), config, num_envs=num_envs, split=split)
+        return MannRLVectorEnv(build_task(config), config, num_envs=num_envs, split=split,
+                               render_mode=render_mode)
     if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
         raise ConfigError(f"environment kwargs: replicas must be a whole number >= 1, "
                           f"got {replicas!r}")
+    if render_mode is not None:
+        raise ConfigError("environment kwargs: render_mode applies to one replica's env "
+                          "(make_vec without replicas)")
     if split != "train":
         raise ConfigError("environment kwargs: replicas are learning envs of the train split; "
                           "evaluate each replica with its own env (split='validation')")

@@ -10,6 +10,8 @@ import torch
 
 from mannrl_gym.config import Config
 from mannrl_gym.envs.core import StepCore, as_memory, make_learner, make_spaces
+from mannrl_gym.envs.render import (RENDER_FPS, RENDER_MODES, can_render, check_render_mode,
+                                    text_frame)
 from mannrl_gym.tasks.base import Task
 
 
@@ -66,13 +68,15 @@ class MannRLEnv(gymnasium.Env):
 
     ```python
     gymnasium.make("MannRL-Logic-v0", split="train", **config_keys)
-    MannRLEnv(task, config, split="train", learn=True)
+    MannRLEnv(task, config, split="train", learn=True, render_mode=None)
     ```
 
     * ``config_keys`` / ``config``: any key of ``mannrl_gym.config.Config`` (docs/config.md);
       an env id's defaults are its table's settings (``configs/*.yaml``).
     * ``split``: ``"train"`` or ``"validation"``.
     * ``learn``: False evaluates A without training it.
+    * ``render_mode``: ``"ansi"``: ``render()`` returns the last step as text (input,
+      target, A's prediction, loss); None (default): ``render()`` warns and returns None.
 
     Curriculum (sentence tasks with ``curriculum_every``): episodes draw from the training
     sequences of epoch 0, or of epoch e after ``reset(options={"epoch": e})``.
@@ -86,10 +90,13 @@ class MannRLEnv(gymnasium.Env):
       packaged config (``mannrl_gym.presets``).
     """
 
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": RENDER_MODES, "render_fps": RENDER_FPS}
 
-    def __init__(self, task: Task, config: Config, split: str = "train", learn: bool = True) -> None:
+    def __init__(self, task: Task, config: Config, split: str = "train", learn: bool = True,
+                 render_mode: str | None = None) -> None:
         self.task, self.config, self.learn = task, config, learn
+        self.render_mode = check_render_mode(render_mode)
+        self._shown: tuple[np.ndarray, dict[str, Any]] | None = None  # last step: ids, info
         self.split = split
         self.data = task.split_at(split, 0)
         if len(self.data) == 0:
@@ -141,4 +148,15 @@ class MannRLEnv(gymnasium.Env):
                 "long_range": bool(self.data.long_range[token]),
                 "kind": int(self.data.kind[self._sequence]),
                 "position": self._position, "sequence": self._sequence}
+        self._shown = (ids, info)
         return observation[0], float(reward[0]), info
+
+    def render(self) -> str | None:
+        """``render_mode="ansi"``: the last step as text (sequence, position, input, target,
+        prediction, loss); None before the first reset or without a render mode."""
+        if not can_render(self.render_mode) or self._shown is None:
+            return None
+        ids, info = self._shown
+        header = (f"{self.split} sequence {self._sequence}, step {self._position + 1}"
+                  f"/{self._length}")
+        return text_frame(self.task, header, info, ids)

@@ -12,6 +12,8 @@ from gymnasium.vector.utils import batch_space
 
 from mannrl_gym.config import Config, ConfigError
 from mannrl_gym.envs.core import StepCore, as_memory, make_learner, make_spaces
+from mannrl_gym.envs.render import (RENDER_FPS, RENDER_MODES, can_render, check_render_mode,
+                                    text_frame)
 from mannrl_gym.stream import EpochStream, PassPlan, build, plan, schedule
 from mannrl_gym.supervised import ActionLearner
 from mannrl_gym.tasks.base import Task
@@ -101,7 +103,8 @@ class MannRLVectorEnv(VectorEnv):
 
     ```python
     gymnasium.make_vec("MannRL-Logic-v0", num_envs=16, **config_keys)
-    MannRLVectorEnv(task, config, num_envs, split="train", learner=None, learn=True, shuffle=True)
+    MannRLVectorEnv(task, config, num_envs, split="train", learner=None, learn=True, shuffle=True,
+                    render_mode=None)
     ```
 
     * ``num_envs``: B, the number of slots (A's batch size; the paper: 16).
@@ -112,6 +115,8 @@ class MannRLVectorEnv(VectorEnv):
       never reinitialises it.
     * ``learn``: False evaluates A without training it.
     * ``shuffle``: False reads the split in data order.
+    * ``render_mode``: ``"ansi"``: ``render()`` returns the last step as text, a line per
+      slot (input, target, A's prediction, loss); None (default): ``render()`` warns.
 
     Curriculum (sentence tasks with ``curriculum_every``): a pass over the train split reads
     the sequences that train in the env's epoch (``task.split_at``); ``reset(options={"epoch":
@@ -127,14 +132,16 @@ class MannRLVectorEnv(VectorEnv):
       packaged config (``mannrl_gym.presets``).
     """
 
-    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": RENDER_MODES,
+                "render_fps": RENDER_FPS}
 
     def __init__(self, task: Task, config: Config, num_envs: int, split: str = "train",
                  learner: ActionLearner | None = None, learn: bool = True,
-                 shuffle: bool = True) -> None:
+                 shuffle: bool = True, render_mode: str | None = None) -> None:
         check_num_envs(num_envs)
         self.task, self.config, self.num_envs = task, config, num_envs
-        self.render_mode = None
+        self.render_mode = check_render_mode(render_mode)
+        self._shown: dict[str, np.ndarray] | None = None  # the last step's info
         self.split = split
         self.data = task.split(split)
         if len(self.data) == 0:
@@ -251,4 +258,14 @@ class MannRLVectorEnv(VectorEnv):
                 "target": target, "valid": rows["valid"][t], "sequence_start": rows["start"][t],
                 "answer_step": rows["answer"][t], "long_range": rows["long_range"][t],
                 "kind": rows["kind"][t], "sequence": rows["sequence"][t]}
+        self._shown = info
         return observation, reward, info
+
+    def render(self) -> str | None:
+        """``render_mode="ansi"``: the last step as text, one line per slot (input, target,
+        prediction, loss; ``idle`` for an idle slot); None before the first reset or without
+        a render mode."""
+        if not can_render(self.render_mode) or self._shown is None:
+            return None
+        header = f"{self.split} pass, step {self._t + 1}/{self.stream.num_steps}"
+        return text_frame(self.task, header, self._shown, self._rows["inputs"][self._t])

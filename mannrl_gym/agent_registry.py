@@ -12,13 +12,21 @@ Two kinds of entry:
 Entry points are ``"module:attribute"`` strings imported on first use, as in
 ``gymnasium.register``, so that reading the names imports no network code (the config module
 reads them); ``register_agent`` also takes the class itself, for a user's own memory agent.
+
+``config.agent`` may also be a spec ``package.module:Class`` (on the command line, in a config
+file, in a run's ``config.yaml``): ``resolve`` imports it on first use and registers it under
+the spec itself, as a memory agent, or as an experiment when the class has ``run_epoch`` and
+``evaluate`` (``mannrl_gym.protocols``).
 """
 
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
+
+from mannrl_gym.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -65,21 +73,69 @@ def _qualified(entry_point: str | Callable[..., Any]) -> str:
     return f"{getattr(entry_point, '__module__', '?')}:{getattr(entry_point, '__qualname__', '?')}"
 
 
+_SPEC = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+_EXPERIMENT_METHODS = ("run_epoch", "evaluate", "state_dict", "load_state_dict")
+_MEMORY_AGENT_METHODS = ("act", "explore", "observe", "start_epoch", "state_dict",
+                         "load_state_dict")
+
+
+def is_spec(name: str) -> bool:
+    """True when ``name`` has the form ``package.module:Class``."""
+    return bool(_SPEC.fullmatch(name))
+
+
+def resolve(name: str) -> AgentEntry:
+    """The entry of ``name``: a registered name, or a ``package.module:Class`` spec, imported
+    and registered under the spec on first use. ConfigError (without a source) says why a
+    spec cannot serve; KeyError names the registered agents for any other unknown name."""
+    if name in REGISTRY:
+        return REGISTRY[name]
+    if not is_spec(name):
+        raise KeyError(f"no agent named {name!r}; registered: {agent_names()}")
+    module_name, _, attribute = name.partition(":")
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"is {name!r}, but module {module_name!r} cannot be imported ({exc}); "
+                          f"put the folder that holds it on PYTHONPATH") from None
+    for part in attribute.split("."):
+        if not hasattr(target, part):
+            raise ConfigError(f"is {name!r}, but module {module_name!r} has no {attribute!r}")
+        target = getattr(target, part)
+    if name in REGISTRY:  # importing the module registered the spec itself
+        return REGISTRY[name]
+    if isinstance(target, type) and all(hasattr(target, m) for m in _EXPERIMENT_METHODS):
+        kind: Literal["memory_agent", "experiment"] = "experiment"
+    elif callable(target) and (not isinstance(target, type)
+                               or all(hasattr(target, m) for m in _MEMORY_AGENT_METHODS)):
+        kind = "memory_agent"  # a class with the methods, or a factory that returns one
+    else:
+        raise ConfigError(f"is {name!r}, which is neither a memory agent (methods "
+                          f"{', '.join(_MEMORY_AGENT_METHODS)}) nor an experiment (methods "
+                          f"{', '.join(_EXPERIMENT_METHODS)}); see mannrl_gym.protocols")
+    summary = ((getattr(target, "__doc__", None) or "").strip().splitlines() or [""])[0]
+    return register_agent(name, target, summary, kind,
+                          reads_features=bool(getattr(target, "reads_features", True)))
+
+
 def agent_names() -> list[str]:
     """Every registered name, in registration order."""
     return list(REGISTRY)
 
 
 def entry(name: str) -> AgentEntry:
-    """The entry of ``name``; KeyError naming the registered ones if there is none."""
-    if name not in REGISTRY:
-        raise KeyError(f"no agent named {name!r}; registered: {agent_names()}")
-    return REGISTRY[name]
+    """The entry of ``name`` (a ``package.module:Class`` spec is imported: ``resolve``);
+    KeyError naming the registered ones if there is none."""
+    return resolve(name)
 
 
 def has_memory_agent(name: str) -> bool:
-    """True when ``name`` is a memory agent (a memory-net predict and plot can replay)."""
-    return name in REGISTRY and REGISTRY[name].kind == "memory_agent"
+    """True when ``name`` is a memory agent (a memory-net predict and plot can replay);
+    a ``package.module:Class`` spec is imported to tell."""
+    try:
+        return resolve(name).kind == "memory_agent"
+    except (KeyError, ConfigError):
+        return False
 
 
 def memory_agent_names() -> list[str]:

@@ -15,6 +15,11 @@
                                            model writes back
   mannrl vectors CONFIG [key=value ...]     POS: write the config's vectors_path (MiniLM
                                            stand-in vectors; needs the 'vectors' extra)
+  mannrl list                              env ids, agents and tasks, one line each
+  mannrl --version
+
+Subcommands import their modules (torch, Gymnasium) when they run, so --help, --version and
+list answer at once.
 """
 
 from __future__ import annotations
@@ -23,10 +28,23 @@ import argparse
 import sys
 from pathlib import Path
 
-from mannrl_gym.checkpoint import CheckpointError
+from mannrl_gym import __version__
 from mannrl_gym.config import ConfigError, load, parse_overrides
-from mannrl_gym.numerics import NumericalError
 from mannrl_gym.errors import DataError
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """The errors printed as one line (exit 2). Read when one is raised: a module not
+    imported yet (checkpoint: torch) cannot have raised its error."""
+    checkpoint = sys.modules.get("mannrl_gym.checkpoint")
+    return (ConfigError, DataError, FileNotFoundError) + (
+        (checkpoint.CheckpointError,) if checkpoint else ())
+
+
+def _numerical_errors() -> tuple[type[Exception], ...]:
+    """NumericalError once ``mannrl_gym.numerics`` is imported (exit 3)."""
+    numerics = sys.modules.get("mannrl_gym.numerics")
+    return (numerics.NumericalError,) if numerics else ()
 
 
 def _train(args: argparse.Namespace, extra: list[str]) -> int:
@@ -205,7 +223,9 @@ def _count(text: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mannrl", description="MANN-RL experiments")
+    parser.add_argument("--version", action="version", version=f"mannrl-gym {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("list", help="env ids, agents and tasks, one line each")
     train = commands.add_parser("train", help="train a memory-net agent and its action network",
                                 description="Overrides: key=value or --key=value, any config key. "
                                             "seeds=0-7 / replicas='[{lr: 1e-4}, {lr: 3e-4}]': "
@@ -275,6 +295,12 @@ def main(argv: list[str] | None = None) -> int:
             return _sweep(args, extra)
         if args.command == "vectors":
             return _vectors(args, extra)
+        if args.command == "list":
+            if extra:
+                parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            from mannrl_gym.listing import listing
+            print(listing(), end="")
+            return 0
         if args.command == "predict":
             if extra:
                 parser.error(f"unrecognized arguments: {' '.join(extra)}")
@@ -286,10 +312,10 @@ def main(argv: list[str] | None = None) -> int:
             for path in make_plots(args.run_dirs, args.out, args.sequence):
                 print(f"wrote {path}")
             return 0
-    except (ConfigError, DataError, CheckpointError, FileNotFoundError) as exc:
+    except _user_errors() as exc:
         print(f"mannrl: error: {exc}", file=sys.stderr)
         return 2
-    except NumericalError as exc:
+    except _numerical_errors() as exc:
         print(f"mannrl: stopped: {exc}. The last checkpoint is intact.", file=sys.stderr)
         return 3
     except KeyboardInterrupt as exc:  # trainer.Interrupted says where a run stopped

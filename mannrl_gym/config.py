@@ -28,6 +28,7 @@ class Config:
 
     # --- task and data -------------------------------------------------------------------
     task: Literal["logic", "jsonl", "pos", "sentence", "translate"] = "logic"
+    data: Literal["files", "sample"] = "files"  # sample: the path keys become the package's sample (mannrl_gym/sample_data)
     data_path: Optional[str] = None  # jsonl / pos (CoNLL-U) / sentence, translate (source text, a sentence a line)
     target_path: Optional[str] = None  # translate: the target-language file, line-aligned with data_path
     num_sentences: int = 500  # sentence / translate: train on the N shortest pairs (validation: the next 5%)
@@ -44,7 +45,7 @@ class Config:
     max_operands: int = 20
     val_fraction: float = 0.05
     holdout: Literal["distinct", "random"] = "distinct"  # distinct: validation sequences never trained on
-    holdout_distinct: int = 0  # logic, distinct: hold out this many distinct sequences, one copy each (0: by val_fraction)
+    holdout_distinct: Optional[int] = None  # logic, distinct: hold out this many distinct sequences, one copy each (null: 100, fewer for small num_sequences; 0: by val_fraction)
     seed: int = 0
 
     # --- action network (supervised) -----------------------------------------------------
@@ -58,7 +59,7 @@ class Config:
     clipping: float = 0.01  # max gradient norm of the action network
 
     # --- memory-net (reinforcement learning) ---------------------------------------------
-    agent: str = "mannrl"  # a name in mannrl_gym.agent_registry (docs/config.md lists them)
+    agent: str = "mannrl"  # a name in mannrl_gym.agent_registry (docs/config.md lists them) or package.module:Class
     memory_size: int = 48
     history: int = 32
     settle: int = 8
@@ -137,16 +138,20 @@ class Config:
                        f"{self.memory_size}], got {self.repaired_explore_units}")
         if not re.fullmatch(r"cpu|cuda(:[0-9]+)?|mps", self.device):
             self._fail("device", f"must be cpu, cuda, cuda:N or mps, got '{self.device}'")
-        if self.holdout_distinct < 0:
-            self._fail("holdout_distinct", f"must be >= 0, got {self.holdout_distinct}")
-        if self.holdout_distinct > 0 and (self.task != "logic" or self.holdout != "distinct"):
+        if self.holdout_distinct is not None and self.holdout_distinct < 0:
+            self._fail("holdout_distinct", f"must be >= 0 or null, got {self.holdout_distinct}")
+        if self.holdout_distinct and (self.task != "logic" or self.holdout != "distinct"):
             self._fail("holdout_distinct", f"is {self.holdout_distinct}, but it applies only to "
                        f"task logic with holdout: distinct (here task {self.task}, holdout "
                        f"{self.holdout}); set it to 0 or change those keys")
-        if self.agent not in agent_registry.REGISTRY:
+        try:
+            agent_registry.resolve(self.agent)
+        except KeyError:
             names = agent_registry.agent_names()
-            self._fail("agent", f"must be one of {names}, got {self.agent!r}"
-                       f"{did_you_mean(self.agent, names)}")
+            self._fail("agent", f"must be one of {names} or package.module:Class, got "
+                       f"{self.agent!r}{did_you_mean(self.agent, names)}")
+        except ConfigError as exc:
+            self._fail("agent", str(exc))
         if self.settle < 0:
             self._fail("settle", f"must be >= 0, got {self.settle}")
         if self.history < 2:
@@ -245,6 +250,18 @@ REMOVED_KEYS = {  # keys of earlier versions
 }
 
 
+CHANGED_DEFAULTS = {  # key -> the default before it changed (issue 23)
+    "holdout_distinct": 0,  # a run saved without the key split by val_fraction
+}
+
+
+def as_saved(data: dict[str, Any]) -> dict[str, Any]:
+    """A run's saved config (config.yaml, a checkpoint's) with the keys it lacks because it
+    predates them set to what it ran with (``CHANGED_DEFAULTS``), so a resume reads the
+    same data."""
+    return {**CHANGED_DEFAULTS, **data}
+
+
 def without_removed_keys(data: dict[str, Any], source: str) -> dict[str, Any]:
     """``data`` less the removed keys whose value is what the code does now; ConfigError
     naming ``source`` and the key for a removed key with any other value."""
@@ -313,6 +330,9 @@ def from_mapping(data: dict[str, Any], source: str = "<mapping>") -> Config:
         if key not in KEYS:
             raise ConfigError(f"{source}: unknown key '{key}'{did_you_mean(key, KEYS)}")
         checked[key] = _check_type(key, value, source)
+    if checked.get("data") == "sample":  # the package's sample replaces the path keys
+        from mannrl_gym.samples import sample_paths
+        checked.update(sample_paths(checked.get("task", "logic")))
     return Config(**checked, source=source).validate()
 
 

@@ -33,6 +33,10 @@ SECTIONS: dict[str, dict[str, str]] = {
                             "every N epochs (the configs: the reference's 1,000)",
         "curriculum_chunk": "sentence / translate: training pairs per curriculum chunk",
         "tag_column": "pos: `xpos` (the paper's Penn Treebank tags) or `upos`",
+        "data": "`files`: read the path keys; `sample`: read the small sample shipped in the "
+                "package instead (`mannrl_gym/sample_data`, its README: a few hundred "
+                "sentences written for this project, MIT) and set the path keys to it; a "
+                "missing data file's error names this switch",
         "vectors_path": "pos: GloVe / word2vec text (default: `glove.840B.300d.txt` in "
                         "`cache_dir`)",
         "cache_dir": "binary vector caches (default `~/.cache/mannrl-gym`)",
@@ -45,9 +49,13 @@ SECTIONS: dict[str, dict[str, str]] = {
                    "so most validation sequences also occur in training)",
         "holdout_distinct": "logic with `holdout: distinct`: hold out this many distinct "
                             "sequences, drawn uniformly, one copy each in validation (their "
-                            "other copies leave training); 0 holds out whole sequences until "
-                            "`val_fraction` of the draws, which at seed 0 is 534 draws of only "
-                            "17 distinct sequences",
+                            "other copies leave training); null: 100, or a quarter of the "
+                            "distinct sequences drawn when that is fewer (Table 1's 10,000 "
+                            "draws: 100, as in the Logic table of README.md); 0 (the default before "
+                            "issue 23) holds out whole sequences until `val_fraction` of the "
+                            "draws, which at seed 0 is 534 draws of only 17 distinct sequences; "
+                            "`holdout: random` is the reference's split; a run saved without the key resumes "
+                            "with 0, its split",
         "seed": "every random draw: data, split, weights, replay sampling",
     },
     "Action network A (supervised)": {
@@ -63,7 +71,8 @@ SECTIONS: dict[str, dict[str, str]] = {
         "clipping": "A's max gradient norm",
     },
     "Memory-net f (reinforcement learning)": {
-        "agent": "what writes the memory: a name of the agent registry (table below)",
+        "agent": "what writes the memory: a name of the agent registry (table below), or your "
+                 "own class as `package.module:Class` (its folder on `PYTHONPATH`)",
         "memory_size": "M, the memory vector's width",
         "history": "batch-states kept for each memory update",
         "settle": "steps after an update before states are kept again",
@@ -175,9 +184,10 @@ def render() -> str:
     lines += ["", "## Agents (`agent`)", "",
               "Memory agents play the memory-net in the batched env; experiments are whole "
               "baselines with no memory-net. `mannrl_gym.agent_registry.register_agent` adds "
-              "your own.", "", "| name | kind | what it is |", "|---|---|---|"]
+              "your own, and so does `agent=package.module:Class`; `mannrl list` prints these "
+              "names.", "", "| name | kind | what it is |", "|---|---|---|"]
     lines += [f"| `{e.name}` | {e.kind.replace('_', ' ')} | {e.summary} |"
-              for e in agent_registry.REGISTRY.values()]
+              for e in agent_registry.REGISTRY.values() if not agent_registry.is_spec(e.name)]
     lines += ["", "## Removed keys", "",
               "Configs and checkpoints of earlier versions may hold these. A value that meant "
               "what the code does now is dropped on load (old runs resume); any other value "

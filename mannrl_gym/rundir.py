@@ -18,7 +18,7 @@ from typing import Any, Iterator
 import yaml
 
 from mannrl_gym import checkpoint
-from mannrl_gym.config import Config, ConfigError, from_mapping
+from mannrl_gym.config import Config, ConfigError, as_saved, from_mapping
 
 READ_ONLY = {"progress": False, "wandb_mode": "disabled"}  # a run read back logs nothing
 
@@ -30,7 +30,7 @@ def load_run_config(run_dir: Path, overrides: dict[str, Any] | None = None) -> C
     if not path.is_file():
         raise ConfigError(f"{path}: no run here (config.yaml missing)")
     data = yaml.safe_load(path.read_text())
-    return from_mapping({**data, **(overrides or {})}, source=str(path))
+    return from_mapping({**as_saved(data), **(overrides or {})}, source=str(path))
 
 
 @dataclass

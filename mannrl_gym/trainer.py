@@ -20,7 +20,7 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from mannrl_gym import checkpoint, rundir
-from mannrl_gym.config import Config, ConfigError, from_mapping
+from mannrl_gym.config import Config, ConfigError, as_saved, from_mapping
 from mannrl_gym.experiments import make_experiment
 from mannrl_gym.rundir import load_run_config
 from mannrl_gym.tasks import build_task, check_trainable
@@ -30,8 +30,10 @@ F1_TARGET = 0.99
 
 
 def new_run_dir(config: Config) -> Path:
-    """Where a new run of ``config`` goes: ``out_dir/run_name`` (default: task, agent, seed, time)."""
-    name = config.run_name or f"{config.task}-{config.agent}-seed{config.seed}-" \
+    """Where a new run of ``config`` goes: ``out_dir/run_name`` (default: task, agent (a
+    ``package.module:Class`` spec: the class name), seed, time)."""
+    agent = config.agent.rpartition(":")[2]
+    name = config.run_name or f"{config.task}-{agent}-seed{config.seed}-" \
                               f"{time.strftime('%Y%m%d-%H%M%S')}"
     return Path(config.out_dir) / name
 
@@ -128,6 +130,7 @@ class RunLog:
         self.ckpt_path = self.run_dir / "checkpoint.pt"
         self.metrics = checkpoint.MetricsLog(self.run_dir / "metrics.jsonl")
         self.start_epoch, self.elapsed = 0, 0.0
+        self.session_seconds, self.session_epochs = 0.0, 0  # this process's epochs (for the ETA)
         self.resumes: list[dict[str, Any]] = []
         self.this_resume = None  # recorded with the first checkpoint it writes
         if state is not None:
@@ -151,6 +154,16 @@ class RunLog:
         return (self.config.max_minutes is not None
                 and (self.elapsed + train_seconds) / 60 >= self.config.max_minutes)
 
+    def eta_seconds(self, epoch: int) -> float:
+        """Seconds left after the 0-based ``epoch``: the epochs to go at this process's mean
+        seconds per epoch (evaluations included), capped by ``max_minutes``."""
+        per_epoch = self.session_seconds / max(1, self.session_epochs)
+        epochs_left = self.config.epochs - epoch - 1
+        if self.config.max_minutes is not None and per_epoch > 0:  # stops after the crossing epoch
+            budget_left = max(0.0, self.config.max_minutes * 60 - self.elapsed)
+            epochs_left = min(epochs_left, math.ceil(budget_left / per_epoch))
+        return per_epoch * epochs_left
+
     def finish_epoch(self, epoch: int, stats: dict[str, Any], train_seconds: float,
                      stop: bool | None = None, announce: bool = True) -> bool:
         """Evaluate (when due), record and checkpoint the 0-based ``epoch`` that took
@@ -165,6 +178,8 @@ class RunLog:
             row.update(experiment.evaluate())
         seconds = train_seconds + time.perf_counter() - tic
         self.elapsed += seconds
+        self.session_seconds, self.session_epochs = self.session_seconds + seconds, \
+            self.session_epochs + 1
         row.update(stats, epoch_seconds=seconds, minutes=self.elapsed / 60)
         row = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
         self.metrics.append(row)
@@ -180,7 +195,7 @@ class RunLog:
             self.this_resume = None
         self.last_row = row
         if announce and "train/f1" in row:
-            epoch_line(_progress_line(row))
+            epoch_line(_progress_line(row, None if out_of_time else self.eta_seconds(epoch)))
         if announce and out_of_time:
             tqdm.write(f"stopping: {self.elapsed / 60:.1f} min reached "
                        f"max_minutes={config.max_minutes}")
@@ -210,7 +225,7 @@ def resume_config(run_dir: Path, overrides: dict[str, Any] | None = None) -> Con
     path = Path(run_dir) / "checkpoint.pt"
     if not path.exists():
         return load_run_config(run_dir, overrides)
-    saved = checkpoint.load(path).get("config", {})
+    saved = as_saved(checkpoint.load(path).get("config", {}))
     return from_mapping({**saved, **(overrides or {})},
                         source=f"{path} (the run's config)" + (" + command line" if overrides else ""))
 
@@ -286,9 +301,20 @@ def epoch_line(line: str) -> None:
     sys.stdout.flush()
 
 
-def _progress_line(row: dict[str, Any]) -> str:
+def _duration(seconds: float) -> str:
+    """``45s``, ``3m12s`` or ``2h05m``."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def _progress_line(row: dict[str, Any], eta_seconds: float | None = None) -> str:
     """One evaluated epoch: train metrics, then validation's (``exact``: answer_exact, where
-    the task reports it, in its own half)."""
+    the task reports it, in its own half), then the estimated time left (``ETA``) while
+    epochs remain."""
     def fmt(key: str) -> str:
         value = row.get(key)
         return "  n/a" if value is None else f"{value:.3f}"
@@ -300,7 +326,8 @@ def _progress_line(row: dict[str, Any]) -> str:
             f"answer {fmt('train/answer_acc')} long {fmt('train/long_range_acc')}"
             f"{exact('train')}  |  val f1 {fmt('validation/f1')} "
             f"answer {fmt('validation/answer_acc')}{exact('validation')}"
-            + (f"  {row['train_steps_per_s']:.0f} steps/s" if row.get("train_steps_per_s") else ""))
+            + (f"  {row['train_steps_per_s']:.0f} steps/s" if row.get("train_steps_per_s") else "")
+            + (f"  ETA {_duration(eta_seconds)}" if eta_seconds else ""))
 
 
 def first_stable_epoch(rows: list[dict[str, Any]], key: str, threshold: float) -> dict | None:

@@ -94,7 +94,8 @@ def default_vectors_path(cache_dir: str | Path | None = None) -> Path:
     candidate = path / DEFAULT_VECTORS
     if not candidate.is_file():
         raise DataError(f"vectors_path is not set and the default {candidate} is absent: give "
-                        f"vectors_path=FILE (GloVe or word2vec text) or put {DEFAULT_VECTORS} there")
+                        f"vectors_path=FILE (GloVe or word2vec text; `mannrl vectors CONFIG` "
+                        f"writes stand-in vectors) or put {DEFAULT_VECTORS} there")
     return candidate
 
 

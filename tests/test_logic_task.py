@@ -60,11 +60,15 @@ def test_same_seed_same_data_other_seed_other_data():
     assert not torch.equal(a.train.inputs, c.train.inputs)
 
 
-def test_distinct_holdout_shares_no_sequence_with_training():
-    task = logic.make_task(10000, seed=0, holdout="distinct")
+@pytest.mark.parametrize("count", [0, None])  # by val_fraction (before issue 23); the default
+def test_distinct_holdout_shares_no_sequence_with_training(count):
+    task = logic.make_task(10000, seed=0, holdout="distinct", holdout_distinct=count)
     train = {tuple(s[0]) for s in all_sequences(task.train)}
     val = [tuple(s[0]) for s in all_sequences(task.validation)]
-    assert 0.03 < len(val) / 10000 < 0.08
+    if count == 0:
+        assert 0.03 < len(val) / 10000 < 0.08
+    else:
+        assert len(val) == len(set(val)) == 100
     assert not train.intersection(val)
     random = logic.make_task(10000, seed=0, holdout="random")
     random_train = {tuple(s[0]) for s in all_sequences(random.train)}
@@ -73,9 +77,9 @@ def test_distinct_holdout_shares_no_sequence_with_training():
 
 
 def test_holdout_distinct_validates_on_that_many_distinct_sequences_once_each():
-    default = logic.make_task(10000, seed=0)
-    default_val = [tuple(s[0]) for s in all_sequences(default.validation)]
-    assert len(set(default_val)) < 40  # by val_fraction: a few frequent sequences, many copies
+    by_fraction = logic.make_task(10000, seed=0, holdout_distinct=0)
+    fraction_val = [tuple(s[0]) for s in all_sequences(by_fraction.validation)]
+    assert len(set(fraction_val)) < 40  # by val_fraction: a few frequent sequences, many copies
     task = logic.make_task(10000, seed=0, holdout_distinct=100)
     train = {tuple(s[0]) for s in all_sequences(task.train)}
     val = [tuple(s[0]) for s in all_sequences(task.validation)]

@@ -58,6 +58,8 @@ def _build(config: Config) -> Task:
         except ConfigError as exc:  # the split found the key impossible for this data
             raise ConfigError(f"{config.source}: {exc} (num_sequences={config.num_sequences}, "
                               f"seed {config.seed})") from None
+    from mannrl_gym.samples import check_files
+    check_files(config)  # a missing file: one line naming the full data and data=sample
     if config.task == "jsonl":
         from mannrl_gym.tasks import jsonl
         return jsonl.make_task(config.data_path, config.val_path, config.seed,

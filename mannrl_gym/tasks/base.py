@@ -137,9 +137,19 @@ class Task:
         return data if size == len(data) else data.subset(torch.arange(size))
 
 
+AUTO_HOLDOUT = 100  # distinct_count=None: hold out this many distinct sequences ...
+AUTO_HOLDOUT_SHARE = 4  # ... or 1 in this many of the eligible ones, whichever is fewer
+
+
+def auto_holdout(eligible: int) -> int:
+    """The distinct sequences ``distinct_count=None`` holds out among ``eligible``: 100, or a
+    quarter of them when that is fewer (at least 1), so training keeps most of them."""
+    return min(AUTO_HOLDOUT, max(1, eligible // AUTO_HOLDOUT_SHARE))
+
+
 def split_indices(keys: torch.Tensor, val_fraction: float, distinct: bool,
                   generator: torch.Generator, never_hold_out: torch.Tensor | None = None,
-                  distinct_count: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+                  distinct_count: int | None = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Split N sequences into (train, validation) index tensors.
 
     Args:
@@ -150,8 +160,9 @@ def split_indices(keys: torch.Tensor, val_fraction: float, distinct: bool,
         never_hold_out: (N,) bool, sequences that stay in training under ``distinct``.
         distinct_count: under ``distinct``, if > 0: hold out this many distinct sequences,
             drawn uniformly among the eligible ones (not by how often each was drawn), and
-            validate on one copy of each; the other copies leave training too. 0: hold out
-            whole groups until ``val_fraction`` of the N draws is reached.
+            validate on one copy of each; the other copies leave training too. None: as many
+            as ``auto_holdout`` says. 0: hold out whole groups until ``val_fraction`` of the N
+            draws is reached.
     """
     n = keys.numel()
     if not distinct:
@@ -165,6 +176,12 @@ def split_indices(keys: torch.Tensor, val_fraction: float, distinct: bool,
         eligible[group[never_hold_out]] = False
     order = torch.randperm(unique.numel(), generator=generator)
     order = order[eligible[order]]
+    if distinct_count is None:
+        if order.numel() < 2:
+            raise ConfigError(f"only {order.numel()} distinct sequence(s) can be held out, too few "
+                              f"to hold any out and train on the rest; draw more sequences or "
+                              f"use holdout: random")
+        distinct_count = auto_holdout(order.numel())
     if distinct_count > 0:
         if distinct_count >= order.numel():
             raise ConfigError(f"key 'holdout_distinct' is {distinct_count}, but only "

@@ -79,14 +79,16 @@ def generate(num_sequences: int, generator: torch.Generator, min_operands: int =
 
 def make_task(num_sequences: int = 10_000, seed: int = 0, val_fraction: float = 0.05,
               holdout: str = "distinct", min_operands: int = 2, max_operands: int = 20,
-              holdout_distinct: int = 0) -> Task:
+              holdout_distinct: int | None = None) -> Task:
     """The Logic task: generated sequences, split into train and validation from ``seed``.
 
     ``holdout="distinct"`` holds out whole distinct sequences (never xor, which has only 4), so
     validation measures generalisation; ``holdout="random"`` is the paper's plain 95/5 split, in
-    which nearly every validation sequence also occurs in training. ``holdout_distinct`` > 0
-    (with ``distinct``) holds out that many distinct sequences, one copy each in validation:
-    the default groups are drawn until 5% of the draws, which is a few frequent sequences.
+    which nearly every validation sequence also occurs in training. With ``distinct``,
+    ``holdout_distinct`` > 0 holds out that many distinct sequences, one copy each in
+    validation; None (the default) 100 of them, or a quarter of the distinct sequences drawn
+    when that is fewer (``base.auto_holdout``); 0 draws whole groups until ``val_fraction`` of
+    the draws, which is a few frequent sequences (at seed 0: 534 draws of 17 distinct ones).
     """
     generator = torch.Generator().manual_seed(seed)
     sequences, keys = generate(num_sequences, generator, min_operands, max_operands)

@@ -1,0 +1,58 @@
+"""Text frames for ``render_mode="ansi"``: what each slot read, should write and wrote."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium
+import numpy as np
+
+from mannrl_gym.tasks.base import Task
+
+RENDER_MODES = ["ansi"]
+RENDER_FPS = 4  # Gymnasium's checker asks for one; text frames have no natural rate
+
+
+def check_render_mode(render_mode: str | None) -> str | None:
+    """``render_mode`` if it is one of ``RENDER_MODES``, else None: a mode the env cannot
+    draw renders nothing, as before (Stable-Baselines3's ``make_vec_env`` asks every env for
+    ``"rgb_array"``)."""
+    return render_mode if render_mode in RENDER_MODES else None
+
+
+def can_render(render_mode: str | None) -> bool:
+    """True for a render mode; without one, warn as Gymnasium's envs do and return False."""
+    if render_mode is None:
+        gymnasium.logger.warn("render() called without a render_mode; make the env with "
+                              "render_mode='ansi'")
+        return False
+    return True
+
+
+def _symbol(names: tuple[str, ...], index: int) -> str:
+    return repr(names[index]) if 0 <= index < len(names) else f"#{index}"
+
+
+def text_frame(task: Task, header: str, info: dict[str, Any], inputs: np.ndarray) -> str:
+    """One line per slot: its input symbol, target, A's prediction and whether it is right.
+
+    Args:
+        task: names the symbols (``input_symbols``, ``output_symbols``).
+        header: the frame's first line (e.g. the step).
+        info: the last step's info; ``target``, ``prediction``, ``valid``, ``loss`` of shape
+            (B,) (or scalars for one slot).
+        inputs: (B,) int64 input symbol ids of the last step.
+    """
+    targets, predictions = np.atleast_1d(info["target"]), np.atleast_1d(info["prediction"])
+    valid, loss = np.atleast_1d(info["valid"]), np.atleast_1d(info["loss"])
+    lines = [header]
+    for slot in range(len(targets)):
+        if not valid[slot]:
+            lines.append(f"slot {slot:3d}  idle")
+            continue
+        mark = "ok" if predictions[slot] == targets[slot] else "wrong"
+        lines.append(f"slot {slot:3d}  input {_symbol(task.input_symbols, int(inputs[slot]))}  "
+                     f"target {_symbol(task.output_symbols, int(targets[slot]))}  "
+                     f"prediction {_symbol(task.output_symbols, int(predictions[slot]))}  "
+                     f"{mark}  loss {float(loss[slot]):.3f}")
+    return "\n".join(lines) + "\n"
