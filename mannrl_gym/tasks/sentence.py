@@ -35,8 +35,9 @@ Data, as the reference implementation builds it:
   ``num_sentences`` shortest pairs in the band (source plus target characters, which orders
   the sequences by input length; ties in file order) train, validation holds the
   next-shortest ``round(num_sentences * val_fraction)`` (at least one) of the band, slightly
-  longer and unseen. Translation trains both directions: each line pair gives a source-to-target and a
-  target-to-source sequence, over one shared vocabulary; memorization has one direction.
+  longer and unseen. Translation trains both directions: each line pair gives a
+  source-to-target and a target-to-source sequence, over one shared vocabulary; memorization
+  has one direction.
 * curriculum (``curriculum_every=N``): the training pairs, in length order, are cut into
   chunks of ``curriculum_chunk``; epochs 0 to N - 1 train the character sequences and the
   first chunk, and every N epochs the next chunk joins (``Task.split_at``). Without it every
@@ -159,9 +160,9 @@ def read_aligned(source_path: str | Path, target_path: str | Path | None) -> lis
     targets = read_sentences(target_path)
     if len(sources) != len(targets):
         raise DataError(
-            f"{source_path} has {len(sources)} lines but {target_path} has "
-            f"{len(targets)}: the files must be sentence-aligned (line i of one is the "
-            "translation of line i of the other)")
+            f"{source_path} has {len(sources)} lines but {target_path} has {len(targets)}: "
+            "the files must be sentence-aligned (line i of one is the translation of line i "
+            "of the other)")
     return list(zip(sources, targets))
 
 
@@ -282,25 +283,19 @@ def select(pairs: list[Pair], num_sentences: int, val_fraction: float, min_chars
     characters (ties in file order); the first ``num_sentences`` train, the next
     ``round(num_sentences * val_fraction)`` (at least one) validate.
 
-    ConfigError when the band holds fewer than ``num_sentences + 1`` pairs (with the counts
-    of ``LENGTH_BANDS``); DataError when the whole file does.
+    ConfigError when the band holds fewer than ``num_sentences + 1`` pairs, with the counts
+    of ``LENGTH_BANDS`` over ``pairs``.
     """
     banded = [(s, t) for s, t in pairs
               if (min_chars is None or len(s) >= min_chars)
               and (max_chars is None or len(s) <= max_chars)]
     if len(banded) < num_sentences + 1:
-        counts = band_counts([len(s) for s, _ in pairs])
-        if min_chars is not None or max_chars is not None:
-            band = f"min_chars={min_chars}, max_chars={max_chars}"
-            held = "none" if not banded else f"only {len(banded)}"
-            raise ConfigError(
-                f"{source_path}: {band} select {held} of its {len(pairs)} usable sentences, "
-                f"but num_sentences={num_sentences} needs {num_sentences + 1} (one held out); "
-                f"sentences by source characters: {counts}")
-        raise DataError(
-            f"{source_path}: only {len(pairs)} usable sentence pairs (after dropping empty and "
-            f"duplicate lines), but num_sentences={num_sentences} needs at least "
-            f"{num_sentences + 1} (one held out for validation): use a smaller num_sentences")
+        held = "none" if not banded else f"only {len(banded)}"
+        raise ConfigError(
+            f"{source_path}: min_chars={min_chars}, max_chars={max_chars} select {held} of its "
+            f"{len(pairs)} usable sentences, but num_sentences={num_sentences} needs "
+            f"{num_sentences + 1} (one held out); sentences by source characters: "
+            f"{band_counts([len(s) for s, _ in pairs])}")
     ranked = sorted(banded, key=lambda pair: len(pair[0]) + len(pair[1]))
     n_val = max(1, round(num_sentences * val_fraction))
     return ranked[:num_sentences], ranked[num_sentences:num_sentences + n_val]
@@ -351,6 +346,12 @@ def make_task(source_path: str, target_path: str | None = None, num_sentences: i
     blanked = [(blank_out(s, replaced), blank_out(t, replaced)) for s, t in cleaned]
     nonempty = [(s, t) for s, t in blanked if s and t]
     unique = list(dict.fromkeys(nonempty))
+    if len(unique) < num_sentences + 1:
+        raise DataError(
+            f"{source_path}: only {len(unique)} usable sentence pairs of {len(raw)} lines "
+            f"(after dropping empty and duplicate lines), but num_sentences={num_sentences} "
+            f"needs at least {num_sentences + 1} (one held out for validation): use a "
+            f"smaller num_sentences")
     train_lines, held_lines = select(unique, num_sentences, val_fraction, min_chars, max_chars,
                                      source_path)
     train = directions(train_lines, translate)
