@@ -32,6 +32,8 @@ class Config:
     data_path: Optional[str] = None  # jsonl / pos (CoNLL-U) / sentence, translate (source text, a sentence a line)
     target_path: Optional[str] = None  # translate: the target-language file, line-aligned with data_path
     num_sentences: int = 500  # sentence / translate: train on the N shortest pairs (validation: the next 5%)
+    min_chars: Optional[int] = None  # sentence / translate: keep sources of >= this many characters (cleaned), then the N shortest
+    max_chars: Optional[int] = None  # sentence / translate: keep sources of <= this many characters (cleaned), then the N shortest
     min_char_count: int = 8  # sentence / translate: characters seen fewer times become a space (reference: 8)
     reading_fill: Literal["digits", "empty"] = "digits"  # sentence / translate: target while reading (reference: digits)
     curriculum_every: Optional[int] = None  # sentence / translate: add the next chunk of pairs every N epochs (reference: 1000)
@@ -197,6 +199,7 @@ class Config:
                                           or self.run_name in ("", ".", "..")):
             self._fail("run_name", f"must be a plain folder name inside out_dir (no '/', '\\', "
                        f"'.' or '..'), got {self.run_name!r}")
+        self._validate_length_band()
         if self.max_minutes is not None and self.max_minutes <= 0:
             self._fail("max_minutes", f"must be > 0, got {self.max_minutes}")
         return self
@@ -215,6 +218,21 @@ class Config:
                        f"(num_sentences={self.num_sentences}"
                        f"{', both directions' if self.task == 'translate' else ''}), "
                        f"got {self.curriculum_chunk}")
+
+    def _validate_length_band(self) -> None:
+        for key in ("min_chars", "max_chars"):
+            value = getattr(self, key)
+            if value is None:
+                continue
+            if value < 1:
+                self._fail(key, f"must be >= 1 character or null, got {value}")
+            if self.task not in ("sentence", "translate"):
+                self._fail(key, f"is only read when task is 'sentence' or 'translate', "
+                           f"not '{self.task}'")
+        if self.min_chars is not None and self.max_chars is not None \
+                and self.max_chars < self.min_chars:
+            self._fail("max_chars", f"must be >= min_chars ({self.min_chars}), "
+                       f"got {self.max_chars}")
 
     def _fail(self, key: str, message: str) -> typing.NoReturn:
         raise ConfigError(f"{self.source}: key '{key}' {message}")

@@ -17,14 +17,21 @@ from mannrl_gym.config import KEYS, REMOVED_KEYS, Config
 SECTIONS: dict[str, dict[str, str]] = {
     "Task and data": {
         "task": "`logic` (section 4.1), `jsonl` (your own symbolic task), `pos` (CoNLL-U + word "
-                "vectors, section 4.2), `sentence`, `translate` (plain text, a sentence a line, "
-                "section 4.3)",
+                "vectors, section 4.2), `sentence`, `translate` (plain text, a sentence a line, or "
+                "CoNLL-U `# text = ` lines, section 4.3)",
         "data_path": "jsonl / pos (CoNLL-U): the training file; sentence / translate: the "
-                     "source text",
+                     "source text (a sentence a line, or CoNLL-U: its `# text = ` lines)",
         "target_path": "translate: the target-language file, line-aligned with `data_path`",
         "val_path": "jsonl / pos: held-out data (jsonl: else split from `data_path`)",
         "num_sentences": "sentence / translate: train on the N shortest pairs (translation: "
-                         "both directions; validation: the next 5%)",
+                         "both directions; validation: the next 5%), within the length band "
+                         "of `min_chars` / `max_chars`",
+        "min_chars": "sentence / translate: keep only pairs whose source (the `data_path` "
+                     "sentence, cleaned) has at least this many characters, then take the "
+                     "`num_sentences` shortest (null: no lower bound)",
+        "max_chars": "sentence / translate: keep only pairs whose source has at most this "
+                     "many characters (null: no upper bound); a band holding fewer than "
+                     "`num_sentences` + 1 pairs stops with the file's counts per length band",
         "min_char_count": "sentence / translate: characters seen fewer times become a space "
                           "(reference: 8)",
         "reading_fill": "sentence / translate: the target while reading (`digits`: the "

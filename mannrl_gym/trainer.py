@@ -84,6 +84,8 @@ def _run(config: Config, task, run_dir: Path, state: dict[str, Any] | None) -> P
         config = from_mapping({**config.to_dict(), **swept}, source=f"{config.source} + wandb.config")
         task = build_task(config)
     epoch = state["epoch"] if state else 0
+    if "selected" in task.details:  # the sentence tasks' chosen lengths
+        tqdm.write(f"data: {task.details['selected']}")
     try:
         log = RunLog(config, task, run_dir, state, tracker, make_experiment(config, task))
         for epoch in range(log.start_epoch, config.epochs):
@@ -215,7 +217,7 @@ DATA_KEYS = ("data_path", "val_path", "target_path", "vectors_path", "tag_column
              "num_sequences", "min_operands", "max_operands", "val_fraction", "holdout",
              "holdout_distinct", "seed",
              "num_sentences", "min_char_count", "reading_fill", "curriculum_every",
-             "curriculum_chunk")
+             "curriculum_chunk", "min_chars", "max_chars")
 PLACE_KEYS = ("out_dir", "run_name")
 
 

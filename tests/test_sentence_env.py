@@ -77,6 +77,32 @@ def test_translate_needs_an_aligned_target_file(files, tmp_path):
     assert not (tmp_path / "runs").exists()  # bad data fails before a run directory is made
 
 
+def test_wrong_inputs_stop_in_one_line_before_a_run_directory(files, tmp_path, capsys):
+    notext = tmp_path / "notext.conllu"
+    notext.write_text("# sent_id = 1\n1\tHi\thi\tINTJ\tUH\t_\t0\troot\t_\t_\n\n",
+                      encoding="utf-8")
+    short = tmp_path / "short.fr"
+    short.write_text("\n".join(FRENCH[:-2]) + "\n", encoding="utf-8")
+    out = tmp_path / "runs"
+    small = ["num_sentences=8", "curriculum_chunk=8", "min_char_count=1"]
+    sentence = [str(ROOT / "configs/sentence.yaml"), "wandb_mode=disabled", f"out_dir={out}",
+                *small]
+    cases = {
+        "CoNLL-U without '# text = ' lines": [*sentence, f"data_path={notext}"],
+        "min_chars=50, max_chars=None select none of its 12 usable sentences": [
+            *sentence, f"data_path={files[0]}", "min_chars=50"],
+        f"has 12 lines but {short} has 10": [
+            str(ROOT / "configs/translate.yaml"), "wandb_mode=disabled", f"out_dir={out}",
+            f"data_path={files[0]}", f"target_path={short}", "num_sentences=8",
+            "curriculum_chunk=8"],
+    }
+    for expected, argv in cases.items():
+        code = main(["train", *argv])
+        err = capsys.readouterr().err
+        assert code == 2 and expected in err and err.count("\n") == 1, err
+    assert not out.exists()
+
+
 def test_cli_names_an_empty_file(tmp_path, capsys):
     empty = tmp_path / "empty.en"
     empty.write_text("\n\n", encoding="utf-8")
@@ -98,8 +124,11 @@ def test_exact_sentence_share_counts_whole_sequences():
     assert metrics["answer_acc"] == 5 / 6
 
 
-def test_training_reports_writing_phase_metrics_and_evaluates_every_n_epochs(files, tmp_path):
+def test_training_reports_writing_phase_metrics_and_evaluates_every_n_epochs(files, tmp_path,
+                                                                             capsys):
     run_dir = train(sentence_config(files, tmp_path, epochs=3, eval_every=2, run_name="a"))
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("data: train 8 sentences, source 3/") and "validation 1" in first
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert ["train/f1" in row for row in rows] == [False, True, True]  # epoch 2 and the last
     for key in ("train/answer_acc", "train/answer_exact", "train/answer_exact_sentence",
@@ -107,6 +136,10 @@ def test_training_reports_writing_phase_metrics_and_evaluates_every_n_epochs(fil
         assert 0.0 <= rows[-1][key] <= 1.0
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["data"]["train_sentences"] == 8 and summary["data"]["validation_pairs"] == 1
+    shortest = sorted(len(line) for line in ENGLISH)[:8]
+    assert summary["data"]["train_source_chars"] == {
+        "min": shortest[0], "mean": round(sum(shortest) / 8, 1), "max": shortest[-1]}
+    assert summary["data"]["validation_source_chars"]["min"] >= shortest[-1]
     assert summary["data"]["train_sequences"] == 8 + summary["data"]["character_sequences"]
 
 

@@ -21,15 +21,19 @@ from mannrl_gym.tasks.sentence import (
     SENTENCE,
     clean,
     encode_inputs,
+    band_counts,
+    is_conllu,
     make_task,
     read_aligned,
     read_lines,
+    read_sentences,
     replaced_characters,
     sentence_pairs,
     sequence,
 )
 
 PUD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pud-en-fr"
+EWT = PUD.parent / "ud-english-ewt"
 
 
 def write(path: Path, lines: list[str]) -> str:
@@ -261,7 +265,110 @@ def test_too_few_usable_pairs_and_bad_arguments(tmp_path):
             make_task(path, **bad)
 
 
+def test_length_band_then_the_shortest_in_it(tmp_path):
+    lines = ["a", "bb", "ccc", "dddd", "eeeee", "ffffff", "ggggggg", "hhhhhhhh"]
+    path = write(tmp_path / "s.txt", lines)
+    task = make_task(path, num_sentences=2, val_fraction=0.5, min_char_count=1, min_chars=3,
+                     max_chars=6)
+    assert [s for s, _ in sentences(task)] == ["ccc", "dddd"]
+    assert [s for s, _ in sentences(task, "validation")] == ["eeeee"]
+    assert task.details["train_source_chars"] == {"min": 3, "mean": 3.5, "max": 4}
+    assert task.details["validation_source_chars"] == {"min": 5, "mean": 5.0, "max": 5}
+    assert "train 2 sentences, source 3/3.5/4 characters" in task.details["selected"]
+    # an open lower bound keeps the shortest; validation stays inside the band
+    task = make_task(path, num_sentences=3, val_fraction=0.5, min_char_count=1, max_chars=4)
+    assert [s for s, _ in sentences(task)] == ["a", "bb", "ccc"]
+    assert [s for s, _ in sentences(task, "validation")] == ["dddd"]
+
+
+def test_band_is_on_the_source_side_and_target_lengths_are_reported(tmp_path):
+    en = write(tmp_path / "s.en", ["ab", "abcdef", "abc", "abcd"])
+    fr = write(tmp_path / "s.fr", ["abcdefgh", "ab", "abcd", "abc"])
+    task = make_task(en, fr, num_sentences=1, val_fraction=0.5, min_char_count=1,
+                     min_chars=3)
+    # "abcdef" (8 in all) and "abc"/"abcd" (7 in all) are in the band; the 7s rank first
+    assert sentences(task)[0] == ("abc", "abcd")
+    assert task.details["train_target_chars"] == {"min": 4, "mean": 4.0, "max": 4}
+    assert task.details["validation_source_chars"]["max"] == 4
+    assert "target 4/4.0/4" in task.details["selected"]
+
+
+def test_band_that_selects_too_few_is_a_config_error_with_the_counts(tmp_path):
+    lines = ["x" * n for n in (3, 10, 20, 40, 70, 80)]
+    path = write(tmp_path / "s.txt", lines)
+    assert band_counts([3, 10, 16, 17, 33, 64, 65, 200]) == "<=16: 3, 17-32: 1, 33-64: 2, 65+: 2"
+    with pytest.raises(ConfigError) as error:
+        make_task(path, num_sentences=1, min_char_count=1, min_chars=100)
+    message = str(error.value)
+    assert "min_chars=100, max_chars=None select none of its 6 usable" in message
+    assert message.endswith("<=16: 2, 17-32: 1, 33-64: 1, 65+: 2") and "\n" not in message
+    with pytest.raises(ConfigError, match=r"select only 1 of its 6 .*num_sentences=1 needs 2"):
+        make_task(path, num_sentences=1, min_char_count=1, min_chars=40, max_chars=69)
+
+
+def test_length_band_keys_are_checked():
+    base = {"task": "sentence", "data_path": "x"}
+    assert from_mapping({**base, "min_chars": 2, "max_chars": 2}).max_chars == 2
+    with pytest.raises(ConfigError, match=r"key 'max_chars' must be >= min_chars \(5\)"):
+        from_mapping({**base, "min_chars": 5, "max_chars": 4})
+    with pytest.raises(ConfigError, match=r"key 'min_chars' must be >= 1"):
+        from_mapping({**base, "min_chars": 0})
+    with pytest.raises(ConfigError, match=r"key 'max_chars' is only read when task"):
+        from_mapping({"task": "logic", "max_chars": 30})
+    with pytest.raises(ValueError):
+        make_task("unused", min_chars=3, max_chars=2)
+
+
 # --- reading files ------------------------------------------------------------------------
+
+CONLLU = """# newdoc id = d1
+# sent_id = 1
+# text = Hi there.
+1\tHi\thi\tINTJ\tUH\t_\t0\troot\t0:root\t_
+2\tthere\tthere\tADV\tRB\t_\t1\tadvmod\t1:advmod\t_
+3\t.\t.\tPUNCT\t.\t_\t1\tpunct\t1:punct\tSpaceAfter=No
+
+# sent_id = 2
+# text = Ok.
+1-2\tOk.\t_\t_\t_\t_\t_\t_\t_\t_
+1\tOk\tok\tINTJ\tUH\t_\t0\troot\t0:root\t_
+2\t.\t.\tPUNCT\t.\t_\t1\tpunct\t1:punct\t_
+
+"""
+
+
+def test_conllu_text_lines_are_the_sentences(tmp_path):
+    named = tmp_path / "a.conllu"
+    named.write_text(CONLLU, encoding="utf-8")
+    unnamed = tmp_path / "a.txt"  # no suffix: told by its content
+    unnamed.write_text(CONLLU, encoding="utf-8")
+    assert read_sentences(named) == read_sentences(unnamed) == ["Hi there.", "Ok."]
+    plain = write(tmp_path / "b.txt", ["# text = not a comment here", "1\tx"])
+    assert read_sentences(plain) == ["# text = not a comment here", "1\tx"]
+    assert not is_conllu(plain, read_lines(plain))
+
+
+def test_conllu_without_text_lines_is_a_one_line_data_error(tmp_path):
+    path = tmp_path / "notext.conllu"
+    path.write_text("\n".join(line for line in CONLLU.splitlines()
+                              if not line.startswith("# text")) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"notext.conllu: CoNLL-U without '# text = ' lines "
+                                        r"\(2 sentences\)"):
+        make_task(str(path), num_sentences=1, min_char_count=1)
+    partial = tmp_path / "partial.conllu"
+    partial.write_text(CONLLU.replace("# text = Ok.\n", ""), encoding="utf-8")
+    with pytest.raises(DataError, match=r"1 of 2 CoNLL-U sentences have no '# text = ' line"):
+        read_sentences(partial)
+
+
+@pytest.mark.skipif(not (EWT / "en_ewt-ud-dev.conllu").is_file(),
+                    reason="../shared/data/ud-english-ewt not present")
+def test_ewt_dev_gives_its_text_lines_not_its_token_lines():
+    texts = read_sentences(EWT / "en_ewt-ud-dev.conllu")
+    assert len(texts) == 2001 and texts[0] == "From the AP comes this story :"
+    task = make_task(str(EWT / "en_ewt-ud-dev.conllu"))
+    assert task.details["pairs_in_files"] == 2001
+    assert task.details["train_source_chars"]["mean"] < 20  # the short ones, not token lines
 
 def test_read_lines_splits_on_newline_only(tmp_path):
     path = tmp_path / "s.txt"
@@ -281,7 +388,7 @@ def test_unequal_line_counts_error(tmp_path):
         read_aligned(en, fr)
     message = str(error.value)
     assert f"{en} has 3 lines but {fr} has 2" in message
-    assert "sentence-aligned" in message
+    assert "sentence-aligned" in message and "\n" not in message
 
 
 def test_empty_and_missing_files(tmp_path):

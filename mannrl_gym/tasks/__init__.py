@@ -75,10 +75,14 @@ def _build(config: Config) -> Task:
                              config.cache_dir)
     if config.task in ("sentence", "translate"):
         from mannrl_gym.tasks import sentence
-        return sentence.make_task(config.data_path, config.target_path, config.num_sentences,
-                                  config.val_fraction, config.min_char_count,
-                                  config.reading_fill, config.curriculum_every,
-                                  config.curriculum_chunk)
+        try:
+            return sentence.make_task(config.data_path, config.target_path,
+                                      config.num_sentences, config.val_fraction,
+                                      config.min_char_count, config.reading_fill,
+                                      config.curriculum_every, config.curriculum_chunk,
+                                      config.min_chars, config.max_chars)
+        except ConfigError as exc:  # the length band holds too few sentences of this file
+            raise ConfigError(f"{config.source}: {exc}") from None
     raise ValueError(f"unknown task {config.task!r}")
 
 

@@ -27,11 +27,17 @@ Data, as the reference implementation builds it:
   over the files (both sides for translation) and CJK ideographs become a space; whitespace
   runs collapse to one space and ends are stripped. Pairs with an empty side and duplicate
   pairs are dropped.
-* selection: the ``num_sentences`` shortest pairs (source plus target characters, which
-  orders the sequences by input length; ties in file order) train, validation holds the
-  next-shortest ``round(num_sentences * val_fraction)`` (at least one), slightly longer and
-  unseen. Translation trains both directions: each line pair gives a source-to-target and a
-  target-to-source sequence, over one shared vocabulary; memorization has one direction.
+* reading: plain text, one sentence a line, or CoNLL-U (suffix ``.conllu``, or a file whose
+  leading lines are all ``#`` comments and 10-column token lines): its ``# text = ``
+  comments, one sentence each, in file order.
+* selection: an optional length band first, ``min_chars <= len(source) <= max_chars``
+  (source: the ``data_path`` line, counted in characters after cleaning); then the
+  ``num_sentences`` shortest pairs in the band (source plus target characters, which orders
+  the sequences by input length; ties in file order) train, validation holds the
+  next-shortest ``round(num_sentences * val_fraction)`` (at least one) of the band, slightly
+  longer and unseen. Translation trains both directions: each line pair gives a
+  source-to-target and a target-to-source sequence, over one shared vocabulary; memorization
+  has one direction.
 * curriculum (``curriculum_every=N``): the training pairs, in length order, are cut into
   chunks of ``curriculum_chunk``; epochs 0 to N - 1 train the character sequences and the
   first chunk, and every N epochs the next chunk joins (``Task.split_at``). Without it every
@@ -45,13 +51,14 @@ are one-hot features. The paper used the 500 shortest sentences of WMT14 news-co
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from collections import Counter
 from pathlib import Path
 
 import torch
 
-from mannrl_gym.errors import DataError
+from mannrl_gym.errors import ConfigError, DataError
 from mannrl_gym.tasks.base import Curriculum, SequenceSet, Task
 
 INPUT_SPECIALS = ("<start>", "<sep>", "<empty>")
@@ -63,6 +70,11 @@ DIGITS = "0123456789"
 LONG_RANGE = 10  # an answer is long-range when its deciding input is more than this far back
 ENTITIES = (("&#160;", " "), ("&nbsp;", " "), ("&amp;", "&"), ("&quot;", '"'))
 CJK_IDEOGRAPHS = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x323AF))
+
+CONLLU_TEXT = re.compile(r"#\s*text\s*=\s?(.*)")  # a sentence's text in CoNLL-U
+CONLLU_TOKEN = re.compile(r"[0-9]+(?:[-.][0-9]+)?\t")  # a token line starts with its ID
+CONLLU_SNIFF = 100  # leading non-blank lines that decide whether a file is CoNLL-U
+LENGTH_BANDS = ((1, 16), (17, 32), (33, 64), (65, None))  # source characters, for error messages
 
 Pair = tuple[str, str]
 
@@ -88,12 +100,64 @@ def read_lines(path: str | Path) -> list[str]:
     return lines
 
 
+def is_conllu_token(line: str) -> bool:
+    """Whether ``line`` is a CoNLL-U token line: an ID, then 9 more tab-separated columns."""
+    return CONLLU_TOKEN.match(line) is not None and line.count("\t") == 9
+
+
+def is_conllu(path: str | Path, lines: list[str]) -> bool:
+    """CoNLL-U by suffix ``.conllu``, or by content: the first ``CONLLU_SNIFF`` non-blank lines
+    are all ``#`` comments or token lines, and at least one is a token line."""
+    if Path(path).suffix.lower() == ".conllu":
+        return True
+    head = [line for line in lines if line.strip()][:CONLLU_SNIFF]
+    return (any(is_conllu_token(line) for line in head)
+            and all(line.startswith("#") or is_conllu_token(line) for line in head))
+
+
+def conllu_texts(path: str | Path, lines: list[str]) -> list[str]:
+    """The ``# text = `` comment of every sentence of a CoNLL-U file, in order; DataError
+    when a sentence (a blank-line-separated block holding token lines) has none."""
+    texts: list[str] = []
+    sentences = without_text = 0
+    block_text: str | None = None
+    has_tokens = False
+    for line in [*lines, ""]:  # once per file; the "" closes the last block
+        if not line.strip():
+            if has_tokens:
+                sentences += 1
+                if block_text is None:
+                    without_text += 1
+                else:
+                    texts.append(block_text)
+            block_text, has_tokens = None, False
+            continue
+        match = CONLLU_TEXT.fullmatch(line)
+        if match and block_text is None:
+            block_text = match.group(1)
+        has_tokens = has_tokens or is_conllu_token(line)
+    if not texts:
+        raise DataError(f"{path}: CoNLL-U without '# text = ' lines ({sentences} sentences): "
+                        "the sentence tasks read each sentence's text from them")
+    if without_text:
+        raise DataError(f"{path}: {without_text} of {sentences} CoNLL-U sentences have no "
+                        "'# text = ' line: every sentence needs one")
+    return texts
+
+
+def read_sentences(path: str | Path) -> list[str]:
+    """One raw sentence per line of a plain-text file, or per ``# text = `` line of a CoNLL-U
+    file (see :func:`is_conllu`)."""
+    lines = read_lines(path)
+    return conllu_texts(path, lines) if is_conllu(path, lines) else lines
+
+
 def read_aligned(source_path: str | Path, target_path: str | Path | None) -> list[Pair]:
-    """Raw (source, target) line pairs; without ``target_path`` the target is the source."""
-    sources = read_lines(source_path)
+    """Raw (source, target) sentence pairs; without ``target_path`` the target is the source."""
+    sources = read_sentences(source_path)
     if target_path is None:
         return [(line, line) for line in sources]
-    targets = read_lines(target_path)
+    targets = read_sentences(target_path)
     if len(sources) != len(targets):
         raise DataError(
             f"{source_path} has {len(sources)} lines but {target_path} has {len(targets)}: "
@@ -174,7 +238,13 @@ def _encode(pairs: list[Pair], kinds: list[int], input_id: dict[str, int],
 
 def _check_arguments(num_sentences: int, val_fraction: float, min_char_count: int,
                      reading_fill: str, curriculum_every: int | None,
-                     curriculum_chunk: int) -> None:
+                     curriculum_chunk: int, min_chars: int | None = None,
+                     max_chars: int | None = None) -> None:
+    for name, bound in (("min_chars", min_chars), ("max_chars", max_chars)):
+        if bound is not None and bound < 1:
+            raise ValueError(f"{name} must be >= 1 or None, got {bound}")
+    if min_chars is not None and max_chars is not None and max_chars < min_chars:
+        raise ValueError(f"max_chars must be >= min_chars ({min_chars}), got {max_chars}")
     if num_sentences < 1:
         raise ValueError(f"num_sentences must be >= 1, got {num_sentences}")
     if not 0 < val_fraction < 1:
@@ -196,6 +266,62 @@ def directions(line_pairs: list[Pair], both: bool) -> list[Pair]:
     return list(dict.fromkeys(directed))
 
 
+def band_counts(lengths: list[int]) -> str:
+    """How many of ``lengths`` fall in each of ``LENGTH_BANDS``: "<=16: 3, 17-32: 5, ..."."""
+    parts = []
+    for low, high in LENGTH_BANDS:
+        count = sum(1 for n in lengths if n >= low and (high is None or n <= high))
+        name = f"<={high}" if low == 1 else (f"{low}+" if high is None else f"{low}-{high}")
+        parts.append(f"{name}: {count}")
+    return ", ".join(parts)
+
+
+def select(pairs: list[Pair], num_sentences: int, val_fraction: float, min_chars: int | None,
+           max_chars: int | None, source_path: str) -> tuple[list[Pair], list[Pair]]:
+    """(training, validation) line pairs: those whose source has ``min_chars`` to
+    ``max_chars`` characters (either bound None: open), ranked by source plus target
+    characters (ties in file order); the first ``num_sentences`` train, the next
+    ``round(num_sentences * val_fraction)`` (at least one) validate.
+
+    ConfigError when the band holds fewer than ``num_sentences + 1`` pairs, with the counts
+    of ``LENGTH_BANDS`` over ``pairs``.
+    """
+    banded = [(s, t) for s, t in pairs
+              if (min_chars is None or len(s) >= min_chars)
+              and (max_chars is None or len(s) <= max_chars)]
+    if len(banded) < num_sentences + 1:
+        held = "none" if not banded else f"only {len(banded)}"
+        raise ConfigError(
+            f"{source_path}: min_chars={min_chars}, max_chars={max_chars} select {held} of its "
+            f"{len(pairs)} usable sentences, but num_sentences={num_sentences} needs "
+            f"{num_sentences + 1} (one held out); sentences by source characters: "
+            f"{band_counts([len(s) for s, _ in pairs])}")
+    ranked = sorted(banded, key=lambda pair: len(pair[0]) + len(pair[1]))
+    n_val = max(1, round(num_sentences * val_fraction))
+    return ranked[:num_sentences], ranked[num_sentences:num_sentences + n_val]
+
+
+def length_stats(texts: list[str]) -> dict[str, float]:
+    """``{"min", "mean", "max"}`` of the texts' lengths in characters (mean to 0.1)."""
+    lengths = [len(text) for text in texts]
+    return {"min": min(lengths), "mean": round(sum(lengths) / len(lengths), 1),
+            "max": max(lengths)}
+
+
+def lengths_line(details: dict) -> str:
+    """One line of the selected lengths in ``details``: "train 500 sentences, source
+    1/8.9/16 characters (min/mean/max); validation 25, source 16/16.0/16"."""
+    def side(split: str, name: str) -> str:
+        stats = details[f"{split}_{name}_chars"]
+        return f"{name} {stats['min']}/{stats['mean']}/{stats['max']}"
+
+    sides = ("source", "target") if "train_target_chars" in details else ("source",)
+    train = ", ".join(side("train", name) for name in sides)
+    held = ", ".join(side("validation", name) for name in sides)
+    return (f"train {details['train_sentences']} sentences, {train} characters "
+            f"(min/mean/max); validation {details['validation_sentences']}, {held}")
+
+
 def curriculum_stages(num_characters: int, num_pairs: int, chunk: int) -> tuple[int, ...]:
     """Training-split prefix sizes per stage: the character sequences plus 1, 2, ... chunks."""
     stages = math.ceil(num_pairs / chunk)
@@ -205,11 +331,13 @@ def curriculum_stages(num_characters: int, num_pairs: int, chunk: int) -> tuple[
 def make_task(source_path: str, target_path: str | None = None, num_sentences: int = 500,
               val_fraction: float = 0.05, min_char_count: int = 8,
               reading_fill: str = "digits", curriculum_every: int | None = None,
-              curriculum_chunk: int = 500) -> Task:
-    """The shortest ``num_sentences`` clean pairs (and the character sequences) for training,
-    the next-shortest held out; see the module docstring."""
+              curriculum_chunk: int = 500, min_chars: int | None = None,
+              max_chars: int | None = None) -> Task:
+    """The shortest ``num_sentences`` clean pairs whose source has ``min_chars`` to
+    ``max_chars`` characters (and the character sequences) for training, the next-shortest
+    held out; see the module docstring."""
     _check_arguments(num_sentences, val_fraction, min_char_count, reading_fill,
-                     curriculum_every, curriculum_chunk)
+                     curriculum_every, curriculum_chunk, min_chars, max_chars)
     translate = target_path is not None
     raw = read_aligned(source_path, target_path)
     cleaned = [(clean(s), clean(t)) for s, t in raw]
@@ -224,9 +352,8 @@ def make_task(source_path: str, target_path: str | None = None, num_sentences: i
             f"(after dropping empty and duplicate lines), but num_sentences={num_sentences} "
             f"needs at least {num_sentences + 1} (one held out for validation): use a "
             f"smaller num_sentences")
-    ranked = sorted(unique, key=lambda pair: len(pair[0]) + len(pair[1]))
-    n_val = max(1, round(num_sentences * val_fraction))
-    train_lines, held_lines = ranked[:num_sentences], ranked[num_sentences:num_sentences + n_val]
+    train_lines, held_lines = select(unique, num_sentences, val_fraction, min_chars, max_chars,
+                                     source_path)
     train = directions(train_lines, translate)
     seen = set(train)
     held_out = [pair for pair in directions(held_lines, translate) if pair not in seen]
@@ -258,8 +385,15 @@ def make_task(source_path: str, target_path: str | None = None, num_sentences: i
         "character_sequences": len(characters),
         "validation_pairs": len(held_out),
         "max_train_source_chars": max(len(s) for s, _ in train),
+        "validation_sentences": len(held_lines),
+        "train_source_chars": length_stats([s for s, _ in train_lines]),
+        "validation_source_chars": length_stats([s for s, _ in held_lines]),
         "curriculum_stages": list(curriculum.sizes) if curriculum else None,
     }
+    if translate:
+        details["train_target_chars"] = length_stats([t for _, t in train_lines])
+        details["validation_target_chars"] = length_stats([t for _, t in held_lines])
+    details["selected"] = lengths_line(details)
     return Task(
         name="translate" if translate else "sentence",
         input_symbols=input_symbols, output_symbols=output_symbols,
