@@ -114,12 +114,13 @@ def split_overrides(overrides: dict[str, Any], labels: list[str]
     """``{"lr": 1e-4, "lstm.lr": 1e-3}`` -> keys for every agent, and each label's own."""
     common: dict[str, Any] = {}
     own: dict[str, dict[str, Any]] = {}
+    read_as = {name.replace("-", "_"): name for name in labels}  # key=value reads - as _
     for key, value in overrides.items():
         label, dot, name = key.partition(".")
         if not dot:
             common[key] = value
-        elif label in labels:
-            own.setdefault(label, {})[name] = value
+        elif label in read_as:
+            own.setdefault(read_as[label], {})[name] = value
         else:
             raise ConfigError(f"command line: override {key!r} names {label!r}, which is not "
                               f"among --agents ({', '.join(labels)})")
