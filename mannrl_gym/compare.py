@@ -74,6 +74,7 @@ class Request:
     overrides: dict[str, Any] = field(default_factory=dict)
     agent_of: dict[str, str] = field(default_factory=dict)
     label_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    name: str = "compare"  # the tables' and figure's file stem under ``out``
 
 
 def task_config(task: str) -> Path:
@@ -321,7 +322,7 @@ def figure(summary: dict[str, Any], path: Path) -> Path:
 
 
 def compare(request: Request, say: Callable[[str], None] = tqdm.write) -> dict[str, Any]:
-    """Train what is missing, then write ``compare.md``, ``compare.json`` and ``compare.png``
+    """Train what is missing, then write ``<name>.md``, ``<name>.json`` and ``<name>.png``
     under ``request.out``; return the summary (``trained``: runs trained now, per agent)."""
     configs = configs_for(request)
     task = configs[request.agents[0]].task
@@ -329,7 +330,8 @@ def compare(request: Request, say: Callable[[str], None] = tqdm.write) -> dict[s
     trained = run_all(request, configs, say)
     summary = summarise(request, task, collect(request, configs))
     summary["trained"] = trained
-    checkpoint.atomic_write_text(request.out / "compare.md", markdown(summary))
-    checkpoint.atomic_write_text(request.out / "compare.json", json.dumps(summary, indent=2))
-    figure(summary, request.out / "compare.png")
+    out, name = request.out, request.name
+    checkpoint.atomic_write_text(out / f"{name}.md", markdown(summary))
+    checkpoint.atomic_write_text(out / f"{name}.json", json.dumps(summary, indent=2))
+    figure(summary, out / f"{name}.png")
     return summary

@@ -122,12 +122,13 @@ def test_a_registered_agent_and_labels(tmp_path, capsys):
     agent_registry.register_agent("recall_first_test", RecallFirst, "test agent")
     try:
         code = _compare(tmp_path, "recall_first_test,zero=no_memory", "0-1",
-                        "--control", "zero", "zero.lr=0.001")
+                        "--control", "zero", "zero.lr=0.001", "--name", "mine")
     finally:
         agent_registry.REGISTRY.pop("recall_first_test")
     assert code == 0
-    summary = json.loads((tmp_path / "compare.json").read_text())
+    summary = json.loads((tmp_path / "mine.json").read_text())
     assert set(summary["paired"]) == {"recall_first_test"}
+    assert (tmp_path / "mine.md").exists() and not (tmp_path / "compare.md").exists()
     zero = yaml_config(tmp_path / "zero-s0-1" / "seed0")
     assert zero["agent"] == "no_memory" and zero["lr"] == 0.001
     assert yaml_config(tmp_path / "recall_first_test-s1")["lr"] == 0.0001
