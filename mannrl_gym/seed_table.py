@@ -7,8 +7,10 @@ Shared by ``mannrl compare`` (``mannrl_gym.compare``) and ``benchmarks/learning.
 
 from __future__ import annotations
 
+import glob
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -22,8 +24,10 @@ def finished(out: Path, name: str, seed: int) -> Path | None:
     (``<name>-s<seed>``) or a replica of a replicated run (``<name>[-s<a>-<b>]/seed<seed>``);
     None when none has written its summary. So a table can grow by seeds across invocations
     and mix runs made either way."""
+    replicated = re.compile(rf"{re.escape(name)}-s\d+-\d+")  # not another name's: name-slow-s0-9
     candidates = [out / f"{name}-s{seed}", out / name / f"seed{seed}",
-                  *sorted(out.glob(f"{name}-s*-*/seed{seed}"))]
+                  *sorted(d for d in out.glob(f"{glob.escape(name)}-s*-*/seed{seed}")
+                          if replicated.fullmatch(d.parent.name))]
     return next((d for d in candidates if (d / "summary.json").exists()), None)
 
 
