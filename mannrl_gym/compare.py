@@ -303,7 +303,7 @@ def figure(summary: dict[str, Any], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     agents, runs = summary["agents"], summary["runs"]
-    fig, ax = plt.subplots(figsize=(1.6 * len(agents) + 2.5, 4.2))
+    fig, ax = plt.subplots(figsize=(1.6 * len(agents) + 3.5, 4.2))
     for seed in summary["seeds"]:
         values = [next(r[FIGURE_KEY] for r in runs if r["agent"] == a and r["seed"] == seed)
                   for a in agents]
@@ -314,7 +314,9 @@ def figure(summary: dict[str, Any], path: Path) -> Path:
     ax.set_xticks(range(len(agents)), agents)
     ax.set_ylabel(next(m["title"] for m in summary["metrics"] if m["key"] == FIGURE_KEY))
     ax.set_title(f"{summary['task']}, {summary['epochs']} epochs, {len(summary['seeds'])} seeds")
-    ax.legend(fontsize="x-small", ncol=2, loc="best")
+    ax.set_xlim(-0.5, len(agents) - 0.5)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
