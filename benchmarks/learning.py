@@ -39,10 +39,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from mannrl_gym.seed_table import (evaluated_rows, final_metrics, finished, over_seeds,  # noqa: E402
+                                   paired, text_table)
 
 POS_VARIANTS: dict[str, list[str]] = {
     "most-frequent-tag": ["agent=most_frequent_tag", "epochs=1"],
@@ -129,25 +130,14 @@ def run_replicated(name: str, overrides: list[str], seeds: list[int], minutes: f
     return [{"name": name, "seed": seed, "dir": finished(out, name, seed)} for seed in seeds]
 
 
-def finished(out: Path, name: str, seed: int) -> Path | None:
-    """The finished run of ``name`` and ``seed`` under ``out``: a single run's directory
-    (``<name>-s<seed>``) or a replica of a replicated run (``<name>[-s<a>-<b>]/seed<seed>``);
-    None when none has written its summary. So a table can grow by seeds across invocations
-    and mix runs made either way."""
-    candidates = [out / f"{name}-s{seed}", out / name / f"seed{seed}",
-                  *sorted(out.glob(f"{name}-s*-*/seed{seed}"))]
-    return next((d for d in candidates if (d / "summary.json").exists()), None)
-
-
 def replicable(overrides: list[str], extra: list[str]) -> bool:
-    from mannrl_gym.replicas.agents import REPLICABLE_AGENTS
+    from mannrl_gym.compare import replicable as agent_replicable
     agents = [o.split("=", 1)[1] for o in overrides + extra if o.startswith("agent=")]
-    return (agents[-1] if agents else "mannrl") in REPLICABLE_AGENTS
+    return agent_replicable(agents[-1] if agents else "mannrl")
 
 
 def row_for(result: dict, keys: list[str], budgets: tuple[int, ...]) -> dict:
-    rows = [json.loads(line) for line in (result["dir"] / "metrics.jsonl").read_text().splitlines()]
-    rows = [r for r in rows if r.get("train/f1") is not None]  # evaluated epochs (eval_every)
+    rows = evaluated_rows(result["dir"])
     summary = json.loads((result["dir"] / "summary.json").read_text())
     last = rows[-1]
     stable = summary.get("train/f1 >= 0.99 from")
@@ -158,57 +148,12 @@ def row_for(result: dict, keys: list[str], budgets: tuple[int, ...]) -> dict:
     for budget in budgets:  # F1 against wall-clock minutes
         within = [r for r in rows if r["minutes"] <= budget]
         out[f"f1@{budget}min"] = within[-1]["train/f1"] if within else float("nan")
-    window = rows[-5:]  # mean over the last 5 evaluations: single epochs are noisy
-    for key in keys:
-        values = [r[key] for r in window if r.get(key) is not None]
-        out[key] = sum(values) / len(values) if values else float("nan")
-    return out
-
-
-def over_seeds(rows: list[dict], keys: list[str]) -> list[dict]:
-    """One row per variant: mean and spread (sample standard deviation) over its seeds."""
-    out = []
-    for name in dict.fromkeys(r["variant"] for r in rows):
-        mine = [r for r in rows if r["variant"] == name]
-        row = {"variant": name, "seeds": len(mine),
-               "epochs": f"{min(r['epochs'] for r in mine)}-{max(r['epochs'] for r in mine)}"}
-        for key in keys:
-            values = np.array([r[key] for r in mine], dtype=float)
-            spread = values.std(ddof=1) if len(values) > 1 else float("nan")
-            row[key] = f"{values.mean():.3f} ± {spread:.3f}"
-        out.append(row)
-    return out
-
-
-def paired(rows: list[dict], keys: list[str], reference: str) -> list[dict]:
-    """One row per variant: mean ± spread over seeds of (variant - reference) on the same seed,
-    and on how many seeds the variant is ahead."""
-    base = {r["seed"]: r for r in rows if r["variant"] == reference}
-    out = []
-    for name in dict.fromkeys(r["variant"] for r in rows if r["variant"] != reference):
-        mine = [r for r in rows if r["variant"] == name and r["seed"] in base]
-        if not mine:
-            continue
-        row = {"variant": f"{name} - {reference}", "seeds": len(mine)}
-        for key in keys:
-            gaps = np.array([r[key] - base[r["seed"]][key] for r in mine], dtype=float)
-            spread = gaps.std(ddof=1) if len(gaps) > 1 else float("nan")
-            row[key] = f"{gaps.mean():+.3f} ± {spread:.3f} ({int((gaps > 0).sum())} ahead)"
-        out.append(row)
+    out.update(final_metrics(rows, keys))  # means over the last 5 evaluations
     return out
 
 
 def print_table(rows: list[dict]) -> None:
-    columns = list(rows[0].keys())
-    widths = {c: max(len(c), *(len(fmt(r[c])) for r in rows)) for c in columns}
-    print(" | ".join(c.ljust(widths[c]) for c in columns))
-    print("-+-".join("-" * widths[c] for c in columns))
-    for r in rows:
-        print(" | ".join(fmt(r[c]).ljust(widths[c]) for c in columns))
-
-
-def fmt(value) -> str:
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
+    print(text_table(rows))
 
 
 def main() -> None:

@@ -97,9 +97,10 @@ class StepCore:
     """
 
     def __init__(self, task: Task, learner: ActionLearner, layout: ObservationLayout,
-                 reward_clamp: float) -> None:
+                 reward_clamp: float, sees_output: bool = True) -> None:
         self.table = task.input_table.to(torch.float32).numpy()
         self.learner, self.layout, self.reward_clamp = learner, layout, reward_clamp
+        self.sees_output = sees_output  # False: the observation's output block stays zero
 
     def __call__(self, input_ids: np.ndarray, targets: np.ndarray, valid: np.ndarray,
                  memory: np.ndarray, learn: bool, all_valid: bool
@@ -118,5 +119,6 @@ class StepCore:
             if valid.any():
                 probs[valid], loss[valid] = run(features[valid], memory[valid], targets[valid])
         reward = -np.minimum(loss, self.reward_clamp)  # loss >= 0: clamp to [0, reward_clamp]
-        observation = np.concatenate([memory, features, probs], axis=1)
+        observation = np.concatenate(
+            [memory, features, probs if self.sees_output else np.zeros_like(probs)], axis=1)
         return observation, reward, loss, probs.argmax(axis=1)

@@ -72,6 +72,10 @@ class ReplicatedVectorEnv(VectorEnv):
         self._tables = tables[0] if self._shared_table else np.stack(tables)
         self._clamp = np.array([[env.config.memory_clamp] for env in self.replicas],
                                dtype=np.float32)
+        # (K, 1, 1): 0 where a replica's memory-net does not see A's output; None: all see it
+        gate = np.array([[[float(env.config.memory_sees_output)]] for env in self.replicas],
+                        dtype=np.float32)
+        self.output_gate = None if gate.all() else gate
         self._memory_shape = (self.num_replicas, self.slots, self.layout.memory_size)
         self._replica_of_row = np.repeat(np.arange(self.num_replicas), self.slots)
         self._replica_of_row.setflags(write=False)
@@ -182,7 +186,8 @@ class ReplicatedVectorEnv(VectorEnv):
                     else self._tables[np.arange(self.num_replicas)[:, None], inputs])
         probs, loss = self.learners.train_step(features, memory, rows["targets"][t])
         reward = -np.minimum(loss, self._clamp)
-        observation = np.concatenate([memory, features, probs], axis=2)
+        shown = probs if self.output_gate is None else probs * self.output_gate
+        observation = np.concatenate([memory, features, shown], axis=2)
         return observation, reward, loss, probs.argmax(axis=2)
 
     def _replica_steps(self, t: int, memory: np.ndarray):

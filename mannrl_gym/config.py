@@ -74,6 +74,7 @@ class Config:
     memory_lr_decay: float = 0.5
     memory_clamp: float = 10.0
     gamma: float = 0.99
+    memory_sees_output: bool = True  # False: f's state holds zeros where A's output was (paper's open question)
 
     # --- memory-nets trained by the reward alone (agent=es, agent=pg; agents/es_agent.py, pg_agent.py)
     agent_window: int = 128  # env steps per update (an ES generation; a policy-gradient batch)

@@ -93,6 +93,10 @@ SECTIONS: dict[str, dict[str, str]] = {
         "memory_lr_decay": "the step decay's factor",
         "memory_clamp": "the reward is -min(A's loss, memory_clamp)",
         "gamma": "discount of f's Q-learning target",
+        "memory_sees_output": "false: the output block of f's state (and every memory agent's "
+                              "observation) holds zeros instead of A's output probabilities, "
+                              "so f writes from the memory and the input alone (the paper's "
+                              "open question: are the outputs required?)",
     },
     "Memory-nets trained by the reward alone (agent=es, pg, repaired)": {
         "agent_window": "env steps per update (an ES generation; a policy-gradient batch; "

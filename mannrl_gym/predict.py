@@ -101,7 +101,8 @@ class Predictor:
                 features = self._table[inputs[t]]
                 probs, _ = self.learner.evaluate(features, memory, no_targets)
                 written[t] = probs.argmax(axis=1)
-                memory = self.agent.act(np.concatenate([memory, features, probs], axis=1))
+                shown = probs if self.config.memory_sees_output else np.zeros_like(probs)
+                memory = self.agent.act(np.concatenate([memory, features, shown], axis=1))
         results = []
         for row, read in enumerate(reads):
             out = written[len(read):len(read) + limit, row].tolist()

@@ -88,6 +88,7 @@ def passes(agent: str, device: str, epochs: int = 2, **keys) -> tuple[list, Repl
     ("mannrl", {}), ("frozen_weights", {}), ("frozen_memory", {}), ("no_memory", {}),
     ("mannrl", {"carry_memory": False}),
     ("mannrl", {"detach_target": True, "double_softmax": False}),
+    ("mannrl", {"memory_sees_output": False}),  # replays compared below: the output block zero
 ])
 def test_device_pass_matches_the_numpy_pass(device, agent, keys):
     expected, numpy_run = passes(agent, None, **keys)

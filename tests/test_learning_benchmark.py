@@ -29,6 +29,9 @@ def test_finished_reads_single_runs_and_replicas(tmp_path):
     assert finished(tmp_path, "paper", 2) is None
     assert finished(tmp_path, "paper", 4) is None
     assert finished(tmp_path, "paper+lr-1e-3", 2) == tmp_path / "paper+lr-1e-3-s2-4" / "seed2"
+    _run(tmp_path / "paper-slow-s0-1" / "seed1", 0.5)  # "paper-slow", not a run of "paper"
+    assert finished(tmp_path, "paper", 1) is None
+    assert finished(tmp_path, "paper-slow", 1) == tmp_path / "paper-slow-s0-1" / "seed1"
 
 
 def test_seeds_of_both_layouts_in_one_table(tmp_path):

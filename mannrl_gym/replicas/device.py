@@ -85,6 +85,8 @@ class DevicePass:
         tables = torch.from_numpy(np.ascontiguousarray(env._tables))
         self.tables = tables.to(device)
         self.clamp = torch.from_numpy(env._clamp).to(device)  # (K, 1)
+        self.output_gate = (None if env.output_gate is None
+                            else torch.from_numpy(env.output_gate).to(device))  # (K, 1, 1)
         self.replica_index = torch.arange(env.num_replicas, device=device)
         self.graphs = True  # on CUDA, replay captured graphs (see ``run``)
         self.steps_run = 0  # steps run on the device so far (all passes)
@@ -218,7 +220,8 @@ class DevicePass:
                     else self.tables[self.replica_index.view(-1, 1), inputs])
         probs, loss = self.learners.train_step(features, memory, targets)
         reward = -torch.minimum(loss, self.clamp)
-        self._state.copy_(torch.cat([memory, features, probs], dim=2))
+        shown = probs if self.output_gate is None else probs * self.output_gate
+        self._state.copy_(torch.cat([memory, features, shown], dim=2))
         self._loss_sum += loss.sum(dim=1)
         if self._learning:
             usable = torch.ones_like(starts) if memory_nets.carry_memory else ~starts

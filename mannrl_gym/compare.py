@@ -1,0 +1,339 @@
+"""``mannrl compare``: train agents x seeds on one task and tabulate them against a control.
+
+Each (agent, seed) is an ordinary run directory under ``out``: ``<agent>-s<seed>`` for a run
+of its own, ``<agent>-s<a>-<b>/seed<seed>`` for a replica (agents that can be replicated,
+``mannrl_gym/replicas``, train their missing seeds together in one process; the others run
+one after another, in this process, so an agent registered with
+``agent_registry.register_agent`` works too). A finished run with the same config is read,
+not trained again; a run killed part-way is resumed. The table gives, per agent, the mean ±
+sample standard deviation over seeds of each metric (a run's figure: its mean over its last 5
+evaluations), then the paired differences against the control agent: mean ± sd of the
+per-seed differences and on how many seeds the agent is ahead / behind. ``out`` receives
+``compare.md``, ``compare.json`` and ``compare.png`` (the held-out metric per seed per agent).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+from tqdm import tqdm
+
+from mannrl_gym import agent_registry, checkpoint
+from mannrl_gym.config import Config, ConfigError, load
+from mannrl_gym.seed_table import (evaluated_rows, final_metrics, finished, markdown_table,
+                                   paired_stats, seed_stats)
+
+# per task: the table's metrics (metrics.jsonl keys, column title); the figure plots FIGURE_KEY
+TASK_METRICS: dict[str, list[tuple[str, str]]] = {
+    "logic": [("train/answer_acc", "train answer acc"),
+              ("validation/answer_acc", "held-out answer acc"),
+              ("validation/long_range_acc", "held-out long-range acc"),
+              ("validation/f1", "held-out F1")],
+    "pos": [("train/f1", "train F1"), ("train/answer_acc", "train acc, ambiguous words"),
+            ("validation/f1", "held-out F1"),
+            ("validation/answer_acc", "held-out acc, ambiguous words")],
+    "sentence": [("train/answer_acc_sentence", "train writing acc"),
+                 ("train/answer_exact_sentence", "train exact"),
+                 ("validation/answer_acc", "held-out writing acc"),
+                 ("validation/answer_exact", "held-out exact")],
+}
+TASK_METRICS["translate"] = TASK_METRICS["sentence"]
+TASK_METRICS["jsonl"] = [("train/f1", "train F1"), ("train/answer_acc", "train answer acc"),
+                         ("validation/f1", "held-out F1"),
+                         ("validation/answer_acc", "held-out answer acc")]
+FIGURE_KEY = "validation/answer_acc"
+# task -> keys compare sets unless the command line gives them
+TASK_DEFAULTS: dict[str, dict[str, Any]] = {"logic": {"holdout_distinct": 100}}
+# agent -> keys compare sets unless the command line gives them: the LSTM peer's own recipe,
+# as every table of this project trains it (benchmarks/learning.py's "lstm" variant)
+AGENT_DEFAULTS: dict[str, dict[str, Any]] = {"lstm": {"lr": 1e-3, "clipping": 1.0}}
+# keys that name where a run goes or how it reports, not what it computes
+PLACE_KEYS = ("out_dir", "run_name", "progress", "wandb_mode", "wandb_project")
+DEFAULT_EPOCHS = 30
+
+
+@dataclass
+class Request:
+    """What to compare: ``agents`` (labels) x ``seeds`` on the config file ``config_path``
+    with ``overrides``, ``epochs`` each, tabulated against ``control`` (one of ``agents``).
+    ``agent_of`` maps a label to its registered agent (default: the label itself);
+    ``label_overrides`` holds one label's own keys (e.g. the LSTM's learning rate)."""
+
+    config_path: Path
+    agents: list[str]
+    seeds: list[int]
+    out: Path
+    epochs: int = DEFAULT_EPOCHS
+    control: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    agent_of: dict[str, str] = field(default_factory=dict)
+    label_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    name: str = "compare"  # the tables' and figure's file stem under ``out``
+
+
+def task_config(task: str) -> Path:
+    """The packaged config file of ``task`` (``configs/<task>.yaml``)."""
+    path = Path(str(resources.files("mannrl_gym.configs").joinpath(f"{task}.yaml")))
+    if not path.is_file():
+        known = sorted(p.stem for p in Path(path.parent).glob("*.yaml"))
+        raise ConfigError(f"command line: --task {task!r} has no config; choose from "
+                          f"{', '.join(known)} (or give --config FILE)")
+    return path
+
+
+def parse_agents(text: str) -> dict[str, str]:
+    """``"mannrl,es,slow=mannrl"`` -> {label: registered agent} (``label=agent`` runs an agent
+    under another label, e.g. with its own keys); ConfigError naming the registered agents."""
+    entries = [n.strip() for n in text.split(",") if n.strip()]
+    if not entries:
+        raise ConfigError(f"command line: --agents names no agent (got {text!r}); e.g. "
+                          f"--agents mannrl,frozen_weights")
+    pairs = [tuple(p.strip() for p in e.split("=", 1)) if "=" in e else (e, e) for e in entries]
+    unknown = [agent for _, agent in pairs if agent not in agent_registry.agent_names()]
+    if unknown:
+        raise ConfigError(f"command line: --agents has unknown agent(s) {', '.join(unknown)}; "
+                          f"registered: {', '.join(agent_registry.agent_names())}")
+    labels = [label for label, _ in pairs]
+    bad = [label for label in labels if not label or "/" in label or "." in label]
+    if bad:
+        raise ConfigError(f"command line: --agents label(s) {bad} must be non-empty, without "
+                          f"'/' or '.'")
+    repeated = sorted({n for n in labels if labels.count(n) > 1})
+    if repeated:
+        raise ConfigError(f"command line: --agents repeats {', '.join(repeated)}")
+    return dict(pairs)
+
+
+def split_overrides(overrides: dict[str, Any], labels: list[str]
+                    ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """``{"lr": 1e-4, "lstm.lr": 1e-3}`` -> keys for every agent, and each label's own."""
+    common: dict[str, Any] = {}
+    own: dict[str, dict[str, Any]] = {}
+    read_as = {name.replace("-", "_"): name for name in labels}  # key=value reads - as _
+    for key, value in overrides.items():
+        label, dot, name = key.partition(".")
+        if not dot:
+            common[key] = value
+        elif label in read_as:
+            own.setdefault(read_as[label], {})[name] = value
+        else:
+            raise ConfigError(f"command line: override {key!r} names {label!r}, which is not "
+                              f"among --agents ({', '.join(labels)})")
+    return common, own
+
+
+def configs_for(request: Request) -> dict[str, Config]:
+    """Each agent's config (seed set per run), all validated before anything trains."""
+    if request.control is not None and request.control not in request.agents:
+        raise ConfigError(f"command line: --control {request.control!r} is not among --agents "
+                          f"({', '.join(request.agents)})")
+    given = [request.overrides, *request.label_overrides.values()]
+    if any(k in keys for keys in given for k in ("seed", "seeds", "agent", "epochs")):
+        raise ConfigError("command line: give agents with --agents, seeds with --seeds and "
+                          "epochs with --epochs, not as key=value")
+    configs = {}
+    for label in request.agents:
+        agent = request.agent_of.get(label, label)
+        base = load(request.config_path, {"agent": agent})
+        keys = {**TASK_DEFAULTS.get(base.task, {}), **AGENT_DEFAULTS.get(agent, {}),
+                **request.overrides,
+                **request.label_overrides.get(label, {}), "agent": agent,
+                "epochs": request.epochs, "out_dir": str(request.out), "wandb_mode": "disabled",
+                "progress": False, "seed": request.seeds[0]}
+        configs[label] = load(request.config_path, keys)
+    return configs
+
+
+def same_config(run_dir: Path, config: Config) -> bool:
+    """Whether ``run_dir/config.yaml`` computes what ``config`` asks (place keys aside, and
+    keys newer than the run, which its config file does not hold)."""
+    return not _differences(run_dir, config)
+
+
+def _differences(run_dir: Path, config: Config) -> list[str]:
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+    return [f"{k} {saved[k]!r} there, {v!r} now" for k, v in config.to_dict().items()
+            if k not in PLACE_KEYS and k in saved and saved[k] != v]
+
+
+def _seeded(config: Config, seed: int) -> Config:
+    return Config(**{**config.to_dict(), "seed": seed}, source=config.source).validate()
+
+
+def finished_run(out: Path, agent: str, seed: int, config: Config) -> Path | None:
+    """The finished run of ``agent`` and ``seed`` under ``out``; ConfigError when it was
+    trained with another config (the table would mix them)."""
+    found = finished(out, agent, seed)
+    changed = _differences(found, _seeded(config, seed)) if found is not None else []
+    if changed:
+        raise ConfigError(f"{found}: a finished run of {agent} seed {seed} with another config "
+                          f"({'; '.join(changed[:3])}); give another --out or remove it")
+    return found
+
+
+def _train_alone(config: Config, run_dir: Path) -> None:
+    from mannrl_gym import trainer
+    resume = (run_dir / "checkpoint.pt").exists()
+    if run_dir.exists() and not resume:  # killed before its first checkpoint
+        import shutil
+        shutil.rmtree(run_dir)
+    trainer.train(config, run_dir=run_dir, resume=resume)
+
+
+def _train_together(config: Config, seeds: list[int], parent: Path) -> None:
+    from mannrl_gym.replicas import trainer as replicas_trainer
+    from mannrl_gym.replicas.spec import replicas
+    if replicas_trainer.is_replicated_run(parent):
+        names = (yaml.safe_load((parent / replicas_trainer.INDEX).read_text()) or {}).get("replicas")
+        if names != [f"seed{s}" for s in seeds]:
+            raise ConfigError(f"{parent}: holds replicas {names}, not the missing seeds "
+                              f"{seeds}; remove it or give another --out")
+        replicas_trainer.resume_replicas(parent, {"epochs": config.epochs})
+        return
+    replicas_trainer.train_replicas(replicas(config, seeds, None), parent)
+
+
+def replicable(agent: str) -> bool:
+    from mannrl_gym.replicas.agents import REPLICABLE_AGENTS
+    return agent in REPLICABLE_AGENTS
+
+
+def run_all(request: Request, configs: dict[str, Config],
+            say: Callable[[str], None] = tqdm.write) -> dict[str, int]:
+    """Train every (agent, seed) without a finished run; return how many runs each agent
+    trained now. One progress bar over all runs."""
+    out = request.out
+    todo = {a: [s for s in request.seeds if finished_run(out, a, s, configs[a]) is None]
+            for a in request.agents}
+    total = len(request.agents) * len(request.seeds)
+    trained: dict[str, int] = {}
+    with tqdm(total=total, desc="compare", unit="run", disable=None) as bar:
+        bar.update(total - sum(len(s) for s in todo.values()))
+        for agent, seeds in todo.items():
+            trained[agent] = len(seeds)
+            if not seeds:
+                continue
+            tic = time.perf_counter()
+            if replicable(configs[agent].agent) and len(seeds) > 1:
+                bar.set_postfix_str(f"{agent} seeds {seeds[0]}..{seeds[-1]} as replicas")
+                _train_together(configs[agent], seeds,
+                                out / f"{agent}-s{seeds[0]}-{seeds[-1]}")
+                bar.update(len(seeds))
+            else:
+                for seed in seeds:
+                    bar.set_postfix_str(f"{agent} seed {seed}")
+                    _train_alone(_seeded(configs[agent], seed), out / f"{agent}-s{seed}")
+                    bar.update(1)
+            say(f"{agent}: {len(seeds)} run(s) trained in {time.perf_counter() - tic:.0f} s")
+    return trained
+
+
+def collect(request: Request, configs: dict[str, Config]) -> list[dict[str, Any]]:
+    """One row per (agent, seed): its run directory, epochs and final metrics."""
+    keys = [k for k, _ in TASK_METRICS[configs[request.agents[0]].task]]
+    rows = []
+    for agent in request.agents:
+        for seed in request.seeds:
+            run_dir = finished_run(request.out, agent, seed, configs[agent])
+            if run_dir is None:
+                raise ConfigError(f"{request.out}: no finished run of {agent} seed {seed}")
+            evaluated = evaluated_rows(run_dir)
+            rows.append({"agent": agent, "seed": seed, "dir": str(run_dir),
+                         "epochs": evaluated[-1]["epoch"] if evaluated else 0,
+                         **final_metrics(evaluated, keys)})
+    return rows
+
+
+def summarise(request: Request, task: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The table as data: per agent mean/sd, and paired differences against the control."""
+    metrics = TASK_METRICS[task]
+    by_agent = {a: [r for r in rows if r["agent"] == a] for a in request.agents}
+    result: dict[str, Any] = {
+        "task": task, "agents": request.agents, "seeds": request.seeds, "epochs": request.epochs,
+        "control": request.control, "overrides": request.overrides,
+        "figure_metric": FIGURE_KEY, "metrics": [{"key": k, "title": t} for k, t in metrics],
+        "runs": rows,
+        "per_agent": {a: {k: seed_stats([r[k] for r in mine]) for k, _ in metrics}
+                      for a, mine in by_agent.items()},
+        "paired": {}}
+    if request.control is not None:
+        control = by_agent[request.control]
+        result["paired"] = {a: {k: paired_stats([r[k] for r in mine], [r[k] for r in control])
+                                for k, _ in metrics}
+                            for a, mine in by_agent.items() if a != request.control}
+    return result
+
+
+def markdown(summary: dict[str, Any]) -> str:
+    """Both tables as markdown, with what they measure."""
+    metrics = [(m["key"], m["title"]) for m in summary["metrics"]]
+    seeds = summary["seeds"]
+    head = (f"{summary['task']}, {summary['epochs']} epochs a run, seeds "
+            f"{', '.join(map(str, seeds))} ({len(seeds)}); a run's figure is its mean over its "
+            f"last 5 evaluations; mean ± sd over seeds")
+    table = markdown_table([{"agent": a, **{t: _pm(s[k]) for k, t in metrics}}
+                            for a, s in summary["per_agent"].items()])
+    text = f"{head}\n\n{table}\n"
+    if summary["paired"]:
+        text += (f"\npaired: agent minus {summary['control']} on the same seed, mean ± sd of the "
+                 f"per-seed differences (seeds ahead / behind)\n\n")
+        text += markdown_table([{"agent": f"{a} - {summary['control']}",
+                                 **{t: _diff(s[k]) for k, t in metrics}}
+                                for a, s in summary["paired"].items()]) + "\n"
+    return text
+
+
+def _pm(stats: dict[str, float]) -> str:
+    return f"{stats['mean']:.3f} ± {stats['sd']:.3f}"
+
+
+def _diff(stats: dict[str, Any]) -> str:
+    return f"{stats['mean']:+.3f} ± {stats['sd']:.3f} ({stats['ahead']} / {stats['behind']})"
+
+
+def figure(summary: dict[str, Any], path: Path) -> Path:
+    """The held-out metric per seed (lines join one seed across agents) and each agent's mean."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    agents, runs = summary["agents"], summary["runs"]
+    fig, ax = plt.subplots(figsize=(1.6 * len(agents) + 3.5, 4.2))
+    for seed in summary["seeds"]:
+        values = [next(r[FIGURE_KEY] for r in runs if r["agent"] == a and r["seed"] == seed)
+                  for a in agents]
+        ax.plot(range(len(agents)), values, marker="o", alpha=0.6, label=f"seed {seed}")
+    means = [summary["per_agent"][a][FIGURE_KEY]["mean"] for a in agents]
+    ax.scatter(range(len(agents)), means, marker="_", s=900, color="black", zorder=3,
+               label="mean")
+    ax.set_xticks(range(len(agents)), agents)
+    ax.set_ylabel(next(m["title"] for m in summary["metrics"] if m["key"] == FIGURE_KEY))
+    ax.set_title(f"{summary['task']}, {summary['epochs']} epochs, {len(summary['seeds'])} seeds")
+    ax.set_xlim(-0.5, len(agents) - 0.5)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def compare(request: Request, say: Callable[[str], None] = tqdm.write) -> dict[str, Any]:
+    """Train what is missing, then write ``<name>.md``, ``<name>.json`` and ``<name>.png``
+    under ``request.out``; return the summary (``trained``: runs trained now, per agent)."""
+    configs = configs_for(request)
+    task = configs[request.agents[0]].task
+    request.out.mkdir(parents=True, exist_ok=True)
+    trained = run_all(request, configs, say)
+    summary = summarise(request, task, collect(request, configs))
+    summary["trained"] = trained
+    out, name = request.out, request.name
+    checkpoint.atomic_write_text(out / f"{name}.md", markdown(summary))
+    checkpoint.atomic_write_text(out / f"{name}.json", json.dumps(summary, indent=2))
+    figure(summary, out / f"{name}.png")
+    return summary

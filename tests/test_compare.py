@@ -1,0 +1,139 @@
+"""``mannrl compare``: a tiny agents x seeds comparison from the command line, its table, its
+paired differences against the run directories' own summaries, reuse of finished runs, a
+user's registered agent, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mannrl_gym import agent_registry
+from mannrl_gym.cli import main
+
+TINY = ["num_sequences=200", "eval_batch_size=64", "holdout_distinct=10"]
+TITLES = ["train answer acc", "held-out answer acc", "held-out long-range acc", "held-out F1"]
+
+
+def _compare(out: Path, agents: str, seeds: str = "0-1", *extra: str) -> int:
+    return main(["compare", "--task", "logic", "--agents", agents, "--seeds", seeds,
+                 "--epochs", "1", "--out", str(out), *TINY, *extra])
+
+
+def _final(run_dir: Path) -> dict:
+    return json.loads((run_dir / "summary.json").read_text())["final"]
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory):
+    out = tmp_path_factory.mktemp("compare")
+    assert _compare(out, "mannrl,lstm", "0-1", "--control", "lstm") == 0
+    return out
+
+
+def test_table_columns_and_files(compared, capsys):
+    summary = json.loads((compared / "compare.json").read_text())
+    assert [m["title"] for m in summary["metrics"]] == TITLES
+    assert set(summary["per_agent"]) == {"mannrl", "lstm"}
+    assert summary["trained"] == {"mannrl": 2, "lstm": 2}
+    table = (compared / "compare.md").read_text()
+    header = next(line for line in table.splitlines() if line.startswith("| agent"))
+    assert [c.strip() for c in header.strip("|").split("|")] == ["agent", *TITLES]
+    assert "| mannrl - lstm |" in table
+    assert (compared / "compare.png").stat().st_size > 1000
+    # mannrl's two seeds trained as replicas of one process, the LSTM's one after another
+    assert (compared / "mannrl-s0-1" / "seed1" / "summary.json").exists()
+    assert (compared / "lstm-s0" / "summary.json").exists()
+
+
+def test_paired_differences_match_the_runs(compared):
+    summary = json.loads((compared / "compare.json").read_text())
+    for key in ("validation/answer_acc", "train/answer_acc", "validation/f1"):
+        mine = [_final(compared / "mannrl-s0-1" / f"seed{s}")[key] for s in (0, 1)]
+        control = [_final(compared / f"lstm-s{s}")[key] for s in (0, 1)]
+        gaps = np.array(mine) - np.array(control)
+        got = summary["paired"]["mannrl"][key]
+        assert got["mean"] == pytest.approx(gaps.mean())
+        assert got["sd"] == pytest.approx(gaps.std(ddof=1))
+        assert got["ahead"] == int((gaps > 0).sum()) and got["behind"] == int((gaps < 0).sum())
+        assert summary["per_agent"]["mannrl"][key]["mean"] == pytest.approx(np.mean(mine))
+
+
+def test_second_call_trains_nothing(compared, capsys):
+    before = {p: p.stat().st_mtime_ns for p in compared.rglob("checkpoint.pt")}
+    assert len(before) == 4
+    assert _compare(compared, "mannrl,lstm", "0-1", "--control", "lstm") == 0
+    assert "0 run(s) trained now, 4 read back" in capsys.readouterr().out
+    assert {p: p.stat().st_mtime_ns for p in compared.rglob("checkpoint.pt")} == before
+    assert json.loads((compared / "compare.json").read_text())["trained"] == {"mannrl": 0,
+                                                                               "lstm": 0}
+
+
+def test_another_config_in_out_is_refused(compared, capsys):
+    assert _compare(compared, "lstm", "0", "lr=0.01") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "another config" in err and "lr" in err
+
+
+@pytest.mark.parametrize("agents, seeds, words", [
+    ("mannrl,nosuch", "0-1", ["nosuch", "registered"]),
+    ("mannrl", "3-1", ["--seeds", "3-1"]),
+    ("mannrl", "0,x", ["--seeds", "'x'"]),
+])
+def test_bad_input_is_one_line(tmp_path, capsys, agents, seeds, words):
+    out = tmp_path / "out"
+    assert _compare(out, agents, seeds) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("mannrl: error:")
+    assert all(word in err for word in words)
+    assert not out.exists()
+
+
+class RecallFirst:
+    """Writes the input's first M features into memory: one step of recall, learns nothing."""
+
+    def __init__(self, layout, config, num_slots, seed):
+        self.layout = layout
+
+    def act(self, obs):
+        memory = np.zeros((len(obs), self.layout.memory_size), np.float32)
+        width = min(self.layout.input_dim, self.layout.memory_size)
+        memory[:, :width] = obs[:, self.layout.input][:, :width]
+        return memory
+
+    explore = act
+
+    def observe(self, obs, reward, info):
+        return None
+
+    def start_epoch(self, epoch):
+        pass
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state):
+        pass
+
+
+def test_a_registered_agent_and_labels(tmp_path, capsys):
+    agent_registry.register_agent("recall_first_test", RecallFirst, "test agent")
+    try:
+        code = _compare(tmp_path, "recall_first_test,zero=no_memory", "0-1",
+                        "--control", "zero", "zero.lr=0.001", "--name", "mine")
+    finally:
+        agent_registry.REGISTRY.pop("recall_first_test")
+    assert code == 0
+    summary = json.loads((tmp_path / "mine.json").read_text())
+    assert set(summary["paired"]) == {"recall_first_test"}
+    assert (tmp_path / "mine.md").exists() and not (tmp_path / "compare.md").exists()
+    zero = yaml_config(tmp_path / "zero-s0-1" / "seed0")
+    assert zero["agent"] == "no_memory" and zero["lr"] == 0.001
+    assert yaml_config(tmp_path / "recall_first_test-s1")["lr"] == 0.0001
+
+
+def yaml_config(run_dir: Path) -> dict:
+    import yaml
+    return yaml.safe_load((run_dir / "config.yaml").read_text())
