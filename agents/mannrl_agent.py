@@ -15,6 +15,7 @@ The dance, repeated forever (counted in env steps):
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -59,10 +60,19 @@ class MannRLAgent:
         self.optimizer = optimizer(self.net.parameters(), lr=config.memory_lr, foreach=True)
         self.cycle = ReplayCycle(config.settle, config.history, num_slots, layout.size)
         # without embeddings f's update runs in NumPy (the same update, a fraction of the time)
-        self._numpy_update = (NumpyMemoryUpdate(self.net, self.optimizer)
-                              if self.net.embed_input is None else None)
+        self.numpy_update = (NumpyMemoryUpdate(self.net, self.optimizer)
+                             if self.net.embed_input is None else None)
         self.updates = 0
-        self._acting: tuple[np.ndarray, np.ndarray] | None = None
+        self.version = 0  # counts every change of f (an update, a load): ``folded`` follows it
+        self._acting: list[tuple[np.ndarray, np.ndarray]] | None = None
+
+    @classmethod
+    def replicate(cls, agents: Sequence["MannRLAgent"], slots: int):
+        """K agents of this class (one shape) acting and observing as one
+        (``mannrl_gym.protocols.AgentReplicas``): batched ``act``, stacked replays."""
+        from mannrl_gym.replicas.agents import ReplicatedAgents
+
+        return ReplicatedAgents(agents, slots)
 
     @property
     def replay(self) -> BatchStateReplay:
@@ -90,24 +100,41 @@ class MannRLAgent:
 
         Batch norm in eval mode is an affine map, folded into the linear layers once per update.
         """
-        if self._acting is None:
-            self._acting = self._eval_affine()
+        acting = self.folded()
         state = np.asarray(observation, dtype=np.float32)
         if self.net.embed_input is not None:
-            (w_in, b_in), (w_out, b_out), _ = self._acting
+            (w_in, b_in), (w_out, b_out), _ = acting
             layout = self.layout
             embedded_input = np.maximum(state[:, layout.input] @ w_in + b_in, 0)
             embedded_output = np.maximum(state[:, layout.output] @ w_out + b_out, 0)
             state = np.concatenate([state[:, layout.memory], embedded_input, embedded_output], 1)
-        weight, bias = self._acting[-1]
+        weight, bias = acting[-1]
         pre = state @ weight
         pre += bias
         return 1.0 / (1.0 + np.exp(-pre))
 
-    def _eval_affine(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Each linear + BN pair of f as one affine map (W' (in, out), b' (out,)), in order."""
-        blocks = [self.net.embed_input, self.net.embed_output] if self.net.embed_input else []
-        return [fold_batch_norm(block[0], block[1]) for block in blocks + [self.net.body]]
+    def folded(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """f in eval mode: each linear + BN pair as one affine map (W' (in, out), b' (out,)), in
+        order (the input's and output's embeddings first, where f has them); cached until f
+        changes (``version``)."""
+        if self._acting is None:
+            blocks = [self.net.embed_input, self.net.embed_output] if self.net.embed_input else []
+            self._acting = [fold_batch_norm(block[0], block[1])
+                            for block in blocks + [self.net.body]]
+        return self._acting
+
+    def changed(self) -> None:
+        """f's weights or statistics changed: fold them again before the next ``act``."""
+        self.version += 1
+        self._acting = None
+
+    def took_updates(self, count: int, step_in_cycle: int) -> None:
+        """Account for ``count`` updates made elsewhere on this agent's own parameters,
+        statistics and optimizer state (the device path), which left its cycle at
+        ``step_in_cycle``."""
+        self.updates += count
+        self.cycle.resume_at(step_in_cycle)
+        self.changed()
 
     def observe(self, observation: np.ndarray, reward: np.ndarray, info: dict) -> dict | None:
         """Record the step that produced ``observation``; train f when the cycle says so.
@@ -138,7 +165,7 @@ class MannRLAgent:
         """``memory_train_iterations`` SmoothL1 updates of f on pairs sampled from the replay."""
         cfg = self.config
         self.net.train()
-        if self._numpy_update is not None:
+        if self.numpy_update is not None:
             return self._learn_numpy()
         losses = []
         for _ in range(cfg.memory_train_iterations):
@@ -164,14 +191,14 @@ class MannRLAgent:
                 self.optimizer.step()
             losses.append(loss.detach())
         self.updates += 1
-        self._acting = None
+        self.changed()
         return {"memory_loss": float(torch.stack(losses).mean()) if losses else float("nan")}
 
     def _learn_numpy(self) -> dict:
         """``learn`` through ``NumpyMemoryUpdate`` (f without embeddings)."""
         cfg, losses = self.config, []
         for _ in range(cfg.memory_train_iterations):
-            loss = self._numpy_update.iteration(
+            loss = self.numpy_update.iteration(
                 self.replay, cfg.memory_samples, self.generator, cfg.gamma, cfg.detach_target,
                 cfg.memory_clipping, self.update_weights)
             if loss is None:
@@ -181,7 +208,7 @@ class MannRLAgent:
                                  "the SmoothL1 loss", self.net)
             losses.append(loss)
         self.updates += 1
-        self._acting = None
+        self.changed()
         return {"memory_loss": float(np.mean(losses)) if losses else float("nan")}
 
     def state_dict(self) -> dict:
@@ -195,4 +222,4 @@ class MannRLAgent:
         self.generator.set_state(state["generator"])
         self.cycle.load_state_dict(state)
         self.updates = int(state["updates"])
-        self._acting = None
+        self.changed()

@@ -20,8 +20,7 @@ import torch
 from torch import nn
 
 from mannrl_gym.agents.replay import BatchStateReplay
-
-BN_EPS, BN_MOMENTUM = 1e-5, 0.1
+from mannrl_gym.networks import BN_EPS, BN_MOMENTUM
 
 
 class NumpyMemoryUpdate:
@@ -33,6 +32,11 @@ class NumpyMemoryUpdate:
     are views of one flat buffer each, so clipping and RMSprop are a few passes over (P,).
     The two branches (s_k and s_{k+1}) run as one stacked (2, R, ...) pass, each normalised
     by its own batch statistics.
+
+    Public state (with an optimizer): ``flat`` (P,) torch, the four parameters in order (W,
+    b, gamma, beta); ``grad_flat`` (P,) NumPy, their gradient; ``square_flat`` (P,) torch,
+    RMSprop's square averages; ``running_mean``, ``running_var`` (M,), ``batches_tracked``
+    (1,) NumPy views of the batch-norm buffers.
     """
 
     def __init__(self, net: nn.Module, optimizer: torch.optim.Optimizer | None) -> None:
@@ -41,14 +45,14 @@ class NumpyMemoryUpdate:
         self.params = [linear.weight, linear.bias, norm.weight, norm.bias]
         if optimizer is not None:
             sizes = [p.numel() for p in self.params]
-            self._flat = torch.cat([p.detach().reshape(-1) for p in self.params])
-            self._grad_flat = np.zeros(sum(sizes), dtype=np.float32)
-            self._square_flat = torch.zeros(sum(sizes))
+            self.flat = torch.cat([p.detach().reshape(-1) for p in self.params])
+            self.grad_flat = np.zeros(sum(sizes), dtype=np.float32)
+            self.square_flat = torch.zeros(sum(sizes))
             self._square_views, offset = [], 0
             for p, size in zip(self.params, sizes):  # parameters and gradients: flat views
-                p.data = self._flat[offset:offset + size].view_as(p)
-                p.grad = torch.from_numpy(self._grad_flat[offset:offset + size]).view_as(p)
-                self._square_views.append(self._square_flat[offset:offset + size].view_as(p))
+                p.data = self.flat[offset:offset + size].view_as(p)
+                p.grad = torch.from_numpy(self.grad_flat[offset:offset + size]).view_as(p)
+                self._square_views.append(self.square_flat[offset:offset + size].view_as(p))
                 offset += size
             self.g_w, self.g_b, self.g_gamma, self.g_beta = (p.grad.numpy() for p in self.params)
         self.w, self.b, self.gamma, self.beta = (p.detach().numpy() for p in self.params)
@@ -100,7 +104,7 @@ class NumpyMemoryUpdate:
         lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
         self.rmsprop_state(create=True)
         self.count_steps(1)
-        square_avg, grad, value = self._square_flat.numpy(), self._grad_flat, self._flat.numpy()
+        square_avg, grad, value = self.square_flat.numpy(), self.grad_flat, self.flat.numpy()
         square_avg *= alpha
         square_avg += (1 - alpha) * grad * grad
         denom = np.sqrt(square_avg)
@@ -205,7 +209,7 @@ class NumpyMemoryUpdate:
         if not detach_target:
             np.multiply(d_out[0], -gamma, out=d_out[1])
         self._backward(d_out, cache)
-        grad = self._grad_flat
+        grad = self.grad_flat
         norm = float(np.sqrt(float(np.dot(grad, grad))))
         grad *= min(1.0, clipping / (norm + 1e-6))
         self._step()

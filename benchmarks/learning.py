@@ -140,9 +140,9 @@ def finished(out: Path, name: str, seed: int) -> Path | None:
 
 
 def replicable(overrides: list[str], extra: list[str]) -> bool:
-    from mannrl_gym.replicas.agents import REPLICABLE_AGENTS
+    from mannrl_gym.replicas import agents as replica_agents
     agents = [o.split("=", 1)[1] for o in overrides + extra if o.startswith("agent=")]
-    return (agents[-1] if agents else "mannrl") in REPLICABLE_AGENTS
+    return replica_agents.replicable(agents[-1] if agents else "mannrl")
 
 
 def row_for(result: dict, keys: list[str], budgets: tuple[int, ...]) -> dict:

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mannrl_gym.networks import ActionNet, initialize
+from mannrl_gym.networks import BN_EPS, BN_MOMENTUM, ActionNet, initialize
 from mannrl_gym.numerics import raise_non_finite
 
-BETA1, BETA2, ADAM_EPS, BN_EPS, BN_MOMENTUM = 0.9, 0.999, 1e-8, 1e-5, 0.1
+BETA1, BETA2, ADAM_EPS = 0.9, 0.999, 1e-8
 
 
 def log_softmax(scores: np.ndarray) -> np.ndarray:
@@ -80,7 +80,7 @@ class BatchNormBlock:
         self.w, self.g_w, self.b, self.g_b = w, g_w, b, g_b
         self.gamma, self.g_gamma, self.beta, self.g_beta = gamma, g_gamma, beta, g_beta
         self.running_mean, self.running_var = running_mean, running_var
-        self._batches_tracked = batches_tracked
+        self.batches_tracked = batches_tracked
         self.moments: list | None = None
         self._cache: tuple | None = None
 
@@ -136,7 +136,7 @@ class BatchNormBlock:
         self.running_mean += BN_MOMENTUM * mean[..., 0, :]
         self.running_var *= 1 - BN_MOMENTUM
         self.running_var += (BN_MOMENTUM * rows / (rows - 1)) * var[..., 0, :]
-        self._batches_tracked += 1
+        self.batches_tracked += 1
         self._cache = None
 
 

@@ -80,11 +80,10 @@ class DevicePass:
     def __init__(self, env, agents, device: torch.device) -> None:
         self.env, self.agents, self.device = env, agents, device
         self.learners = DeviceLearners(env.learners.learners, env.learners.storage, device)
-        self.memory_nets = (DeviceMemoryNets(agents.agents, agents._replay_stacks, device)
-                            if agents.memory_agents else None)
-        tables = torch.from_numpy(np.ascontiguousarray(env._tables))
+        self.memory_nets: DeviceMemoryNets | None = agents.device_nets(device)
+        tables = torch.from_numpy(np.ascontiguousarray(env.tables))
         self.tables = tables.to(device)
-        self.clamp = torch.from_numpy(env._clamp).to(device)  # (K, 1)
+        self.clamp = torch.from_numpy(env.clamp).to(device)  # (K, 1)
         self.replica_index = torch.arange(env.num_replicas, device=device)
         self.graphs = True  # on CUDA, replay captured graphs (see ``run``)
         self.steps_run = 0  # steps run on the device so far (all passes)
@@ -93,7 +92,7 @@ class DevicePass:
     def stretches(self, last_step: int) -> list[tuple[int, int]]:
         """The runs [first, last] of fast steps (>= MIN_DEVICE_STEPS) of the current pass, up
         to ``last_step`` (the caller keeps the pass's final step on the host)."""
-        fast = np.asarray(self.env._fast, bool).copy()
+        fast = np.asarray(self.env.stacked.fast, bool).copy()
         fast[0] = False  # step 0 is the reset
         fast[last_step + 1:] = False
         edges = np.flatnonzero(np.diff(np.concatenate([[0], fast.astype(np.int8), [0]])))
@@ -112,15 +111,16 @@ class DevicePass:
         env, to = self.env, self.device
         replicas, slots = env.num_replicas, env.slots
         steps = last - first + 1
-        rows = env._rows
+        stacked = env.stacked
+        rows = stacked.rows
         # every tensor a step reads or writes lives through the stretch (a graph replays it)
         self._inputs, self._targets, self._starts = (
             torch.tensor(rows[name][first:last + 1], device=to)
             for name in ("inputs", "targets", "start"))
         self._start_memory = self._has_start = None
-        if env._start_memory is not None:  # carry_memory=False: new sequences start from it
-            self._start_memory = torch.from_numpy(env._start_memory).to(to)  # (K, 1, M)
-            self._has_start = torch.from_numpy(env._has_start).to(to).view(replicas, 1, 1)
+        if stacked.start_memory is not None:  # carry_memory=False: new sequences start from it
+            self._start_memory = torch.from_numpy(stacked.start_memory).to(to)  # (K, 1, M)
+            self._has_start = torch.from_numpy(stacked.has_start).to(to).view(replicas, 1, 1)
         memory_nets = self.memory_nets
         learning = memory_nets is not None and memory_nets.learns
         self.learners.upload()
@@ -166,7 +166,7 @@ class DevicePass:
         if memory_nets is not None:
             memory_nets.download(steps if learning else 0)
             memory_nets.check_finite()
-        env._t = last
+        env.seek(last)
         self.steps_run += steps
         self.seconds += time.perf_counter() - tic
         return observation, self._loss_sum.cpu().numpy()

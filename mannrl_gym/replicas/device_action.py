@@ -7,9 +7,10 @@ from typing import Sequence
 
 import torch
 
+from mannrl_gym.networks import BN_EPS, BN_MOMENTUM
 from mannrl_gym.numerics import raise_first_bad
-from mannrl_gym.supervised import (ADAM_EPS, BETA1, BETA2, BN_EPS, BN_MOMENTUM, ActionLearner,
-                                   LearnerStorage)
+from mannrl_gym.replicas.spec import device_refusal
+from mannrl_gym.supervised import ADAM_EPS, BETA1, BETA2, ActionLearner, LearnerStorage
 
 
 def _param_slices(net: torch.nn.Module) -> dict[int, tuple[int, torch.Size]]:
@@ -36,7 +37,7 @@ class DeviceLearners:
         self.learners, self.storage, self.device = list(learners), storage, device
         first = self.learners[0]
         if first.embed is not None:
-            raise ValueError("the device path does not support A's input embedding (embed_size)")
+            raise ValueError(device_refusal(embed_size=first.embed.b.shape[-1]))
         self.double_softmax = first.double_softmax
         params = _param_slices(first.net)
         self._blocks = [tuple(params[id(p)] for p in (lin.weight, lin.bias, bn.weight, bn.bias))

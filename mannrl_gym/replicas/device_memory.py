@@ -9,8 +9,9 @@ import numpy as np
 import torch
 
 from mannrl_gym.agents.mannrl_agent import MannRLAgent
+from mannrl_gym.networks import BN_EPS, BN_MOMENTUM
 from mannrl_gym.numerics import raise_first_bad
-from mannrl_gym.supervised import BN_EPS, BN_MOMENTUM
+from mannrl_gym.replicas.spec import device_refusal
 
 
 class DeviceMemoryNets:
@@ -22,23 +23,20 @@ class DeviceMemoryNets:
                  device: torch.device) -> None:
         self.agents, self.replays, self.device = list(agents), replays, device
         first = self.agents[0]
-        if first.net.embed_input is not None:
-            raise ValueError("the device path does not support the memory-net's embeddings "
-                             "(embed_size)")
         configs = [agent.config for agent in self.agents]
+        refusal = device_refusal(configs[0].embed_size, configs[0].memory_optimizer)
+        if refusal is not None:
+            raise ValueError(refusal)
         for key in ("settle", "history", "memory_train_iterations", "memory_samples"):
             if len({getattr(c, key) for c in configs}) != 1:
                 raise ValueError(f"on a device the replicas must share '{key}'")
-        if any(c.memory_optimizer != "rmsprop" for c in configs):
-            raise ValueError("the device path trains the memory-net with RMSprop only "
-                             "(memory_optimizer: rmsprop)")
         cfg = configs[0]
         self.settle, self.history = cfg.settle, cfg.history
         self.iterations, self.samples = cfg.memory_train_iterations, cfg.memory_samples
         self.cycle = cfg.settle + cfg.history
         self.detach_target, self.carry_memory = cfg.detach_target, cfg.carry_memory
         self.learns, self.update_weights = first.learns, first.update_weights
-        update = first._numpy_update
+        update = first.numpy_update
         self._sizes = [p.numel() for p in update.params]
         self._shapes = [p.shape for p in update.params]
         group = first.optimizer.param_groups[0]
@@ -47,10 +45,10 @@ class DeviceMemoryNets:
     # -- copies ------------------------------------------------------------------------------
     def upload(self) -> None:
         to, agents = self.device, self.agents
-        updates = [agent._numpy_update for agent in agents]
-        self.flat = torch.stack([u._flat for u in updates]).to(to)  # (K, P_f)
-        self.square = torch.stack([u._square_flat if u.rmsprop_state(create=False)
-                                   else torch.zeros_like(u._square_flat) for u in updates]).to(to)
+        updates = [agent.numpy_update for agent in agents]
+        self.flat = torch.stack([u.flat for u in updates]).to(to)  # (K, P_f)
+        self.square = torch.stack([u.square_flat if u.rmsprop_state(create=False)
+                                   else torch.zeros_like(u.square_flat) for u in updates]).to(to)
         self.running_mean = torch.stack([torch.from_numpy(u.running_mean) for u in updates]).to(to)
         self.running_var = torch.stack([torch.from_numpy(u.running_var) for u in updates]).to(to)
         self.batches = torch.tensor([int(u.batches_tracked[0]) for u in updates], device=to)
@@ -76,20 +74,17 @@ class DeviceMemoryNets:
         running_mean, running_var = self.running_mean.cpu(), self.running_var.cpu()
         batches, optimizer_steps = self.batches.cpu().numpy(), self.optimizer_steps.cpu().numpy()
         for k, agent in enumerate(self.agents):
-            update = agent._numpy_update
-            update._flat.copy_(flat[k])
+            update = agent.numpy_update
+            update.flat.copy_(flat[k])
             update.running_mean[:] = running_mean[k].numpy()
             update.running_var[:] = running_var[k].numpy()
             update.batches_tracked[0] = batches[k]
             if optimizer_steps[k]:
                 update.rmsprop_state(create=True)
-                update._square_flat.copy_(square[k])
+                update.square_flat.copy_(square[k])
                 update.count_steps(int(optimizer_steps[k]))
-            agent.updates += int(self.update_count[k])
-            phase = int((self.phase0[k] + steps) % self.cycle)
-            agent.cycle.step_in_cycle = phase
-            agent.replay.size = max(0, phase - self.settle)
-            agent._acting = None
+            agent.took_updates(int(self.update_count[k]),
+                               int((self.phase0[k] + steps) % self.cycle))
         for stack, mine in zip(self.replays, (self.states, self.rewards, self.usable, self.valid)):
             stack.copy_(mine[:, :self.history])
 

@@ -49,7 +49,7 @@ def stacked_block(block: BatchNormBlock, rows: tuple[np.ndarray, ...],
                  param(block.gamma), grad(block.g_gamma), param(block.beta), grad(block.g_beta),
                  stacked_view(statistics, stat0, block.running_mean),
                  stacked_view(statistics, stat0, block.running_var),
-                 stacked_view(counts, count0, block._batches_tracked))
+                 stacked_view(counts, count0, block.batches_tracked))
     return stacked
 
 
@@ -149,7 +149,7 @@ class StackedLearners:
         self.grads *= scales.astype(np.float32)[:, None]
 
     def _adam(self) -> None:
-        """torch.optim.Adam per replica, as ``ActionLearner._adam``: the fused kernel over the
+        """torch.optim.Adam per replica, as ``ActionLearner.train_step``'s: the fused kernel over the
         K rows of the stacks, each row with its own step count; one call per learning rate."""
         lrs = [learner.lr for learner in self.learners]
         for k, learner in enumerate(self.learners):
