@@ -21,7 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from mannrl_gym.agents.memory_update import NumpyMemoryUpdate
+from mannrl_gym.agents.memory_update import (NumpyMemoryUpdate, forward_torch, loss_torch,
+                                             memory_blocks, running_statistics_torch)
 from mannrl_gym.agents.replay import BatchStateReplay, ReplayCycle
 from mannrl_gym.config import Config
 from mannrl_gym.envs.core import ObservationLayout
@@ -168,22 +169,33 @@ class MannRLAgent:
         if self.numpy_update is not None:
             return self._learn_numpy()
         losses = []
+        blocks = memory_blocks(self.net)
+        split = self.net.split_sizes if self.net.embed_input is not None else None
+        gamma = torch.full((1, 1, 1), cfg.gamma)
         for _ in range(cfg.memory_train_iterations):
             state, next_state, reward, usable = self.replay.sample_pairs(cfg.memory_samples,
                                                                         self.generator)
             if int(state.shape[0]) < 2 or not bool(usable.any()):  # batch norm needs 2 rows
                 continue
+            pairs = torch.stack([state, next_state]).unsqueeze(0)  # (1, 2, R, D): one group
+            live = torch.ones((1, state.shape[0]), dtype=torch.bool)  # the rows are all live
             with torch.set_grad_enabled(self.update_weights):  # the control needs no graph
-                memory = self.net(state)
-                next_memory = self.net(next_state)
-            if cfg.detach_target:
-                next_memory = next_memory.detach()
-            expected = cfg.gamma * next_memory + reward[:, None]  # reward = -clamp(loss)
-            per_row = nn.functional.smooth_l1_loss(memory, expected, reduction="none").mean(1)
-            loss = per_row[usable].mean()
+                params = [tuple(p.unsqueeze(0) for p in (block[0].weight, block[0].bias,
+                                                         block[1].weight, block[1].bias))
+                          for block in blocks]
+                out, statistics = forward_torch(params, pairs, live, split)
+                loss = loss_torch(out, reward[None], usable[None], gamma, cfg.detach_target)[0]
             if not bool(torch.isfinite(loss)):
                 raise_non_finite("memory-net", f"at update {self.updates + 1}", "the SmoothL1 loss",
                                  self.net)
+            with torch.no_grad():  # batch norm's running statistics, as two forwards move them
+                for block, batch in zip(blocks, statistics):
+                    norm = block[1]
+                    mean, var = running_statistics_torch(
+                        (norm.running_mean[None], norm.running_var[None]), batch, live.sum(1))
+                    norm.running_mean.copy_(mean[0])
+                    norm.running_var.copy_(var[0])
+                    norm.num_batches_tracked += 2
             if self.update_weights:
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 
 from mannrl_gym.agents.mannrl_agent import MannRLAgent
+from mannrl_gym.agents.memory_update import (clip_rmsprop_torch, forward_torch, loss_torch,
+                                             running_statistics_torch)
 from mannrl_gym.networks import BN_EPS, BN_MOMENTUM
 from mannrl_gym.numerics import raise_first_bad
 from mannrl_gym.replicas.spec import device_refusal
@@ -167,26 +169,10 @@ class DeviceMemoryNets:
             live_rows = live.sum(dim=1)
             usable_rows = usable.sum(dim=1)
             ok = (live_rows >= 2) & (usable_rows > 0)  # batch norm needs 2 rows
-            mask = live.to(pairs.dtype).view(group, 1, -1, 1)
-            count = live_rows.clamp(min=2).to(pairs.dtype).view(group, 1, 1, 1)
             flat = self.flat[members].requires_grad_(self.update_weights)
             with torch.set_grad_enabled(self.update_weights):
-                w, b, g, beta = self._views(flat)
-                pre = torch.matmul(pairs, w.transpose(1, 2).unsqueeze(1)) + b.view(group, 1, 1, -1)
-                mean = (pre * mask).sum(dim=2, keepdim=True) / count
-                centred = pre - mean
-                var = (centred * centred * mask).sum(dim=2, keepdim=True) / count
-                normed = centred * torch.rsqrt(var + BN_EPS)
-                out = torch.sigmoid(normed * g.view(group, 1, 1, -1) + beta.view(group, 1, 1, -1))
-                memory, next_memory = out[:, 0], out[:, 1]
-                if self.detach_target:
-                    next_memory = next_memory.detach()
-                diff = memory - (next_memory * gamma + reward.unsqueeze(2))
-                size = diff.abs()
-                per_row = torch.where(size < 1.0, 0.5 * diff * diff, size - 0.5).sum(dim=2)
-                weight = usable.to(per_row.dtype) / (usable_rows.clamp(min=1)
-                                                     * diff.shape[2]).unsqueeze(1)
-                loss = (per_row * weight).sum(dim=1)  # (G,)
+                out, ((mean, var),) = forward_torch([self._views(flat)], pairs, live)
+                loss = loss_torch(out, reward, usable, gamma, self.detach_target)  # (G,)
             if self.update_weights:
                 (grad,) = torch.autograd.grad(loss.sum(), flat)
                 flat = flat.detach()
@@ -196,14 +182,10 @@ class DeviceMemoryNets:
             losses += torch.where(ok, loss, torch.zeros_like(loss)).double()
             counted += ok
             # the running statistics move only for a replica whose round ran
-            unbiased = live_rows.to(mean.dtype) / (live_rows.clamp(min=2) - 1)
-            running_mean, running_var = self.running_mean[members], self.running_var[members]
-            for branch in range(2):
-                running_mean = torch.lerp(running_mean, mean[:, branch, 0], BN_MOMENTUM)
-                running_var = (running_var * (1 - BN_MOMENTUM)
-                               + var[:, branch, 0].detach() * (BN_MOMENTUM * unbiased.unsqueeze(1)))
+            running_mean, running_var = running_statistics_torch(
+                (self.running_mean[members], self.running_var[members]), (mean, var), live_rows)
             keep = ok.unsqueeze(1)
-            self.running_mean[members] = torch.where(keep, running_mean.detach(),
+            self.running_mean[members] = torch.where(keep, running_mean,
                                                      self.running_mean[members])
             self.running_var[members] = torch.where(keep, running_var, self.running_var[members])
             self.batches[members] += 2 * ok
@@ -214,12 +196,11 @@ class DeviceMemoryNets:
 
     def _rmsprop(self, members: torch.Tensor, flat: torch.Tensor, grad: torch.Tensor,
                  ok: torch.Tensor) -> None:
-        """Clip each replica's gradient by its norm, then plain RMSprop (torch's defaults)."""
-        norm = torch.linalg.vector_norm(grad, dim=1, keepdim=True)
-        grad = grad * torch.clamp(self.clipping[members].unsqueeze(1) / (norm + 1e-6), max=1.0)
-        square = self.square[members] * self.alpha + (1 - self.alpha) * grad * grad
-        step = grad / (square.sqrt() + self.eps) * self.lr[members].unsqueeze(1)
+        """Clip each replica's gradient by its norm, then plain RMSprop (torch's defaults);
+        only the replicas whose round ran (``ok``) change."""
+        stepped, square = clip_rmsprop_torch(flat, grad, self.square[members], self.lr[members],
+                                             self.clipping[members], self.alpha, self.eps)
         keep = ok.unsqueeze(1)
         self.square[members] = torch.where(keep, square, self.square[members])
-        self.flat[members] = torch.where(keep, flat - step, flat)
+        self.flat[members] = torch.where(keep, stepped, flat)
         self.optimizer_steps[members] += ok
