@@ -2,7 +2,7 @@
 
 Replica k is an ordinary :class:`MannRLVectorEnv` of B slots with its own data, data order
 and action network A_k; this env lays the K of them side by side. Every action network is
-rebound onto stacked (K, ...) arrays (``mannrl_gym.replicas.kernel.StackedLearners``), so a
+rebound onto stacked (K, ...) arrays (``mannrl_gym.stacked_learners.StackedLearners``), so a
 step where every slot of every replica reads a sequence trains all K networks in one batched
 step; any other step (a pass's staggered start and its tail) runs each replica's own
 single-env code. Each replica therefore computes exactly what it would alone.
@@ -21,7 +21,7 @@ from gymnasium.vector.utils import batch_space
 
 from mannrl_gym.envs.core import as_memory
 from mannrl_gym.envs.vector_env import MannRLVectorEnv, autoreset_step
-from mannrl_gym.replicas.kernel import StackedLearners
+from mannrl_gym.stacked_learners import StackedLearners
 from mannrl_gym.stream import refill_schedules
 
 # the per-step flags of a pass, padded with these values where a replica idles

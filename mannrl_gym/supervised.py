@@ -66,7 +66,7 @@ def forward_backward(model, features: np.ndarray, memory: np.ndarray, targets: n
     is folded in by ``clip_scale``), written into ``model``'s gradient views.
 
     One learner (``ActionLearner``: features (B, F), memory (B, M), targets (B,)) or a stack
-    of K (``replicas.kernel.StackedLearners``: (K, B, ...)), the rows on axis -2. ``model``
+    of K (``stacked_learners.StackedLearners``: (K, B, ...)), the rows on axis -2. ``model``
     has ``embed`` (a BatchNormBlock or None), ``hidden`` (BatchNormBlocks), ``w_out``,
     ``b_out``, ``g_w_out``, ``g_b_out`` and ``double_softmax``; ``index``: the leading
     indices that, with the targets, pick each row's target ((arange(B),) or (arange(K)[:,
@@ -122,7 +122,7 @@ class BatchNormBlock:
     """linear -> batch norm -> relu on NumPy views of a module's memory, with its own backward.
 
     Shapes: x (B, I) -> hidden (B, O); or, on stacked views of K replicas' blocks (weights
-    (K, O, I), ``mannrl_gym.replicas.kernel``), x (K, B, I) -> (K, B, O), each replica's
+    (K, O, I), ``mannrl_gym.stacked_learners``), x (K, B, I) -> (K, B, O), each replica's
     rows normalised by their own statistics. ``forward_train`` keeps what ``backward`` needs.
     """
 

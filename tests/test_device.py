@@ -21,7 +21,7 @@ from mannrl_gym.config import Config
 from mannrl_gym.replicas.device import check_device
 from mannrl_gym.replicas.device_action import DeviceLearners
 from mannrl_gym.replicas.experiment import ReplicatedExperiment
-from mannrl_gym.replicas.kernel import StackedLearners
+from mannrl_gym.stacked_learners import StackedLearners
 from mannrl_gym.supervised import ActionLearner
 from mannrl_gym.tasks import build_task
 

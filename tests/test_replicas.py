@@ -6,7 +6,7 @@ import copy
 import numpy as np
 import pytest
 
-from mannrl_gym.replicas.kernel import StackedLearners
+from mannrl_gym.stacked_learners import StackedLearners
 from mannrl_gym.supervised import ActionLearner
 
 
