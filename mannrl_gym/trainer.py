@@ -190,13 +190,10 @@ def resume_config(run_dir: Path, overrides: dict[str, Any] | None = None) -> Con
 def _device_advice(config: Config) -> str:
     """What a single run asked to train on a device can do instead."""
     from mannrl_gym.replicas.agents import replicable, replicable_names
-    from mannrl_gym.replicas.spec import device_refusal
 
     if not replicable(config.agent):
         return (f"agent '{config.agent}' runs one seed per process, on the CPU (replicated: "
                 f"{', '.join(replicable_names())}); drop device")
-    if config.embed_size is not None:
-        return f"{device_refusal(config.embed_size)}; drop device"
     return (f"add seeds={config.seed} to train this run there (docs/replicas.md), or drop "
             f"device for a single CPU run")
 

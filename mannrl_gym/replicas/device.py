@@ -4,7 +4,7 @@ A replicated pass (``ReplicatedExperiment.run_epoch``) is mostly "fast" steps: e
 every replica reads a sequence. ``DevicePass.run`` takes such a run of steps [first, last]
 and does all of it on the device, with no host round trip per step:
 
-* act: each replica's memory-net in eval mode, folded into one affine map, (K, B, D) @
+* act: each replica's memory-net in eval mode, folded into affine maps, (K, B, D) @
   (K, D, M);
 * the env's step: A's K networks trained by one batched step (``DeviceLearners``, the same
   arithmetic as ``StackedLearners.train_step``: batch-norm blocks, the output softmax and

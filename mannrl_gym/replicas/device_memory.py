@@ -10,23 +10,24 @@ import torch
 
 from mannrl_gym.agents.mannrl_agent import MannRLAgent
 from mannrl_gym.agents.memory_update import (clip_rmsprop_torch, forward_torch, loss_torch,
-                                             running_statistics_torch)
+                                             memory_blocks, running_statistics_torch)
 from mannrl_gym.networks import BN_EPS, BN_MOMENTUM
 from mannrl_gym.numerics import raise_first_bad
 from mannrl_gym.replicas.spec import device_refusal
 
 
 class DeviceMemoryNets:
-    """K memory-nets f(s) = sigmoid(BN(W s + b)) (``MannRLAgent`` without embeddings), their
-    RMSprop state and replays on a device; ``act`` and the paper's update of a group of
-    replicas. Shapes: states (K, B, D), memories (K, B, M)."""
+    """K memory-nets f (``MannRLAgent``: sigmoid(BN(W s + b)), the input and output parts of
+    s embedded first where f has embeddings), their RMSprop state and replays on a device;
+    ``act`` and the paper's update of a group of replicas. Shapes: states (K, B, D),
+    memories (K, B, M)."""
 
     def __init__(self, agents: Sequence[MannRLAgent], replays: Sequence[torch.Tensor],
                  device: torch.device) -> None:
         self.agents, self.replays, self.device = list(agents), replays, device
         first = self.agents[0]
         configs = [agent.config for agent in self.agents]
-        refusal = device_refusal(configs[0].embed_size, configs[0].memory_optimizer)
+        refusal = device_refusal(configs[0].memory_optimizer)
         if refusal is not None:
             raise ValueError(refusal)
         for key in ("settle", "history", "memory_train_iterations", "memory_samples"):
@@ -38,22 +39,31 @@ class DeviceMemoryNets:
         self.cycle = cfg.settle + cfg.history
         self.detach_target, self.carry_memory = cfg.detach_target, cfg.carry_memory
         self.learns, self.update_weights = first.learns, first.update_weights
-        update = first.numpy_update
-        self._sizes = [p.numel() for p in update.params]
-        self._shapes = [p.shape for p in update.params]
+        self.split = first.net.split_sizes if first.net.embed_input is not None else None
+        # (size, shape) of each parameter of each linear + BN block, in parameter order
+        self._blocks = [[(p.numel(), p.shape) for p in block.parameters()]
+                        for block in memory_blocks(first.net)]
         group = first.optimizer.param_groups[0]
         self.alpha, self.eps = group["alpha"], group["eps"]
 
     # -- copies ------------------------------------------------------------------------------
     def upload(self) -> None:
         to, agents = self.device, self.agents
-        updates = [agent.numpy_update for agent in agents]
-        self.flat = torch.stack([u.flat for u in updates]).to(to)  # (K, P_f)
-        self.square = torch.stack([u.square_flat if u.rmsprop_state(create=False)
-                                   else torch.zeros_like(u.square_flat) for u in updates]).to(to)
-        self.running_mean = torch.stack([torch.from_numpy(u.running_mean) for u in updates]).to(to)
-        self.running_var = torch.stack([torch.from_numpy(u.running_var) for u in updates]).to(to)
-        self.batches = torch.tensor([int(u.batches_tracked[0]) for u in updates], device=to)
+        params = [list(agent.net.parameters()) for agent in agents]
+        self.flat = torch.stack([torch.cat([p.detach().reshape(-1) for p in row])
+                                 for row in params]).to(to)  # (K, P_f)
+        squares = []
+        for agent, row in zip(agents, params):  # RMSprop's square averages (zeros before any)
+            state = agent.optimizer.state
+            squares.append(torch.cat([state[p]["square_avg"].reshape(-1) if state.get(p)
+                                      else torch.zeros(p.numel()) for p in row]))
+        self.square = torch.stack(squares).to(to)
+        norms = [[block[1] for block in memory_blocks(agent.net)] for agent in agents]
+        self.running = [(torch.stack([row[layer].running_mean for row in norms]).to(to),
+                         torch.stack([row[layer].running_var for row in norms]).to(to))
+                        for layer in range(len(self._blocks))]  # each BN's (K, O) statistics
+        self.batches = torch.tensor([[int(n.num_batches_tracked) for n in row] for row in norms],
+                                    device=to)  # (K, layers)
         self.lr = torch.tensor([a.optimizer.param_groups[0]["lr"] for a in agents], device=to)
         self.clipping = torch.tensor([a.config.memory_clipping for a in agents], device=to)
         self.gamma = torch.tensor([a.config.gamma for a in agents], device=to)
@@ -66,25 +76,33 @@ class DeviceMemoryNets:
         self.loss_sum = torch.zeros(len(agents), dtype=torch.float64, device=to)
         self.update_count = np.zeros(len(agents), dtype=np.int64)
         self.bad = torch.zeros(len(agents), dtype=torch.bool, device=to)
-        memory, state = self.running_mean.shape[1], self._shapes[0][1]
-        self.folded_w = torch.empty((len(agents), state, memory), device=to)
-        self.folded_b = torch.empty((len(agents), 1, memory), device=to)
+        self.folded = [(torch.empty((len(agents), shapes[0][1][1], shapes[0][1][0]), device=to),
+                        torch.empty((len(agents), 1, shapes[0][1][0]), device=to))
+                       for shapes in self._blocks]  # each block's (W' (K, I, O), b' (K, 1, O))
         self.fold()
 
     def download(self, steps: int) -> None:
         flat, square = self.flat.cpu(), self.square.cpu()
-        running_mean, running_var = self.running_mean.cpu(), self.running_var.cpu()
-        batches, optimizer_steps = self.batches.cpu().numpy(), self.optimizer_steps.cpu().numpy()
+        running = [(mean.cpu(), var.cpu()) for mean, var in self.running]
+        batches, optimizer_steps = self.batches.cpu(), self.optimizer_steps.cpu().numpy()
         for k, agent in enumerate(self.agents):
-            update = agent.numpy_update
-            update.flat.copy_(flat[k])
-            update.running_mean[:] = running_mean[k].numpy()
-            update.running_var[:] = running_var[k].numpy()
-            update.batches_tracked[0] = batches[k]
-            if optimizer_steps[k]:
-                update.rmsprop_state(create=True)
-                update.square_flat.copy_(square[k])
-                update.count_steps(int(optimizer_steps[k]))
+            state, offset = agent.optimizer.state, 0
+            with torch.no_grad():
+                for p in agent.net.parameters():
+                    p.copy_(flat[k, offset:offset + p.numel()].view_as(p))
+                    if optimizer_steps[k]:  # RMSprop's state, created as torch's first step would
+                        if not state.get(p):
+                            state[p] = {"step": torch.tensor(0.0),
+                                        "square_avg": torch.zeros_like(p)}
+                        state[p]["square_avg"].copy_(square[k, offset:offset + p.numel()]
+                                                     .view_as(p))
+                        state[p]["step"] += int(optimizer_steps[k])
+                    offset += p.numel()
+                for layer, block in enumerate(memory_blocks(agent.net)):
+                    norm = block[1]
+                    norm.running_mean.copy_(running[layer][0][k])
+                    norm.running_var.copy_(running[layer][1][k])
+                    norm.num_batches_tracked.fill_(int(batches[k, layer]))
             agent.took_updates(int(self.update_count[k]),
                                int((self.phase0[k] + steps) % self.cycle))
         for stack, mine in zip(self.replays, (self.states, self.rewards, self.usable, self.valid)):
@@ -95,24 +113,36 @@ class DeviceMemoryNets:
                         [agent.net for agent in self.agents])
 
     # -- the network ---------------------------------------------------------------------------
-    def _views(self, flat: torch.Tensor) -> list[torch.Tensor]:
-        """(W (R, M, D), b (R, M), gamma (R, M), beta (R, M)) of flat rows (R, P_f)."""
-        views, offset = [], 0
-        for size, shape in zip(self._sizes, self._shapes):
-            views.append(flat[:, offset:offset + size].unflatten(1, shape))
-            offset += size
-        return views
+    def _views(self, flat: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
+        """Each block's (W (R, O, I), b (R, O), gamma (R, O), beta (R, O)) of flat rows
+        (R, P_f), in ``memory_blocks``' order."""
+        blocks, offset = [], 0
+        for shapes in self._blocks:
+            views = []
+            for size, shape in shapes:
+                views.append(flat[:, offset:offset + size].unflatten(1, shape))
+                offset += size
+            blocks.append(tuple(views))
+        return blocks
 
     def fold(self) -> None:
-        """Each f in eval mode as one affine map: (W' (K, D, M), b' (K, 1, M)), written into
-        the same buffers each time (a captured graph reads them)."""
-        w, b, gamma, beta = self._views(self.flat)
-        scale = gamma * torch.rsqrt(self.running_var + BN_EPS)
-        self.folded_w.copy_((w * scale.unsqueeze(2)).transpose(1, 2))
-        self.folded_b.copy_(((b - self.running_mean) * scale + beta).unsqueeze(1))
+        """Each f in eval mode as affine maps: per block (W' (K, I, O), b' (K, 1, O)), written
+        into the same buffers each time (a captured graph reads them)."""
+        for (w, b, gamma, beta), (mean, var), (folded_w, folded_b) in zip(
+                self._views(self.flat), self.running, self.folded):
+            scale = gamma * torch.rsqrt(var + BN_EPS)
+            folded_w.copy_((w * scale.unsqueeze(2)).transpose(1, 2))
+            folded_b.copy_(((b - mean) * scale + beta).unsqueeze(1))
 
     def act(self, states: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(torch.baddbmm(self.folded_b, states, self.folded_w))
+        """f in eval mode: states (K, B, D) -> memories (K, B, M)."""
+        if self.split is not None:
+            (w_in, b_in), (w_out, b_out) = self.folded[:2]
+            memory, features, output = states.split(list(self.split), dim=2)
+            states = torch.cat([memory, torch.relu(torch.baddbmm(b_in, features, w_in)),
+                                torch.relu(torch.baddbmm(b_out, output, w_out))], dim=2)
+        weight, bias = self.folded[-1]
+        return torch.sigmoid(torch.baddbmm(bias, states, weight))
 
     # -- the replay ----------------------------------------------------------------------------
     def record(self, states: torch.Tensor, rewards: torch.Tensor, usable: torch.Tensor) -> None:
@@ -171,7 +201,7 @@ class DeviceMemoryNets:
             ok = (live_rows >= 2) & (usable_rows > 0)  # batch norm needs 2 rows
             flat = self.flat[members].requires_grad_(self.update_weights)
             with torch.set_grad_enabled(self.update_weights):
-                out, ((mean, var),) = forward_torch([self._views(flat)], pairs, live)
+                out, statistics = forward_torch(self._views(flat), pairs, live, self.split)
                 loss = loss_torch(out, reward, usable, gamma, self.detach_target)  # (G,)
             if self.update_weights:
                 (grad,) = torch.autograd.grad(loss.sum(), flat)
@@ -182,13 +212,13 @@ class DeviceMemoryNets:
             losses += torch.where(ok, loss, torch.zeros_like(loss)).double()
             counted += ok
             # the running statistics move only for a replica whose round ran
-            running_mean, running_var = running_statistics_torch(
-                (self.running_mean[members], self.running_var[members]), (mean, var), live_rows)
             keep = ok.unsqueeze(1)
-            self.running_mean[members] = torch.where(keep, running_mean,
-                                                     self.running_mean[members])
-            self.running_var[members] = torch.where(keep, running_var, self.running_var[members])
-            self.batches[members] += 2 * ok
+            for (running_mean, running_var), batch in zip(self.running, statistics):
+                mean, var = running_statistics_torch(
+                    (running_mean[members], running_var[members]), batch, live_rows)
+                running_mean[members] = torch.where(keep, mean, running_mean[members])
+                running_var[members] = torch.where(keep, var, running_var[members])
+            self.batches[members] += 2 * keep
         # an update with no round that ran has a NaN loss, as on the CPU
         mean_loss = torch.where(counted > 0, losses / counted.clamp(min=1),
                                 torch.full_like(losses, float("nan")))

@@ -134,13 +134,9 @@ def _check_distinct(chosen: list[Replica], source: str) -> None:
         seen[key] = replica.name
 
 
-def device_refusal(embed_size: int | None = None,
-                   memory_optimizer: str = "rmsprop") -> str | None:
+def device_refusal(memory_optimizer: str) -> str | None:
     """Why the device path cannot run these settings, or None (the one place that says it:
-    the request's check, the single run's advice and the device classes all use it)."""
-    if embed_size is not None:
-        return (f"the device path has no embeddings (embed_size {embed_size}: the sentence "
-                f"tasks)")
+    the request's check and the device classes use it)."""
     if memory_optimizer != "rmsprop":
         return (f"the device path steps the memory-net with RMSprop only (memory_optimizer "
                 f"is '{memory_optimizer}')")
@@ -158,7 +154,7 @@ def check_device(configs: list[Config], source: str | None = None) -> None:
 
     where = f"{source or first.source}: key 'device'"
     source = f"{where} is '{first.device}'"
-    refusal = device_refusal(first.embed_size, first.memory_optimizer)
+    refusal = device_refusal(first.memory_optimizer)
     if refusal is not None:
         raise ConfigError(f"{source}, but {refusal}; use device=cpu")
     for key in DEVICE_SHARED_KEYS:
