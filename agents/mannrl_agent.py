@@ -30,6 +30,27 @@ from mannrl_gym.networks import MemoryNet, fold_batch_norm, initialize
 from mannrl_gym.numerics import raise_non_finite
 
 
+def act_folded(maps: list[tuple[np.ndarray, np.ndarray]], state: np.ndarray,
+               layout: ObservationLayout) -> np.ndarray:
+    """f in eval mode from its folded affine maps (``MannRLAgent.folded``): states (..., B, D)
+    -> memories (..., B, M) in [0, 1]. One agent: maps (W' (I, O), b' (O,)); K agents stacked:
+    (W' (K, I, O), b' (K, 1, O)) and states (K, B, D). With three maps (f's embeddings) the
+    input and output parts of each state are embedded (affine, relu) first."""
+    if len(maps) == 3:
+        (w_in, b_in), (w_out, b_out), _ = maps
+        embedded_input = np.maximum(np.matmul(state[..., layout.input], w_in) + b_in, 0)
+        embedded_output = np.maximum(np.matmul(state[..., layout.output], w_out) + b_out, 0)
+        state = np.concatenate([state[..., layout.memory], embedded_input, embedded_output],
+                               axis=-1)
+    weight, bias = maps[-1]
+    pre = np.matmul(state, weight)
+    pre += bias
+    np.negative(pre, out=pre)  # the sigmoid, in place
+    np.exp(pre, out=pre)
+    pre += 1.0
+    return np.reciprocal(pre, out=pre)
+
+
 class MannRLAgent:
     """Memory-net f(s) = sigmoid(BN(W s + b)) trained by the paper's Q-learning; with
     ``config.embed_size`` the input and output parts of s are embedded first (section 4.3).
@@ -101,18 +122,8 @@ class MannRLAgent:
 
         Batch norm in eval mode is an affine map, folded into the linear layers once per update.
         """
-        acting = self.folded()
-        state = np.asarray(observation, dtype=np.float32)
-        if self.net.embed_input is not None:
-            (w_in, b_in), (w_out, b_out), _ = acting
-            layout = self.layout
-            embedded_input = np.maximum(state[:, layout.input] @ w_in + b_in, 0)
-            embedded_output = np.maximum(state[:, layout.output] @ w_out + b_out, 0)
-            state = np.concatenate([state[:, layout.memory], embedded_input, embedded_output], 1)
-        weight, bias = acting[-1]
-        pre = state @ weight
-        pre += bias
-        return 1.0 / (1.0 + np.exp(-pre))
+        return act_folded(self.folded(), np.asarray(observation, dtype=np.float32),
+                          self.layout)
 
     def folded(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """f in eval mode: each linear + BN pair as one affine map (W' (in, out), b' (out,)), in

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from mannrl_gym import agent_registry
+from mannrl_gym.agents.mannrl_agent import act_folded
 from mannrl_gym.protocols import AgentReplicas
 
 
@@ -118,6 +119,7 @@ class ReplicatedAgents:
     def __init__(self, agents: Sequence, slots: int) -> None:
         self.agents, self.slots = list(agents), slots
         first = self.agents[0]
+        self.layout = first.layout
         self.memory_size = first.layout.memory_size
         self.batched_act = first.numpy_update is not None  # no embeddings
         self._weights: np.ndarray | None = None
@@ -146,12 +148,8 @@ class ReplicatedAgents:
             if self._folded[k] != agent.version:  # f changed (an update, a load): fold it again
                 self._weights[k], self._biases[k, 0] = agent.folded()[-1]
                 self._folded[k] = agent.version
-        pre = np.matmul(states, self._weights)
-        pre += self._biases
-        np.negative(pre, out=pre)
-        np.exp(pre, out=pre)
-        pre += 1.0
-        return np.reciprocal(pre, out=pre).reshape(replicas * self.slots, self.memory_size)
+        memory = act_folded([(self._weights, self._biases)], states, self.layout)
+        return memory.reshape(replicas * self.slots, self.memory_size)
 
     def explore(self, observation: np.ndarray) -> np.ndarray:
         """The paper's agent explores through its updates: ``act``."""
