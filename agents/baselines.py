@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 from mannrl_gym.agents.mannrl_agent import MannRLAgent
@@ -34,15 +36,26 @@ class NoMemoryAgent:
     def load_state_dict(self, state: dict) -> None:
         pass
 
+    @classmethod
+    def replicate(cls, agents: Sequence["NoMemoryAgent"], slots: int):
+        """K of them as one (``mannrl_gym.protocols.AgentReplicas``): zeros for every row."""
+        from mannrl_gym.replicas.agents import ZeroMemoryReplicas
 
-def FrozenMemoryAgent(layout: ObservationLayout, config: Config, num_slots: int,
-                      seed: int) -> MannRLAgent:
+        return ZeroMemoryReplicas(agents, slots)
+
+
+class FrozenMemoryAgent(MannRLAgent):
     """The paper's memory-net frozen at its initial weights: a fixed random recurrent map."""
-    return MannRLAgent(layout, config, num_slots, seed, learn=False)
+
+    def __init__(self, layout: ObservationLayout, config: Config, num_slots: int,
+                 seed: int) -> None:
+        super().__init__(layout, config, num_slots, seed, learn=False)
 
 
-def FrozenWeightsAgent(layout: ObservationLayout, config: Config, num_slots: int,
-                       seed: int) -> MannRLAgent:
+class FrozenWeightsAgent(MannRLAgent):
     """The paper's agent with f's weights frozen at their initial values while its batch-norm
     running statistics follow the memories exactly as the paper's updates refresh them."""
-    return MannRLAgent(layout, config, num_slots, seed, update_weights=False)
+
+    def __init__(self, layout: ObservationLayout, config: Config, num_slots: int,
+                 seed: int) -> None:
+        super().__init__(layout, config, num_slots, seed, update_weights=False)

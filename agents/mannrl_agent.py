@@ -15,17 +15,40 @@ The dance, repeated forever (counted in env steps):
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from mannrl_gym.agents.memory_update import NumpyMemoryUpdate
+from mannrl_gym.agents.memory_update import (NumpyMemoryUpdate, forward_torch, loss_torch,
+                                             memory_blocks, running_statistics_torch)
 from mannrl_gym.agents.replay import BatchStateReplay, ReplayCycle
 from mannrl_gym.config import Config
 from mannrl_gym.envs.core import ObservationLayout
 from mannrl_gym.networks import MemoryNet, fold_batch_norm, initialize
 from mannrl_gym.numerics import raise_non_finite
+
+
+def act_folded(maps: list[tuple[np.ndarray, np.ndarray]], state: np.ndarray,
+               layout: ObservationLayout) -> np.ndarray:
+    """f in eval mode from its folded affine maps (``MannRLAgent.folded``): states (..., B, D)
+    -> memories (..., B, M) in [0, 1]. One agent: maps (W' (I, O), b' (O,)); K agents stacked:
+    (W' (K, I, O), b' (K, 1, O)) and states (K, B, D). With three maps (f's embeddings) the
+    input and output parts of each state are embedded (affine, relu) first."""
+    if len(maps) == 3:
+        (w_in, b_in), (w_out, b_out), _ = maps
+        embedded_input = np.maximum(np.matmul(state[..., layout.input], w_in) + b_in, 0)
+        embedded_output = np.maximum(np.matmul(state[..., layout.output], w_out) + b_out, 0)
+        state = np.concatenate([state[..., layout.memory], embedded_input, embedded_output],
+                               axis=-1)
+    weight, bias = maps[-1]
+    pre = np.matmul(state, weight)
+    pre += bias
+    np.negative(pre, out=pre)  # the sigmoid, in place
+    np.exp(pre, out=pre)
+    pre += 1.0
+    return np.reciprocal(pre, out=pre)
 
 
 class MannRLAgent:
@@ -59,10 +82,19 @@ class MannRLAgent:
         self.optimizer = optimizer(self.net.parameters(), lr=config.memory_lr, foreach=True)
         self.cycle = ReplayCycle(config.settle, config.history, num_slots, layout.size)
         # without embeddings f's update runs in NumPy (the same update, a fraction of the time)
-        self._numpy_update = (NumpyMemoryUpdate(self.net, self.optimizer)
-                              if self.net.embed_input is None else None)
+        self.numpy_update = (NumpyMemoryUpdate(self.net, self.optimizer)
+                             if self.net.embed_input is None else None)
         self.updates = 0
-        self._acting: tuple[np.ndarray, np.ndarray] | None = None
+        self.version = 0  # counts every change of f (an update, a load): ``folded`` follows it
+        self._acting: list[tuple[np.ndarray, np.ndarray]] | None = None
+
+    @classmethod
+    def replicate(cls, agents: Sequence["MannRLAgent"], slots: int):
+        """K agents of this class (one shape) acting and observing as one
+        (``mannrl_gym.protocols.AgentReplicas``): batched ``act``, stacked replays."""
+        from mannrl_gym.replicas.agents import ReplicatedAgents
+
+        return ReplicatedAgents(agents, slots)
 
     @property
     def replay(self) -> BatchStateReplay:
@@ -90,24 +122,31 @@ class MannRLAgent:
 
         Batch norm in eval mode is an affine map, folded into the linear layers once per update.
         """
-        if self._acting is None:
-            self._acting = self._eval_affine()
-        state = np.asarray(observation, dtype=np.float32)
-        if self.net.embed_input is not None:
-            (w_in, b_in), (w_out, b_out), _ = self._acting
-            layout = self.layout
-            embedded_input = np.maximum(state[:, layout.input] @ w_in + b_in, 0)
-            embedded_output = np.maximum(state[:, layout.output] @ w_out + b_out, 0)
-            state = np.concatenate([state[:, layout.memory], embedded_input, embedded_output], 1)
-        weight, bias = self._acting[-1]
-        pre = state @ weight
-        pre += bias
-        return 1.0 / (1.0 + np.exp(-pre))
+        return act_folded(self.folded(), np.asarray(observation, dtype=np.float32),
+                          self.layout)
 
-    def _eval_affine(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Each linear + BN pair of f as one affine map (W' (in, out), b' (out,)), in order."""
-        blocks = [self.net.embed_input, self.net.embed_output] if self.net.embed_input else []
-        return [fold_batch_norm(block[0], block[1]) for block in blocks + [self.net.body]]
+    def folded(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """f in eval mode: each linear + BN pair as one affine map (W' (in, out), b' (out,)), in
+        order (the input's and output's embeddings first, where f has them); cached until f
+        changes (``version``)."""
+        if self._acting is None:
+            blocks = [self.net.embed_input, self.net.embed_output] if self.net.embed_input else []
+            self._acting = [fold_batch_norm(block[0], block[1])
+                            for block in blocks + [self.net.body]]
+        return self._acting
+
+    def changed(self) -> None:
+        """f's weights or statistics changed: fold them again before the next ``act``."""
+        self.version += 1
+        self._acting = None
+
+    def took_updates(self, count: int, step_in_cycle: int) -> None:
+        """Account for ``count`` updates made elsewhere on this agent's own parameters,
+        statistics and optimizer state (the device path), which left its cycle at
+        ``step_in_cycle``."""
+        self.updates += count
+        self.cycle.resume_at(step_in_cycle)
+        self.changed()
 
     def observe(self, observation: np.ndarray, reward: np.ndarray, info: dict) -> dict | None:
         """Record the step that produced ``observation``; train f when the cycle says so.
@@ -138,25 +177,36 @@ class MannRLAgent:
         """``memory_train_iterations`` SmoothL1 updates of f on pairs sampled from the replay."""
         cfg = self.config
         self.net.train()
-        if self._numpy_update is not None:
+        if self.numpy_update is not None:
             return self._learn_numpy()
         losses = []
+        blocks = memory_blocks(self.net)
+        split = self.net.split_sizes if self.net.embed_input is not None else None
+        gamma = torch.full((1, 1, 1), cfg.gamma)
         for _ in range(cfg.memory_train_iterations):
             state, next_state, reward, usable = self.replay.sample_pairs(cfg.memory_samples,
                                                                         self.generator)
             if int(state.shape[0]) < 2 or not bool(usable.any()):  # batch norm needs 2 rows
                 continue
+            pairs = torch.stack([state, next_state]).unsqueeze(0)  # (1, 2, R, D): one group
+            live = torch.ones((1, state.shape[0]), dtype=torch.bool)  # the rows are all live
             with torch.set_grad_enabled(self.update_weights):  # the control needs no graph
-                memory = self.net(state)
-                next_memory = self.net(next_state)
-            if cfg.detach_target:
-                next_memory = next_memory.detach()
-            expected = cfg.gamma * next_memory + reward[:, None]  # reward = -clamp(loss)
-            per_row = nn.functional.smooth_l1_loss(memory, expected, reduction="none").mean(1)
-            loss = per_row[usable].mean()
+                params = [tuple(p.unsqueeze(0) for p in (block[0].weight, block[0].bias,
+                                                         block[1].weight, block[1].bias))
+                          for block in blocks]
+                out, statistics = forward_torch(params, pairs, live, split)
+                loss = loss_torch(out, reward[None], usable[None], gamma, cfg.detach_target)[0]
             if not bool(torch.isfinite(loss)):
                 raise_non_finite("memory-net", f"at update {self.updates + 1}", "the SmoothL1 loss",
                                  self.net)
+            with torch.no_grad():  # batch norm's running statistics, as two forwards move them
+                for block, batch in zip(blocks, statistics):
+                    norm = block[1]
+                    mean, var = running_statistics_torch(
+                        (norm.running_mean[None], norm.running_var[None]), batch, live.sum(1))
+                    norm.running_mean.copy_(mean[0])
+                    norm.running_var.copy_(var[0])
+                    norm.num_batches_tracked += 2
             if self.update_weights:
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -164,14 +214,14 @@ class MannRLAgent:
                 self.optimizer.step()
             losses.append(loss.detach())
         self.updates += 1
-        self._acting = None
+        self.changed()
         return {"memory_loss": float(torch.stack(losses).mean()) if losses else float("nan")}
 
     def _learn_numpy(self) -> dict:
         """``learn`` through ``NumpyMemoryUpdate`` (f without embeddings)."""
         cfg, losses = self.config, []
         for _ in range(cfg.memory_train_iterations):
-            loss = self._numpy_update.iteration(
+            loss = self.numpy_update.iteration(
                 self.replay, cfg.memory_samples, self.generator, cfg.gamma, cfg.detach_target,
                 cfg.memory_clipping, self.update_weights)
             if loss is None:
@@ -181,7 +231,7 @@ class MannRLAgent:
                                  "the SmoothL1 loss", self.net)
             losses.append(loss)
         self.updates += 1
-        self._acting = None
+        self.changed()
         return {"memory_loss": float(np.mean(losses)) if losses else float("nan")}
 
     def state_dict(self) -> dict:
@@ -195,4 +245,4 @@ class MannRLAgent:
         self.generator.set_state(state["generator"])
         self.cycle.load_state_dict(state)
         self.updates = int(state["updates"])
-        self._acting = None
+        self.changed()

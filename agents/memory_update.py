@@ -1,27 +1,35 @@
-"""One round of the paper's memory-net update, written out in NumPy for f without embeddings.
+"""One round of the paper's memory-net update, written once per backend.
 
-f(s) = sigmoid(BN(W s + b)) on R sampled rows: tiny matrices (R = 128 by 70 by 48 on Logic),
-where autograd and module dispatch cost ten times the arithmetic. This is the same update
-as ``MannRLAgent``'s torch path: f runs in train mode on s_k and then on s_{k+1} (each batch
+f(s) = sigmoid(BN(W s + b)) (with embeddings, the input and output parts of s first pass
+through linear, BN, relu each) runs in train mode on s_k and then on s_{k+1} (each batch
 normalised by its own statistics, each moving the running statistics), the loss is
 SmoothL1(f(s_k), gamma * f(s_{k+1}) + r_{k+1}) averaged over memory units and the usable
 rows, its gradient flows through both branches (unless ``detach_target``), the gradient is
-clipped by its global norm, and the optimizer steps (RMSprop in NumPy on the torch
-optimizer's own state; others by torch) on the gradient written here.
-``tests/test_agents.py`` compares it with autograd.
+clipped by its global norm, and the optimizer steps.
+
+* Host, NumPy (``NumpyMemoryUpdate``, f without embeddings): R = 128 by 70 by 48 on Logic,
+  where autograd and module dispatch cost ten times the arithmetic; RMSprop in NumPy on the
+  torch optimizer's own state (others by torch).
+* torch, over a leading group axis G (``forward_torch``, ``loss_torch``,
+  ``running_statistics_torch``, ``clip_rmsprop_torch``): the device path's K replicas
+  (masks for idle rows), and a single run's f with embeddings at G = 1 (autograd for the
+  gradient).
+
+``tests/test_memory_update.py`` feeds both the same inputs and compares every output,
+gradient and updated parameter; ``tests/test_agents.py`` compares the two agents' updates.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from mannrl_gym.agents.replay import BatchStateReplay
-
-BN_EPS, BN_MOMENTUM = 1e-5, 0.1
+from mannrl_gym.networks import BN_EPS, BN_MOMENTUM
 
 
 class NumpyMemoryUpdate:
@@ -33,6 +41,11 @@ class NumpyMemoryUpdate:
     are views of one flat buffer each, so clipping and RMSprop are a few passes over (P,).
     The two branches (s_k and s_{k+1}) run as one stacked (2, R, ...) pass, each normalised
     by its own batch statistics.
+
+    Public state (with an optimizer): ``flat`` (P,) torch, the four parameters in order (W,
+    b, gamma, beta); ``grad_flat`` (P,) NumPy, their gradient; ``square_flat`` (P,) torch,
+    RMSprop's square averages; ``running_mean``, ``running_var`` (M,), ``batches_tracked``
+    (1,) NumPy views of the batch-norm buffers.
     """
 
     def __init__(self, net: nn.Module, optimizer: torch.optim.Optimizer | None) -> None:
@@ -41,14 +54,14 @@ class NumpyMemoryUpdate:
         self.params = [linear.weight, linear.bias, norm.weight, norm.bias]
         if optimizer is not None:
             sizes = [p.numel() for p in self.params]
-            self._flat = torch.cat([p.detach().reshape(-1) for p in self.params])
-            self._grad_flat = np.zeros(sum(sizes), dtype=np.float32)
-            self._square_flat = torch.zeros(sum(sizes))
+            self.flat = torch.cat([p.detach().reshape(-1) for p in self.params])
+            self.grad_flat = np.zeros(sum(sizes), dtype=np.float32)
+            self.square_flat = torch.zeros(sum(sizes))
             self._square_views, offset = [], 0
             for p, size in zip(self.params, sizes):  # parameters and gradients: flat views
-                p.data = self._flat[offset:offset + size].view_as(p)
-                p.grad = torch.from_numpy(self._grad_flat[offset:offset + size]).view_as(p)
-                self._square_views.append(self._square_flat[offset:offset + size].view_as(p))
+                p.data = self.flat[offset:offset + size].view_as(p)
+                p.grad = torch.from_numpy(self.grad_flat[offset:offset + size]).view_as(p)
+                self._square_views.append(self.square_flat[offset:offset + size].view_as(p))
                 offset += size
             self.g_w, self.g_b, self.g_gamma, self.g_beta = (p.grad.numpy() for p in self.params)
         self.w, self.b, self.gamma, self.beta = (p.detach().numpy() for p in self.params)
@@ -100,7 +113,7 @@ class NumpyMemoryUpdate:
         lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
         self.rmsprop_state(create=True)
         self.count_steps(1)
-        square_avg, grad, value = self._square_flat.numpy(), self._grad_flat, self._flat.numpy()
+        square_avg, grad, value = self.square_flat.numpy(), self.grad_flat, self.flat.numpy()
         square_avg *= alpha
         square_avg += (1 - alpha) * grad * grad
         denom = np.sqrt(square_avg)
@@ -181,6 +194,19 @@ class NumpyMemoryUpdate:
         pairs, reward, usable = replay.sample_pair_stack(samples, generator)
         if pairs.shape[1] < 2 or not usable.any():  # batch norm needs 2 rows
             return None
+        _, loss = self.loss_and_gradient(pairs, reward, usable, gamma, detach_target,
+                                         update_weights)
+        if update_weights and math.isfinite(loss):
+            self.clip_and_step(clipping)
+        return loss
+
+    def loss_and_gradient(self, pairs: np.ndarray, reward: np.ndarray, usable: np.ndarray,
+                          gamma: float, detach_target: bool, gradient: bool = True
+                          ) -> tuple[np.ndarray, float]:
+        """f in train mode on ``pairs`` (2, R, D) (all live rows; R >= 2), moving the running
+        statistics; the SmoothL1 loss over the ``usable`` rows (R,) of rewards (R,) and, with
+        ``gradient`` and a finite loss, its gradient written into ``grad_flat``. Returns
+        (memories (2, R, M), loss)."""
         out, cache = self._forward(pairs)
         memory, next_memory = out
         expected = next_memory * gamma
@@ -195,8 +221,8 @@ class NumpyMemoryUpdate:
         # the mean over memory units and usable rows: one weight per row
         weight = (usable * (1.0 / (count * diff.shape[1]))).astype(np.float32)
         loss = float(np.dot(weight, size.sum(axis=1)))
-        if not update_weights or not math.isfinite(loss):
-            return loss
+        if not gradient or not math.isfinite(loss):
+            return out, loss
         # d loss / d memory: SmoothL1's slope (the difference, clipped to [-1, 1]) times the
         # row's weight; the target branch's is -gamma times it
         d_out = np.empty((1 if detach_target else 2,) + diff.shape, np.float32)
@@ -205,8 +231,96 @@ class NumpyMemoryUpdate:
         if not detach_target:
             np.multiply(d_out[0], -gamma, out=d_out[1])
         self._backward(d_out, cache)
-        grad = self._grad_flat
+        return out, loss
+
+    def clip_and_step(self, clipping: float) -> None:
+        """Clip ``grad_flat`` by its norm to ``clipping``, then the optimizer's step."""
+        grad = self.grad_flat
         norm = float(np.sqrt(float(np.dot(grad, grad))))
         grad *= min(1.0, clipping / (norm + 1e-6))
         self._step()
-        return loss
+
+
+# -- the same round in torch, over a leading group axis G (replicas; a single run is G = 1) ---
+Block = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]  # W, b, gamma, beta
+
+
+def memory_blocks(net: nn.Module) -> list[nn.Sequential]:
+    """f's linear + batch-norm pairs in parameter order: [embed_input, embed_output,] body."""
+    embedded = [net.embed_input, net.embed_output] if net.embed_input is not None else []
+    return embedded + [net.body]
+
+
+def forward_torch(blocks: Sequence[Block], pairs: torch.Tensor, live: torch.Tensor,
+                  split: Sequence[int] | None = None
+                  ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
+    """f in train mode on both branches of G groups: ``pairs`` (G, 2, R, D), each branch of
+    each group normalised by the statistics of its ``live`` rows ((G, R) bool; the others
+    enter no statistic). ``blocks``: each (W (G, O, I), b (G, O), gamma (G, O), beta (G, O)),
+    as ``memory_blocks`` orders them; with ``split`` (M, F, V) the input and output parts are
+    embedded first (linear, BN, relu). Returns (memories (G, 2, R, M), the batch statistics
+    (mean, biased variance), each (G, 2, 1, O), of every batch-norm layer in order)."""
+    group = pairs.shape[0]
+    mask = live.to(pairs.dtype).view(group, 1, -1, 1)
+    count = live.sum(dim=1).clamp(min=2).to(pairs.dtype).view(group, 1, 1, 1)
+    statistics = []
+
+    def block(x: torch.Tensor, params: Block) -> torch.Tensor:
+        w, b, g, beta = params
+        pre = torch.matmul(x, w.transpose(1, 2).unsqueeze(1)) + b.view(group, 1, 1, -1)
+        mean = (pre * mask).sum(dim=2, keepdim=True) / count
+        centred = pre - mean
+        var = (centred * centred * mask).sum(dim=2, keepdim=True) / count
+        statistics.append((mean, var))
+        normed = centred * torch.rsqrt(var + BN_EPS)
+        return normed * g.view(group, 1, 1, -1) + beta.view(group, 1, 1, -1)
+
+    state = pairs
+    if split is not None:
+        memory, features, output = pairs.split(list(split), dim=3)
+        state = torch.cat([memory, torch.relu(block(features, blocks[0])),
+                           torch.relu(block(output, blocks[1]))], dim=3)
+    return torch.sigmoid(block(state, blocks[-1])), statistics
+
+
+def loss_torch(out: torch.Tensor, reward: torch.Tensor, usable: torch.Tensor,
+               gamma: torch.Tensor, detach_target: bool) -> torch.Tensor:
+    """SmoothL1(f(s_k), gamma * f(s_{k+1}) + r_{k+1}) per group (G,): the mean over memory
+    units and the ``usable`` rows ((G, R) bool). out (G, 2, R, M), reward (G, R), gamma
+    (G, 1, 1)."""
+    memory, next_memory = out[:, 0], out[:, 1]
+    if detach_target:
+        next_memory = next_memory.detach()
+    diff = memory - (next_memory * gamma + reward.unsqueeze(2))
+    size = diff.abs()
+    per_row = torch.where(size < 1.0, 0.5 * diff * diff, size - 0.5).sum(dim=2)
+    rows = usable.sum(dim=1).clamp(min=1)
+    weight = usable.to(per_row.dtype) / (rows * diff.shape[2]).unsqueeze(1)
+    return (per_row * weight).sum(dim=1)
+
+
+def running_statistics_torch(running: tuple[torch.Tensor, torch.Tensor],
+                             batch: tuple[torch.Tensor, torch.Tensor], live_rows: torch.Tensor
+                             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Batch norm's running (mean, var) (G, O) after s_k's batch and then s_{k+1}'s (``batch``:
+    (mean, biased var) (G, 2, 1, O) of ``live_rows`` (G,) rows each), as two train-mode
+    forwards of ``nn.BatchNorm1d`` move them."""
+    running_mean, running_var = running
+    mean, var = (part.detach() for part in batch)
+    unbiased = (live_rows.to(mean.dtype) / (live_rows.clamp(min=2) - 1)).unsqueeze(1)
+    for branch in range(2):
+        running_mean = torch.lerp(running_mean, mean[:, branch, 0], BN_MOMENTUM)
+        running_var = running_var * (1 - BN_MOMENTUM) + var[:, branch, 0] * (BN_MOMENTUM
+                                                                              * unbiased)
+    return running_mean, running_var
+
+
+def clip_rmsprop_torch(flat: torch.Tensor, grad: torch.Tensor, square: torch.Tensor,
+                       lr: torch.Tensor, clipping: torch.Tensor, alpha: float, eps: float
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row's gradient (G, P) clipped by its norm to ``clipping`` (G,), then plain RMSprop
+    (torch's defaults) with learning rate ``lr`` (G,); (new parameters, new square averages)."""
+    norm = torch.linalg.vector_norm(grad, dim=1, keepdim=True)
+    grad = grad * torch.clamp(clipping.unsqueeze(1) / (norm + 1e-6), max=1.0)
+    square = square * alpha + (1 - alpha) * grad * grad
+    return flat - grad / (square.sqrt() + eps) * lr.unsqueeze(1), square

@@ -129,6 +129,12 @@ class ReplayCycle:
         """The cycle's steps are all counted: the update is due."""
         return self.step_in_cycle >= self.settle + self.history
 
+    def resume_at(self, step_in_cycle: int) -> None:
+        """Continue from ``step_in_cycle`` with the replay rows of that step already written
+        (by whoever stepped the cycle elsewhere: the device path)."""
+        self.step_in_cycle = step_in_cycle
+        self.replay.size = max(0, step_in_cycle - self.settle)
+
     def restart(self) -> None:
         """After the update: empty the replay, count the next cycle from zero."""
         self.replay.clear()

@@ -131,9 +131,9 @@ def run_replicated(name: str, overrides: list[str], seeds: list[int], minutes: f
 
 
 def replicable(overrides: list[str], extra: list[str]) -> bool:
-    from mannrl_gym.compare import replicable as agent_replicable
+    from mannrl_gym.replicas import agents as replica_agents
     agents = [o.split("=", 1)[1] for o in overrides + extra if o.startswith("agent=")]
-    return agent_replicable(agents[-1] if agents else "mannrl")
+    return replica_agents.replicable(agents[-1] if agents else "mannrl")
 
 
 def row_for(result: dict, keys: list[str], budgets: tuple[int, ...]) -> dict:

@@ -28,7 +28,7 @@ from mannrl_gym.agents.memory_update import NumpyMemoryUpdate  # noqa: E402
 from mannrl_gym.envs.replicated_env import ReplicatedVectorEnv  # noqa: E402
 from mannrl_gym.replicas.agents import ReplicatedAgents  # noqa: E402
 from mannrl_gym.replicas.experiment import ReplicatedExperiment  # noqa: E402
-from mannrl_gym.replicas.kernel import StackedLearners  # noqa: E402
+from mannrl_gym.stacked_learners import StackedLearners  # noqa: E402
 from mannrl_gym.tasks import build_task  # noqa: E402
 
 PARTS = [  # (class, method, label)

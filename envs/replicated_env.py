@@ -2,7 +2,7 @@
 
 Replica k is an ordinary :class:`MannRLVectorEnv` of B slots with its own data, data order
 and action network A_k; this env lays the K of them side by side. Every action network is
-rebound onto stacked (K, ...) arrays (``mannrl_gym.replicas.kernel.StackedLearners``), so a
+rebound onto stacked (K, ...) arrays (``mannrl_gym.stacked_learners.StackedLearners``), so a
 step where every slot of every replica reads a sequence trains all K networks in one batched
 step; any other step (a pass's staggered start and its tail) runs each replica's own
 single-env code. Each replica therefore computes exactly what it would alone.
@@ -11,6 +11,7 @@ single-env code. Each replica therefore computes exactly what it would alone.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import gymnasium
@@ -20,12 +21,29 @@ from gymnasium.vector.utils import batch_space
 
 from mannrl_gym.envs.core import as_memory
 from mannrl_gym.envs.vector_env import MannRLVectorEnv, autoreset_step
-from mannrl_gym.replicas.kernel import StackedLearners
+from mannrl_gym.stacked_learners import StackedLearners
 from mannrl_gym.stream import refill_schedules
 
 # the per-step flags of a pass, padded with these values where a replica idles
 ROW_FILL = {"inputs": 0, "targets": 0, "start": False, "valid": False, "answer": False,
             "long_range": False, "kind": 0, "sequence": -1}
+
+
+@dataclass(frozen=True)
+class StackedPass:
+    """The current pass of K replicas of B slots laid side by side (read-only arrays).
+
+    rows: each of ``ROW_FILL``'s names -> its (T, K, B) per-step array (T: the longest
+        replica's pass; a replica that has ended shows the fill values);
+    fast: (T,) bool, every slot of every replica reads a sequence (the batched steps);
+    start_memory: (K, 1, M) float32, the memory a new sequence starts from in the replicas
+        with ``has_start`` ((K,) bool: carry_memory False); None when no replica has one.
+    """
+
+    rows: dict[str, np.ndarray]
+    fast: np.ndarray
+    start_memory: np.ndarray | None
+    has_start: np.ndarray
 
 
 class ReplicatedVectorEnv(VectorEnv):
@@ -67,11 +85,12 @@ class ReplicatedVectorEnv(VectorEnv):
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.learners = StackedLearners([env.learner for env in self.replicas])
         tables = [env.core.table for env in self.replicas]
-        self._shared_table = all(t.shape == tables[0].shape and np.array_equal(t, tables[0])
-                                 for t in tables)
-        self._tables = tables[0] if self._shared_table else np.stack(tables)
-        self._clamp = np.array([[env.config.memory_clamp] for env in self.replicas],
-                               dtype=np.float32)
+        shared = all(t.shape == tables[0].shape and np.array_equal(t, tables[0]) for t in tables)
+        # the input features: (V, F) shared by every replica, or (K, V, F)
+        self.tables = tables[0] if shared else np.stack(tables)
+        # each replica's reward clamp (K, 1)
+        self.clamp = np.array([[env.config.memory_clamp] for env in self.replicas],
+                              dtype=np.float32)
         # (K, 1, 1): 0 where a replica's memory-net does not see A's output; None: all see it
         gate = np.array([[[float(env.config.memory_sees_output)]] for env in self.replicas],
                         dtype=np.float32)
@@ -84,7 +103,7 @@ class ReplicatedVectorEnv(VectorEnv):
              np.repeat(tables[0][:1], self.slots, axis=0),
              np.zeros((self.slots, self.layout.num_outputs), np.float32)], axis=1)
         self.lengths = np.zeros(self.num_replicas, dtype=np.int64)
-        self._rows: dict[str, np.ndarray] | None = None
+        self.stacked: StackedPass | None = None  # the current pass, from ``reset`` on
         self._t = 0
         self._needs_reset = True
         # threads that lay out the K passes at each reset (each replica's data order and
@@ -95,6 +114,16 @@ class ReplicatedVectorEnv(VectorEnv):
     def replica_slice(self, k: int) -> slice:
         """The rows of replica k in observations, actions and info arrays."""
         return slice(k * self.slots, (k + 1) * self.slots)
+
+    @property
+    def t(self) -> int:
+        """The current pass's step last taken (0: the reset)."""
+        return self._t
+
+    def seek(self, t: int) -> None:
+        """Continue the pass after step ``t``, whose steps were taken elsewhere (the device
+        path: ``mannrl_gym.replicas.device``)."""
+        self._t = t
 
     @property
     def steps_per_pass(self) -> int:
@@ -137,27 +166,29 @@ class ReplicatedVectorEnv(VectorEnv):
             self.lengths[k] = self.replicas[k].steps_per_pass
         observations[~running] = self._idle_observation
         steps = self.steps_per_pass
-        self._rows = {}
+        rows = {}
         for name, fill in ROW_FILL.items():
             dtype = np.int64 if isinstance(fill, int) and not isinstance(fill, bool) else bool
             stacked = np.full((steps, self.num_replicas, self.slots), fill, dtype=dtype)
             for k, env in enumerate(self.replicas):
                 if running[k]:
-                    stacked[:self.lengths[k], k] = env._rows[name]
+                    stacked[:self.lengths[k], k] = getattr(env.stream, name).numpy()
             stacked.setflags(write=False)
-            self._rows[name] = stacked
-        self._fast = self._rows["valid"].all(axis=(1, 2))  # every slot of every replica live
+            rows[name] = stacked
+        fast = rows["valid"].all(axis=(1, 2))  # every slot of every replica live
+        fast.setflags(write=False)
         start_memories = [env.start_memory for env in self.replicas]
-        self._has_start = np.array([m is not None for m in start_memories])  # (K,)
-        self._start_memory = (  # (K, 1, M); rows of replicas that carry their memory unused
+        has_start = np.array([m is not None for m in start_memories])  # (K,)
+        start_memory = (  # (K, 1, M); rows of replicas that carry their memory unused
             np.stack([np.zeros(self.layout.memory_size, np.float32) if m is None else m
-                      for m in start_memories])[:, None, :] if self._has_start.any() else None)
+                      for m in start_memories])[:, None, :] if has_start.any() else None)
+        self.stacked = StackedPass(rows, fast, start_memory, has_start)
         self._t = 0
         self._needs_reset = False
         return observations.reshape(self.num_envs, -1), self._info(loss, prediction)
 
     def step(self, actions):
-        if self._rows is None:
+        if self.stacked is None:
             raise gymnasium.error.ResetNeeded("call reset() before step()")
         if self._needs_reset:
             return autoreset_step(self)
@@ -165,7 +196,7 @@ class ReplicatedVectorEnv(VectorEnv):
         memory = memory.reshape(self._memory_shape)
         self._t += 1
         t = self._t
-        if self._fast[t]:
+        if self.stacked.fast[t]:
             observation, reward, loss, prediction = self._batched_step(t, memory)
         else:
             observation, reward, loss, prediction = self._replica_steps(t, memory)
@@ -177,15 +208,16 @@ class ReplicatedVectorEnv(VectorEnv):
     # -- internals -------------------------------------------------------------------------
     def _batched_step(self, t: int, memory: np.ndarray):
         """Every slot of every replica is live: all K networks train in one batched step."""
-        rows = self._rows
-        if self._start_memory is not None:  # carry_memory=False: new sequences start from it
-            starts = rows["start"][t] & self._has_start[:, None]
-            memory = np.where(starts[:, :, None], self._start_memory, memory)
+        stacked = self.stacked
+        rows = stacked.rows
+        if stacked.start_memory is not None:  # carry_memory=False: new sequences start from it
+            starts = rows["start"][t] & stacked.has_start[:, None]
+            memory = np.where(starts[:, :, None], stacked.start_memory, memory)
         inputs = rows["inputs"][t]
-        features = (self._tables[inputs] if self._shared_table
-                    else self._tables[np.arange(self.num_replicas)[:, None], inputs])
+        features = (self.tables[inputs] if self.tables.ndim == 2
+                    else self.tables[np.arange(self.num_replicas)[:, None], inputs])
         probs, loss = self.learners.train_step(features, memory, rows["targets"][t])
-        reward = -np.minimum(loss, self._clamp)
+        reward = -np.minimum(loss, self.clamp)
         shown = probs if self.output_gate is None else probs * self.output_gate
         observation = np.concatenate([memory, features, shown], axis=2)
         return observation, reward, loss, probs.argmax(axis=2)
@@ -200,13 +232,13 @@ class ReplicatedVectorEnv(VectorEnv):
             if t >= self.lengths[k]:
                 observation[k] = self._idle_observation
                 continue
-            env._t = t - 1  # the single env resumes at this replica's step
+            env.seek(t - 1)  # the single env resumes at this replica's step
             observation[k], reward[k], _, _, info = env.step(memory[k])
             loss[k], prediction[k] = info["loss"], info["prediction"]
         return observation, reward, loss, prediction
 
     def _info(self, loss: np.ndarray, prediction: np.ndarray) -> dict[str, np.ndarray]:
-        rows, t = self._rows, self._t
+        rows, t = self.stacked.rows, self._t
         target = rows["targets"][t].reshape(-1)
         prediction = prediction.reshape(-1)
         return {"loss": loss.reshape(-1), "correct": prediction == target,

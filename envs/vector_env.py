@@ -248,6 +248,11 @@ class MannRLVectorEnv(VectorEnv):
         """Number of env steps in the current pass (T); ``step`` is called T - 1 times."""
         return self.stream.num_steps
 
+    def seek(self, t: int) -> None:
+        """Continue the current pass after step ``t``: the next ``step`` takes step t + 1 (a
+        ``ReplicatedVectorEnv`` steps its replicas' batched steps itself)."""
+        self._t = t
+
     # -- internals -------------------------------------------------------------------------
     def _advance(self, memory: np.ndarray):
         rows, t = self._rows, self._t

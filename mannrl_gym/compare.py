@@ -200,8 +200,8 @@ def _train_together(config: Config, seeds: list[int], parent: Path) -> None:
 
 
 def replicable(agent: str) -> bool:
-    from mannrl_gym.replicas.agents import REPLICABLE_AGENTS
-    return agent in REPLICABLE_AGENTS
+    from mannrl_gym.replicas.agents import replicable as agent_replicable
+    return agent_replicable(agent)
 
 
 def run_all(request: Request, configs: dict[str, Config],

@@ -15,6 +15,9 @@ import numpy as np
 import torch
 from torch import nn
 
+# batch norm's constants (nn.BatchNorm1d's defaults), for the arithmetic written out by hand
+BN_EPS, BN_MOMENTUM = 1e-5, 0.1
+
 
 def bn_block(in_features: int, out_features: int) -> list[nn.Module]:
     """linear, batch norm, relu: the paper's building block."""

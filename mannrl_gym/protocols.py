@@ -61,3 +61,28 @@ class Experiment(Protocol):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what ``state_dict`` returned."""
+
+
+@runtime_checkable
+class AgentReplicas(Protocol):
+    """K agents of one class acting as one on a replicated env's (K * B, D) rows (row
+    ``k * B + b``: slot b of replica k; ``mannrl_gym.envs.ReplicatedVectorEnv``).
+
+    A memory agent can be replicated (``mannrl train ... seeds=0-7``) when its class has a
+    classmethod ``replicate(agents, slots) -> AgentReplicas``; ``mannrl_gym.replicas.agents.
+    EachReplica(agents, slots)`` is a ready one that steps each agent on its own rows.
+    """
+
+    agents: list
+
+    def explore(self, observation: np.ndarray) -> np.ndarray:
+        """(K * B, D) -> (K * B, M): each agent's ``explore`` on its rows."""
+
+    def observe(self, observation: np.ndarray, reward: np.ndarray,
+                info: dict[str, Any]) -> list[dict[str, float] | None]:
+        """Each agent whose replica is active (``info["replica_active"]``) observes its rows;
+        each one's update statistics, else None."""
+
+    def device_nets(self, device: Any) -> Any:
+        """What steps the agents on a torch ``device`` (``replicas.device``): None when they
+        write zeros; ValueError when they have no device path."""

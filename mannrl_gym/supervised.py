@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mannrl_gym.networks import ActionNet, initialize
+from mannrl_gym.networks import BN_EPS, BN_MOMENTUM, ActionNet, initialize
 from mannrl_gym.numerics import raise_non_finite
 
-BETA1, BETA2, ADAM_EPS, BN_EPS, BN_MOMENTUM = 0.9, 0.999, 1e-8, 1e-5, 0.1
+BETA1, BETA2, ADAM_EPS = 0.9, 0.999, 1e-8
 
 
 def log_softmax(scores: np.ndarray) -> np.ndarray:
@@ -60,11 +60,69 @@ def softmax_cross_entropy(logits: np.ndarray, double_softmax: bool):
     return probs, q, probs, np.log(total)
 
 
+def forward_backward(model, features: np.ndarray, memory: np.ndarray, targets: np.ndarray,
+                     index: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """A's forward in training mode and the backward of its summed loss (the 1/B of the mean
+    is folded in by ``clip_scale``), written into ``model``'s gradient views.
+
+    One learner (``ActionLearner``: features (B, F), memory (B, M), targets (B,)) or a stack
+    of K (``stacked_learners.StackedLearners``: (K, B, ...)), the rows on axis -2. ``model``
+    has ``embed`` (a BatchNormBlock or None), ``hidden`` (BatchNormBlocks), ``w_out``,
+    ``b_out``, ``g_w_out``, ``g_b_out`` and ``double_softmax``; ``index``: the leading
+    indices that, with the targets, pick each row's target ((arange(B),) or (arange(K)[:,
+    None], arange(B)[None])). Returns (probabilities (..., B, V), loss per row (..., B)).
+    """
+    embed = model.embed
+    if embed is not None:
+        features = embed.forward_train(features)
+    hidden = np.concatenate([features, memory], axis=-1)  # (..., B, F' + M)
+    for block in model.hidden:
+        hidden = block.forward_train(hidden)
+    logits = np.matmul(hidden, model.w_out.swapaxes(-1, -2))
+    logits += model.b_out[..., None, :]
+    probs, d_scores, scores, log_total = softmax_cross_entropy(logits, model.double_softmax)
+    at = index + (targets,)
+    loss = log_total[..., 0] - scores[at]
+
+    # backward of the summed loss
+    d_scores[at] -= 1.0
+    if model.double_softmax:  # through the first softmax
+        d_scores = probs * (d_scores - (d_scores * probs).sum(axis=-1, keepdims=True))
+    np.matmul(d_scores.swapaxes(-1, -2), hidden, out=model.g_w_out)
+    d_scores.sum(axis=-2, out=model.g_b_out)
+    d_hidden = np.matmul(d_scores, model.w_out)
+    for depth in range(len(model.hidden) - 1, -1, -1):
+        d_hidden = model.hidden[depth].backward(d_hidden, depth > 0 or embed is not None)
+    if embed is not None:
+        embed.backward(d_hidden[..., :embed.b.shape[-1]], input_grad=False)
+    return probs, loss
+
+
+def clip_scale(grad: np.ndarray, clipping: float, rows: int) -> tuple[float, float]:
+    """``clip_grad_norm_(max_norm=clipping)`` of one learner's gradient (P,) of the summed
+    loss over ``rows`` = B, folding in the 1/B of the mean: (the mean loss's gradient norm,
+    in double (NaN or inf: a non-finite step), the factor to multiply ``grad`` by)."""
+    norm = math.sqrt(float(np.dot(grad, grad))) / rows
+    return norm, min(1.0, clipping / (norm + 1e-6)) / rows
+
+
+def adam_rows(rows: tuple[list[torch.Tensor], ...], lrs: list[float]) -> None:
+    """torch.optim.Adam on each learner's row (``rows``: lists of parameters, gradients,
+    moments and step counts, one entry per learner, as ``fused_adam`` takes them), each with
+    its own learning rate: one fused call per distinct rate."""
+    if len(set(lrs)) == 1:
+        fused_adam(*rows, lrs[0])
+        return
+    for lr in dict.fromkeys(lrs):
+        chosen = [k for k, other in enumerate(lrs) if other == lr]
+        fused_adam(*([part[k] for k in chosen] for part in rows), lr)
+
+
 class BatchNormBlock:
     """linear -> batch norm -> relu on NumPy views of a module's memory, with its own backward.
 
     Shapes: x (B, I) -> hidden (B, O); or, on stacked views of K replicas' blocks (weights
-    (K, O, I), ``mannrl_gym.replicas.kernel``), x (K, B, I) -> (K, B, O), each replica's
+    (K, O, I), ``mannrl_gym.stacked_learners``), x (K, B, I) -> (K, B, O), each replica's
     rows normalised by their own statistics. ``forward_train`` keeps what ``backward`` needs.
     """
 
@@ -80,7 +138,7 @@ class BatchNormBlock:
         self.w, self.g_w, self.b, self.g_b = w, g_w, b, g_b
         self.gamma, self.g_gamma, self.beta, self.g_beta = gamma, g_gamma, beta, g_beta
         self.running_mean, self.running_var = running_mean, running_var
-        self._batches_tracked = batches_tracked
+        self.batches_tracked = batches_tracked
         self.moments: list | None = None
         self._cache: tuple | None = None
 
@@ -100,7 +158,7 @@ class BatchNormBlock:
 
     def forward_train(self, x: np.ndarray) -> np.ndarray:
         rows = x.shape[-2]
-        pre = np.matmul(x, np.swapaxes(self.w, -1, -2))
+        pre = np.matmul(x, self.w.swapaxes(-1, -2))
         pre += self.b[..., None, :]
         mean = pre.sum(axis=-2, keepdims=True) * (1.0 / rows)
         centred = pre - mean
@@ -124,7 +182,7 @@ class BatchNormBlock:
         d_pre = d_normed - d_normed.sum(axis=-2, keepdims=True) * inv_rows
         d_pre -= normed * ((d_normed * normed).sum(axis=-2, keepdims=True) * inv_rows)
         d_pre *= inv_std
-        np.matmul(np.swapaxes(d_pre, -1, -2), x, out=self.g_w)
+        np.matmul(d_pre.swapaxes(-1, -2), x, out=self.g_w)
         d_pre.sum(axis=-2, out=self.g_b)
         return np.matmul(d_pre, self.w) if input_grad else None
 
@@ -136,7 +194,7 @@ class BatchNormBlock:
         self.running_mean += BN_MOMENTUM * mean[..., 0, :]
         self.running_var *= 1 - BN_MOMENTUM
         self.running_var += (BN_MOMENTUM * rows / (rows - 1)) * var[..., 0, :]
-        self._batches_tracked += 1
+        self.batches_tracked += 1
         self._cache = None
 
 
@@ -245,8 +303,10 @@ class ActionLearner:
         # NumPy views of the same memory, updated in place
         self._flat, self._exp_avg, self._exp_avg_sq = (
             self.flat.numpy(), self.exp_avg.numpy(), self.exp_avg_sq.numpy())
-        self._grad_tensor = torch.from_numpy(self.grad)  # the gradient, as torch sees it
         self._adam_step = torch.zeros((), dtype=torch.float32)  # the fused kernel's step count
+        self._adam_rows = ([self.flat], [torch.from_numpy(self.grad)], [self.exp_avg],
+                           [self.exp_avg_sq], [self._adam_step])  # as ``adam_rows`` takes them
+        self._rows_index = np.arange(0)
 
     def reinitialize(self, seed: int) -> None:
         """Fresh weights and optimizer state drawn from ``seed``."""
@@ -288,47 +348,24 @@ class ActionLearner:
             if not self.gather_small:
                 return self.evaluate(features, memory, targets)
             return self._train_small(features, memory, targets)
-        if self.embed is not None:
-            features = self.embed.forward_train(features)
-        hidden = np.concatenate([features, memory], axis=1)  # (B, F' + M)
-        for block in self.hidden:
-            hidden = block.forward_train(hidden)
-        logits = hidden @ self.w_out.T
-        logits += self.b_out
-        probs, d_scores, scores, log_total = softmax_cross_entropy(logits, self.double_softmax)
-        index = np.arange(rows)
-        loss = log_total[:, 0] - scores[index, targets]
-
-        # backward of loss.mean(), kept unscaled by 1/B until the clipping step
-        d_scores[index, targets] -= 1.0
-        if self.double_softmax:  # through the first softmax
-            d_scores = probs * (d_scores - (d_scores * probs).sum(axis=1, keepdims=True))
-        np.matmul(d_scores.T, hidden, out=self.g_w_out)
-        d_scores.sum(axis=0, out=self.g_b_out)
-        d_hidden = d_scores @ self.w_out
-        for depth in range(len(self.hidden) - 1, -1, -1):
-            d_hidden = self.hidden[depth].backward(d_hidden, depth > 0 or self.embed is not None)
-        if self.embed is not None:
-            self.embed.backward(d_hidden[:, :self.embed.b.shape[0]], input_grad=False)
-
-        # clip_grad_norm_(max_norm=clipping), folding in the 1/B of the mean
-        norm = math.sqrt(float(np.dot(self.grad, self.grad))) / rows
+        probs, loss = forward_backward(self, features, memory, targets, self._index(rows))
+        norm, scale = clip_scale(self.grad, self.clipping, rows)
         if not math.isfinite(norm):  # NaN in inputs, weights or loss all end up here
             raise_non_finite("action network", f"at training step {self.steps + 1}",
                              "the gradient norm", self.net)
-        self.grad *= min(1.0, self.clipping / (norm + 1e-6)) / rows
-        self._adam()
+        self.grad *= scale
+        self.steps += 1
+        self._adam_step.fill_(self.steps)
+        adam_rows(self._adam_rows, [self.lr])
         for block in self.blocks:
             block.update_statistics()
         return probs, loss
 
-    def _adam(self) -> None:
-        """torch.optim.Adam's update (no weight decay, no amsgrad) on the flat parameters, by
-        the fused kernel torch.optim.Adam(fused=True) calls (one pass over the buffers)."""
-        self.steps += 1
-        self._adam_step.fill_(self.steps)
-        fused_adam([self.flat], [self._grad_tensor], [self.exp_avg], [self.exp_avg_sq],
-                   [self._adam_step], self.lr)
+    def _index(self, rows: int) -> tuple[np.ndarray]:
+        """(arange(rows),): with the targets, each row's target (``forward_backward``)."""
+        if self._rows_index.shape[0] != rows:
+            self._rows_index = np.arange(rows)
+        return (self._rows_index,)
 
     def start_moments(self) -> None:
         """From now on, ``evaluate`` sums the pre-activations of every batch-norm layer."""

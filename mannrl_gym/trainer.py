@@ -234,14 +234,11 @@ def resume_config(run_dir: Path, overrides: dict[str, Any] | None = None) -> Con
 
 def _device_advice(config: Config) -> str:
     """What a single run asked to train on a device can do instead."""
-    from mannrl_gym.replicas.agents import REPLICABLE_AGENTS
+    from mannrl_gym.replicas.agents import replicable, replicable_names
 
-    if config.agent not in REPLICABLE_AGENTS:
+    if not replicable(config.agent):
         return (f"agent '{config.agent}' runs one seed per process, on the CPU (replicated: "
-                f"{', '.join(REPLICABLE_AGENTS)}); drop device")
-    if config.embed_size is not None:
-        return (f"the device path has no embeddings (embed_size {config.embed_size}: the "
-                f"sentence tasks); drop device")
+                f"{', '.join(replicable_names())}); drop device")
     return (f"add seeds={config.seed} to train this run there (docs/replicas.md), or drop "
             f"device for a single CPU run")
 

@@ -113,10 +113,10 @@ def test_numpy_memory_update_matches_autograd(detach_target, update_weights):
     layout = MannRLVectorEnv(build_task(config), config, 4).layout
     numpy_agent, torch_agent = (MannRLAgent(layout, config, 4, seed=2,
                                             update_weights=update_weights) for _ in range(2))
-    torch_agent._numpy_update = None  # the autograd path
+    torch_agent.numpy_update = None  # the autograd path
     for agent in (numpy_agent, torch_agent):
         agent.optimizer = torch.optim.SGD(agent.net.parameters(), lr=0.5)
-    numpy_agent._numpy_update.optimizer = numpy_agent.optimizer
+    numpy_agent.numpy_update.optimizer = numpy_agent.optimizer
     rng = np.random.default_rng(3)
     for _ in range(4):
         valid = rng.random((6, 4)) > 0.2
@@ -141,7 +141,7 @@ def test_numpy_rmsprop_step_equals_torch_and_keeps_its_state_format():
     config = small_config(memory_lr=1e-2)
     layout = MannRLVectorEnv(build_task(config), config, 4).layout
     numpy_agent, torch_agent = (MannRLAgent(layout, config, 4, seed=2) for _ in range(2))
-    update = numpy_agent._numpy_update
+    update = numpy_agent.numpy_update
     rng = np.random.default_rng(0)
     for _ in range(3):
         grads = [rng.standard_normal(g.shape).astype(np.float32)
@@ -149,7 +149,7 @@ def test_numpy_rmsprop_step_equals_torch_and_keeps_its_state_format():
         for mine, value in zip((update.g_w, update.g_b, update.g_gamma, update.g_beta), grads):
             mine[...] = value
         update._step()
-        for param, value in zip(torch_agent._numpy_update.params, grads):
+        for param, value in zip(torch_agent.numpy_update.params, grads):
             param.grad = torch.from_numpy(value.copy())
         torch_agent.optimizer.step()
     for key, value in numpy_agent.net.state_dict().items():

@@ -21,7 +21,7 @@ from mannrl_gym.config import Config
 from mannrl_gym.replicas.device import check_device
 from mannrl_gym.replicas.device_action import DeviceLearners
 from mannrl_gym.replicas.experiment import ReplicatedExperiment
-from mannrl_gym.replicas.kernel import StackedLearners
+from mannrl_gym.stacked_learners import StackedLearners
 from mannrl_gym.supervised import ActionLearner
 from mannrl_gym.tasks import build_task
 
@@ -43,11 +43,11 @@ def pre_norm_biases(net: torch.nn.Module) -> set[str]:
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("double_softmax", [True, False])
-@pytest.mark.parametrize("hidden_layers", [1, 2])
-def test_device_step_equals_the_numpy_step(device, double_softmax, hidden_layers):
+@pytest.mark.parametrize("hidden_layers,embed_size", [(1, None), (2, None), (2, 6)])
+def test_device_step_equals_the_numpy_step(device, double_softmax, hidden_layers, embed_size):
     def learners():
         return [ActionLearner(11, 8, 16, 5, lr=lr, clipping=clipping, double_softmax=double_softmax,
-                              seed=seed, hidden_layers=hidden_layers)
+                              seed=seed, hidden_layers=hidden_layers, embed_size=embed_size)
                 for seed, lr, clipping in [(0, 1e-3, 0.01), (1, 3e-3, 100.0), (2, 1e-2, 0.5)]]
     numpy_side, torch_side = StackedLearners(learners()), StackedLearners(learners())
     on_device = DeviceLearners(torch_side.learners, torch_side.storage, torch.device(device))
@@ -89,6 +89,7 @@ def passes(agent: str, device: str, epochs: int = 2, **keys) -> tuple[list, Repl
     ("mannrl", {"carry_memory": False}),
     ("mannrl", {"detach_target": True, "double_softmax": False}),
     ("mannrl", {"memory_sees_output": False}),  # replays compared below: the output block zero
+    ("mannrl", {"embed_size": 8, "hidden_layers": 2}),  # the sentence tasks' shape
 ])
 def test_device_pass_matches_the_numpy_pass(device, agent, keys):
     expected, numpy_run = passes(agent, None, **keys)
@@ -109,7 +110,11 @@ def test_device_pass_matches_the_numpy_pass(device, agent, keys):
         assert a["step_in_cycle"] == b["step_in_cycle"]
         assert a["replay"]["size"] == b["replay"]["size"]
         assert torch.equal(a["generator"], b["generator"])  # the same draws, in order
-        np.testing.assert_allclose(a["replay"]["states"], b["replay"]["states"], atol=5e-4)
+        # with embeddings (three batch-norm layers before A's output, three in f) rounding
+        # grows faster: one of the three replicas' outputs differs by up to 3e-3 after 2 epochs
+        # (7e-5 after one) while its losses agree within 2e-6 relative
+        np.testing.assert_allclose(a["replay"]["states"], b["replay"]["states"],
+                                   atol=5e-3 if keys.get("embed_size") else 5e-4)
         assert torch.equal(a["replay"]["valid"], b["replay"]["valid"])
         # RMSprop moves each weight by about lr a step whatever its gradient's size, so a
         # weight whose gradient is tiny moves by rounding: compare the whole movement
@@ -147,12 +152,11 @@ def test_a_pass_goes_on_from_a_device_stretch_to_the_host_and_back():
     (["device=cuda"], "applies to replicated runs; add seeds=0"),
     # a run that no device could train is not told to add seeds=
     (["device=cuda", "agent=es"], "agent 'es' runs one seed per process, on the CPU"),
-    (["device=cuda", "embed_size=8"], "no embeddings (embed_size 8"),
+    (["device=cuda", "embed_size=8"], "applies to replicated runs; add seeds=0"),
     # what no device runs is named first, also where torch finds no CUDA device
     (["seeds=0-1", "device=cuda", "memory_optimizer=adam"], "RMSprop only"),
     (["seeds=0-1", "device=cuda", "replicas=[{memory_samples: 4}, {memory_samples: 8}]"],
      "must share 'memory_samples'"),
-    (["seeds=0-1", "device=cuda", "embed_size=8"], "no embeddings"),
 ])
 def test_bad_device_requests_are_named_before_anything_is_written(tmp_path, capsys, args, message):
     code = cli.main(["train", "configs/logic.yaml", *args, f"out_dir={tmp_path}"] + SMALL)

@@ -6,7 +6,7 @@ import copy
 import numpy as np
 import pytest
 
-from mannrl_gym.replicas.kernel import StackedLearners
+from mannrl_gym.stacked_learners import StackedLearners
 from mannrl_gym.supervised import ActionLearner
 
 
@@ -92,6 +92,65 @@ def test_seeds_in_one_process_match_single_seed_runs(tmp_path, agent, carry_memo
                                     run_name=f"s{seed}", carry_memory=carry_memory))
         assert_rows_close(metric_rows(parent / f"seed{seed}"), metric_rows(single))
         assert (parent / f"seed{seed}" / "summary.json").exists()
+
+
+from mannrl_gym.agent_registry import REGISTRY, register_agent  # noqa: E402
+from mannrl_gym.replicas.agents import EachReplica, replicable, replicate  # noqa: E402
+
+
+class EchoAgent:
+    """A user's memory agent: writes a memory computed from the state, counts what it saw."""
+
+    def __init__(self, layout, config, num_slots, seed):
+        self.layout, self.seen, self.shift = layout, 0, np.float32(seed % 3) / 4
+
+    def act(self, observation):
+        state = np.asarray(observation, np.float32)
+        memory = state[:, self.layout.memory] * 0.5 + state[:, self.layout.output][:, :1] * 0.25
+        return np.clip(memory + self.shift, 0.0, 1.0)
+
+    def explore(self, observation):
+        return self.act(observation)
+
+    def observe(self, observation, reward, info):
+        assert observation.shape[0] == info["valid"].shape[0] == reward.shape[0]
+        self.seen += int(info["valid"].sum())
+        return None
+
+    def start_epoch(self, epoch):
+        pass
+
+    def state_dict(self):
+        return {"seen": self.seen}
+
+    def load_state_dict(self, state):
+        self.seen = int(state["seen"])
+
+    @classmethod
+    def replicate(cls, agents, slots):
+        return EachReplica(agents, slots)
+
+
+class UnreplicableEchoAgent(EchoAgent):
+    replicate = None
+
+
+def test_a_users_agent_replicates_as_its_single_runs(tmp_path):
+    register_agent("echo_test", EchoAgent, "test: a user's agent")
+    try:
+        assert replicable("echo_test") and replicable("mannrl") and not replicable("es")
+        with pytest.raises(ValueError, match="cannot be replicated"):
+            replicate([UnreplicableEchoAgent(None, None, 4, 0)], 4)
+        code = cli.main(["train", "configs/logic.yaml", "seeds=0-1", "epochs=1",
+                         "agent=echo_test", f"out_dir={tmp_path}", "run_name=many"] + SMALL)
+        assert code == 0
+        for seed in range(2):
+            single = train(small_config(seed=seed, agent="echo_test", epochs=1,
+                                        out_dir=str(tmp_path / "single"), run_name=f"s{seed}"))
+            assert_rows_close(metric_rows(tmp_path / "many" / f"seed{seed}"),
+                              metric_rows(single))
+    finally:
+        REGISTRY.pop("echo_test", None)
 
 
 import os  # noqa: E402
@@ -193,7 +252,7 @@ def test_agents_that_cannot_be_replicated_are_refused(tmp_path, capsys):
                      f"out_dir={tmp_path}"] + SMALL)
     assert code == 2
     err = capsys.readouterr().err
-    assert "'lstm'" in err and "mannrl, frozen_weights, frozen_memory, no_memory" in err
+    assert "'lstm'" in err and "mannrl, no_memory, frozen_memory, frozen_weights" in err
 
 
 def test_sweep_points_get_their_own_values_and_directories(tmp_path):

@@ -1,57 +1,142 @@
-"""K memory agents of one kind acting on a ``ReplicatedVectorEnv``'s (K * B, D) rows.
+"""K memory agents of one class acting on a ``ReplicatedVectorEnv``'s (K * B, D) rows.
 
-``act`` is batched: each MannRLAgent's memory-net in eval mode is one affine map (batch norm
-folded in), so the K of them are stacked into (K, D, M) and applied by one matrix product
-over the replica axis (rebuilt after any replica's memory update). ``observe`` counts each
-replica's replay cycle and writes the K replays' rows (rows of stacked buffers) in one
-indexed assignment; the memory-net update every settle + history steps is per replica. A
-replica whose pass has ended observes nothing, exactly as a single run, whose pass is over,
-would not.
+The replica machinery asks the agents' class: ``replicate(agents, slots)`` (a classmethod)
+returns an ``AgentReplicas`` (``mannrl_gym.protocols``); a class without it cannot be
+replicated. Three are here:
+
+* ``ReplicatedAgents`` (``MannRLAgent`` and its controls): ``act`` is batched (each
+  memory-net in eval mode is one affine map, ``MannRLAgent.folded``; the K maps are stacked
+  into (K, D, M) and applied by one matrix product, a replica's row folded again when its
+  ``version`` moves). ``observe`` counts each replica's replay cycle and writes the K replays
+  (rows of stacked buffers) in one indexed assignment; the memory-net update every settle +
+  history steps is per replica.
+* ``ZeroMemoryReplicas`` (``NoMemoryAgent``): zeros.
+* ``EachReplica``: any memory agent, each stepped on its own rows (what a user's agent's
+  ``replicate`` can return).
+
+A replica whose pass has ended observes nothing, exactly as a single run, whose pass is
+over, would not.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
-from mannrl_gym.agents.baselines import NoMemoryAgent
-from mannrl_gym.agents.mannrl_agent import MannRLAgent
+from mannrl_gym import agent_registry
+from mannrl_gym.agents.mannrl_agent import act_folded
+from mannrl_gym.protocols import AgentReplicas
 
-# what config.agent may be in a replicated run: agents whose every replica has one shape and
-# whose per-step work batches over replicas
-REPLICABLE_AGENTS = ("mannrl", "frozen_weights", "frozen_memory", "no_memory")
+
+def replicable(name: str) -> bool:
+    """Whether the registered agent ``name`` can run as replicas (its factory has
+    ``replicate``); imports its module."""
+    if not agent_registry.has_memory_agent(name):
+        return False
+    return callable(getattr(agent_registry.entry(name).load(), "replicate", None))
+
+
+def replicable_names() -> list[str]:
+    """The registered agents that can run as replicas."""
+    return [name for name in agent_registry.memory_agent_names() if replicable(name)]
+
+
+def replicate(agents: Sequence, slots: int) -> AgentReplicas:
+    """K agents of one class (B = ``slots`` rows each) as one, as their class makes them."""
+    kinds = {type(agent) for agent in agents}
+    if len(kinds) != 1:
+        raise ValueError(f"replicated agents must be of one class, got "
+                         f"{sorted(k.__name__ for k in kinds)}")
+    (kind,) = kinds
+    make = getattr(kind, "replicate", None)
+    if make is None:
+        raise ValueError(f"{kind.__name__} cannot be replicated (it has no classmethod "
+                         f"'replicate'; see mannrl_gym.protocols.AgentReplicas)")
+    return make(list(agents), slots)
+
+
+def _active(info: dict[str, np.ndarray], slots: int) -> np.ndarray:
+    """(K,) bool: which replicas are still in their pass."""
+    return info["replica_active"][::slots]
+
+
+class EachReplica:
+    """Any memory agents, each one's ``explore`` and ``observe`` called on its own B rows: what
+    K single runs do, one after another. A user's agent class becomes replicable with
+
+    ```python
+    @classmethod
+    def replicate(cls, agents, slots):
+        return EachReplica(agents, slots)
+    ```
+    """
+
+    def __init__(self, agents: Sequence, slots: int) -> None:
+        self.agents, self.slots = list(agents), slots
+
+    def explore(self, observation: np.ndarray) -> np.ndarray:
+        states = np.asarray(observation).reshape(len(self.agents), self.slots, -1)
+        return np.concatenate([agent.explore(state) for agent, state in zip(self.agents, states)])
+
+    def observe(self, observation: np.ndarray, reward: np.ndarray,
+                info: dict[str, np.ndarray]) -> list[dict | None]:
+        active, slots = _active(info, self.slots), self.slots
+        results: list[dict | None] = [None] * len(self.agents)
+        for k, agent in enumerate(self.agents):
+            if active[k]:
+                rows = slice(k * slots, (k + 1) * slots)
+                results[k] = agent.observe(observation[rows], reward[rows],
+                                           {key: value[rows] for key, value in info.items()})
+        return results
+
+    def device_nets(self, device: Any) -> None:
+        raise ValueError(f"{type(self.agents[0]).__name__} has no device path: train it with "
+                         f"device=cpu")
+
+
+class ZeroMemoryReplicas:
+    """K agents that always write a zero memory (``NoMemoryAgent``)."""
+
+    def __init__(self, agents: Sequence, slots: int) -> None:
+        self.agents, self.slots = list(agents), slots
+        self.memory_size = self.agents[0].memory_size
+
+    def explore(self, observation: np.ndarray) -> np.ndarray:
+        return np.zeros((observation.shape[0], self.memory_size), dtype=np.float32)
+
+    def observe(self, observation, reward, info) -> list[None]:
+        return [None] * len(self.agents)
+
+    def device_nets(self, device: Any) -> None:
+        return None
 
 
 class ReplicatedAgents:
-    """Act for and feed K agents (``MannRLAgent`` or ``NoMemoryAgent``) of B slots each."""
+    """K ``MannRLAgent``s (or its controls) of B slots each; see the module's docstring."""
 
-    def __init__(self, agents: Sequence, slots: int, memory_size: int) -> None:
-        self.agents = list(agents)
-        self.slots, self.memory_size = slots, memory_size
-        kinds = {type(agent) for agent in self.agents}
-        if len(kinds) != 1 or not kinds <= {MannRLAgent, NoMemoryAgent}:
-            raise ValueError(f"replicated agents must all be MannRLAgent or all NoMemoryAgent, "
-                             f"got {sorted(k.__name__ for k in kinds)}")
-        self.memory_agents = kinds == {MannRLAgent}
-        self.batched_act = self.memory_agents and self.agents[0].net.embed_input is None
+    def __init__(self, agents: Sequence, slots: int) -> None:
+        self.agents, self.slots = list(agents), slots
+        first = self.agents[0]
+        self.layout = first.layout
+        self.memory_size = first.layout.memory_size
+        self.batched_act = first.numpy_update is not None  # no embeddings
         self._weights: np.ndarray | None = None
         self._biases: np.ndarray | None = None
-        if self.memory_agents:  # the K replays: rows of stacked buffers, filled by one write
-            first = self.agents[0].replay
-            stacks = [torch.zeros((len(self.agents),) + tuple(field.shape), dtype=field.dtype)
-                      for field in (first.states, first.rewards, first.usable, first.valid)]
-            for k, agent in enumerate(self.agents):
-                agent.replay.bind(*(stack[k] for stack in stacks))
-            self._replay_stacks = stacks  # torch (K, history, B, ...): states, rewards, usable, valid
-            self._replays = tuple(stack.numpy() for stack in stacks)
+        self._folded = np.full(len(self.agents), -1)  # each row's agent version, as folded
+        # the K replays: rows of stacked buffers (K, history, B, ...), filled by one write
+        replay = first.replay
+        self.replay_stacks = [
+            torch.zeros((len(self.agents),) + tuple(field.shape), dtype=field.dtype)
+            for field in (replay.states, replay.rewards, replay.usable, replay.valid)]
+        for k, agent in enumerate(self.agents):
+            agent.replay.bind(*(stack[k] for stack in self.replay_stacks))
+        self._replays = tuple(stack.numpy() for stack in self.replay_stacks)
 
     def act(self, observation: np.ndarray) -> np.ndarray:
         """Next memories (K * B, M) for observations (K * B, D), as each agent's ``act``."""
         replicas = len(self.agents)
-        if not self.memory_agents:
-            return np.zeros((observation.shape[0], self.memory_size), dtype=np.float32)
         states = np.asarray(observation, dtype=np.float32).reshape(replicas, self.slots, -1)
         if not self.batched_act:  # embedded inputs: each agent's own act
             return np.concatenate([agent.act(state) for agent, state in zip(self.agents, states)])
@@ -59,28 +144,24 @@ class ReplicatedAgents:
             self._weights = np.empty((replicas,) + states.shape[2:] + (self.memory_size,),
                                      np.float32)  # (K, D, M)
             self._biases = np.empty((replicas, 1, self.memory_size), np.float32)
-            for agent in self.agents:
-                agent._acting = None  # fill every row below
         for k, agent in enumerate(self.agents):
-            if agent._acting is None:  # f changed (an update, a load): fold it again
-                agent._acting = agent._eval_affine()
-                self._weights[k], self._biases[k, 0] = agent._acting[-1]
-        pre = np.matmul(states, self._weights)
-        pre += self._biases
-        np.negative(pre, out=pre)
-        np.exp(pre, out=pre)
-        pre += 1.0
-        return np.reciprocal(pre, out=pre).reshape(replicas * self.slots, self.memory_size)
+            if self._folded[k] != agent.version:  # f changed (an update, a load): fold it again
+                self._weights[k], self._biases[k, 0] = agent.folded()[-1]
+                self._folded[k] = agent.version
+        memory = act_folded([(self._weights, self._biases)], states, self.layout)
+        return memory.reshape(replicas * self.slots, self.memory_size)
+
+    def explore(self, observation: np.ndarray) -> np.ndarray:
+        """The paper's agent explores through its updates: ``act``."""
+        return self.act(observation)
 
     def observe(self, observation: np.ndarray, reward: np.ndarray,
                 info: dict[str, np.ndarray]) -> list[dict | None]:
         """Each active replica's agent observes its rows (as ``MannRLAgent.observe``: the
         replicas' replay rows are written by one indexed assignment); its update statistics,
         else None."""
-        if not self.memory_agents:
-            return [None] * len(self.agents)
         shape = (len(self.agents), self.slots)
-        active = info["replica_active"][::self.slots]
+        active = _active(info, self.slots)
         learning = [k for k, agent in enumerate(self.agents) if active[k] and agent.learns]
         rows = [agent.cycle.count() for agent in (self.agents[k] for k in learning)]
         written = [(k, row) for k, row in zip(learning, rows) if row is not None]
@@ -95,3 +176,9 @@ class ReplicatedAgents:
         for k in learning:
             results[k] = self.agents[k].learn_if_due()
         return results
+
+    def device_nets(self, device: torch.device):
+        """The K memory-nets, their optimizer state and replays on ``device``."""
+        from mannrl_gym.replicas.device_memory import DeviceMemoryNets
+
+        return DeviceMemoryNets(self.agents, self.replay_stacks, device)

@@ -4,7 +4,7 @@ A replicated pass (``ReplicatedExperiment.run_epoch``) is mostly "fast" steps: e
 every replica reads a sequence. ``DevicePass.run`` takes such a run of steps [first, last]
 and does all of it on the device, with no host round trip per step:
 
-* act: each replica's memory-net in eval mode, folded into one affine map, (K, B, D) @
+* act: each replica's memory-net in eval mode, folded into affine maps, (K, B, D) @
   (K, D, M);
 * the env's step: A's K networks trained by one batched step (``DeviceLearners``, the same
   arithmetic as ``StackedLearners.train_step``: batch-norm blocks, the output softmax and
@@ -80,11 +80,10 @@ class DevicePass:
     def __init__(self, env, agents, device: torch.device) -> None:
         self.env, self.agents, self.device = env, agents, device
         self.learners = DeviceLearners(env.learners.learners, env.learners.storage, device)
-        self.memory_nets = (DeviceMemoryNets(agents.agents, agents._replay_stacks, device)
-                            if agents.memory_agents else None)
-        tables = torch.from_numpy(np.ascontiguousarray(env._tables))
+        self.memory_nets: DeviceMemoryNets | None = agents.device_nets(device)
+        tables = torch.from_numpy(np.ascontiguousarray(env.tables))
         self.tables = tables.to(device)
-        self.clamp = torch.from_numpy(env._clamp).to(device)  # (K, 1)
+        self.clamp = torch.from_numpy(env.clamp).to(device)  # (K, 1)
         self.output_gate = (None if env.output_gate is None
                             else torch.from_numpy(env.output_gate).to(device))  # (K, 1, 1)
         self.replica_index = torch.arange(env.num_replicas, device=device)
@@ -95,7 +94,7 @@ class DevicePass:
     def stretches(self, last_step: int) -> list[tuple[int, int]]:
         """The runs [first, last] of fast steps (>= MIN_DEVICE_STEPS) of the current pass, up
         to ``last_step`` (the caller keeps the pass's final step on the host)."""
-        fast = np.asarray(self.env._fast, bool).copy()
+        fast = np.asarray(self.env.stacked.fast, bool).copy()
         fast[0] = False  # step 0 is the reset
         fast[last_step + 1:] = False
         edges = np.flatnonzero(np.diff(np.concatenate([[0], fast.astype(np.int8), [0]])))
@@ -114,15 +113,16 @@ class DevicePass:
         env, to = self.env, self.device
         replicas, slots = env.num_replicas, env.slots
         steps = last - first + 1
-        rows = env._rows
+        stacked = env.stacked
+        rows = stacked.rows
         # every tensor a step reads or writes lives through the stretch (a graph replays it)
         self._inputs, self._targets, self._starts = (
             torch.tensor(rows[name][first:last + 1], device=to)
             for name in ("inputs", "targets", "start"))
         self._start_memory = self._has_start = None
-        if env._start_memory is not None:  # carry_memory=False: new sequences start from it
-            self._start_memory = torch.from_numpy(env._start_memory).to(to)  # (K, 1, M)
-            self._has_start = torch.from_numpy(env._has_start).to(to).view(replicas, 1, 1)
+        if stacked.start_memory is not None:  # carry_memory=False: new sequences start from it
+            self._start_memory = torch.from_numpy(stacked.start_memory).to(to)  # (K, 1, M)
+            self._has_start = torch.from_numpy(stacked.has_start).to(to).view(replicas, 1, 1)
         memory_nets = self.memory_nets
         learning = memory_nets is not None and memory_nets.learns
         self.learners.upload()
@@ -168,7 +168,7 @@ class DevicePass:
         if memory_nets is not None:
             memory_nets.download(steps if learning else 0)
             memory_nets.check_finite()
-        env._t = last
+        env.seek(last)
         self.steps_run += steps
         self.seconds += time.perf_counter() - tic
         return observation, self._loss_sum.cpu().numpy()

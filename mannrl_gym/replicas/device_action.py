@@ -7,9 +7,9 @@ from typing import Sequence
 
 import torch
 
+from mannrl_gym.networks import BN_EPS, BN_MOMENTUM
 from mannrl_gym.numerics import raise_first_bad
-from mannrl_gym.supervised import (ADAM_EPS, BETA1, BETA2, BN_EPS, BN_MOMENTUM, ActionLearner,
-                                   LearnerStorage)
+from mannrl_gym.supervised import ADAM_EPS, BETA1, BETA2, ActionLearner, LearnerStorage
 
 
 def _param_slices(net: torch.nn.Module) -> dict[int, tuple[int, torch.Size]]:
@@ -27,30 +27,32 @@ def _row_view(stack: torch.Tensor, offset: int, shape: torch.Size) -> torch.Tens
 
 
 class DeviceLearners:
-    """K action networks (no input embedding) of one shape, their Adam state and batch-norm
-    statistics on a device, and their batched training step. Shapes: features (K, B, F),
-    memory (K, B, M), targets (K, B) int64."""
+    """K action networks of one shape, their Adam state and batch-norm statistics on a
+    device, and their batched training step. Shapes: features (K, B, F), memory (K, B, M),
+    targets (K, B) int64."""
 
     def __init__(self, learners: Sequence[ActionLearner], storage: LearnerStorage,
                  device: torch.device) -> None:
         self.learners, self.storage, self.device = list(learners), storage, device
         first = self.learners[0]
-        if first.embed is not None:
-            raise ValueError("the device path does not support A's input embedding (embed_size)")
         self.double_softmax = first.double_softmax
-        params = _param_slices(first.net)
+        net = first.net
+        pairs = ([(net.embed[0], net.embed[1])] if net.embed is not None else []) \
+            + list(net.hidden_blocks)
+        self.embedded = net.embed is not None  # the first block embeds the input features
+        params = _param_slices(net)
         self._blocks = [tuple(params[id(p)] for p in (lin.weight, lin.bias, bn.weight, bn.bias))
-                        for lin, bn in first.net.hidden_blocks]
-        out = first.net.output_layer
+                        for lin, bn in pairs]
+        out = net.output_layer
         self._out = (params[id(out.weight)], params[id(out.bias)])
         # running statistics: each BN's (running_mean, running_var) in the float buffers' order
-        floats = [b for b in first.net.buffers() if b.dtype != torch.int64]
+        floats = [b for b in net.buffers() if b.dtype != torch.int64]
         offsets, offset = {}, 0
         for b in floats:
             offsets[id(b)] = (offset, b.shape)
             offset += b.numel()
         self._statistics = [(offsets[id(bn.running_mean)], offsets[id(bn.running_var)])
-                            for _, bn in first.net.hidden_blocks]
+                            for _, bn in pairs]
 
     def upload(self) -> None:
         to = self.device
@@ -83,18 +85,27 @@ class DeviceLearners:
                    targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One step of every replica; (probabilities (K, B, V), loss (K, B))."""
         flat, rows = self.flat, features.shape[1]
-        hidden, caches = torch.cat([features, memory], dim=2), []
-        for (w, b, gamma, beta), stats in zip(self._blocks, self._statistics):
-            w, b, gamma, beta = (_row_view(flat, *part) for part in (w, b, gamma, beta))
-            pre = torch.baddbmm(b.unsqueeze(1), hidden, w.transpose(1, 2))
+        caches = []
+
+        def block(x: torch.Tensor, depth: int) -> torch.Tensor:
+            """linear, batch norm (each replica's batch statistics), relu; keeps the backward's
+            operands."""
+            w, b, gamma, beta = (_row_view(flat, *part) for part in self._blocks[depth])
+            pre = torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2))
             mean = pre.mean(dim=1, keepdim=True)
             centred = pre - mean
             var = (centred * centred).mean(dim=1, keepdim=True)  # biased, as batch norm
             inv_std = torch.rsqrt(var + BN_EPS)
             normed = centred * inv_std
             act = torch.addcmul(beta.unsqueeze(1), normed, gamma.unsqueeze(1))
-            caches.append((hidden, normed, inv_std, act, w, gamma, mean, var, stats))
-            hidden = torch.relu(act)
+            caches.append((x, normed, inv_std, act, w, gamma, mean, var, self._statistics[depth]))
+            return torch.relu(act)
+
+        if self.embedded:
+            features = block(features, 0)
+        hidden = torch.cat([features, memory], dim=2)
+        for depth in range(int(self.embedded), len(self._blocks)):
+            hidden = block(hidden, depth)
         w_out, b_out = (_row_view(flat, *part) for part in self._out)
         logits = torch.baddbmm(b_out.unsqueeze(1), hidden, w_out.transpose(1, 2))
         probs = torch.softmax(logits, dim=2)
@@ -112,6 +123,8 @@ class DeviceLearners:
         for depth in range(len(caches) - 1, -1, -1):
             x, normed, inv_std, act, w, gamma, _, _, _ = caches[depth]
             parts = self._blocks[depth]
+            if self.embedded and depth == 0:  # the embedding's share of the first block's input
+                d_hidden = d_hidden[:, :, :act.shape[2]]
             d_act = d_hidden * (act > 0)
             grads[parts[2][0]] = (d_act * normed).sum(dim=1)
             grads[parts[3][0]] = d_act.sum(dim=1)

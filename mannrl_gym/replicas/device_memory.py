@@ -9,51 +9,61 @@ import numpy as np
 import torch
 
 from mannrl_gym.agents.mannrl_agent import MannRLAgent
+from mannrl_gym.agents.memory_update import (clip_rmsprop_torch, forward_torch, loss_torch,
+                                             memory_blocks, running_statistics_torch)
+from mannrl_gym.networks import BN_EPS, BN_MOMENTUM
 from mannrl_gym.numerics import raise_first_bad
-from mannrl_gym.supervised import BN_EPS, BN_MOMENTUM
+from mannrl_gym.replicas.spec import device_refusal
 
 
 class DeviceMemoryNets:
-    """K memory-nets f(s) = sigmoid(BN(W s + b)) (``MannRLAgent`` without embeddings), their
-    RMSprop state and replays on a device; ``act`` and the paper's update of a group of
-    replicas. Shapes: states (K, B, D), memories (K, B, M)."""
+    """K memory-nets f (``MannRLAgent``: sigmoid(BN(W s + b)), the input and output parts of
+    s embedded first where f has embeddings), their RMSprop state and replays on a device;
+    ``act`` and the paper's update of a group of replicas. Shapes: states (K, B, D),
+    memories (K, B, M)."""
 
     def __init__(self, agents: Sequence[MannRLAgent], replays: Sequence[torch.Tensor],
                  device: torch.device) -> None:
         self.agents, self.replays, self.device = list(agents), replays, device
         first = self.agents[0]
-        if first.net.embed_input is not None:
-            raise ValueError("the device path does not support the memory-net's embeddings "
-                             "(embed_size)")
         configs = [agent.config for agent in self.agents]
+        refusal = device_refusal(configs[0].memory_optimizer)
+        if refusal is not None:
+            raise ValueError(refusal)
         for key in ("settle", "history", "memory_train_iterations", "memory_samples"):
             if len({getattr(c, key) for c in configs}) != 1:
                 raise ValueError(f"on a device the replicas must share '{key}'")
-        if any(c.memory_optimizer != "rmsprop" for c in configs):
-            raise ValueError("the device path trains the memory-net with RMSprop only "
-                             "(memory_optimizer: rmsprop)")
         cfg = configs[0]
         self.settle, self.history = cfg.settle, cfg.history
         self.iterations, self.samples = cfg.memory_train_iterations, cfg.memory_samples
         self.cycle = cfg.settle + cfg.history
         self.detach_target, self.carry_memory = cfg.detach_target, cfg.carry_memory
         self.learns, self.update_weights = first.learns, first.update_weights
-        update = first._numpy_update
-        self._sizes = [p.numel() for p in update.params]
-        self._shapes = [p.shape for p in update.params]
+        self.split = first.net.split_sizes if first.net.embed_input is not None else None
+        # (size, shape) of each parameter of each linear + BN block, in parameter order
+        self._blocks = [[(p.numel(), p.shape) for p in block.parameters()]
+                        for block in memory_blocks(first.net)]
         group = first.optimizer.param_groups[0]
         self.alpha, self.eps = group["alpha"], group["eps"]
 
     # -- copies ------------------------------------------------------------------------------
     def upload(self) -> None:
         to, agents = self.device, self.agents
-        updates = [agent._numpy_update for agent in agents]
-        self.flat = torch.stack([u._flat for u in updates]).to(to)  # (K, P_f)
-        self.square = torch.stack([u._square_flat if u.rmsprop_state(create=False)
-                                   else torch.zeros_like(u._square_flat) for u in updates]).to(to)
-        self.running_mean = torch.stack([torch.from_numpy(u.running_mean) for u in updates]).to(to)
-        self.running_var = torch.stack([torch.from_numpy(u.running_var) for u in updates]).to(to)
-        self.batches = torch.tensor([int(u.batches_tracked[0]) for u in updates], device=to)
+        params = [list(agent.net.parameters()) for agent in agents]
+        self.flat = torch.stack([torch.cat([p.detach().reshape(-1) for p in row])
+                                 for row in params]).to(to)  # (K, P_f)
+        squares = []
+        for agent, row in zip(agents, params):  # RMSprop's square averages (zeros before any)
+            state = agent.optimizer.state
+            squares.append(torch.cat([state[p]["square_avg"].reshape(-1) if state.get(p)
+                                      else torch.zeros(p.numel()) for p in row]))
+        self.square = torch.stack(squares).to(to)
+        norms = [[block[1] for block in memory_blocks(agent.net)] for agent in agents]
+        self.running = [(torch.stack([row[layer].running_mean for row in norms]).to(to),
+                         torch.stack([row[layer].running_var for row in norms]).to(to))
+                        for layer in range(len(self._blocks))]  # each BN's (K, O) statistics
+        self.batches = torch.tensor([[int(n.num_batches_tracked) for n in row] for row in norms],
+                                    device=to)  # (K, layers)
         self.lr = torch.tensor([a.optimizer.param_groups[0]["lr"] for a in agents], device=to)
         self.clipping = torch.tensor([a.config.memory_clipping for a in agents], device=to)
         self.gamma = torch.tensor([a.config.gamma for a in agents], device=to)
@@ -66,30 +76,35 @@ class DeviceMemoryNets:
         self.loss_sum = torch.zeros(len(agents), dtype=torch.float64, device=to)
         self.update_count = np.zeros(len(agents), dtype=np.int64)
         self.bad = torch.zeros(len(agents), dtype=torch.bool, device=to)
-        memory, state = self.running_mean.shape[1], self._shapes[0][1]
-        self.folded_w = torch.empty((len(agents), state, memory), device=to)
-        self.folded_b = torch.empty((len(agents), 1, memory), device=to)
+        self.folded = [(torch.empty((len(agents), shapes[0][1][1], shapes[0][1][0]), device=to),
+                        torch.empty((len(agents), 1, shapes[0][1][0]), device=to))
+                       for shapes in self._blocks]  # each block's (W' (K, I, O), b' (K, 1, O))
         self.fold()
 
     def download(self, steps: int) -> None:
         flat, square = self.flat.cpu(), self.square.cpu()
-        running_mean, running_var = self.running_mean.cpu(), self.running_var.cpu()
-        batches, optimizer_steps = self.batches.cpu().numpy(), self.optimizer_steps.cpu().numpy()
+        running = [(mean.cpu(), var.cpu()) for mean, var in self.running]
+        batches, optimizer_steps = self.batches.cpu(), self.optimizer_steps.cpu().numpy()
         for k, agent in enumerate(self.agents):
-            update = agent._numpy_update
-            update._flat.copy_(flat[k])
-            update.running_mean[:] = running_mean[k].numpy()
-            update.running_var[:] = running_var[k].numpy()
-            update.batches_tracked[0] = batches[k]
-            if optimizer_steps[k]:
-                update.rmsprop_state(create=True)
-                update._square_flat.copy_(square[k])
-                update.count_steps(int(optimizer_steps[k]))
-            agent.updates += int(self.update_count[k])
-            phase = int((self.phase0[k] + steps) % self.cycle)
-            agent.cycle.step_in_cycle = phase
-            agent.replay.size = max(0, phase - self.settle)
-            agent._acting = None
+            state, offset = agent.optimizer.state, 0
+            with torch.no_grad():
+                for p in agent.net.parameters():
+                    p.copy_(flat[k, offset:offset + p.numel()].view_as(p))
+                    if optimizer_steps[k]:  # RMSprop's state, created as torch's first step would
+                        if not state.get(p):
+                            state[p] = {"step": torch.tensor(0.0),
+                                        "square_avg": torch.zeros_like(p)}
+                        state[p]["square_avg"].copy_(square[k, offset:offset + p.numel()]
+                                                     .view_as(p))
+                        state[p]["step"] += int(optimizer_steps[k])
+                    offset += p.numel()
+                for layer, block in enumerate(memory_blocks(agent.net)):
+                    norm = block[1]
+                    norm.running_mean.copy_(running[layer][0][k])
+                    norm.running_var.copy_(running[layer][1][k])
+                    norm.num_batches_tracked.fill_(int(batches[k, layer]))
+            agent.took_updates(int(self.update_count[k]),
+                               int((self.phase0[k] + steps) % self.cycle))
         for stack, mine in zip(self.replays, (self.states, self.rewards, self.usable, self.valid)):
             stack.copy_(mine[:, :self.history])
 
@@ -98,24 +113,36 @@ class DeviceMemoryNets:
                         [agent.net for agent in self.agents])
 
     # -- the network ---------------------------------------------------------------------------
-    def _views(self, flat: torch.Tensor) -> list[torch.Tensor]:
-        """(W (R, M, D), b (R, M), gamma (R, M), beta (R, M)) of flat rows (R, P_f)."""
-        views, offset = [], 0
-        for size, shape in zip(self._sizes, self._shapes):
-            views.append(flat[:, offset:offset + size].unflatten(1, shape))
-            offset += size
-        return views
+    def _views(self, flat: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
+        """Each block's (W (R, O, I), b (R, O), gamma (R, O), beta (R, O)) of flat rows
+        (R, P_f), in ``memory_blocks``' order."""
+        blocks, offset = [], 0
+        for shapes in self._blocks:
+            views = []
+            for size, shape in shapes:
+                views.append(flat[:, offset:offset + size].unflatten(1, shape))
+                offset += size
+            blocks.append(tuple(views))
+        return blocks
 
     def fold(self) -> None:
-        """Each f in eval mode as one affine map: (W' (K, D, M), b' (K, 1, M)), written into
-        the same buffers each time (a captured graph reads them)."""
-        w, b, gamma, beta = self._views(self.flat)
-        scale = gamma * torch.rsqrt(self.running_var + BN_EPS)
-        self.folded_w.copy_((w * scale.unsqueeze(2)).transpose(1, 2))
-        self.folded_b.copy_(((b - self.running_mean) * scale + beta).unsqueeze(1))
+        """Each f in eval mode as affine maps: per block (W' (K, I, O), b' (K, 1, O)), written
+        into the same buffers each time (a captured graph reads them)."""
+        for (w, b, gamma, beta), (mean, var), (folded_w, folded_b) in zip(
+                self._views(self.flat), self.running, self.folded):
+            scale = gamma * torch.rsqrt(var + BN_EPS)
+            folded_w.copy_((w * scale.unsqueeze(2)).transpose(1, 2))
+            folded_b.copy_(((b - mean) * scale + beta).unsqueeze(1))
 
     def act(self, states: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(torch.baddbmm(self.folded_b, states, self.folded_w))
+        """f in eval mode: states (K, B, D) -> memories (K, B, M)."""
+        if self.split is not None:
+            (w_in, b_in), (w_out, b_out) = self.folded[:2]
+            memory, features, output = states.split(list(self.split), dim=2)
+            states = torch.cat([memory, torch.relu(torch.baddbmm(b_in, features, w_in)),
+                                torch.relu(torch.baddbmm(b_out, output, w_out))], dim=2)
+        weight, bias = self.folded[-1]
+        return torch.sigmoid(torch.baddbmm(bias, states, weight))
 
     # -- the replay ----------------------------------------------------------------------------
     def record(self, states: torch.Tensor, rewards: torch.Tensor, usable: torch.Tensor) -> None:
@@ -172,26 +199,10 @@ class DeviceMemoryNets:
             live_rows = live.sum(dim=1)
             usable_rows = usable.sum(dim=1)
             ok = (live_rows >= 2) & (usable_rows > 0)  # batch norm needs 2 rows
-            mask = live.to(pairs.dtype).view(group, 1, -1, 1)
-            count = live_rows.clamp(min=2).to(pairs.dtype).view(group, 1, 1, 1)
             flat = self.flat[members].requires_grad_(self.update_weights)
             with torch.set_grad_enabled(self.update_weights):
-                w, b, g, beta = self._views(flat)
-                pre = torch.matmul(pairs, w.transpose(1, 2).unsqueeze(1)) + b.view(group, 1, 1, -1)
-                mean = (pre * mask).sum(dim=2, keepdim=True) / count
-                centred = pre - mean
-                var = (centred * centred * mask).sum(dim=2, keepdim=True) / count
-                normed = centred * torch.rsqrt(var + BN_EPS)
-                out = torch.sigmoid(normed * g.view(group, 1, 1, -1) + beta.view(group, 1, 1, -1))
-                memory, next_memory = out[:, 0], out[:, 1]
-                if self.detach_target:
-                    next_memory = next_memory.detach()
-                diff = memory - (next_memory * gamma + reward.unsqueeze(2))
-                size = diff.abs()
-                per_row = torch.where(size < 1.0, 0.5 * diff * diff, size - 0.5).sum(dim=2)
-                weight = usable.to(per_row.dtype) / (usable_rows.clamp(min=1)
-                                                     * diff.shape[2]).unsqueeze(1)
-                loss = (per_row * weight).sum(dim=1)  # (G,)
+                out, statistics = forward_torch(self._views(flat), pairs, live, self.split)
+                loss = loss_torch(out, reward, usable, gamma, self.detach_target)  # (G,)
             if self.update_weights:
                 (grad,) = torch.autograd.grad(loss.sum(), flat)
                 flat = flat.detach()
@@ -201,17 +212,13 @@ class DeviceMemoryNets:
             losses += torch.where(ok, loss, torch.zeros_like(loss)).double()
             counted += ok
             # the running statistics move only for a replica whose round ran
-            unbiased = live_rows.to(mean.dtype) / (live_rows.clamp(min=2) - 1)
-            running_mean, running_var = self.running_mean[members], self.running_var[members]
-            for branch in range(2):
-                running_mean = torch.lerp(running_mean, mean[:, branch, 0], BN_MOMENTUM)
-                running_var = (running_var * (1 - BN_MOMENTUM)
-                               + var[:, branch, 0].detach() * (BN_MOMENTUM * unbiased.unsqueeze(1)))
             keep = ok.unsqueeze(1)
-            self.running_mean[members] = torch.where(keep, running_mean.detach(),
-                                                     self.running_mean[members])
-            self.running_var[members] = torch.where(keep, running_var, self.running_var[members])
-            self.batches[members] += 2 * ok
+            for (running_mean, running_var), batch in zip(self.running, statistics):
+                mean, var = running_statistics_torch(
+                    (running_mean[members], running_var[members]), batch, live_rows)
+                running_mean[members] = torch.where(keep, mean, running_mean[members])
+                running_var[members] = torch.where(keep, var, running_var[members])
+            self.batches[members] += 2 * keep
         # an update with no round that ran has a NaN loss, as on the CPU
         mean_loss = torch.where(counted > 0, losses / counted.clamp(min=1),
                                 torch.full_like(losses, float("nan")))
@@ -219,12 +226,11 @@ class DeviceMemoryNets:
 
     def _rmsprop(self, members: torch.Tensor, flat: torch.Tensor, grad: torch.Tensor,
                  ok: torch.Tensor) -> None:
-        """Clip each replica's gradient by its norm, then plain RMSprop (torch's defaults)."""
-        norm = torch.linalg.vector_norm(grad, dim=1, keepdim=True)
-        grad = grad * torch.clamp(self.clipping[members].unsqueeze(1) / (norm + 1e-6), max=1.0)
-        square = self.square[members] * self.alpha + (1 - self.alpha) * grad * grad
-        step = grad / (square.sqrt() + self.eps) * self.lr[members].unsqueeze(1)
+        """Clip each replica's gradient by its norm, then plain RMSprop (torch's defaults);
+        only the replicas whose round ran (``ok``) change."""
+        stepped, square = clip_rmsprop_torch(flat, grad, self.square[members], self.lr[members],
+                                             self.clipping[members], self.alpha, self.eps)
         keep = ok.unsqueeze(1)
         self.square[members] = torch.where(keep, square, self.square[members])
-        self.flat[members] = torch.where(keep, flat - step, flat)
+        self.flat[members] = torch.where(keep, stepped, flat)
         self.optimizer_steps[members] += ok

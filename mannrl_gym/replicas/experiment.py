@@ -2,7 +2,8 @@
 
 Each replica stays an ordinary ``MannRLExperiment`` (its env, agent, evaluators, state dict),
 so evaluation and checkpoints are the single-run code per replica; only ``run_epoch`` is
-shared: one ``ReplicatedVectorEnv`` over the K training envs and one ``ReplicatedAgents``.
+shared: one ``ReplicatedVectorEnv`` over the K training envs and the agents' ``AgentReplicas``
+(``replicas.agents.replicate``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from tqdm import tqdm
 from mannrl_gym.config import Config
 from mannrl_gym.envs.replicated_env import ReplicatedVectorEnv
 from mannrl_gym.experiments import MannRLExperiment
-from mannrl_gym.replicas.agents import ReplicatedAgents
+from mannrl_gym.replicas.agents import replicate
 from mannrl_gym.replicas.device import DevicePass, check_device
 from mannrl_gym.tasks.base import Task
 
@@ -33,8 +34,7 @@ class ReplicatedExperiment:
         self.configs = list(configs)
         self.experiments = [MannRLExperiment(config, task) for config, task in zip(configs, tasks)]
         self.env = ReplicatedVectorEnv([e.env for e in self.experiments])
-        self.agents = ReplicatedAgents([e.agent for e in self.experiments], self.env.slots,
-                                       self.env.layout.memory_size)
+        self.agents = replicate([e.agent for e in self.experiments], self.env.slots)
         self.device_pass = (None if device is None else
                             DevicePass(self.env, self.agents, check_device(device)))
         if self.device_pass is not None:  # the host's share of each pass, on every core
@@ -68,20 +68,20 @@ class ReplicatedExperiment:
                    disable=None if show else True, mininterval=1.0)
         # on a device: its stretches of batched steps (never the pass's last step)
         stretches = self.device_pass.stretches(steps - 1) if self.device_pass is not None else []
-        while env._t < steps:
-            if stretches and stretches[0][0] == env._t + 1:
+        while env.t < steps:
+            if stretches and stretches[0][0] == env.t + 1:
                 first, last = stretches.pop(0)
                 observation, sums = self.device_pass.run(observation, first, last, bar.update)
                 loss_sums += sums
                 for total, part in zip(device_losses, self.device_pass.memory_losses()):
                     total += part
                 continue
-            observation, reward, _, _, info = env.step(agents.act(observation))
+            observation, reward, _, _, info = env.step(agents.explore(observation))
             for k, stats in enumerate(agents.observe(observation, reward, info)):
                 if stats is not None:
                     memory_losses[k].append(stats["memory_loss"])
             loss_sums += info["loss"].reshape(replicas, slots).sum(axis=1)
-            if env._t % 512 == 0:
+            if env.t % 512 == 0:
                 bar.update(512)
         bar.close()
         seconds = time.perf_counter() - tic

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mannrl_gym.config import Config, ConfigError, from_mapping
-from mannrl_gym.replicas.agents import REPLICABLE_AGENTS
+from mannrl_gym.replicas.agents import replicable, replicable_names
 
 # keys a sweep point may set: they change no shape and no data, so replicas stay stackable
 POINT_KEYS = ("lr", "clipping", "memory_lr", "memory_clipping", "memory_clamp", "gamma",
@@ -98,9 +98,9 @@ def replicas(base: Config, seeds: list[int] | None,
              points: list[dict[str, Any]] | None) -> list[Replica]:
     """Every (point, seed) of the request as a checked config; names like ``seed3`` or
     ``lr=0.0003-seed3``. Raises ConfigError for an agent that cannot be replicated."""
-    if base.agent not in REPLICABLE_AGENTS:
+    if not replicable(base.agent):
         raise ConfigError(f"{base.source}: key 'agent' is '{base.agent}', which cannot run as "
-                          f"replicas; replicated agents: {', '.join(REPLICABLE_AGENTS)} (run the "
+                          f"replicas; replicated agents: {', '.join(replicable_names())} (run the "
                           f"others one seed per process)")
     seeds = seeds if seeds is not None else [base.seed]
     points = points if points is not None else [{}]
@@ -134,6 +134,15 @@ def _check_distinct(chosen: list[Replica], source: str) -> None:
         seen[key] = replica.name
 
 
+def device_refusal(memory_optimizer: str) -> str | None:
+    """Why the device path cannot run these settings, or None (the one place that says it:
+    the request's check and the device classes use it)."""
+    if memory_optimizer != "rmsprop":
+        return (f"the device path steps the memory-net with RMSprop only (memory_optimizer "
+                f"is '{memory_optimizer}')")
+    return None
+
+
 def check_device(configs: list[Config], source: str | None = None) -> None:
     """ConfigError naming the key when the replicas' ``device`` cannot run them: a setting the
     device path does not support (checked first: no device would run it), or a device torch
@@ -145,12 +154,9 @@ def check_device(configs: list[Config], source: str | None = None) -> None:
 
     where = f"{source or first.source}: key 'device'"
     source = f"{where} is '{first.device}'"
-    if first.embed_size is not None:
-        raise ConfigError(f"{source}, but the device path has no embeddings (embed_size "
-                          f"{first.embed_size}: the sentence tasks); use device=cpu")
-    if first.memory_optimizer != "rmsprop":
-        raise ConfigError(f"{source}, but the device path steps the memory-net with RMSprop "
-                          f"only (memory_optimizer is '{first.memory_optimizer}')")
+    refusal = device_refusal(first.memory_optimizer)
+    if refusal is not None:
+        raise ConfigError(f"{source}, but {refusal}; use device=cpu")
     for key in DEVICE_SHARED_KEYS:
         if len({getattr(c, key) for c in configs}) > 1:
             raise ConfigError(f"{source}, and there the replicas must share '{key}' (their "

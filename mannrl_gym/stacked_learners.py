@@ -3,23 +3,25 @@
 ``StackedLearners`` rebinds K ordinary ``ActionLearner`` objects so that each one's
 parameters, gradient, Adam moments and batch-norm buffers are row k of stacked (K, ...)
 arrays (``LearnerStorage.row``). The single-run code keeps working on each learner (its
-evaluation, checkpoints, a step of one replica alone), while ``train_step`` here does the
-same arithmetic as K calls of ``ActionLearner.train_step`` in one pass of NumPy calls:
-matrix products over the leading axis ((K, B, I) @ (K, I, O)), reductions over the rows
-axis, clipping per row of the (K, P) buffers, and torch's fused Adam over their K rows.
-``tests/test_replicas.py`` checks it equals the K single steps.
+evaluation, checkpoints, a step of one replica alone), while ``train_step`` here runs the
+single step's own functions (``supervised.forward_backward``, ``clip_scale``,
+``adam_rows``) on the stacks: matrix products over the leading axis ((K, B, I) @ (K, I,
+O)), reductions over the rows axis, clipping per row of the (K, P) buffers, and torch's
+fused Adam over their K rows. ``tests/test_replicas.py`` checks it equals the K single
+steps bit for bit.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
 import torch
 
 from mannrl_gym.numerics import raise_non_finite
-from mannrl_gym.supervised import (ActionLearner, BatchNormBlock, LearnerStorage, fused_adam,
-                                   softmax_cross_entropy)
+from mannrl_gym.supervised import (ActionLearner, BatchNormBlock, LearnerStorage, adam_rows,
+                                   clip_scale, forward_backward)
 
 
 def stacked_view(stack: np.ndarray, row0: np.ndarray, view: np.ndarray) -> np.ndarray:
@@ -49,7 +51,7 @@ def stacked_block(block: BatchNormBlock, rows: tuple[np.ndarray, ...],
                  param(block.gamma), grad(block.g_gamma), param(block.beta), grad(block.g_beta),
                  stacked_view(statistics, stat0, block.running_mean),
                  stacked_view(statistics, stat0, block.running_var),
-                 stacked_view(counts, count0, block._batches_tracked))
+                 stacked_view(counts, count0, block.batches_tracked))
     return stacked
 
 
@@ -93,7 +95,7 @@ class StackedLearners:
             self.storage.flat, torch.from_numpy(grads), self.storage.exp_avg,
             self.storage.exp_avg_sq, steps))
         self._indices: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self._clipping = np.array([learner.clipping for learner in self.learners], np.float64)
+        self._clipping = [learner.clipping for learner in self.learners]
 
     @property
     def replicas(self) -> int:
@@ -106,30 +108,9 @@ class StackedLearners:
         The same arithmetic as ``ActionLearner.train_step`` on each replica (B >= 2 rows).
         """
         rows = features.shape[1]
-        if self.embed is not None:
-            features = self.embed.forward_train(features)
-        hidden = np.concatenate([features, memory], axis=2)
-        for block in self.hidden:
-            hidden = block.forward_train(hidden)
-        logits = np.matmul(hidden, self.w_out.transpose(0, 2, 1))
-        logits += self.b_out[:, None]
-        probs, d_scores, scores, log_total = softmax_cross_entropy(logits, self.double_softmax)
         if rows not in self._indices:
             self._indices[rows] = (np.arange(self.replicas)[:, None], np.arange(rows)[None, :])
-        replica, row = self._indices[rows]
-        loss = log_total[..., 0] - scores[replica, row, targets]
-
-        d_scores[replica, row, targets] -= 1.0
-        if self.double_softmax:
-            d_scores = probs * (d_scores - (d_scores * probs).sum(axis=2, keepdims=True))
-        np.matmul(d_scores.transpose(0, 2, 1), hidden, out=self.g_w_out)
-        d_scores.sum(axis=1, out=self.g_b_out)
-        d_hidden = np.matmul(d_scores, self.w_out)
-        for depth in range(len(self.hidden) - 1, -1, -1):
-            d_hidden = self.hidden[depth].backward(d_hidden, depth > 0 or self.embed is not None)
-        if self.embed is not None:
-            self.embed.backward(d_hidden[:, :, :self.embed.b.shape[-1]], input_grad=False)
-
+        probs, loss = forward_backward(self, features, memory, targets, self._indices[rows])
         self._clip(rows)
         self._adam()
         for block in self.blocks:
@@ -138,26 +119,19 @@ class StackedLearners:
 
     def _clip(self, rows: int) -> None:
         """clip_grad_norm_ per replica, folding in the 1/B of the mean (as the single step)."""
-        squares = np.array([np.dot(grad, grad) for grad in self.grads], dtype=np.float64)
-        norms = np.sqrt(squares) / rows  # in double, as math.sqrt(float(...)) / rows
-        if not np.isfinite(norms).all():
-            k = int(np.flatnonzero(~np.isfinite(norms))[0])
+        norms, scales = zip(*(clip_scale(grad, limit, rows)
+                              for grad, limit in zip(self.grads, self._clipping)))
+        if not all(map(math.isfinite, norms)):
+            k = next(k for k, norm in enumerate(norms) if not math.isfinite(norm))
             raise_non_finite("action network", f"of replica {k} at training step "
                              f"{self.learners[k].steps + 1}", "the gradient norm",
                              self.learners[k].net)
-        scales = np.minimum(1.0, self._clipping / (norms + 1e-6)) / rows
-        self.grads *= scales.astype(np.float32)[:, None]
+        self.grads *= np.array(scales, np.float32)[:, None]
 
     def _adam(self) -> None:
-        """torch.optim.Adam per replica, as ``ActionLearner._adam``: the fused kernel over the
-        K rows of the stacks, each row with its own step count; one call per learning rate."""
-        lrs = [learner.lr for learner in self.learners]
+        """torch.optim.Adam per replica, as the single step's: the fused kernel over the K rows
+        of the stacks, each row with its own step count; one call per learning rate."""
         for k, learner in enumerate(self.learners):
             learner.steps += 1
             self._steps[k] = learner.steps
-        if len(set(lrs)) == 1:
-            fused_adam(*self._rows, lrs[0])
-            return
-        for lr in dict.fromkeys(lrs):
-            chosen = [k for k, other in enumerate(lrs) if other == lr]
-            fused_adam(*([rows[k] for k in chosen] for rows in self._rows), lr)
+        adam_rows(self._rows, [learner.lr for learner in self.learners])

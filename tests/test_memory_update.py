@@ -1,0 +1,97 @@
+"""The memory-net update's two backends (``agents/memory_update.py``): the host's NumPy round
+(``NumpyMemoryUpdate``) and the torch round over a leading group axis (``forward_torch``,
+``loss_torch``, ``running_statistics_torch``, ``clip_rmsprop_torch``: the device path's, and a
+single run's with embeddings at G = 1) fed the same inputs, every output and updated
+parameter compared directly.
+
+The bias before batch norm: batch norm removes it, so its true gradient is 0 and both
+backends compute rounding noise (compared within 1e-6 of each other). RMSprop divides each
+gradient by its own size, so that noise takes a step of up to about lr / sqrt(1 - alpha) =
+10 lr in either direction: after the step, b is compared within that bound; it changes no
+output (the memories and the other parameters are compared tightly).
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from mannrl_gym.agents.memory_update import (NumpyMemoryUpdate, clip_rmsprop_torch,
+                                             forward_torch, loss_torch,
+                                             running_statistics_torch)
+from mannrl_gym.networks import MemoryNet, initialize
+
+M, F, V, R = 6, 5, 4, 24
+LR, CLIPPING = 1e-2, 0.5
+
+
+def numpy_side(seed: int):
+    net = MemoryNet(M, F, V)
+    initialize(net, torch.Generator().manual_seed(seed))
+    # running statistics away from their defaults, so their update is compared too
+    net.body[1].running_mean.uniform_(-0.5, 0.5, generator=torch.Generator().manual_seed(seed))
+    net.body[1].running_var.uniform_(0.5, 2.0, generator=torch.Generator().manual_seed(seed))
+    optimizer = torch.optim.RMSprop(net.parameters(), lr=LR)
+    return net, NumpyMemoryUpdate(net, optimizer), optimizer
+
+
+@pytest.mark.parametrize("detach_target", [False, True])
+def test_numpy_and_torch_rounds_agree_on_every_output_and_parameter(detach_target):
+    rng = np.random.default_rng(0)
+    gamma = 0.9
+    groups = [numpy_side(seed) for seed in (3, 4)]  # G = 2 groups of different weights
+    pairs = rng.random((2, 2, R, M + F + V), dtype=np.float32)  # (G, 2, R, D)
+    reward = -rng.random((2, R), dtype=np.float32) * 2
+    live = np.ones((2, R), bool)
+    live[1, ::5] = False  # group 1: idle rows enter no statistic (masked, not filtered)
+    usable = live & (rng.random((2, R)) > 0.3)
+    flat0 = torch.stack([update.flat.clone() for _, update, _ in groups])
+    running0 = tuple(torch.stack([torch.from_numpy(getattr(update, name).copy())
+                                  for _, update, _ in groups])
+                     for name in ("running_mean", "running_var"))
+
+    # NumPy: each group alone, on its live rows only (as the replay filters them)
+    outs, losses, grads = [], [], []
+    for g, (_, update, _) in enumerate(groups):
+        out, loss = update.loss_and_gradient(pairs[g][:, live[g]], reward[g][live[g]],
+                                             usable[g][live[g]], gamma, detach_target)
+        outs.append(out)
+        losses.append(loss)
+        grads.append(update.grad_flat.copy())
+        update.clip_and_step(CLIPPING)
+
+    # torch: both groups in one call
+    sizes = [p.numel() for p in groups[0][1].params]
+    shapes = [p.shape for p in groups[0][1].params]
+    flat = flat0.clone().requires_grad_(True)
+    views = [part.unflatten(1, shape) for part, shape in zip(flat.split(sizes, dim=1), shapes)]
+    out_t, ((mean, var),) = forward_torch([tuple(views)], torch.from_numpy(pairs),
+                                          torch.from_numpy(live))
+    loss_t = loss_torch(out_t, torch.from_numpy(reward), torch.from_numpy(usable),
+                        torch.full((2, 1, 1), gamma), detach_target)
+    (grad_t,) = torch.autograd.grad(loss_t.sum(), flat)
+    stepped, square = clip_rmsprop_torch(flat0, grad_t, torch.zeros_like(flat0),
+                                         torch.full((2,), LR), torch.full((2,), CLIPPING),
+                                         alpha=0.99, eps=1e-8)
+    running = running_statistics_torch(running0, (mean, var), torch.from_numpy(live.sum(1)))
+
+    bias = slice(sizes[0], sizes[0] + sizes[1])
+    others = np.r_[0:sizes[0], sizes[0] + sizes[1]:sum(sizes)]
+    for g, (_, update, optimizer) in enumerate(groups):
+        assert losses[g] == pytest.approx(float(loss_t[g].detach()), rel=1e-6)
+        np.testing.assert_allclose(outs[g], out_t[g][:, live[g]].detach().numpy(), atol=1e-6)
+        np.testing.assert_allclose(grads[g], grad_t[g].numpy(), rtol=1e-4, atol=1e-6)
+        assert np.abs(grads[g][others]).max() > 1e-3  # a real gradient, not noise
+        assert np.abs(grads[g][bias]).max() < 1e-6  # b's: rounding noise on both sides
+        new = update.flat.numpy()
+        np.testing.assert_allclose(new[others], stepped[g].numpy()[others], rtol=1e-5,
+                                   atol=1e-6)
+        np.testing.assert_allclose(new[bias], stepped[g].numpy()[bias], rtol=0, atol=20 * LR)
+        assert not np.allclose(new[others], flat0[g].numpy()[others])  # it moved
+        np.testing.assert_allclose(update.square_flat.numpy()[others], square[g].numpy()[others],
+                                   rtol=1e-4, atol=1e-12)
+        np.testing.assert_allclose(update.running_mean, running[0][g].numpy(), rtol=1e-5,
+                                   atol=1e-6)
+        np.testing.assert_allclose(update.running_var, running[1][g].numpy(), rtol=1e-5,
+                                   atol=1e-6)
+        assert not np.allclose(update.running_var, running0[1][g].numpy())  # they moved
+        assert float(optimizer.state[update.params[0]]["step"]) == 1
