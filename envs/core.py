@@ -90,6 +90,17 @@ def as_memory(action, shape: tuple[int, ...]) -> np.ndarray:
     return memory
 
 
+def step_outputs(memory: np.ndarray, features: np.ndarray, probs: np.ndarray, loss: np.ndarray,
+                 reward_clamp: float | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What a step shows the agent, for rows (B, ...) or K replicas' stacks (K, B, ...):
+    (observation [memory | features | probabilities] (..., B, D), reward -min(loss, clamp)
+    (..., B) (loss >= 0: in [-clamp, 0]; ``reward_clamp`` a number or (K, 1)), A's
+    prediction (..., B))."""
+    reward = -np.minimum(loss, reward_clamp)
+    observation = np.concatenate([memory, features, probs], axis=-1)
+    return observation, reward, probs.argmax(axis=-1)
+
+
 class StepCore:
     """One batched step of the action network: features, prediction, loss, reward (NumPy).
 
@@ -117,6 +128,6 @@ class StepCore:
             loss = np.zeros(input_ids.shape[0], dtype=np.float32)
             if valid.any():
                 probs[valid], loss[valid] = run(features[valid], memory[valid], targets[valid])
-        reward = -np.minimum(loss, self.reward_clamp)  # loss >= 0: clamp to [0, reward_clamp]
-        observation = np.concatenate([memory, features, probs], axis=1)
-        return observation, reward, loss, probs.argmax(axis=1)
+        observation, reward, prediction = step_outputs(memory, features, probs, loss,
+                                                        self.reward_clamp)
+        return observation, reward, loss, prediction
