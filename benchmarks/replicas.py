@@ -205,7 +205,7 @@ def main() -> None:
     process_counts = {int(k) for k in args.processes.split(",") if k}
     rows = []
     for count in counts:
-        rate, rate_cpu = replicated(base, count, args.epochs)
+        rate, rate_cpu, _ = replicated(base, count, args.epochs)
         separate = processes(args.agent, count, args.epochs) if count in process_counts else None
         rows.append((count, rate, rate_cpu, separate))
         print(f"  K={count}: {rate:.0f} replica-steps/s", file=sys.stderr, flush=True)

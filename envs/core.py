@@ -90,6 +90,21 @@ def as_memory(action, shape: tuple[int, ...]) -> np.ndarray:
     return memory
 
 
+def step_outputs(memory: np.ndarray, features: np.ndarray, probs: np.ndarray, loss: np.ndarray,
+                 reward_clamp: float | np.ndarray, output_gate: float | np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What a step shows the agent, for rows (B, ...) or K replicas' stacks (K, B, ...):
+    (observation [memory | features | probabilities] (..., B, D), reward -min(loss, clamp)
+    (..., B) (loss >= 0: in [-clamp, 0]; ``reward_clamp`` a number or (K, 1)), A's
+    prediction (..., B)). ``output_gate`` (a number or (K, 1, 1)) multiplies the
+    probabilities the observation shows: 0 where the memory-net must not see A's output
+    (``memory_sees_output=false``); None shows them all."""
+    reward = -np.minimum(loss, reward_clamp)
+    shown = probs if output_gate is None else probs * output_gate
+    observation = np.concatenate([memory, features, shown], axis=-1)
+    return observation, reward, probs.argmax(axis=-1)
+
+
 class StepCore:
     """One batched step of the action network: features, prediction, loss, reward (NumPy).
 
@@ -118,7 +133,7 @@ class StepCore:
             loss = np.zeros(input_ids.shape[0], dtype=np.float32)
             if valid.any():
                 probs[valid], loss[valid] = run(features[valid], memory[valid], targets[valid])
-        reward = -np.minimum(loss, self.reward_clamp)  # loss >= 0: clamp to [0, reward_clamp]
-        observation = np.concatenate(
-            [memory, features, probs if self.sees_output else np.zeros_like(probs)], axis=1)
-        return observation, reward, loss, probs.argmax(axis=1)
+        observation, reward, prediction = step_outputs(memory, features, probs, loss,
+                                                        self.reward_clamp,
+                                                        None if self.sees_output else 0.0)
+        return observation, reward, loss, prediction

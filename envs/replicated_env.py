@@ -19,7 +19,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from mannrl_gym.envs.core import as_memory
+from mannrl_gym.envs.core import as_memory, step_outputs
 from mannrl_gym.envs.vector_env import MannRLVectorEnv, autoreset_step
 from mannrl_gym.stacked_learners import StackedLearners
 from mannrl_gym.stream import refill_schedules
@@ -217,10 +217,9 @@ class ReplicatedVectorEnv(VectorEnv):
         features = (self.tables[inputs] if self.tables.ndim == 2
                     else self.tables[np.arange(self.num_replicas)[:, None], inputs])
         probs, loss = self.learners.train_step(features, memory, rows["targets"][t])
-        reward = -np.minimum(loss, self.clamp)
-        shown = probs if self.output_gate is None else probs * self.output_gate
-        observation = np.concatenate([memory, features, shown], axis=2)
-        return observation, reward, loss, probs.argmax(axis=2)
+        observation, reward, prediction = step_outputs(memory, features, probs, loss, self.clamp,
+                                                        self.output_gate)
+        return observation, reward, loss, prediction
 
     def _replica_steps(self, t: int, memory: np.ndarray):
         """Each replica still in its pass takes its own single-env step; the rest idle."""

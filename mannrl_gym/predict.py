@@ -27,6 +27,7 @@ from mannrl_gym.config import ConfigError
 from mannrl_gym.evaluation import recalibrate as recalibrate_statistics
 from mannrl_gym.evaluation import warm_start_memory
 from mannrl_gym.experiments import MannRLExperiment
+from mannrl_gym.envs.core import step_outputs
 from mannrl_gym.rundir import load_run
 
 SENTENCE_TASKS = ("sentence", "translate")
@@ -99,10 +100,11 @@ class Predictor:
         with torch.no_grad():
             for t in range(steps):
                 features = self._table[inputs[t]]
-                probs, _ = self.learner.evaluate(features, memory, no_targets)
-                written[t] = probs.argmax(axis=1)
-                shown = probs if self.config.memory_sees_output else np.zeros_like(probs)
-                memory = self.agent.act(np.concatenate([memory, features, shown], axis=1))
+                probs, loss = self.learner.evaluate(features, memory, no_targets)
+                observation, _, written[t] = step_outputs(
+                    memory, features, probs, loss, 0.0,
+                    None if self.config.memory_sees_output else 0.0)
+                memory = self.agent.act(observation)
         results = []
         for row, read in enumerate(reads):
             out = written[len(read):len(read) + limit, row].tolist()
