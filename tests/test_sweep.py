@@ -132,7 +132,9 @@ def test_bad_parameter_ranges_are_named(tmp_path, capsys, spec, message):
 
 @pytest.mark.parametrize("option, message", [(["--trials", "0"], "--trials must be 1 or more"),
                                              (["--trials", "-1"], "--trials must be 1 or more"),
-                                             (["--workers", "0"], "--workers must be 1 or more")])
+                                             (["--workers", "0"], "--workers must be 1 or more"),
+                                             (["--workers", str(8 * (os.cpu_count() or 1) + 1)],
+                                              "per core of this machine")])
 def test_bad_counts_are_named(tmp_path, capsys, option, message):
     path = write_sweep(tmp_path)
     assert message in sweep_error([str(path), *option, "--out-dir", str(tmp_path / "runs")], capsys)

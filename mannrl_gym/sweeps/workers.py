@@ -27,6 +27,8 @@ from mannrl_gym.sweeps.spec import SweepError, check_config_and_metric, load_swe
 from mannrl_gym.sweeps.stopping import POLL_S, Interrupted, Stop, sigint_ignored
 from mannrl_gym.sweeps.trial import TrialFailed, die_with_parent, run_trial
 
+MAX_WORKERS_PER_CORE = 8  # more worker processes than this per core is a typo, not a plan
+
 
 @dataclass
 class SweepSettings:
@@ -107,6 +109,10 @@ def open_sweep(settings: SweepSettings, check: bool = True):
         raise SweepError(f"--trials must be 1 or more, got {settings.trials}")
     if settings.workers < 1:
         raise SweepError(f"--workers must be 1 or more, got {settings.workers}")
+    if settings.workers > MAX_WORKERS_PER_CORE * (os.cpu_count() or 1):
+        raise SweepError(f"--workers {settings.workers} is more than {MAX_WORKERS_PER_CORE} per "
+                         f"core of this machine ({os.cpu_count()} cores): each worker is a "
+                         f"process training one trial at a time; start more machines instead")
     sweep = load_sweep(settings.path, settings.overrides)
     if check:
         check_config_and_metric(sweep, settings.path)
@@ -201,9 +207,12 @@ def _run(settings: SweepSettings, stop: Stop) -> SweepResult:
         processes = [context.Process(target=_worker_process,
                                      args=(settings, budget, i, os.getpid()),
                                      name=f"mannrl-sweep-worker-{i}")
-                     for i in range(settings.workers)]
+                     for i in range(min(settings.workers, settings.trials))]  # idle ones: none
         with sigint_ignored():
             for process in processes:
+                if stop.signum is not None:  # told to stop while starting them
+                    processes = [p for p in processes if p.pid is not None]
+                    break
                 process.start()
         _join(processes, stop)
         for i, process in enumerate(processes):
