@@ -30,7 +30,8 @@ replays), this one (the stretch, the device check).
 
 The CPU default (``device=cpu``) is the NumPy path, which matches single runs exactly; on a
 device the arithmetic is the same but float rounding differs (``tests/test_device.py``
-compares a pass on torch's CPU device with the NumPy pass).
+compares a pass on torch's CPU device, ``device=torch-cpu``, with the NumPy pass;
+``tests/test_device_arithmetic.py`` each function's two backends).
 """
 
 from __future__ import annotations
