@@ -1,7 +1,8 @@
 """The replicated path on a torch device (``mannrl_gym.replicas.device``).
 
 Every test runs the torch code on torch's CPU device (the same code a GPU runs) and compares
-it with the NumPy path, which equals single runs exactly. The arithmetic is the same, the
+it with the NumPy path, which equals single runs exactly (A's step alone, function by
+function: ``tests/test_device_arithmetic.py``). The arithmetic is the same, the
 rounding is not; one family of parameters differs by more than rounding: the bias of a
 linear layer followed by batch norm, whose gradient is zero up to rounding (batch norm
 removes it) and which Adam and RMSprop, normalising the gradient, move by up to lr a step
@@ -25,39 +26,11 @@ from mannrl_gym.stacked_learners import StackedLearners
 from mannrl_gym.supervised import ActionLearner
 from mannrl_gym.tasks import build_task
 
-from conftest import learner_batches, pre_norm_biases, small_config
+from conftest import pre_norm_biases, small_config
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
 DEVICES = ["cpu", pytest.param("cuda", marks=CUDA)]
 SMALL = ["num_sequences=300", "eval_batch_size=64", "wandb_mode=disabled", "progress=false"]
-
-
-@pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("double_softmax", [True, False])
-@pytest.mark.parametrize("hidden_layers,embed_size", [(1, None), (2, None), (2, 6)])
-def test_device_step_equals_the_numpy_step(device, double_softmax, hidden_layers, embed_size):
-    def learners():
-        return [ActionLearner(11, 8, 16, 5, lr=lr, clipping=clipping, double_softmax=double_softmax,
-                              seed=seed, hidden_layers=hidden_layers, embed_size=embed_size)
-                for seed, lr, clipping in [(0, 1e-3, 0.01), (1, 3e-3, 100.0), (2, 1e-2, 0.5)]]
-    numpy_side, torch_side = StackedLearners(learners()), StackedLearners(learners())
-    on_device = DeviceLearners(torch_side.learners, torch_side.storage, torch.device(device))
-    on_device.upload()
-    for features, memory, targets in learner_batches(6):
-        probs, loss = numpy_side.train_step(features, memory, targets)
-        d_probs, d_loss = on_device.train_step(*(torch.from_numpy(a).to(device)
-                                                 for a in (features, memory, targets)))
-        np.testing.assert_allclose(d_probs.cpu().numpy(), probs, atol=2e-6)
-        np.testing.assert_allclose(d_loss.cpu().numpy(), loss, rtol=1e-5, atol=2e-6)
-    on_device.download(6)
-    skip = pre_norm_biases(numpy_side.learners[0].net)
-    for mine, theirs in zip(torch_side.learners, numpy_side.learners):
-        assert mine.steps == theirs.steps == 6
-        for name, value in theirs.net.state_dict().items():
-            if name in skip or name.endswith("running_mean"):
-                continue
-            np.testing.assert_allclose(mine.net.state_dict()[name].numpy(), value.numpy(),
-                                       rtol=1e-4, atol=1e-6, err_msg=name)
 
 
 def passes(agent: str, device: str, epochs: int = 2, **keys) -> tuple[list, ReplicatedExperiment]:

@@ -48,6 +48,8 @@ K, B = 3, 16
 RATES = [(0, 1e-3, 0.01), (1, 3e-3, 100.0), (2, 1e-2, 0.5)]  # (seed, lr, clipping) per replica
 NOISE = 1e-5  # |gradient| of a bias before batch norm, rounding only (measured <= 5e-6)
 SHAPES = [(1, None), (2, None), (2, 6)]  # (hidden_layers, embed_size)
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
+DEVICES = ["cpu", pytest.param("cuda", marks=CUDA)]  # A's step also on a GPU, where there is one
 
 
 def adam_reach(steps: int) -> float:
@@ -61,18 +63,18 @@ def adam_reach(steps: int) -> float:
     return total
 
 
-def both_sides(double_softmax: bool, hidden_layers: int, embed_size: int | None):
-    """(the host's StackedLearners, the device's DeviceLearners on torch's CPU device), K
-    replicas with the same initial weights."""
+def both_sides(device: str, double_softmax: bool, hidden_layers: int, embed_size: int | None):
+    """(the host's StackedLearners, the device's DeviceLearners on ``device``), K replicas
+    with the same initial weights."""
     def learners():
         return [ActionLearner(11, 8, 16, 5, lr=lr, clipping=clipping,
                               double_softmax=double_softmax, seed=seed,
                               hidden_layers=hidden_layers, embed_size=embed_size)
                 for seed, lr, clipping in RATES]
     host, other = StackedLearners(learners()), StackedLearners(learners())
-    device = DeviceLearners(other.learners, other.storage, torch.device("cpu"))
-    device.upload()
-    return host, device
+    on_device = DeviceLearners(other.learners, other.storage, torch.device(device))
+    on_device.upload()
+    return host, on_device
 
 
 def flat_names(net: torch.nn.Module) -> list[str]:
@@ -80,36 +82,41 @@ def flat_names(net: torch.nn.Module) -> list[str]:
     return [name for name, p in net.named_parameters() for _ in range(p.numel())]
 
 
+@pytest.mark.parametrize("where", DEVICES)
 @pytest.mark.parametrize("double_softmax", [True, False])
 @pytest.mark.parametrize("hidden_layers,embed_size", SHAPES)
-def test_one_forward_backward_gives_the_same_outputs_and_gradient(double_softmax, hidden_layers,
-                                                                  embed_size):
-    host, device = both_sides(double_softmax, hidden_layers, embed_size)
+def test_one_forward_backward_gives_the_same_outputs_and_gradient(where, double_softmax,
+                                                                  hidden_layers, embed_size):
+    host, device = both_sides(where, double_softmax, hidden_layers, embed_size)
     noise = np.isin(flat_names(host.learners[0].net), sorted(pre_norm_biases(
         host.learners[0].net)))
     index = (np.arange(K)[:, None], np.arange(B)[None, :])
     for features, memory, targets in learner_batches(3):
         probs, loss = forward_backward(host, features, memory, targets, index)
-        d_probs, d_loss, d_grad, _ = device.forward_backward(
-            *(torch.from_numpy(a) for a in (features, memory, targets)))
-        np.testing.assert_allclose(d_probs.numpy(), probs, atol=2e-6)
-        np.testing.assert_allclose(d_loss.numpy(), loss, rtol=1e-5, atol=2e-6)
-        grad, d_grad = host.grads, d_grad.numpy()
+        d_probs, d_loss, d_grad = (part.cpu().numpy() for part in device.forward_backward(
+            *(torch.from_numpy(a).to(where) for a in (features, memory, targets)))[:3])
+        np.testing.assert_allclose(d_probs, probs, atol=2e-6)
+        np.testing.assert_allclose(d_loss, loss, rtol=1e-5, atol=2e-6)
+        grad = host.grads
         assert np.abs(grad[:, ~noise]).max() > 0.1  # a gradient of order 1 to compare
         np.testing.assert_allclose(d_grad[:, ~noise], grad[:, ~noise], rtol=1e-4, atol=2e-6)
         # the biases before batch norm: rounding noise on both sides
         assert np.abs(grad[:, noise]).max() < NOISE and np.abs(d_grad[:, noise]).max() < NOISE
 
 
+@pytest.mark.parametrize("where", DEVICES)
 @pytest.mark.parametrize("steps", [1, 6])
 @pytest.mark.parametrize("double_softmax", [True, False])
 @pytest.mark.parametrize("hidden_layers,embed_size", SHAPES)
-def test_steps_update_every_parameter_moment_and_statistic_alike(steps, double_softmax,
+def test_steps_update_every_parameter_moment_and_statistic_alike(where, steps, double_softmax,
                                                                  hidden_layers, embed_size):
-    host, device = both_sides(double_softmax, hidden_layers, embed_size)
+    host, device = both_sides(where, double_softmax, hidden_layers, embed_size)
     for features, memory, targets in learner_batches(steps):
-        host.train_step(features, memory, targets)
-        device.train_step(*(torch.from_numpy(a) for a in (features, memory, targets)))
+        probs, loss = host.train_step(features, memory, targets)
+        d_probs, d_loss = device.train_step(*(torch.from_numpy(a).to(where)
+                                              for a in (features, memory, targets)))
+        np.testing.assert_allclose(d_probs.cpu().numpy(), probs, atol=2e-6)
+        np.testing.assert_allclose(d_loss.cpu().numpy(), loss, rtol=1e-5, atol=2e-6)
     state = {name: torch.from_numpy(getattr(host.storage, name).numpy()).clone()
              for name in ("exp_avg", "exp_avg_sq")}
     device.download(steps)
