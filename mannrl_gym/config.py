@@ -109,7 +109,7 @@ class Config:
     wandb_mode: Literal["offline", "disabled", "online"] = "offline"
     wandb_project: str = "mannrl-gym"
     num_threads: int = 1  # torch and BLAS threads (1 is fastest for these small batches)
-    device: str = "cpu"  # replicated runs (seeds=...): where their batched steps run (cpu, cuda, cuda:N)
+    device: str = "cpu"  # replicated runs (seeds=...): where their batched steps run (cpu, torch-cpu, cuda)
     max_minutes: Optional[float] = None  # stop after the epoch that crosses this wall-clock budget
     progress: bool = True
 
@@ -139,8 +139,9 @@ class Config:
         if not 0 <= self.repaired_explore_units <= self.memory_size:
             self._fail("repaired_explore_units", f"must lie in [0, memory_size="
                        f"{self.memory_size}], got {self.repaired_explore_units}")
-        if not re.fullmatch(r"cpu|cuda(:[0-9]+)?|mps", self.device):
-            self._fail("device", f"must be cpu, cuda, cuda:N or mps, got '{self.device}'")
+        if not re.fullmatch(r"cpu|torch-cpu|cuda(:[0-9]+)?|mps", self.device):
+            self._fail("device", f"must be cpu, torch-cpu, cuda, cuda:N or mps, got "
+                       f"'{self.device}'")
         if self.holdout_distinct is not None and self.holdout_distinct < 0:
             self._fail("holdout_distinct", f"must be >= 0 or null, got {self.holdout_distinct}")
         if self.holdout_distinct and (self.task != "logic" or self.holdout != "distinct"):

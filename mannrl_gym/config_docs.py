@@ -145,8 +145,9 @@ SECTIONS: dict[str, dict[str, str]] = {
                        "when you pass it, and always in an async worker",
         "device": "where a replicated run's (`seeds=`, `replicas=`) batched steps run: `cpu` "
                   "(NumPy, equal to single runs), `cuda`, `cuda:N` or `mps` (torch; the same "
-                  "arithmetic, other rounding; docs/replicas.md). Evaluation, checkpoints and "
-                  "single runs stay on the CPU",
+                  "arithmetic, other rounding; docs/replicas.md), or `torch-cpu` (the device "
+                  "path's torch code on torch's CPU device: to check it where there is no "
+                  "GPU). Evaluation, checkpoints and single runs stay on the CPU",
         "max_minutes": "stop after the epoch that crosses this wall-clock budget",
         "progress": "progress bars (on a terminal)",
     },

@@ -37,3 +37,15 @@ def learner_batches(steps: int, replicas: int = 3, rows: int = 16, features: int
         yield (rng.random((replicas, rows, features), dtype=np.float32),
                rng.random((replicas, rows, memory), dtype=np.float32),
                rng.integers(0, outputs, (replicas, rows)))
+
+
+def pre_norm_biases(net) -> set[str]:
+    """Names of the biases of linear layers that feed a batch norm: batch norm removes them,
+    so their gradient is rounding noise (tests/test_device_arithmetic.py)."""
+    import torch
+
+    names, modules = set(), list(net.named_modules())
+    for (name, module), (_, following) in zip(modules, modules[1:]):
+        if isinstance(module, torch.nn.Linear) and isinstance(following, torch.nn.BatchNorm1d):
+            names.add(f"{name}.bias")
+    return names

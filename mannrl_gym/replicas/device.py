@@ -30,7 +30,8 @@ replays), this one (the stretch, the device check).
 
 The CPU default (``device=cpu``) is the NumPy path, which matches single runs exactly; on a
 device the arithmetic is the same but float rounding differs (``tests/test_device.py``
-compares a pass on torch's CPU device with the NumPy pass).
+compares a pass on torch's CPU device, ``device=torch-cpu``, with the NumPy pass;
+``tests/test_device_arithmetic.py`` each function's two backends).
 """
 
 from __future__ import annotations
@@ -51,10 +52,10 @@ MIN_DEVICE_STEPS = 64
 
 
 def check_device(name: str) -> torch.device:
-    """The torch device ``name`` names ('cuda', 'cuda:1', 'mps', 'cpu'); ValueError saying why
-    when it is not usable here."""
+    """The torch device ``name`` names ('cuda', 'cuda:1', 'mps', 'cpu'; the config's
+    'torch-cpu' is 'cpu'); ValueError saying why when it is not usable here."""
     try:
-        device = torch.device(name)
+        device = torch.device("cpu" if name == "torch-cpu" else name)
     except RuntimeError as error:
         raise ValueError(f"'{name}' is not a torch device ({error})") from None
     if device.type == "cuda" and not torch.backends.cuda.is_built():
@@ -71,6 +72,18 @@ def check_device(name: str) -> torch.device:
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"'{name}' asked for, but torch.backends.mps.is_available() is False")
     return device
+
+
+def step_outputs(memory: torch.Tensor, features: torch.Tensor, probs: torch.Tensor,
+                 loss: torch.Tensor, reward_clamp: torch.Tensor,
+                 output_gate: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``envs.core.step_outputs`` on the device for K stacks (``tests/test_device_arithmetic.py``
+    compares the two): (observation [memory | features | gated probabilities] (K, B, D),
+    reward -min(loss, clamp) (K, B)); ``reward_clamp`` (K, 1), ``output_gate`` (K, 1, 1) or
+    None (A's prediction is not needed on the device)."""
+    reward = -torch.minimum(loss, reward_clamp)
+    shown = probs if output_gate is None else probs * output_gate
+    return torch.cat([memory, features, shown], dim=2), reward
 
 
 class DevicePass:
@@ -219,9 +232,9 @@ class DevicePass:
         features = (self.tables[inputs] if self.tables.dim() == 2
                     else self.tables[self.replica_index.view(-1, 1), inputs])
         probs, loss = self.learners.train_step(features, memory, targets)
-        reward = -torch.minimum(loss, self.clamp)
-        shown = probs if self.output_gate is None else probs * self.output_gate
-        self._state.copy_(torch.cat([memory, features, shown], dim=2))
+        observation, reward = step_outputs(memory, features, probs, loss, self.clamp,
+                                           self.output_gate)
+        self._state.copy_(observation)
         self._loss_sum += loss.sum(dim=1)
         if self._learning:
             usable = torch.ones_like(starts) if memory_nets.carry_memory else ~starts

@@ -84,7 +84,32 @@ class DeviceLearners:
     def train_step(self, features: torch.Tensor, memory: torch.Tensor,
                    targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One step of every replica; (probabilities (K, B, V), loss (K, B))."""
-        flat, rows = self.flat, features.shape[1]
+        rows = features.shape[1]
+        probs, loss, grad, batch_statistics = self.forward_backward(features, memory, targets)
+        # clip_grad_norm_ per replica, folding in the 1/B of the mean
+        norms = torch.linalg.vector_norm(grad, dim=1) / rows
+        self.bad |= ~torch.isfinite(norms)
+        scale = torch.clamp(self.clipping / (norms + 1e-6), max=1.0) / rows
+        grad *= scale.unsqueeze(1)
+        self._adam(grad)
+        for mean, var, stats in batch_statistics:  # batch norm's running averages
+            (mean_at, shape), (var_at, _) = stats
+            running_mean = self.statistics[:, mean_at:mean_at + shape.numel()]
+            running_var = self.statistics[:, var_at:var_at + shape.numel()]
+            running_mean.mul_(1 - BN_MOMENTUM).add_(mean.squeeze(1), alpha=BN_MOMENTUM)
+            running_var.mul_(1 - BN_MOMENTUM).add_(var.squeeze(1),
+                                                   alpha=BN_MOMENTUM * rows / (rows - 1))
+        self.counts += 1
+        return probs, loss
+
+    def forward_backward(self, features: torch.Tensor, memory: torch.Tensor,
+                         targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor,
+                                                         torch.Tensor, list]:
+        """A's forward in training mode and the backward of the summed loss (as
+        ``supervised.forward_backward``): (probabilities (K, B, V), loss (K, B), gradient
+        (K, P) in the flat parameter rows' order, each batch-norm block's (batch mean (K, 1,
+        O), biased batch variance (K, 1, O), its statistics' offsets))."""
+        flat = self.flat
         caches = []
 
         def block(x: torch.Tensor, depth: int) -> torch.Tensor:
@@ -136,21 +161,7 @@ class DeviceLearners:
             if depth > 0:
                 d_hidden = d_pre @ w
         grad = torch.cat([grads[offset].flatten(1) for offset in sorted(grads)], dim=1)
-        # clip_grad_norm_ per replica, folding in the 1/B of the mean
-        norms = torch.linalg.vector_norm(grad, dim=1) / rows
-        self.bad |= ~torch.isfinite(norms)
-        scale = torch.clamp(self.clipping / (norms + 1e-6), max=1.0) / rows
-        grad *= scale.unsqueeze(1)
-        self._adam(grad)
-        for _, _, _, _, _, _, mean, var, stats in caches:  # batch norm's running averages
-            (mean_at, shape), (var_at, _) = stats
-            running_mean = self.statistics[:, mean_at:mean_at + shape.numel()]
-            running_var = self.statistics[:, var_at:var_at + shape.numel()]
-            running_mean.mul_(1 - BN_MOMENTUM).add_(mean.squeeze(1), alpha=BN_MOMENTUM)
-            running_var.mul_(1 - BN_MOMENTUM).add_(var.squeeze(1),
-                                                   alpha=BN_MOMENTUM * rows / (rows - 1))
-        self.counts += 1
-        return probs, loss
+        return probs, loss, grad, [cache[6:] for cache in caches]
 
     def _adam(self, grad: torch.Tensor) -> None:
         """torch.optim.Adam's step on every row, each with its own step count and lr."""
