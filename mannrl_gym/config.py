@@ -22,6 +22,11 @@ from mannrl_gym import agent_registry
 from mannrl_gym.errors import ConfigError
 
 
+MAX_SEED = 2**32 - 1  # numpy, torch and Gymnasium all take it (replicas add small offsets)
+MAX_THREADS = 1024  # far beyond any machine; a million threads crash OpenMP
+MAX_NAME_BYTES = 200  # a folder name (the file system's limit is 255; checkpoints add a suffix)
+
+
 @dataclass
 class Config:
     """All settings of one MANN-RL experiment (defaults: the paper's Table 1, Logic)."""
@@ -200,9 +205,16 @@ class Config:
                                           or self.run_name in ("", ".", "..")):
             self._fail("run_name", f"must be a plain folder name inside out_dir (no '/', '\\', "
                        f"'.' or '..'), got {self.run_name!r}")
+        if self.run_name is not None and len(self.run_name.encode()) > MAX_NAME_BYTES:
+            self._fail("run_name", f"must be at most {MAX_NAME_BYTES} bytes (a folder name), got "
+                       f"{len(self.run_name.encode())}")
         self._validate_length_band()
-        if self.max_minutes is not None and self.max_minutes <= 0:
+        if self.max_minutes is not None and not self.max_minutes > 0:  # NaN too
             self._fail("max_minutes", f"must be > 0, got {self.max_minutes}")
+        if not 0 <= self.seed <= MAX_SEED:  # Gymnasium refuses < 0, torch > 64 bits
+            self._fail("seed", f"must lie in [0, {MAX_SEED}], got {self.seed}")
+        if not 1 <= self.num_threads <= MAX_THREADS:  # OpenMP crashes far beyond the cores
+            self._fail("num_threads", f"must lie in [1, {MAX_THREADS}], got {self.num_threads}")
         return self
 
     def _validate_curriculum(self) -> None:
@@ -418,7 +430,7 @@ def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
     if overrides:
         merged = {**config.to_dict(), **overrides}
         unknown = [k for k in overrides if k not in KEYS]
-        source = f"{path} (command-line override)" if overrides else str(path)
+        source = f"{path} (with command-line overrides)"
         if unknown:
             from_mapping({unknown[0]: overrides[unknown[0]]}, source=source)
         config = from_mapping(merged, source=source)

@@ -294,3 +294,25 @@ def test_the_envs_still_take_a_task_smaller_than_the_trainers_batch():
     env = gymnasium.make("MannRL-Logic-v0", num_sequences=10)  # batch_size 16: not the env's
     observation, _ = env.reset(seed=0)
     assert observation.shape == env.observation_space.shape
+
+
+@pytest.mark.parametrize("override, says", [
+    ("seed=-1", "key 'seed' must lie in [0, "),  # was Gymnasium's traceback
+    ("seed=100000000000000000000000", "key 'seed' must lie in [0, "),  # was torch's overflow
+    ("max_minutes=nan", "key 'max_minutes' must be > 0, got nan"),  # was a run with no budget
+    ("run_name=" + "x" * 300, "key 'run_name' must be at most"),  # was OSError: name too long
+    ("num_threads=100000", "key 'num_threads' must lie in [1, "),  # was a crash in OpenMP
+])
+def test_values_the_libraries_below_cannot_take_are_refused_up_front(tmp_path, capsys, override,
+                                                                     says):
+    assert cli.main(["train", LOGIC, *QUICK, override, f"out_dir={tmp_path}"]) == 2
+    assert says in error_line(capsys)
+    assert not any(tmp_path.iterdir())
+
+
+def test_an_error_in_a_key_from_the_file_does_not_blame_the_command_line(tmp_path, capsys):
+    config = tmp_path / "bad.yaml"
+    config.write_text("task: pos\ndata_path: nowhere.conllu\nval_path: nowhere.conllu\n")
+    assert cli.main(["train", str(config), *QUICK, f"out_dir={tmp_path}"]) == 2
+    err = error_line(capsys)
+    assert "with command-line overrides" in err and "(command-line override)" not in err
