@@ -316,3 +316,13 @@ def test_an_error_in_a_key_from_the_file_does_not_blame_the_command_line(tmp_pat
     assert cli.main(["train", str(config), *QUICK, f"out_dir={tmp_path}"]) == 2
     err = error_line(capsys)
     assert "with command-line overrides" in err and "(command-line override)" not in err
+
+
+@pytest.mark.parametrize("seeds, says", [("0-100000", "names more than 4096 seeds"),
+                                         ("0-99999999999999", "names more than 4096 seeds"),
+                                         ("0-4000,0", "repeats seed(s) [0]")])
+def test_a_huge_seed_range_is_refused_at_once(tmp_path, capsys, seeds, says):
+    """Was a hang: every seed counted against the whole list (quadratic), or a list of 10^14."""
+    assert cli.main(["train", LOGIC, *QUICK, f"seeds={seeds}", f"out_dir={tmp_path}"]) == 2
+    assert says in error_line(capsys)
+    assert not any(tmp_path.iterdir())
