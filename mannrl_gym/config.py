@@ -19,7 +19,7 @@ from typing import Any, Literal, Optional
 import yaml
 
 from mannrl_gym import agent_registry
-from mannrl_gym.errors import ConfigError
+from mannrl_gym.errors import ConfigError, read_utf8
 
 
 MAX_SEED = 2**32 - 1  # numpy, torch and Gymnasium all take it (replicas add small offsets)
@@ -419,9 +419,12 @@ def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        data = yaml.load(path.read_text(), Loader=UniqueKeyLoader) or {}
+        data = yaml.load(read_utf8(path), Loader=UniqueKeyLoader) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)  # one line: where and what, not the excerpt
+        where = f":{mark.line + 1}" if mark is not None else ""
+        what = getattr(exc, "problem", None) or " ".join(str(exc).split())
+        raise ConfigError(f"{path}{where}: not valid YAML: {what}") from None
     except ConfigError as exc:  # a key given twice
         raise ConfigError(f"{path}: {exc}") from None
     if not isinstance(data, dict):

@@ -326,3 +326,28 @@ def test_a_huge_seed_range_is_refused_at_once(tmp_path, capsys, seeds, says):
     assert cli.main(["train", LOGIC, *QUICK, f"seeds={seeds}", f"out_dir={tmp_path}"]) == 2
     assert says in error_line(capsys)
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("content", [bytes(range(256)) * 4, "task: logic\n# caf\xe9\n".encode("latin-1")])
+@pytest.mark.parametrize("kind", ["config", "conllu"])
+def test_a_config_or_treebank_that_is_not_utf8_is_named_with_its_line(tmp_path, capsys, content,
+                                                                       kind):
+    bad = tmp_path / f"bad.{'yaml' if kind == 'config' else 'conllu'}"
+    bad.write_bytes(content)
+    sample = ROOT / "mannrl_gym/sample_data"
+    args = ([str(bad)] if kind == "config" else
+            [LOGIC, "task=pos", f"data_path={bad}", f"val_path={sample / 'pos-val.conllu'}",
+             f"vectors_path={sample / 'vectors-16d.txt'}"])
+    assert cli.main(["train", *args, *QUICK, f"out_dir={tmp_path / 'runs'}"]) == 2
+    assert f"{bad}:2: not valid UTF-8" in error_line(capsys)  # was UnicodeDecodeError
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("text, says", [("task:\tlogic\n", ":1: not valid YAML: found character"),
+                                        ("lr: !!python/object/apply:os.system ['true']\n",
+                                         ":1: not valid YAML: could not determine a constructor")])
+def test_invalid_yaml_is_one_line_naming_the_line(tmp_path, capsys, text, says):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    assert cli.main(["train", str(bad), *QUICK, f"out_dir={tmp_path}"]) == 2
+    assert f"{bad}{says}" in error_line(capsys)  # was PyYAML's excerpt over several lines
