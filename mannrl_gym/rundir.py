@@ -19,6 +19,7 @@ import yaml
 
 from mannrl_gym import checkpoint
 from mannrl_gym.config import Config, ConfigError, as_saved, from_mapping
+from mannrl_gym.errors import read_utf8
 
 READ_ONLY = {"progress": False, "wandb_mode": "disabled"}  # a run read back logs nothing
 
@@ -29,7 +30,12 @@ def load_run_config(run_dir: Path, overrides: dict[str, Any] | None = None) -> C
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         raise ConfigError(f"{path}: no run here (config.yaml missing)")
-    data = yaml.safe_load(path.read_text())
+    try:
+        data = yaml.safe_load(read_utf8(path))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: not a run's config (a mapping of keys to values)")
     return from_mapping({**as_saved(data), **(overrides or {})}, source=str(path))
 
 

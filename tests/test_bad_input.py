@@ -351,3 +351,12 @@ def test_invalid_yaml_is_one_line_naming_the_line(tmp_path, capsys, text, says):
     bad.write_text(text)
     assert cli.main(["train", str(bad), *QUICK, f"out_dir={tmp_path}"]) == 2
     assert f"{bad}{says}" in error_line(capsys)  # was PyYAML's excerpt over several lines
+
+
+@pytest.mark.parametrize("content", [bytes(range(256)) * 4, b"[unclosed: {\n", b"- a list\n"])
+def test_plot_of_a_run_whose_config_yaml_is_garbage_is_one_line(run_copy, capsys, content):
+    (run_copy / "config.yaml").write_bytes(content)
+    before = sorted(p.name for p in run_copy.iterdir())
+    assert cli.main(["plot", str(run_copy)]) == 2  # was UnicodeDecodeError / a YAML traceback
+    assert f"{run_copy / 'config.yaml'}" in error_line(capsys)
+    assert sorted(p.name for p in run_copy.iterdir()) == before
