@@ -112,6 +112,8 @@ def _compare(args: argparse.Namespace, extra: list[str]) -> int:
     from mannrl_gym import compare
     from mannrl_gym.replicas.spec import parse_seeds
 
+    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise ConfigError(f"--out {args.out}: exists and is not a directory; give a folder")
     agent_of = compare.parse_agents(args.agents)
     labels = list(agent_of)
     common, own = compare.split_overrides(parse_overrides(extra), labels)

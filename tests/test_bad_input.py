@@ -360,3 +360,12 @@ def test_plot_of_a_run_whose_config_yaml_is_garbage_is_one_line(run_copy, capsys
     assert cli.main(["plot", str(run_copy)]) == 2  # was UnicodeDecodeError / a YAML traceback
     assert f"{run_copy / 'config.yaml'}" in error_line(capsys)
     assert sorted(p.name for p in run_copy.iterdir()) == before
+
+
+def test_compare_out_a_regular_file_is_refused(tmp_path, capsys):
+    target = tmp_path / "a-file"
+    target.write_text("keep me")
+    assert cli.main(["compare", "--agents", "no_memory", "--seeds", "0", "--epochs", "1",
+                     "--out", str(target), "num_sequences=300"]) == 2  # was FileExistsError
+    assert "is not a directory" in error_line(capsys)
+    assert target.read_text() == "keep me"
