@@ -369,3 +369,11 @@ def test_compare_out_a_regular_file_is_refused(tmp_path, capsys):
                      "--out", str(target), "num_sequences=300"]) == 2  # was FileExistsError
     assert "is not a directory" in error_line(capsys)
     assert target.read_text() == "keep me"
+
+
+def test_plot_of_a_run_with_no_epoch_logged_says_so_and_writes_nothing(run_copy, capsys):
+    (run_copy / "metrics.jsonl").write_text("")
+    before = sorted(p.name for p in run_copy.iterdir())
+    assert cli.main(["plot", str(run_copy)]) == 2  # was an empty curves.png
+    assert "no epoch logged yet" in error_line(capsys)
+    assert sorted(p.name for p in run_copy.iterdir()) == before
