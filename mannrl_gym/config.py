@@ -413,13 +413,11 @@ class UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
-def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
-    """Read a YAML config file, apply ``overrides`` and validate everything."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
+def read_yaml(path: Path) -> Any:
+    """The data of a UTF-8 YAML file. DataError / ConfigError in one line naming the file and
+    line: bytes that are not UTF-8, invalid YAML, a mapping key given twice."""
     try:
-        data = yaml.load(read_utf8(path), Loader=UniqueKeyLoader) or {}
+        return yaml.load(read_utf8(path), Loader=UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)  # one line: where and what, not the excerpt
         where = f":{mark.line + 1}" if mark is not None else ""
@@ -427,6 +425,14 @@ def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
         raise ConfigError(f"{path}{where}: not valid YAML: {what}") from None
     except ConfigError as exc:  # a key given twice
         raise ConfigError(f"{path}: {exc}") from None
+
+
+def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
+    """Read a YAML config file, apply ``overrides`` and validate everything."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    data = read_yaml(path) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config must be a mapping of keys to values")
     config = from_mapping(data, source=str(path))

@@ -15,11 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-import yaml
 
 from mannrl_gym import checkpoint
-from mannrl_gym.config import Config, ConfigError, as_saved, from_mapping
-from mannrl_gym.errors import read_utf8
+from mannrl_gym.config import Config, ConfigError, as_saved, from_mapping, read_yaml
 
 READ_ONLY = {"progress": False, "wandb_mode": "disabled"}  # a run read back logs nothing
 
@@ -30,10 +28,7 @@ def load_run_config(run_dir: Path, overrides: dict[str, Any] | None = None) -> C
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         raise ConfigError(f"{path}: no run here (config.yaml missing)")
-    try:
-        data = yaml.safe_load(read_utf8(path))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+    data = read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: not a run's config (a mapping of keys to values)")
     return from_mapping({**as_saved(data), **(overrides or {})}, source=str(path))

@@ -377,3 +377,18 @@ def test_plot_of_a_run_with_no_epoch_logged_says_so_and_writes_nothing(run_copy,
     assert cli.main(["plot", str(run_copy)]) == 2  # was an empty curves.png
     assert "no epoch logged yet" in error_line(capsys)
     assert sorted(p.name for p in run_copy.iterdir()) == before
+
+
+@pytest.mark.parametrize("content, says", [
+    (bytes(range(256)) * 4, ":2: not valid UTF-8"),  # was UnicodeDecodeError
+    (b"[unclosed: {\n", ":2: not valid YAML"),  # was PyYAML's excerpt over several lines
+    (b"method: bayes\nmethod: grid\n", ": key 'method' is given twice (lines 1 and 2)"),  # was the last
+])
+def test_a_sweep_file_that_is_not_utf8_yaml_or_repeats_a_key_is_one_line(tmp_path, capsys,
+                                                                          content, says):
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_bytes(content)
+    assert cli.main(["sweep", str(sweep), "--trials", "1", "--out-dir", str(tmp_path / "out"),
+                     "epochs=1"]) == 2
+    assert f"{sweep}{says}" in error_line(capsys)
+    assert not (tmp_path / "out").exists()
