@@ -392,3 +392,11 @@ def test_a_sweep_file_that_is_not_utf8_yaml_or_repeats_a_key_is_one_line(tmp_pat
                      "epochs=1"]) == 2
     assert f"{sweep}{says}" in error_line(capsys)
     assert not (tmp_path / "out").exists()
+
+
+def test_sweep_workers_far_beyond_the_cores_are_refused_before_any_start(tmp_path, capsys):
+    """Was a thousand worker processes, each importing torch, for one trial."""
+    assert cli.main(["sweep", str(ROOT / "configs/sweeps/logic.yaml"), "--trials", "1",
+                     "--workers", "1000", "--out-dir", str(tmp_path / "out"), "epochs=1"]) == 2
+    assert "--workers 1000 is more than 8 per core" in error_line(capsys)
+    assert not (tmp_path / "out").exists()

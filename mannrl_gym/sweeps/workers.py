@@ -107,6 +107,9 @@ def open_sweep(settings: SweepSettings, check: bool = True):
         raise SweepError(f"--trials must be 1 or more, got {settings.trials}")
     if settings.workers < 1:
         raise SweepError(f"--workers must be 1 or more, got {settings.workers}")
+    if settings.workers > 8 * (os.cpu_count() or 1):  # each one a process with its own torch
+        raise SweepError(f"--workers {settings.workers} is more than 8 per core of this machine "
+                         f"({os.cpu_count()} cores); give fewer")
     sweep = load_sweep(settings.path, settings.overrides)
     if check:
         check_config_and_metric(sweep, settings.path)
@@ -193,7 +196,8 @@ def _run(settings: SweepSettings, stop: Stop) -> SweepResult:
 
     opened = open_sweep(settings)  # bad input stops here, before any worker starts
     lost: list[str] = []
-    if stop.signum is None and settings.workers == 1:
+    workers = min(settings.workers, settings.trials)  # a worker with no trial is a wasted process
+    if stop.signum is None and workers == 1:
         work(settings, Budget(settings.trials), stop, opened=opened)
     elif stop.signum is None:
         context = multiprocessing.get_context("spawn")
@@ -201,7 +205,7 @@ def _run(settings: SweepSettings, stop: Stop) -> SweepResult:
         processes = [context.Process(target=_worker_process,
                                      args=(settings, budget, i, os.getpid()),
                                      name=f"mannrl-sweep-worker-{i}")
-                     for i in range(settings.workers)]
+                     for i in range(workers)]
         with sigint_ignored():
             for process in processes:
                 process.start()
