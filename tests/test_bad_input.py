@@ -400,3 +400,12 @@ def test_sweep_workers_far_beyond_the_cores_are_refused_before_any_start(tmp_pat
                      "--workers", "1000", "--out-dir", str(tmp_path / "out"), "epochs=1"]) == 2
     assert "--workers 1000 is more than 8 per core" in error_line(capsys)
     assert not (tmp_path / "out").exists()
+
+
+def test_sweep_out_dir_a_regular_file_is_refused(tmp_path, capsys):
+    target = tmp_path / "a-file"
+    target.write_text("keep me")
+    assert cli.main(["sweep", str(ROOT / "configs/sweeps/logic.yaml"), "--trials", "1",
+                     "--out-dir", str(target), "epochs=1"]) == 2  # was NotADirectoryError
+    assert "exists and is not a directory" in error_line(capsys)
+    assert target.read_text() == "keep me"

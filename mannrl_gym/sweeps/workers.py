@@ -114,6 +114,8 @@ def open_sweep(settings: SweepSettings, check: bool = True):
     if check:
         check_config_and_metric(sweep, settings.path)
     if settings.storage is None:
+        from mannrl_gym.rundir import check_creatable
+        check_creatable(settings.out, "--out-dir")  # a file in the way: one line, not a traceback
         settings.out.mkdir(parents=True, exist_ok=True)  # the SQLite file lives there
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
