@@ -180,9 +180,9 @@ def test_a_wandb_key_in_netrc_or_the_environment_is_found(no_wandb_key, monkeypa
     assert wandb_key_found()
 
 
-def _interrupt_training(out_dir, extra: list[str], checkpoint_path):
-    """Start `mannrl train` for many epochs, send SIGINT once ``checkpoint_path`` exists;
-    (exit code, stdout, stderr)."""
+def _interrupt_training(out_dir, extra: list[str], checkpoint_path, signum=None):
+    """Start `mannrl train` for many epochs, send ``signum`` (SIGINT) once ``checkpoint_path``
+    exists; (exit code, stdout, stderr)."""
     import signal
     import subprocess
     import sys
@@ -198,7 +198,7 @@ def _interrupt_training(out_dir, extra: list[str], checkpoint_path):
             and process.poll() is None:
         time.sleep(0.2)
     time.sleep(0.5)  # into a later epoch, maybe mid-checkpoint
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum or signal.SIGINT)
     out, err = process.communicate(timeout=120)
     return process.returncode, out, err
 
@@ -409,3 +409,16 @@ def test_sweep_out_dir_a_regular_file_is_refused(tmp_path, capsys):
                      "--out-dir", str(target), "epochs=1"]) == 2  # was NotADirectoryError
     assert "exists and is not a directory" in error_line(capsys)
     assert target.read_text() == "keep me"
+
+
+@pytest.mark.parametrize("extra, replica", [([], ""), (["seeds=0-1"], "seed1")])
+def test_sigterm_stops_like_ctrl_c_with_exit_143(tmp_path, extra, replica):
+    """Was a silent death (exit -15): no resume line."""
+    import signal
+
+    run = tmp_path / "r"
+    code, _, err = _interrupt_training(tmp_path, extra, run / replica / "checkpoint.pt",
+                                       signal.SIGTERM)
+    assert code == 143, err
+    assert "Traceback" not in err and err.strip().splitlines()[-1].endswith(
+        f"; resume with: mannrl train --resume {run}"), err
