@@ -25,8 +25,8 @@ class SB3VecEnv(VecEnv):
     """SB3 VecEnv view of a MannRLVectorEnv (observations (B, D), actions (B, M) in [0, 1])."""
 
     def __init__(self, env: MannRLVectorEnv) -> None:
+        self.env = env  # first: VecEnv.__init__ reads render_mode through get_attr
         super().__init__(env.num_envs, env.single_observation_space, env.single_action_space)
-        self.env = env
         self._actions: np.ndarray | None = None
         self._next_seed: int | None = None
 

@@ -29,7 +29,9 @@ list answer at once.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from mannrl_gym import __version__
@@ -43,6 +45,11 @@ def _user_errors() -> tuple[type[Exception], ...]:
     checkpoint = sys.modules.get("mannrl_gym.checkpoint")
     return (ConfigError, DataError, FileNotFoundError) + (
         (checkpoint.CheckpointError,) if checkpoint else ())
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, so a run stops as on Ctrl-C (intact checkpoint, the
+    resume line) rather than dying with no word."""
 
 
 def _numerical_errors() -> tuple[type[Exception], ...]:
@@ -112,6 +119,8 @@ def _compare(args: argparse.Namespace, extra: list[str]) -> int:
     from mannrl_gym import compare
     from mannrl_gym.replicas.spec import parse_seeds
 
+    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise ConfigError(f"--out {args.out}: exists and is not a directory; give a folder")
     agent_of = compare.parse_agents(args.agents)
     labels = list(agent_of)
     common, own = compare.split_overrides(parse_overrides(extra), labels)
@@ -347,6 +356,13 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "config", None) and "=" in args.config:  # an override, not a file
         extra.insert(0, args.config)
         args.config = None
+    terminated = []
+    previous = None
+    if args.command in ("train", "compare") and threading.current_thread() is threading.main_thread():
+        def on_sigterm(signum, frame) -> None:
+            terminated.append(signum)
+            raise _Terminated()
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         if args.command == "train":
             return _train(args, extra)
@@ -381,7 +397,10 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     except KeyboardInterrupt as exc:  # trainer.Interrupted says where a run stopped
         print(str(exc) or "mannrl: interrupted", file=sys.stderr)
-        return 130
+        return 143 if terminated else 130  # the shell's codes for SIGTERM / SIGINT
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 1
 
 

@@ -19,7 +19,12 @@ from typing import Any, Literal, Optional
 import yaml
 
 from mannrl_gym import agent_registry
-from mannrl_gym.errors import ConfigError
+from mannrl_gym.errors import ConfigError, read_utf8
+
+
+MAX_SEED = 2**32 - 1  # numpy, torch and Gymnasium all take it (replicas add small offsets)
+MAX_THREADS = 1024  # far beyond any machine; a million threads crash OpenMP
+MAX_NAME_BYTES = 200  # a folder name (the file system's limit is 255; checkpoints add a suffix)
 
 
 @dataclass
@@ -201,9 +206,16 @@ class Config:
                                           or self.run_name in ("", ".", "..")):
             self._fail("run_name", f"must be a plain folder name inside out_dir (no '/', '\\', "
                        f"'.' or '..'), got {self.run_name!r}")
+        if self.run_name is not None and len(self.run_name.encode()) > MAX_NAME_BYTES:
+            self._fail("run_name", f"must be at most {MAX_NAME_BYTES} bytes (a folder name), got "
+                       f"{len(self.run_name.encode())}")
         self._validate_length_band()
-        if self.max_minutes is not None and self.max_minutes <= 0:
+        if self.max_minutes is not None and not self.max_minutes > 0:  # NaN too
             self._fail("max_minutes", f"must be > 0, got {self.max_minutes}")
+        if not 0 <= self.seed <= MAX_SEED:  # Gymnasium refuses < 0, torch > 64 bits
+            self._fail("seed", f"must lie in [0, {MAX_SEED}], got {self.seed}")
+        if not 1 <= self.num_threads <= MAX_THREADS:  # OpenMP crashes far beyond the cores
+            self._fail("num_threads", f"must lie in [1, {MAX_THREADS}], got {self.num_threads}")
         return self
 
     def _validate_curriculum(self) -> None:
@@ -402,24 +414,33 @@ class UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+def read_yaml(path: Path) -> Any:
+    """The data of a UTF-8 YAML file. DataError / ConfigError in one line naming the file and
+    line: bytes that are not UTF-8, invalid YAML, a mapping key given twice."""
+    try:
+        return yaml.load(read_utf8(path), Loader=UniqueKeyLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)  # one line: where and what, not the excerpt
+        where = f":{mark.line + 1}" if mark is not None else ""
+        what = getattr(exc, "problem", None) or " ".join(str(exc).split())
+        raise ConfigError(f"{path}{where}: not valid YAML: {what}") from None
+    except ConfigError as exc:  # a key given twice
+        raise ConfigError(f"{path}: {exc}") from None
+
+
 def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
     """Read a YAML config file, apply ``overrides`` and validate everything."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
-    try:
-        data = yaml.load(path.read_text(), Loader=UniqueKeyLoader) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    except ConfigError as exc:  # a key given twice
-        raise ConfigError(f"{path}: {exc}") from None
+    data = read_yaml(path) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config must be a mapping of keys to values")
     config = from_mapping(data, source=str(path))
     if overrides:
         merged = {**config.to_dict(), **overrides}
         unknown = [k for k in overrides if k not in KEYS]
-        source = f"{path} (command-line override)" if overrides else str(path)
+        source = f"{path} (with command-line overrides)"
         if unknown:
             from_mapping({unknown[0]: overrides[unknown[0]]}, source=source)
         config = from_mapping(merged, source=source)

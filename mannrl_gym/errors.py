@@ -4,6 +4,8 @@ naming the file and key or line, with no traceback."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class DataError(ValueError):
     """A data file is missing or malformed; the message names the file and line."""
@@ -11,3 +13,14 @@ class DataError(ValueError):
 
 class ConfigError(ValueError):
     """A configuration key is unknown, mistyped or impossible."""
+
+
+def read_utf8(path: Path) -> str:
+    """The text of a UTF-8 file; DataError names the file and line of the first bad byte."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line_no = data[:error.start].count(b"\n") + 1
+        raise DataError(f"{path}:{line_no}: not valid UTF-8 ({error.reason} at byte "
+                        f"{error.start})") from None

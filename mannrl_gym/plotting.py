@@ -17,6 +17,7 @@ import torch
 from mannrl_gym import agent_registry, checkpoint
 from mannrl_gym.agents import make_agent
 from mannrl_gym.config import ConfigError
+from mannrl_gym.errors import DataError
 from mannrl_gym.envs.vector_env import MannRLVectorEnv
 from mannrl_gym.replicas.spec import POINT_KEYS
 from mannrl_gym.rollout import rollout
@@ -72,6 +73,8 @@ def curves_figure(run_dirs: list[Path]):
     fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex=True)
     for run_dir, label in zip(run_dirs, _labels(run_dirs, configs)):
         rows = checkpoint.MetricsLog(run_dir / "metrics.jsonl").read()
+        if not rows:  # else an empty curves.png, and no word why
+            raise DataError(f"{run_dir / 'metrics.jsonl'}: no epoch logged yet; nothing to plot")
         epochs = [r["epoch"] for r in rows]
         for ax, (key, title) in zip(axes.flat, PANELS):
             ax.plot(epochs, [r.get(key) if r.get(key) is not None else np.nan for r in rows],

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-import yaml
 
 from mannrl_gym import checkpoint
-from mannrl_gym.config import Config, ConfigError, as_saved, from_mapping
+from mannrl_gym.config import Config, ConfigError, as_saved, from_mapping, read_yaml
 
 READ_ONLY = {"progress": False, "wandb_mode": "disabled"}  # a run read back logs nothing
 
@@ -29,7 +28,9 @@ def load_run_config(run_dir: Path, overrides: dict[str, Any] | None = None) -> C
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         raise ConfigError(f"{path}: no run here (config.yaml missing)")
-    data = yaml.safe_load(path.read_text())
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: not a run's config (a mapping of keys to values)")
     return from_mapping({**as_saved(data), **(overrides or {})}, source=str(path))
 
 

@@ -180,9 +180,9 @@ def test_a_wandb_key_in_netrc_or_the_environment_is_found(no_wandb_key, monkeypa
     assert wandb_key_found()
 
 
-def _interrupt_training(out_dir, extra: list[str], checkpoint_path):
-    """Start `mannrl train` for many epochs, send SIGINT once ``checkpoint_path`` exists;
-    (exit code, stdout, stderr)."""
+def _interrupt_training(out_dir, extra: list[str], checkpoint_path, signum=None):
+    """Start `mannrl train` for many epochs, send ``signum`` (SIGINT) once ``checkpoint_path``
+    exists; (exit code, stdout, stderr)."""
     import signal
     import subprocess
     import sys
@@ -198,7 +198,7 @@ def _interrupt_training(out_dir, extra: list[str], checkpoint_path):
             and process.poll() is None:
         time.sleep(0.2)
     time.sleep(0.5)  # into a later epoch, maybe mid-checkpoint
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum or signal.SIGINT)
     out, err = process.communicate(timeout=120)
     return process.returncode, out, err
 
@@ -294,3 +294,131 @@ def test_the_envs_still_take_a_task_smaller_than_the_trainers_batch():
     env = gymnasium.make("MannRL-Logic-v0", num_sequences=10)  # batch_size 16: not the env's
     observation, _ = env.reset(seed=0)
     assert observation.shape == env.observation_space.shape
+
+
+@pytest.mark.parametrize("override, says", [
+    ("seed=-1", "key 'seed' must lie in [0, "),  # was Gymnasium's traceback
+    ("seed=100000000000000000000000", "key 'seed' must lie in [0, "),  # was torch's overflow
+    ("max_minutes=nan", "key 'max_minutes' must be > 0, got nan"),  # was a run with no budget
+    ("run_name=" + "x" * 300, "key 'run_name' must be at most"),  # was OSError: name too long
+    ("num_threads=100000", "key 'num_threads' must lie in [1, "),  # was a crash in OpenMP
+])
+def test_values_the_libraries_below_cannot_take_are_refused_up_front(tmp_path, capsys, override,
+                                                                     says):
+    assert cli.main(["train", LOGIC, *QUICK, override, f"out_dir={tmp_path}"]) == 2
+    assert says in error_line(capsys)
+    assert not any(tmp_path.iterdir())
+
+
+def test_an_error_in_a_key_from_the_file_does_not_blame_the_command_line(tmp_path, capsys):
+    config = tmp_path / "bad.yaml"
+    config.write_text("task: pos\ndata_path: nowhere.conllu\nval_path: nowhere.conllu\n")
+    assert cli.main(["train", str(config), *QUICK, f"out_dir={tmp_path}"]) == 2
+    err = error_line(capsys)
+    assert "with command-line overrides" in err and "(command-line override)" not in err
+
+
+@pytest.mark.parametrize("seeds, says", [("0-100000", "names more than 4096 seeds"),
+                                         ("0-99999999999999", "names more than 4096 seeds"),
+                                         ("0-4000,0", "repeats seed(s) [0]")])
+def test_a_huge_seed_range_is_refused_at_once(tmp_path, capsys, seeds, says):
+    """Was a hang: every seed counted against the whole list (quadratic), or a list of 10^14."""
+    assert cli.main(["train", LOGIC, *QUICK, f"seeds={seeds}", f"out_dir={tmp_path}"]) == 2
+    assert says in error_line(capsys)
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("content", [bytes(range(256)) * 4, "task: logic\n# caf\xe9\n".encode("latin-1")])
+@pytest.mark.parametrize("kind", ["config", "conllu"])
+def test_a_config_or_treebank_that_is_not_utf8_is_named_with_its_line(tmp_path, capsys, content,
+                                                                       kind):
+    bad = tmp_path / f"bad.{'yaml' if kind == 'config' else 'conllu'}"
+    bad.write_bytes(content)
+    sample = ROOT / "mannrl_gym/sample_data"
+    args = ([str(bad)] if kind == "config" else
+            [LOGIC, "task=pos", f"data_path={bad}", f"val_path={sample / 'pos-val.conllu'}",
+             f"vectors_path={sample / 'vectors-16d.txt'}"])
+    assert cli.main(["train", *args, *QUICK, f"out_dir={tmp_path / 'runs'}"]) == 2
+    assert f"{bad}:2: not valid UTF-8" in error_line(capsys)  # was UnicodeDecodeError
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("text, says", [("task:\tlogic\n", ":1: not valid YAML: found character"),
+                                        ("lr: !!python/object/apply:os.system ['true']\n",
+                                         ":1: not valid YAML: could not determine a constructor")])
+def test_invalid_yaml_is_one_line_naming_the_line(tmp_path, capsys, text, says):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    assert cli.main(["train", str(bad), *QUICK, f"out_dir={tmp_path}"]) == 2
+    assert f"{bad}{says}" in error_line(capsys)  # was PyYAML's excerpt over several lines
+
+
+@pytest.mark.parametrize("content", [bytes(range(256)) * 4, b"[unclosed: {\n", b"- a list\n"])
+def test_plot_of_a_run_whose_config_yaml_is_garbage_is_one_line(run_copy, capsys, content):
+    (run_copy / "config.yaml").write_bytes(content)
+    before = sorted(p.name for p in run_copy.iterdir())
+    assert cli.main(["plot", str(run_copy)]) == 2  # was UnicodeDecodeError / a YAML traceback
+    assert f"{run_copy / 'config.yaml'}" in error_line(capsys)
+    assert sorted(p.name for p in run_copy.iterdir()) == before
+
+
+def test_compare_out_a_regular_file_is_refused(tmp_path, capsys):
+    target = tmp_path / "a-file"
+    target.write_text("keep me")
+    assert cli.main(["compare", "--agents", "no_memory", "--seeds", "0", "--epochs", "1",
+                     "--out", str(target), "num_sequences=300"]) == 2  # was FileExistsError
+    assert "is not a directory" in error_line(capsys)
+    assert target.read_text() == "keep me"
+
+
+def test_plot_of_a_run_with_no_epoch_logged_says_so_and_writes_nothing(run_copy, capsys):
+    (run_copy / "metrics.jsonl").write_text("")
+    before = sorted(p.name for p in run_copy.iterdir())
+    assert cli.main(["plot", str(run_copy)]) == 2  # was an empty curves.png
+    assert "no epoch logged yet" in error_line(capsys)
+    assert sorted(p.name for p in run_copy.iterdir()) == before
+
+
+@pytest.mark.parametrize("content, says", [
+    (bytes(range(256)) * 4, ":2: not valid UTF-8"),  # was UnicodeDecodeError
+    (b"[unclosed: {\n", ":2: not valid YAML"),  # was PyYAML's excerpt over several lines
+    (b"method: bayes\nmethod: grid\n", ": key 'method' is given twice (lines 1 and 2)"),  # was the last
+])
+def test_a_sweep_file_that_is_not_utf8_yaml_or_repeats_a_key_is_one_line(tmp_path, capsys,
+                                                                          content, says):
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_bytes(content)
+    assert cli.main(["sweep", str(sweep), "--trials", "1", "--out-dir", str(tmp_path / "out"),
+                     "epochs=1"]) == 2
+    assert f"{sweep}{says}" in error_line(capsys)
+    assert not (tmp_path / "out").exists()
+
+
+def test_sweep_workers_far_beyond_the_cores_are_refused_before_any_start(tmp_path, capsys):
+    """Was a thousand worker processes, each importing torch, for one trial."""
+    assert cli.main(["sweep", str(ROOT / "configs/sweeps/logic.yaml"), "--trials", "1",
+                     "--workers", "1000", "--out-dir", str(tmp_path / "out"), "epochs=1"]) == 2
+    assert "--workers 1000 is more than 8 per core" in error_line(capsys)
+    assert not (tmp_path / "out").exists()
+
+
+def test_sweep_out_dir_a_regular_file_is_refused(tmp_path, capsys):
+    target = tmp_path / "a-file"
+    target.write_text("keep me")
+    assert cli.main(["sweep", str(ROOT / "configs/sweeps/logic.yaml"), "--trials", "1",
+                     "--out-dir", str(target), "epochs=1"]) == 2  # was NotADirectoryError
+    assert "exists and is not a directory" in error_line(capsys)
+    assert target.read_text() == "keep me"
+
+
+@pytest.mark.parametrize("extra, replica", [([], ""), (["seeds=0-1"], "seed1")])
+def test_sigterm_stops_like_ctrl_c_with_exit_143(tmp_path, extra, replica):
+    """Was a silent death (exit -15): no resume line."""
+    import signal
+
+    run = tmp_path / "r"
+    code, _, err = _interrupt_training(tmp_path, extra, run / replica / "checkpoint.pt",
+                                       signal.SIGTERM)
+    assert code == 143, err
+    assert "Traceback" not in err and err.strip().splitlines()[-1].endswith(
+        f"; resume with: mannrl train --resume {run}"), err

@@ -213,3 +213,16 @@ def test_render_without_a_render_mode_warns_and_returns_none():
     env.reset(seed=0)
     with pytest.warns(UserWarning, match="without a render_mode"):
         assert env.render() is None
+
+
+def test_the_sb3_adapter_takes_the_envs_render_mode_without_a_warning():
+    import warnings
+
+    from mannrl_gym.agents.sb3 import SB3VecEnv
+    from mannrl_gym.envs import make_vector_env
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        venv = SB3VecEnv(make_vector_env(num_envs=4, num_sequences=300, render_mode="ansi"))
+    assert not [w for w in caught if "render_mode" in str(w.message)]  # was SB3's warning
+    assert venv.render_mode == "ansi"

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,9 @@ class Replica:
 
     name: str
     config: Config
+
+
+MAX_SEEDS = 4096  # replicas in one process; far more than fit in memory
 
 
 def parse_seeds(value: Any, source: str = "command line") -> list[int]:
@@ -56,12 +60,14 @@ def parse_seeds(value: Any, source: str = "command line") -> list[int]:
         high = int(match.group(2)) if match.group(2) is not None else low
         if high < low:
             fail(f"has an empty range {part!r} (the end must be >= the start)")
+        if len(seeds) + high - low >= MAX_SEEDS:  # before a list of a billion seeds
+            fail(f"names more than {MAX_SEEDS} seeds")
         seeds.extend(range(low, high + 1))
     if any(seed < 0 for seed in seeds):
         fail("must hold seeds >= 0")
     if not seeds:
         fail("names no seed")
-    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    repeated = sorted(seed for seed, count in Counter(seeds).items() if count > 1)
     if repeated:
         fail(f"repeats seed(s) {repeated}")
     return seeds

@@ -14,9 +14,7 @@ import math
 from pathlib import Path
 from typing import Any, Iterator
 
-import yaml
-
-from mannrl_gym.config import KEYS, ConfigError
+from mannrl_gym.config import KEYS, ConfigError, read_yaml
 
 METHODS = ("grid", "random", "bayes")
 DISTRIBUTIONS = ("uniform", "int_uniform", "log_uniform_values")
@@ -38,9 +36,9 @@ def load_sweep(path: str | Path, overrides: dict[str, Any] | None = None) -> dic
     if not path.is_file():
         raise SweepError(f"{path}: sweep file not found")
     try:
-        sweep = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise SweepError(f"{path}: not valid YAML: {exc}") from None
+        sweep = read_yaml(path)
+    except ConfigError as exc:  # invalid YAML, a key given twice
+        raise SweepError(str(exc)) from None
     if not isinstance(sweep, dict):
         raise SweepError(f"{path}: a sweep must be a mapping")
     if sweep.get("method") not in METHODS:

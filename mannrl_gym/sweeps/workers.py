@@ -117,6 +117,8 @@ def open_sweep(settings: SweepSettings, check: bool = True):
     if check:
         check_config_and_metric(sweep, settings.path)
     if settings.storage is None:
+        from mannrl_gym.rundir import check_creatable
+        check_creatable(settings.out, "--out-dir")  # a file in the way: one line, not a traceback
         settings.out.mkdir(parents=True, exist_ok=True)  # the SQLite file lives there
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -199,7 +201,8 @@ def _run(settings: SweepSettings, stop: Stop) -> SweepResult:
 
     opened = open_sweep(settings)  # bad input stops here, before any worker starts
     lost: list[str] = []
-    if stop.signum is None and settings.workers == 1:
+    workers = min(settings.workers, settings.trials)  # a worker with no trial is a wasted process
+    if stop.signum is None and workers == 1:
         work(settings, Budget(settings.trials), stop, opened=opened)
     elif stop.signum is None:
         context = multiprocessing.get_context("spawn")
@@ -207,7 +210,7 @@ def _run(settings: SweepSettings, stop: Stop) -> SweepResult:
         processes = [context.Process(target=_worker_process,
                                      args=(settings, budget, i, os.getpid()),
                                      name=f"mannrl-sweep-worker-{i}")
-                     for i in range(min(settings.workers, settings.trials))]  # idle ones: none
+                     for i in range(workers)]
         with sigint_ignored():
             for process in processes:
                 if stop.signum is not None:  # told to stop while starting them

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from mannrl_gym.tasks.base import SequenceSet, Task
-from mannrl_gym.errors import DataError
+from mannrl_gym.errors import DataError, read_utf8
 from mannrl_gym.vectors import load_vectors
 
 END_PUNCTUATION = {".", "!", "?"}
@@ -41,7 +41,7 @@ def read_conllu(path: str | Path, tag_column: str = "xpos") -> list[tuple[list[s
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: treebank file not found")
-    text = path.read_text(encoding="utf-8")
+    text = read_utf8(path)
     _check_lines(path, text)
     end_tag = "." if tag_column == "xpos" else "PUNCT"
     sentences = []

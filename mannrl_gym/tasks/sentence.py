@@ -58,7 +58,7 @@ from pathlib import Path
 
 import torch
 
-from mannrl_gym.errors import ConfigError, DataError
+from mannrl_gym.errors import ConfigError, DataError, read_utf8
 from mannrl_gym.tasks.base import Curriculum, SequenceSet, Task
 
 INPUT_SPECIALS = ("<start>", "<sep>", "<empty>")
@@ -84,14 +84,7 @@ def read_lines(path: str | Path) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line_no = data[:error.start].count(b"\n") + 1
-        raise DataError(f"{path}:{line_no}: not valid UTF-8 ({error.reason} at byte "
-                        f"{error.start})") from None
-    lines = text.split("\n")
+    lines = read_utf8(path).split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     lines = [line.removesuffix("\r") for line in lines]
