@@ -140,14 +140,22 @@ def configs_for(request: Request) -> dict[str, Config]:
     configs = {}
     for label in request.agents:
         agent = request.agent_of.get(label, label)
-        base = load(request.config_path, {"agent": agent})
-        keys = {**TASK_DEFAULTS.get(base.task, {}), **AGENT_DEFAULTS.get(agent, {}),
-                **request.overrides,
-                **request.label_overrides.get(label, {}), "agent": agent,
+        asked = {**request.overrides, **request.label_overrides.get(label, {}), "agent": agent}
+        keys = {**_defaults(load(request.config_path, asked)), **asked,
                 "epochs": request.epochs, "out_dir": str(request.out), "wandb_mode": "disabled",
                 "progress": False, "seed": request.seeds[0]}
         configs[label] = load(request.config_path, keys)
     return configs
+
+
+def _defaults(base: Config) -> dict[str, Any]:
+    """TASK_DEFAULTS and AGENT_DEFAULTS for ``base``, each where ``base`` (its config file and
+    the command line) leaves that key at Config's own default."""
+    plain = Config()
+    wanted = {**TASK_DEFAULTS.get(base.task, {}), **AGENT_DEFAULTS.get(base.agent, {})}
+    if base.holdout != "distinct":  # holdout_distinct applies to distinct held-out sequences
+        wanted.pop("holdout_distinct", None)
+    return {k: v for k, v in wanted.items() if getattr(base, k) == getattr(plain, k)}
 
 
 def same_config(run_dir: Path, config: Config) -> bool:

@@ -137,3 +137,16 @@ def test_a_registered_agent_and_labels(tmp_path, capsys):
 def yaml_config(run_dir: Path) -> dict:
     import yaml
     return yaml.safe_load((run_dir / "config.yaml").read_text())
+
+
+def test_defaults_yield_to_the_config_and_the_command_line(tmp_path):
+    from mannrl_gym.compare import Request, configs_for, task_config
+
+    def configs(**overrides):
+        return configs_for(Request(task_config("logic"), ["lstm", "mannrl"], [0], tmp_path,
+                                   overrides=overrides))
+    plain = configs()
+    assert plain["mannrl"].holdout_distinct == 100 and plain["mannrl"].lr == 0.0001
+    assert (plain["lstm"].lr, plain["lstm"].clipping) == (0.001, 1.0)
+    random = configs(holdout="random", lr=0.01)
+    assert random["mannrl"].holdout_distinct == 0 and random["lstm"].lr == 0.01
