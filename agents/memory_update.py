@@ -13,7 +13,7 @@ clipped by its global norm, and the optimizer steps.
 * torch, over a leading group axis G (``forward_torch``, ``loss_torch``,
   ``running_statistics_torch``, ``clip_rmsprop_torch``): the device path's K replicas
   (masks for idle rows), and a single run's f with embeddings at G = 1 (autograd for the
-  gradient).
+  gradient, through ``GroupLinear``'s hand-written backward for the linear layers).
 
 ``tests/test_memory_update.py`` feeds both the same inputs and compares every output,
 gradient and updated parameter; ``tests/test_agents.py`` compares the two agents' updates.
