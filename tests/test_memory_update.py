@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from mannrl_gym.agents.memory_update import (NumpyMemoryUpdate, clip_rmsprop_torch,
+from mannrl_gym.agents.memory_update import (GroupLinear, NumpyMemoryUpdate, clip_rmsprop_torch,
                                              forward_torch, loss_torch,
                                              running_statistics_torch)
 from mannrl_gym.networks import MemoryNet, initialize
@@ -95,3 +95,25 @@ def test_numpy_and_torch_rounds_agree_on_every_output_and_parameter(detach_targe
                                    atol=1e-6)
         assert not np.allclose(update.running_var, running0[1][g].numpy())  # they moved
         assert float(optimizer.state[update.params[0]]["step"]) == 1
+
+
+@pytest.mark.parametrize("fixed_width", [0, 3])
+def test_group_linear_backward_matches_autograd(fixed_width):
+    """``GroupLinear``'s hand-written backward against autograd's of the same product (a
+    leading input part without gradient, ``fixed``, as f's memory enters its body)."""
+    generator = torch.Generator().manual_seed(0)
+    group, rows, size, width = 2, 5, 4, 7
+    w = torch.randn(group, size, width, generator=generator, requires_grad=True)
+    b = torch.randn(group, size, generator=generator, requires_grad=True)
+    x = torch.randn(group, 2, rows, width - fixed_width, generator=generator, requires_grad=True)
+    fixed = torch.randn(group, 2, rows, fixed_width, generator=generator) if fixed_width else None
+    d_out = torch.randn(group, 2, rows, size, generator=generator)
+    out = GroupLinear.apply(w, b, x, fixed)
+    mine = torch.autograd.grad(out, (w, b, x), d_out)
+    full = x if fixed is None else torch.cat([fixed, x], dim=3)
+    plain = torch.matmul(full, w.transpose(1, 2).unsqueeze(1)) + b.view(group, 1, 1, size)
+    theirs = torch.autograd.grad(plain, (w, b, x), d_out)
+    torch.testing.assert_close(out, plain)
+    for got, expected in zip(mine, theirs):
+        assert float(expected.abs().max()) > 0.1  # a real gradient
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
