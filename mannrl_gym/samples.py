@@ -25,7 +25,8 @@ PATH_KEYS = ("data_path", "val_path", "target_path", "vectors_path")
 FULL_DATA = {  # where a task's full data comes from (one clause each)
     "pos": "the full data is a CoNLL-U treebank pair (Table 2: Universal Dependencies English "
            "EWT, from universaldependencies.org)",
-    "sentence": "the full data is plain text, a sentence a line (Table 3: WMT 2014 "
+    "sentence": "the full data is plain text, a sentence a line, or a CoNLL-U file's "
+                "'# text =' lines (Table 3: WMT 2014 "
                 "news-commentary v9; configs/sentence.yaml: the Parallel UD sentences, from "
                 "universaldependencies.org)",
     "translate": "the full data is two line-aligned plain-text files (WMT's corpus.en / "

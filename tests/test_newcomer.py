@@ -226,3 +226,11 @@ def test_the_sb3_adapter_takes_the_envs_render_mode_without_a_warning():
         venv = SB3VecEnv(make_vector_env(num_envs=4, num_sequences=300, render_mode="ansi"))
     assert not [w for w in caught if "render_mode" in str(w.message)]  # was SB3's warning
     assert venv.render_mode == "ansi"
+
+
+def test_a_conllu_sentence_config_without_its_data_names_conllu_too(tmp_path, capsys):
+    """configs/sentence-ewt.yaml reads a treebank's '# text =' lines; the line said plain text."""
+    assert cli.main(["train", str(ROOT / "configs/sentence-ewt.yaml"), *QUICK,
+                     f"data_path={tmp_path / 'absent.conllu'}", f"out_dir={tmp_path}"]) == 2
+    err = capsys.readouterr().err
+    assert "CoNLL-U file's '# text =' lines" in err and "data=sample" in err
