@@ -100,10 +100,17 @@ def forward_backward(model, features: np.ndarray, memory: np.ndarray, targets: n
     return probs, loss
 
 
+TORCH_PRODUCT_MACS = 1 << 19  # one product's multiply-adds from which torch's BLAS pays
+
+
 def matmul_transposed(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """x @ w^T over the last two axes: (..., B, I), (..., O, I) -> (..., B, O). Through
-    torch's BLAS, which runs this transposed product at the plain one's rate; NumPy's
-    OpenBLAS takes about 1.7 times as long at B = 16 (benchmarks/sentence_speed.py)."""
+    """x @ w^T over the last two axes: (..., B, I), (..., O, I) -> (..., B, O). A large
+    product goes through torch's BLAS, which runs this transposed product at the plain one's
+    rate (NumPy's OpenBLAS takes about 1.7 times as long at B = 16, I = 1,120, O = 256:
+    benchmarks/sentence_speed.py); a small one (Logic: 16 x 59 x 128) stays in NumPy, where
+    torch's per-call cost would double the block's forward (benchmarks/logic_speed.py)."""
+    if x.shape[-2] * x.shape[-1] * w.shape[-2] < TORCH_PRODUCT_MACS:
+        return np.matmul(x, w.swapaxes(-1, -2))
     return torch.matmul(torch.from_numpy(x), torch.from_numpy(w).transpose(-1, -2)).numpy()
 
 
