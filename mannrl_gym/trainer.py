@@ -300,7 +300,7 @@ def epoch_line(line: str) -> None:
     sys.stdout.flush()
 
 
-def _duration(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
     """``45s``, ``3m12s`` or ``2h05m``."""
     seconds = round(seconds)
     if seconds < 60:
@@ -326,7 +326,7 @@ def _progress_line(row: dict[str, Any], eta_seconds: float | None = None) -> str
             f"{exact('train')}  |  val f1 {fmt('validation/f1')} "
             f"answer {fmt('validation/answer_acc')}{exact('validation')}"
             + (f"  {row['train_steps_per_s']:.0f} steps/s" if row.get("train_steps_per_s") else "")
-            + (f"  ETA {_duration(eta_seconds)}" if eta_seconds else ""))
+            + (f"  ETA {format_duration(eta_seconds)}" if eta_seconds else ""))
 
 
 def first_stable_epoch(rows: list[dict[str, Any]], key: str, threshold: float) -> dict | None:

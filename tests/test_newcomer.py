@@ -94,6 +94,14 @@ def test_train_prints_an_eta_on_every_epoch_but_the_last(tmp_path, capsys):
     assert all("ETA " in line for line in lines[:2]) and "ETA" not in lines[2]
 
 
+def test_a_replicated_run_prints_an_eta_on_every_epoch_but_the_last(tmp_path, capsys):
+    assert cli.main(["train", str(ROOT / "configs/logic.yaml"), *QUICK, "epochs=3",
+                     "seeds=0-1", f"out_dir={tmp_path}", "run_name=eta"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch")]
+    assert len(lines) == 3 and all("2 replicas" in line for line in lines)
+    assert all("ETA " in line for line in lines[:2]) and "ETA" not in lines[2]
+
+
 # --- render ------------------------------------------------------------------------------
 def test_single_env_renders_the_last_step_as_text():
     env = gymnasium.make("MannRL-Logic-v0", render_mode="ansi", num_sequences=300)

@@ -28,8 +28,8 @@ from mannrl_gym.replicas.experiment import ReplicatedExperiment
 from mannrl_gym.replicas.spec import Replica, check_device
 from mannrl_gym.tasks import build_task, check_trainable
 from mannrl_gym.tracking import Tracker, check_online_login
-from mannrl_gym.trainer import (Interrupted, RunLog, epoch_line, resume_config,
-                                resumed_state)
+from mannrl_gym.trainer import (Interrupted, RunLog, epoch_line, format_duration,
+                                resume_config, resumed_state)
 
 INDEX = "replicas.yaml"
 # keys the replicas' one loop takes from the first replica: a resume needs them equal
@@ -150,7 +150,9 @@ def _run(configs: list[Config], tasks: list, run_dirs: list[Path],
                     rows.append(log.last_row)
             evaluated = any("train/f1" in row for row in rows)  # progress=false: as a single run
             if configs[0].progress or evaluated or epoch + 1 == epochs or stop:
-                epoch_line(progress_line(epoch, rows, seconds))
+                eta = None if stop else max(log.eta_seconds(epoch) for log, go
+                                            in zip(logs, running) if go)
+                epoch_line(progress_line(epoch, rows, seconds, eta))
             if stop:
                 tqdm.write(f"stopping: max_minutes={configs[0].max_minutes} reached")
                 break
@@ -172,11 +174,14 @@ def _spread(rows: list[dict[str, Any]], key: str) -> str:
     return f"{statistics.mean(values):.3f} [{min(values):.3f}, {max(values):.3f}]"
 
 
-def progress_line(epoch: int, rows: list[dict[str, Any]], seconds: float) -> str:
-    """One line for all replicas' epoch: mean [min, max] over replicas, replica-steps/s."""
+def progress_line(epoch: int, rows: list[dict[str, Any]], seconds: float,
+                  eta_seconds: float | None = None) -> str:
+    """One line for all replicas' epoch: mean [min, max] over replicas, replica-steps/s, then
+    the estimated time left (``ETA``, the slowest replica's) while epochs remain."""
     replica_steps = sum(row.get("train_steps_per_s") or 0.0 for row in rows)
     noun = "replica" if len(rows) == 1 else "replicas"
     return (f"epoch {epoch + 1:4d}  {len(rows)} {noun}  train f1 {_spread(rows, 'train/f1')}"
             f"  |  val f1 {_spread(rows, 'validation/f1')}  answer "
             f"{_spread(rows, 'validation/answer_acc')}  {replica_steps:.0f} replica-steps/s, "
-            f"{seconds:.1f} s training")
+            f"{seconds:.1f} s training"
+            + (f"  ETA {format_duration(eta_seconds)}" if eta_seconds else ""))
