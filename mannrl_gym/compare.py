@@ -207,15 +207,11 @@ def _train_together(config: Config, seeds: list[int], parent: Path) -> None:
     replicas_trainer.train_replicas(replicas(config, seeds, None), parent)
 
 
-def replicable(agent: str) -> bool:
-    from mannrl_gym.replicas.agents import replicable as agent_replicable
-    return agent_replicable(agent)
-
-
 def run_all(request: Request, configs: dict[str, Config],
             say: Callable[[str], None] = tqdm.write) -> dict[str, int]:
     """Train every (agent, seed) without a finished run; return how many runs each agent
     trained now. One progress bar over all runs."""
+    from mannrl_gym.replicas import agents as replica_agents
     out = request.out
     todo = {a: [s for s in request.seeds if finished_run(out, a, s, configs[a]) is None]
             for a in request.agents}
@@ -228,7 +224,7 @@ def run_all(request: Request, configs: dict[str, Config],
             if not seeds:
                 continue
             tic = time.perf_counter()
-            if replicable(configs[agent].agent) and len(seeds) > 1:
+            if replica_agents.replicable(configs[agent].agent) and len(seeds) > 1:
                 bar.set_postfix_str(f"{agent} seeds {seeds[0]}..{seeds[-1]} as replicas")
                 _train_together(configs[agent], seeds,
                                 out / f"{agent}-s{seeds[0]}-{seeds[-1]}")
