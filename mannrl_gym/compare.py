@@ -29,7 +29,8 @@ from mannrl_gym.config import Config, ConfigError, load
 from mannrl_gym.seed_table import (evaluated_rows, final_metrics, finished, markdown_table,
                                    paired_stats, seed_stats)
 
-# per task: the table's metrics (metrics.jsonl keys, column title); the figure plots FIGURE_KEY
+# per task: the table's metrics (metrics.jsonl keys, column title); the figure plots
+# FIGURE_KEYS[task] (default FIGURE_KEY)
 TASK_METRICS: dict[str, list[tuple[str, str]]] = {
     "logic": [("train/answer_acc", "train answer acc"),
               ("validation/answer_acc", "held-out answer acc"),
@@ -38,16 +39,19 @@ TASK_METRICS: dict[str, list[tuple[str, str]]] = {
     "pos": [("train/f1", "train F1"), ("train/answer_acc", "train acc, ambiguous words"),
             ("validation/f1", "held-out F1"),
             ("validation/answer_acc", "held-out acc, ambiguous words")],
-    "sentence": [("train/answer_acc_sentence", "train writing acc"),
+    "sentence": [("train/f1", "train F1"),
+                 ("train/answer_acc_sentence", "train writing acc"),
                  ("train/answer_exact_sentence", "train exact"),
-                 ("validation/answer_acc", "held-out writing acc"),
-                 ("validation/answer_exact", "held-out exact")],
+                 ("train/answer_exact_character", "train chars exact"),
+                 ("validation/f1", "held-out F1")],
 }
 TASK_METRICS["translate"] = TASK_METRICS["sentence"]
 TASK_METRICS["jsonl"] = [("train/f1", "train F1"), ("train/answer_acc", "train answer acc"),
                          ("validation/f1", "held-out F1"),
                          ("validation/answer_acc", "held-out answer acc")]
 FIGURE_KEY = "validation/answer_acc"
+# memorization is scored on the training sentences (the paper's Table 3: train F1)
+FIGURE_KEYS: dict[str, str] = {"sentence": "train/f1", "translate": "train/f1"}
 # task -> keys compare sets unless the command line gives them
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {"logic": {"holdout_distinct": 100}}
 # agent -> keys compare sets unless the command line gives them: the LSTM peer's own recipe,
@@ -261,7 +265,8 @@ def summarise(request: Request, task: str, rows: list[dict[str, Any]]) -> dict[s
     result: dict[str, Any] = {
         "task": task, "agents": request.agents, "seeds": request.seeds, "epochs": request.epochs,
         "control": request.control, "overrides": request.overrides,
-        "figure_metric": FIGURE_KEY, "metrics": [{"key": k, "title": t} for k, t in metrics],
+        "figure_metric": FIGURE_KEYS.get(task, FIGURE_KEY),
+        "metrics": [{"key": k, "title": t} for k, t in metrics],
         "runs": rows,
         "per_agent": {a: {k: seed_stats([r[k] for r in mine]) for k, _ in metrics}
                       for a, mine in by_agent.items()},
@@ -302,21 +307,22 @@ def _diff(stats: dict[str, Any]) -> str:
 
 
 def figure(summary: dict[str, Any], path: Path) -> Path:
-    """The held-out metric per seed (lines join one seed across agents) and each agent's mean."""
+    """The figure metric (held-out answers; train F1 for sentences) per seed (lines join one
+    seed across agents) and each agent's mean."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    agents, runs = summary["agents"], summary["runs"]
+    agents, runs, key = summary["agents"], summary["runs"], summary["figure_metric"]
     fig, ax = plt.subplots(figsize=(1.6 * len(agents) + 3.5, 4.2))
     for seed in summary["seeds"]:
-        values = [next(r[FIGURE_KEY] for r in runs if r["agent"] == a and r["seed"] == seed)
+        values = [next(r[key] for r in runs if r["agent"] == a and r["seed"] == seed)
                   for a in agents]
         ax.plot(range(len(agents)), values, marker="o", alpha=0.6, label=f"seed {seed}")
-    means = [summary["per_agent"][a][FIGURE_KEY]["mean"] for a in agents]
+    means = [summary["per_agent"][a][key]["mean"] for a in agents]
     ax.scatter(range(len(agents)), means, marker="_", s=900, color="black", zorder=3,
                label="mean")
     ax.set_xticks(range(len(agents)), agents)
-    ax.set_ylabel(next(m["title"] for m in summary["metrics"] if m["key"] == FIGURE_KEY))
+    ax.set_ylabel(next(m["title"] for m in summary["metrics"] if m["key"] == key))
     ax.set_title(f"{summary['task']}, {summary['epochs']} epochs, {len(summary['seeds'])} seeds")
     ax.set_xlim(-0.5, len(agents) - 0.5)
     ax.grid(axis="y", alpha=0.3)

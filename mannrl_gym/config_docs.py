@@ -20,7 +20,8 @@ SECTIONS: dict[str, dict[str, str]] = {
                 "vectors, section 4.2), `sentence`, `translate` (plain text, a sentence a line, or "
                 "CoNLL-U `# text = ` lines, section 4.3)",
         "data_path": "jsonl / pos (CoNLL-U): the training file; sentence / translate: the "
-                     "source text (a sentence a line, or CoNLL-U: its `# text = ` lines)",
+                     "source text (a sentence a line, or CoNLL-U: its `# text = ` lines); several "
+                     "files joined with `:` are read in order as one",
         "target_path": "translate: the target-language file, line-aligned with `data_path`",
         "val_path": "jsonl / pos: held-out data (jsonl: else split from `data_path`)",
         "num_sentences": "sentence / translate: train on the N shortest pairs (translation: "

@@ -60,9 +60,15 @@ def check_files(config) -> None:
     if not agent_registry.entry(config.agent).reads_features:  # these read no vectors
         keys = [key for key in keys if key != "vectors_path"]
     for key in keys:
-        path = Path(getattr(config, key))
-        if path.is_file():
+        value = getattr(config, key)
+        if config.task in ("sentence", "translate"):  # several files may be joined
+            from mannrl_gym.tasks.sentence import data_files
+            missing = [path for path in data_files(value) if not path.is_file()]
+        else:
+            missing = [] if Path(value).is_file() else [Path(value)]
+        if not missing:
             continue
+        path = missing[0]
         if key == "vectors_path":
             config_file = config.source.split(" (")[0]
             config_file = config_file if config_file.endswith((".yaml", ".yml")) else "CONFIG"

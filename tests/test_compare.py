@@ -151,3 +151,18 @@ def test_defaults_yield_to_the_config_and_the_command_line(tmp_path):
     random = configs(holdout="random", lr=0.01)
     # the config's own default (null: the split decides) stands where compare's does not apply
     assert random["mannrl"].holdout_distinct is None and random["lstm"].lr == 0.01
+
+
+def test_sentence_tables_lead_with_train_f1_and_plot_it(tmp_path):
+    """Memorization is scored on the training sentences: train F1 (Table 3's metric) leads
+    the table and is the figure's metric; perfect memory writes every sentence back."""
+    assert main(["compare", "--task", "sentence", "--agents", "no_memory,perfect_memory",
+                 "--seeds", "0-1", "--epochs", "1", "--out", str(tmp_path), "data=sample",
+                 "--control", "no_memory"]) == 0
+    summary = json.loads((tmp_path / "compare.json").read_text())
+    assert [m["title"] for m in summary["metrics"]][:3] == ["train F1", "train writing acc",
+                                                            "train exact"]
+    assert summary["figure_metric"] == "train/f1"
+    perfect = summary["per_agent"]["perfect_memory"]
+    assert perfect["train/f1"]["mean"] == 1.0 and perfect["train/answer_exact_sentence"]["mean"] == 1.0
+    assert summary["paired"]["perfect_memory"]["train/f1"]["ahead"] == 2

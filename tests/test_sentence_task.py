@@ -3,6 +3,7 @@ layout, character sequences, both directions, cleaning, duplicates, selection, c
 
 from __future__ import annotations
 
+import os
 from itertools import pairwise
 from pathlib import Path
 
@@ -359,6 +360,27 @@ def test_conllu_without_text_lines_is_a_one_line_data_error(tmp_path):
     partial.write_text(CONLLU.replace("# text = Ok.\n", ""), encoding="utf-8")
     with pytest.raises(DataError, match=r"1 of 2 CoNLL-U sentences have no '# text = ' line"):
         read_sentences(partial)
+
+
+def test_files_joined_with_pathsep_are_read_in_order_each_by_its_kind(tmp_path):
+    treebank = tmp_path / "a.conllu"
+    treebank.write_text(CONLLU, encoding="utf-8")
+    plain = write(tmp_path / "b.txt", ["One more.", "Hi there."])
+    joined = f"{treebank}{os.pathsep}{plain}"
+    assert read_sentences(joined) == ["Hi there.", "Ok.", "One more.", "Hi there."]
+    task = make_task(joined, num_sentences=2, val_fraction=0.5, min_char_count=1)
+    assert task.details["pairs_in_files"] == 4  # the repeated "Hi there." dropped after
+    with pytest.raises(DataError, match=r"absent.txt: file not found"):
+        read_sentences(f"{plain}{os.pathsep}{tmp_path / 'absent.txt'}")
+
+
+@pytest.mark.skipif(not (EWT / "en_ewt-ud-dev.conllu").is_file(),
+                    reason="../shared/data/ud-english-ewt not present")
+def test_ewt_dev_and_test_joined_average_nine_characters():
+    dev, test = EWT / "en_ewt-ud-dev.conllu", EWT / "en_ewt-ud-test.conllu"
+    task = make_task(f"{dev}{os.pathsep}{test}")
+    assert task.details["pairs_in_files"] == len(read_sentences(dev)) + len(read_sentences(test))
+    assert task.details["train_source_chars"] == {"min": 1, "mean": 8.9, "max": 15}
 
 
 @pytest.mark.skipif(not (EWT / "en_ewt-ud-dev.conllu").is_file(),

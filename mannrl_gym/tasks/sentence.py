@@ -29,7 +29,8 @@ Data, as the reference implementation builds it:
   pairs are dropped.
 * reading: plain text, one sentence a line, or CoNLL-U (suffix ``.conllu``, or a file whose
   leading lines are all ``#`` comments and 10-column token lines): its ``# text = ``
-  comments, one sentence each, in file order.
+  comments, one sentence each, in file order. A path may name several files joined with
+  ``os.pathsep`` (``dev.conllu:test.conllu``), read in that order as if concatenated.
 * selection: an optional length band first, ``min_chars <= len(source) <= max_chars``
   (source: the ``data_path`` line, counted in characters after cleaning); then the
   ``num_sentences`` shortest pairs in the band (source plus target characters, which orders
@@ -51,6 +52,7 @@ are one-hot features. The paper used the 500 shortest sentences of WMT14 news-co
 from __future__ import annotations
 
 import math
+import os
 import re
 import unicodedata
 from collections import Counter
@@ -138,11 +140,21 @@ def conllu_texts(path: str | Path, lines: list[str]) -> list[str]:
     return texts
 
 
+def data_files(paths: str | Path) -> list[Path]:
+    """The files a ``data_path`` / ``target_path`` value names: one path, or several joined
+    with ``os.pathsep`` (``:`` on POSIX, as in ``PATH``)."""
+    return [Path(part) for part in str(paths).split(os.pathsep) if part]
+
+
 def read_sentences(path: str | Path) -> list[str]:
     """One raw sentence per line of a plain-text file, or per ``# text = `` line of a CoNLL-U
-    file (see :func:`is_conllu`)."""
-    lines = read_lines(path)
-    return conllu_texts(path, lines) if is_conllu(path, lines) else lines
+    file (see :func:`is_conllu`); several files (see :func:`data_files`) in order, each read
+    by its own kind."""
+    sentences: list[str] = []
+    for file in data_files(path):
+        lines = read_lines(file)
+        sentences += conllu_texts(file, lines) if is_conllu(file, lines) else lines
+    return sentences
 
 
 def read_aligned(source_path: str | Path, target_path: str | Path | None) -> list[Pair]:
