@@ -8,9 +8,17 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from mannrl_gym.config import Config
+from mannrl_gym.config import MAX_SEED, Config
 from mannrl_gym.supervised import ActionLearner
 from mannrl_gym.tasks.base import Task
+
+
+def check_seed(seed: int | None) -> None:
+    """ValueError in one line for a ``reset(seed=...)`` outside ``[0, MAX_SEED]``: the seed
+    also seeds torch generators and A's weights, as the config's ``seed`` does."""
+    if seed is not None and not (isinstance(seed, (int, np.integer)) and 0 <= seed <= MAX_SEED):
+        raise ValueError(f"reset(seed={seed!r}): the seed must be an integer in [0, {MAX_SEED}] "
+                         "(it seeds torch's generators and A's weights, like the config's seed)")
 
 
 class ActionError(ValueError):

@@ -68,6 +68,19 @@ def test_reset_with_seed_reproduces_the_episode_and_the_network():
     assert not all(np.array_equal(a, b) for a, b in zip(first, third))
 
 
+@pytest.mark.parametrize("make", [
+    lambda: gymnasium.make("MannRL-Logic-v0", num_sequences=300),
+    lambda: gymnasium.make_vec("MannRL-Logic-v0", num_envs=4, num_sequences=300)])
+def test_a_seed_out_of_range_is_one_clear_error_and_leaves_the_env_usable(make):
+    env = make()
+    env.reset(seed=0)  # (Gymnasium's env checker breaks if the very first reset raises)
+    for seed in (2**70, -1, 2**32):
+        with pytest.raises(ValueError, match=r"the seed must be an integer in \[0, 4294967295\]"):
+            env.reset(seed=seed)
+    env.reset(seed=2**32 - 1)  # the largest the config takes too
+    env.step(env.action_space.sample())
+
+
 @pytest.mark.parametrize("action, message", [
     (np.zeros((16, 47), np.float32), "shape"),
     (np.full((16, 48), np.nan, np.float32), "NaN"),
