@@ -43,6 +43,7 @@ from mannrl_gym.agents import make_agent  # noqa: E402
 from mannrl_gym.config import Config, load  # noqa: E402
 from mannrl_gym.envs import MannRLVectorEnv  # noqa: E402
 from mannrl_gym.tasks import build_task  # noqa: E402
+from mannrl_gym.threads import limit_threads  # noqa: E402
 
 DATA = {"pud": "configs/sentence.yaml", "pg": "configs/sentence-pg.yaml"}
 Product = tuple[int, int, int, float]  # (m, k, n, count per step): count x (m, k) @ (k, n)
@@ -196,8 +197,9 @@ def main() -> None:
           f"best of 5 stretches, {args.clock} clock, torch {torch.__version__}")
     for threads in args.threads:
         torch.set_num_threads(threads)
-        with threadpool_limits(limits=threads):
+        with threadpool_limits(limits=threads):  # the floor: every BLAS on ``threads``
             flops, floor = floors(parts)
+        with limit_threads(threads):  # the rows: as `mannrl train` runs (mannrl_gym.threads)
             rows = measure(config, args.steps)
         flops["env + agent"] = sum(flops.values())
         floor["env + agent"] = sum(floor.values())
