@@ -28,6 +28,7 @@ from mannrl_gym.config import Config
 from mannrl_gym.envs.core import ObservationLayout
 from mannrl_gym.networks import MemoryNet, fold_batch_norm, initialize
 from mannrl_gym.numerics import raise_non_finite
+from mannrl_gym.threads import split_matmul
 
 
 def act_folded(maps: list[tuple[np.ndarray, np.ndarray]], state: np.ndarray,
@@ -43,7 +44,7 @@ def act_folded(maps: list[tuple[np.ndarray, np.ndarray]], state: np.ndarray,
         state = np.concatenate([state[..., layout.memory], embedded_input, embedded_output],
                                axis=-1)
     weight, bias = maps[-1]
-    pre = np.matmul(state, weight)
+    pre = split_matmul(state, weight)  # on two cores when the run has two threads
     pre += bias
     np.negative(pre, out=pre)  # the sigmoid, in place
     np.exp(pre, out=pre)

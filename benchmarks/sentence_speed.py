@@ -9,16 +9,21 @@ Rows (milliseconds per batched step, at each thread count asked for):
                          and torch.optim.Adam
   f: act                 the memory-net's forward in eval mode (BN folded into the linears)
   f: update / cycle      one memory update, spread over the settle + history steps of its cycle
+  A: step, BLAS on N     (N > 1 threads only) A's step with NumPy's BLAS on N threads as well
+                         as torch: the setting before mannrl_gym.threads, two pools spinning
 
 The floor of a part is the time of its matrix products alone: each product's FLOPs (counted
 from the config's shapes by ``products``) at the rate the BLAS reaches on that very shape,
 measured here at the same thread count (NumPy's OpenBLAS for A and f's act, torch for f's
 update, as the code runs them). Everything else (elementwise work, Adam, RMSprop, Python,
-the env) is above the floor. Each time is the best of 5 equal stretches (the quietest stretch
-of a shared machine), elapsed (``--clock wall``) or the process's CPU time (``--clock cpu``:
-all its threads' seconds); the ratio is measured / floor.
+the env) is above the floor. The rows run as `mannrl train` runs them at that thread count
+(``mannrl_gym.threads.limit_threads``: torch on N threads, NumPy's BLAS on one, A's step on
+one); the floor lets every BLAS use N. Each time is the best of 5 equal stretches (the
+quietest stretch of a shared machine), elapsed (``--clock wall``) or the process's CPU time
+(``--clock cpu``: all its threads' seconds); the ratio is measured / floor. The last lines
+give env + agent against its floor at each thread count, and the load averages around the run.
 
-    python benchmarks/sentence_speed.py [--steps 1000] [--threads 1 2] [--data pud|pg|PATH]
+    python benchmarks/sentence_speed.py [--steps 1000] [--threads 1,2] [--data pud|pg|PATH]
                                         [--clock wall|cpu]
 """
 
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import sys
 import time
 from pathlib import Path
@@ -119,8 +125,9 @@ def floors(parts: dict[str, list[Product]]) -> tuple[dict[str, float], dict[str,
     return flops, seconds
 
 
-def measure(config: Config, steps: int) -> dict[str, float]:
-    """Seconds per batched step of each row (see the module docstring)."""
+def measure(config: Config, steps: int, threads: int) -> dict[str, float]:
+    """Seconds per batched step of each row (see the module docstring), the process set to
+    ``threads`` by ``limit_threads`` already."""
     rows: dict[str, float] = {}
     for agent_name in ("mannrl", "no_memory"):
         config_here = Config(**{**config.to_dict(), "agent": agent_name}).validate()
@@ -143,6 +150,11 @@ def measure(config: Config, steps: int) -> dict[str, float]:
         targets = rng.integers(0, task.num_outputs, 16)
         rows["A: hand-written step"] = best_per_call(
             lambda _: env.learner.train_step(features, memory, targets), steps)
+        if threads > 1:  # the cause of the old two-thread step (docs/benchmarks.md)
+            with threadpool_limits(limits=threads, user_api="blas"):
+                rows[f"A: step, BLAS on {threads}"] = best_per_call(
+                    lambda _: env.learner.train_step(features, memory, targets),
+                    max(25, steps // 10))
         net = copy.deepcopy(env.learner.net)
         for p in net.parameters():
             p.data = p.data.clone()
@@ -173,7 +185,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--threads", nargs="+", default=["1,2"],
+                        help="thread counts, comma- or space-separated (default 1,2)")
     parser.add_argument("--data", default="pud",
                         help="pud (configs/sentence.yaml's data), pg (configs/sentence-pg."
                              "yaml's: the 500 shortest PostgreSQL messages) or a text file")
@@ -182,6 +195,7 @@ def main() -> None:
                              "threads: on a loaded machine, one thread's cost without the "
                              "waiting)")
     args = parser.parse_args()
+    args.threads = [int(n) for part in args.threads for n in part.split(",") if n]
     global clock
     clock = CLOCK[args.clock]
     config_file = ROOT / DATA.get(args.data, DATA["pud"])
@@ -195,12 +209,13 @@ def main() -> None:
           f"A {config.hidden_layers} x {config.hidden_size}), B={config.batch_size}, "
           f"{config.data_path}, F={task.input_dim} V={task.num_outputs}, {args.steps} steps, "
           f"best of 5 stretches, {args.clock} clock, torch {torch.__version__}")
+    load_before, summary = os.getloadavg()[0], []
     for threads in args.threads:
         torch.set_num_threads(threads)
         with threadpool_limits(limits=threads):  # the floor: every BLAS on ``threads``
             flops, floor = floors(parts)
         with limit_threads(threads):  # the rows: as `mannrl train` runs (mannrl_gym.threads)
-            rows = measure(config, args.steps)
+            rows = measure(config, args.steps, threads)
         flops["env + agent"] = sum(flops.values())
         floor["env + agent"] = sum(floor.values())
         print(f"\n{threads} thread(s)\n{'part':24s} {'MFLOP/step':>10s} {'GFLOP/s':>8s} "
@@ -212,6 +227,11 @@ def main() -> None:
                       f"{seconds * 1e3:12.3f} {seconds / floor[name]:6.2f}")
             else:
                 print(f"{name:24s} {'':10s} {'':8s} {'':9s} {seconds * 1e3:12.3f}")
+        total, base = rows["env + agent"], floor["env + agent"]
+        summary.append(f"{threads} thread(s) {total * 1e3:.2f} ms against {base * 1e3:.2f} "
+                       f"({total / base:.2f}x)")
+    print(f"\nenv + agent against its floor: {'; '.join(summary)}. 1-minute load average "
+          f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after ({os.cpu_count()} cores)")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,11 @@
 """Thread counts per piece (mannrl_gym.threads): with num_threads=2, torch's pool gets two
-threads (f's update), NumPy's BLAS one, A's step one; the numbers match one thread's."""
+threads (f's update), NumPy's BLAS one, A's step one, f's act product two halves (the caller
+and a helper thread); the numbers match one thread's."""
+
+import os
+import select
+import signal
+import threading
 
 import numpy as np
 import pytest
@@ -8,15 +14,17 @@ from threadpoolctl import threadpool_info
 
 import mannrl_gym.agents.mannrl_agent as mannrl_agent
 import mannrl_gym.supervised as supervised
+import mannrl_gym.threads as threads
 from mannrl_gym.agents import make_agent
 from mannrl_gym.envs import MannRLVectorEnv
 from mannrl_gym.tasks import build_task
-from mannrl_gym.threads import limit_threads, one_thread
+from mannrl_gym.threads import SPLIT_MACS, limit_threads, one_thread, split_matmul
 
 from conftest import small_config
 
-# a small sentence config whose f-update products (256 rows x 288 x 256) torch splits
-SENTENCE = {"task": "sentence", "data": "sample", "num_sentences": 40, "memory_size": 256,
+# a small sentence config whose f-update products (256 rows x 544 x 512) torch splits and
+# whose act product (16 x 544 x 512) reaches SPLIT_MACS
+SENTENCE = {"task": "sentence", "data": "sample", "num_sentences": 40, "memory_size": 512,
             "embed_size": 16, "hidden_layers": 2, "hidden_size": 32, "history": 9,
             "settle": 1, "memory_samples": 8, "min_char_count": 1}
 
@@ -70,22 +78,61 @@ def run_steps(steps: int) -> tuple[list[np.ndarray], np.ndarray]:
     return losses, agent.net.body[0].weight.detach().numpy().copy()
 
 
-def test_two_threads_run_a_on_one_and_f_update_on_two(monkeypatch, restore_threads):
+def test_two_threads_run_a_on_one_and_f_on_two(monkeypatch, restore_threads):
     a_step = record_threads(monkeypatch, supervised, "adam_rows")
     f_update = record_threads(monkeypatch, mannrl_agent, "forward_torch")
+    jobs = threads.helper().jobs
+    with limit_threads(1):
+        run_steps(3)
+    assert threads.helper().jobs == jobs  # one thread: f's act unsplit
     with limit_threads(2):
         run_steps(13)
         assert torch.get_num_threads() == 2  # restored after each A step
     assert a_step and set(a_step) == {1}
     assert f_update and set(f_update) == {2}
+    assert threads.helper().jobs >= jobs + 13  # f's act split its product at every step
 
 
-def test_two_threads_train_the_same_numbers_as_one(restore_threads):
-    with limit_threads(1):
-        losses_1, weight_1 = run_steps(25)
+def test_split_matmul_equals_numpy_and_splits_only_large_products(restore_threads):
+    rng = np.random.default_rng(0)
+    rows, inputs, columns = 16, 600, SPLIT_MACS // (16 * 600) + 1
+    for lead in [(), (3,)]:  # one agent; K agents stacked
+        x = rng.random(lead + (rows, inputs), dtype=np.float32)
+        w = rng.random(lead + (inputs, columns), dtype=np.float32)
+        for count in (1, 2):
+            with limit_threads(count):
+                jobs = threads.helper().jobs
+                np.testing.assert_allclose(split_matmul(x, w), np.matmul(x, w), rtol=1e-6)
+                assert threads.helper().jobs == jobs + (count - 1)
     with limit_threads(2):
-        losses_2, weight_2 = run_steps(25)
-    np.testing.assert_allclose(np.concatenate(losses_2), np.concatenate(losses_1), rtol=1e-4,
-                               atol=1e-6)
-    np.testing.assert_allclose(weight_2, weight_1, rtol=1e-4, atol=1e-7)
-    assert not np.array_equal(weight_1, run_steps(1)[1])  # the updates moved f
+        jobs = threads.helper().jobs
+        split_matmul(x[0], w[0, :, :columns // 2])  # below SPLIT_MACS
+        assert threads.helper().jobs == jobs
+
+
+def test_the_helper_thread_hands_on_its_jobs_error():
+    thread = threads.HelperThread()
+    thread.submit(lambda: np.matmul(np.ones((2, 3)), np.ones((2, 3))))
+    with pytest.raises(ValueError):
+        thread.join()
+    thread.submit(lambda: None)
+    thread.join()  # and serves the next job
+    assert thread.jobs == 2
+
+
+def test_a_forked_child_starts_its_own_helper(restore_threads):
+    threads.helper()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: a split product must not wait on the parent's thread
+        with limit_threads(2):
+            x, w = np.ones((16, 600), np.float32), np.ones((600, 512), np.float32)
+            ok = bool((split_matmul(x, w) == 600).all())
+        os.write(write, b"1" if ok else b"0")
+        os._exit(0)
+    os.close(write)
+    answered = select.select([read], [], [], 60)[0]
+    if not answered:
+        os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    assert answered and os.read(read, 1) == b"1"
