@@ -9,19 +9,20 @@ Rows (milliseconds per batched step, at each thread count asked for):
                          and torch.optim.Adam
   f: act                 the memory-net's forward in eval mode (BN folded into the linears)
   f: update / cycle      one memory update, spread over the settle + history steps of its cycle
-  A: step, BLAS on N     (N > 1 threads only) A's step with NumPy's BLAS on N threads as well
-                         as torch: the setting before mannrl_gym.threads, two pools spinning
 
 The floor of a part is the time of its matrix products alone: each product's FLOPs (counted
 from the config's shapes by ``products``) at the rate the BLAS reaches on that very shape,
-measured here at the same thread count (NumPy's OpenBLAS for A and f's act, torch for f's
-update, as the code runs them). Everything else (elementwise work, Adam, RMSprop, Python,
-the env) is above the floor. The rows run as `mannrl train` runs them at that thread count
-(``mannrl_gym.threads.limit_threads``: torch on N threads, NumPy's BLAS on one, A's step on
-one); the floor lets every BLAS use N. Each time is the best of 5 equal stretches (the
-quietest stretch of a shared machine), elapsed (``--clock wall``) or the process's CPU time
-(``--clock cpu``: all its threads' seconds); the ratio is measured / floor. The last lines
-give env + agent against its floor at each thread count, and the load averages around the run.
+measured here (NumPy's OpenBLAS for A and f's act, torch for f's update, as the code runs
+them) at each thread count up to the row's, the best of them (N cores can run one thread:
+some 16-row products are slower on two). Everything else (elementwise work, Adam, RMSprop,
+Python, the env) is above the floor. The rows run as `mannrl train` runs them at that thread
+count (``mannrl_gym.threads``: NumPy's BLAS on one thread, A's step and f's update with
+torch on one, the larger products of f's act and update in two halves, one on a helper
+thread); the floor lets each BLAS use 1 .. N threads of its own pool. Each time is the best
+of 5 equal stretches (the quietest stretch of a shared machine), elapsed (``--clock wall``)
+or the process's CPU time (``--clock cpu``: all its threads' seconds); the ratio is measured
+/ floor. The last lines give the cause of the old two-thread step, env + agent against its
+floor at each thread count, and the load averages around the run.
 
     python benchmarks/sentence_speed.py [--steps 1000] [--threads 1,2] [--data pud|pg|PATH]
                                         [--clock wall|cpu]
@@ -114,20 +115,47 @@ def blas_seconds(shape: Product, backend: str) -> float:
     return best_per_call(lambda _: np.matmul(a, b, out=out), 200)
 
 
-def floors(parts: dict[str, list[Product]]) -> tuple[dict[str, float], dict[str, float]]:
-    """(FLOPs per step, floor seconds per step) of each part at the current thread count."""
+def product_seconds(parts: dict[str, list[Product]], threads: int) -> dict[str, list[float]]:
+    """Seconds of each part's products, one call each, with torch and every BLAS on
+    ``threads``."""
     backend = {"f: update / cycle": "torch"}
+    torch.set_num_threads(threads)
+    with threadpool_limits(limits=threads):
+        return {name: [blas_seconds(shape, backend.get(name, "numpy")) for shape in shapes]
+                for name, shapes in parts.items()}
+
+
+def floors(parts: dict[str, list[Product]], timings: list[dict[str, list[float]]]
+           ) -> tuple[dict[str, float], dict[str, float]]:
+    """(FLOPs per step, floor seconds per step) of each part: each product at its best time
+    among ``timings`` (``product_seconds`` at 1 .. N threads: N cores can run one thread)."""
     flops, seconds = {}, {}
     for name, shapes in parts.items():
         flops[name] = sum(2 * m * k * n * c for m, k, n, c in shapes)
-        seconds[name] = sum(c * blas_seconds((m, k, n, c), backend.get(name, "numpy"))
-                            for m, k, n, c in shapes)
+        seconds[name] = sum(c * min(timing[name][i] for timing in timings)
+                            for i, (_, _, _, c) in enumerate(shapes))
     return flops, seconds
 
 
-def measure(config: Config, steps: int, threads: int) -> dict[str, float]:
+def two_pools(threads: int, calls: int) -> tuple[float, float]:
+    """Seconds per pair of A's first product (16 x 1120 x 256) in NumPy, then in torch, both
+    on ``threads``: (NumPy's BLAS on one thread, as now; on ``threads`` too, as before
+    mannrl_gym.threads). Each pool's idle workers spin: two spinning pools on two cores
+    make every parallel call wait for a worker pushed off its core."""
+    rng = np.random.default_rng(0)
+    x, w = rng.random((16, 1120), dtype=np.float32), rng.random((1120, 256), dtype=np.float32)
+    tx, tw = torch.from_numpy(x), torch.from_numpy(w)
+    torch.set_num_threads(threads)
+    times = []
+    for blas in (1, threads):
+        with threadpool_limits(limits=blas, user_api="blas"):
+            times.append(best_per_call(lambda _: (np.matmul(x, w), torch.mm(tx, tw)), calls))
+    return times[0], times[1]
+
+
+def measure(config: Config, steps: int) -> dict[str, float]:
     """Seconds per batched step of each row (see the module docstring), the process set to
-    ``threads`` by ``limit_threads`` already."""
+    its thread count by ``limit_threads`` already."""
     rows: dict[str, float] = {}
     for agent_name in ("mannrl", "no_memory"):
         config_here = Config(**{**config.to_dict(), "agent": agent_name}).validate()
@@ -150,11 +178,6 @@ def measure(config: Config, steps: int, threads: int) -> dict[str, float]:
         targets = rng.integers(0, task.num_outputs, 16)
         rows["A: hand-written step"] = best_per_call(
             lambda _: env.learner.train_step(features, memory, targets), steps)
-        if threads > 1:  # the cause of the old two-thread step (docs/benchmarks.md)
-            with threadpool_limits(limits=threads, user_api="blas"):
-                rows[f"A: step, BLAS on {threads}"] = best_per_call(
-                    lambda _: env.learner.train_step(features, memory, targets),
-                    max(25, steps // 10))
         net = copy.deepcopy(env.learner.net)
         for p in net.parameters():
             p.data = p.data.clone()
@@ -210,12 +233,14 @@ def main() -> None:
           f"{config.data_path}, F={task.input_dim} V={task.num_outputs}, {args.steps} steps, "
           f"best of 5 stretches, {args.clock} clock, torch {torch.__version__}")
     load_before, summary = os.getloadavg()[0], []
+    timings: dict[int, dict[str, list[float]]] = {}
     for threads in args.threads:
-        torch.set_num_threads(threads)
-        with threadpool_limits(limits=threads):  # the floor: every BLAS on ``threads``
-            flops, floor = floors(parts)
+        for count in range(1, threads + 1):  # the floor: every BLAS on 1 .. threads
+            if count not in timings:
+                timings[count] = product_seconds(parts, count)
+        flops, floor = floors(parts, [timings[count] for count in range(1, threads + 1)])
         with limit_threads(threads):  # the rows: as `mannrl train` runs (mannrl_gym.threads)
-            rows = measure(config, args.steps, threads)
+            rows = measure(config, args.steps)
         flops["env + agent"] = sum(flops.values())
         floor["env + agent"] = sum(floor.values())
         print(f"\n{threads} thread(s)\n{'part':24s} {'MFLOP/step':>10s} {'GFLOP/s':>8s} "
@@ -227,6 +252,11 @@ def main() -> None:
                       f"{seconds * 1e3:12.3f} {seconds / floor[name]:6.2f}")
             else:
                 print(f"{name:24s} {'':10s} {'':8s} {'':9s} {seconds * 1e3:12.3f}")
+        if threads > 1:
+            one, both = two_pools(threads, max(100, args.steps // 5))
+            print(f"the cause (docs/benchmarks.md): a NumPy and a torch 16 x 1120 x 256 product "
+                  f"in turn, {threads} threads: {one * 1e3:.3f} ms a pair with NumPy's BLAS on "
+                  f"1 (now), {both * 1e3:.3f} ms with it on {threads} too (before)")
         total, base = rows["env + agent"], floor["env + agent"]
         summary.append(f"{threads} thread(s) {total * 1e3:.2f} ms against {base * 1e3:.2f} "
                        f"({total / base:.2f}x)")

@@ -1,6 +1,6 @@
-"""Thread counts per piece (mannrl_gym.threads): with num_threads=2, torch's pool gets two
-threads (f's update), NumPy's BLAS one, A's step one, f's act product two halves (the caller
-and a helper thread); the numbers match one thread's."""
+"""Thread counts per piece (mannrl_gym.threads): with num_threads=2, NumPy's BLAS has one
+thread, A's step and f's update run torch on one, and f's act and update products go in two
+halves (the caller and a helper thread); the numbers match one thread's."""
 
 import os
 import select
@@ -18,7 +18,8 @@ import mannrl_gym.threads as threads
 from mannrl_gym.agents import make_agent
 from mannrl_gym.envs import MannRLVectorEnv
 from mannrl_gym.tasks import build_task
-from mannrl_gym.threads import SPLIT_MACS, limit_threads, one_thread, split_matmul
+from mannrl_gym.threads import (SPLIT_MACS, cores, limit_threads, one_thread, split_bmm,
+                                split_matmul)
 
 from conftest import small_config
 
@@ -41,12 +42,14 @@ def pool_threads() -> dict[str, int]:
 
 
 def test_limit_threads_gives_torch_the_count_and_numpy_blas_one(restore_threads):
+    torch.set_num_threads(3)
     with limit_threads(2):
-        assert torch.get_num_threads() == 2
+        assert torch.get_num_threads() == 2 and cores() == 2
         assert pool_threads() == {"openmp": 2, "blas": 1}
         with one_thread():
             assert torch.get_num_threads() == 1
         assert torch.get_num_threads() == 2
+    assert torch.get_num_threads() == 3 and cores() == 1  # restored
     with limit_threads(1):
         assert torch.get_num_threads() == 1
         assert set(pool_threads().values()) == {1}
@@ -78,19 +81,23 @@ def run_steps(steps: int) -> tuple[list[np.ndarray], np.ndarray]:
     return losses, agent.net.body[0].weight.detach().numpy().copy()
 
 
-def test_two_threads_run_a_on_one_and_f_on_two(monkeypatch, restore_threads):
+def test_two_threads_split_f_and_keep_torch_on_one(monkeypatch, restore_threads):
     a_step = record_threads(monkeypatch, supervised, "adam_rows")
     f_update = record_threads(monkeypatch, mannrl_agent, "forward_torch")
     jobs = threads.helper().jobs
     with limit_threads(1):
         run_steps(3)
-    assert threads.helper().jobs == jobs  # one thread: f's act unsplit
+    assert threads.helper().jobs == jobs  # one thread: nothing split
     with limit_threads(2):
-        run_steps(13)
-        assert torch.get_num_threads() == 2  # restored after each A step
+        run_steps(9)
+        acts = threads.helper().jobs - jobs
+        run_steps(11)  # one update of f, 6 products (3 layers forward, 2 weight gradients
+        updates = threads.helper().jobs - jobs - acts - 11  # of the larger, 1 input gradient)
+        assert torch.get_num_threads() == 2  # restored after each piece
     assert a_step and set(a_step) == {1}
-    assert f_update and set(f_update) == {2}
-    assert threads.helper().jobs >= jobs + 13  # f's act split its product at every step
+    assert f_update and set(f_update) == {1}
+    assert acts == 9  # f's act split its product at every step
+    assert updates >= 3  # and f's update its larger products
 
 
 def test_split_matmul_equals_numpy_and_splits_only_large_products(restore_threads):
@@ -108,6 +115,20 @@ def test_split_matmul_equals_numpy_and_splits_only_large_products(restore_thread
         jobs = threads.helper().jobs
         split_matmul(x[0], w[0, :, :columns // 2])  # below SPLIT_MACS
         assert threads.helper().jobs == jobs
+
+
+def test_split_bmm_equals_torch_with_and_without_bias(restore_threads):
+    rows, inner = 600, 96
+    size = SPLIT_MACS // (rows * inner) + 1
+    a, b, bias = torch.rand(2, rows, inner), torch.rand(2, inner, size), torch.rand(2, 1, size)
+    c = torch.rand(2, rows, size)
+    with limit_threads(2):
+        jobs = threads.helper().jobs
+        torch.testing.assert_close(split_bmm(a, b, bias), torch.baddbmm(bias, a, b))
+        # a transposed view, as the weight gradient's (O, 2R) @ (2R, I)
+        torch.testing.assert_close(split_bmm(a.transpose(1, 2), c),
+                                   torch.bmm(a.transpose(1, 2), c))
+        assert threads.helper().jobs == jobs + 2
 
 
 def test_the_helper_thread_hands_on_its_jobs_error():
