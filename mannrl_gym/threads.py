@@ -84,9 +84,12 @@ class HelperThread:
         self._start, self._done = threading.Event(), threading.Event()
         self._job: Callable[[], None] | None = None
         self._error: BaseException | None = None
-        threading.Thread(target=self._serve, name="mannrl-split-matmul", daemon=True).start()
+        threading.Thread(target=self._serve, name="mannrl-half-products", daemon=True).start()
 
     def _serve(self) -> None:
+        # this thread's own OpenMP and MKL counts (per thread; the caller's stay as they are):
+        # else its torch products could start a second spinning pool
+        torch.set_num_threads(1)
         while True:
             self._start.wait()
             self._start.clear()
@@ -157,7 +160,8 @@ def split_matmul(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     out = np.empty(np.broadcast_shapes(x.shape[:-2], w.shape[:-2]) + (x.shape[-2], columns),
                    np.result_type(x, w))
     half = columns // 2
-    if not _in_halves(out.size * x.shape[-1], columns, lambda: np.matmul(x, w[..., :half], out=out[..., :half]),
+    if not _in_halves(out.size * x.shape[-1], columns,
+                      lambda: np.matmul(x, w[..., :half], out=out[..., :half]),
                       lambda: np.matmul(x, w[..., half:], out=out[..., half:])):
         np.matmul(x, w, out=out)
     return out

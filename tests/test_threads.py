@@ -131,6 +131,14 @@ def test_split_bmm_equals_torch_with_and_without_bias(restore_threads):
         assert threads.helper().jobs == jobs + 2
 
 
+def test_the_helper_thread_runs_torch_on_one_thread_and_leaves_the_callers(restore_threads):
+    with limit_threads(2):
+        thread, seen = threads.HelperThread(), []
+        thread.submit(lambda: seen.append(torch.get_num_threads()))
+        thread.join()
+        assert seen == [1] and torch.get_num_threads() == 2
+
+
 def test_the_helper_thread_hands_on_its_jobs_error():
     thread = threads.HelperThread()
     thread.submit(lambda: np.matmul(np.ones((2, 3)), np.ones((2, 3))))
