@@ -138,10 +138,10 @@ def floors(parts: dict[str, list[Product]], timings: list[dict[str, list[float]]
 
 
 def two_pools(threads: int, calls: int) -> tuple[float, float]:
-    """Seconds per pair of A's first product (16 x 1120 x 256) in NumPy, then in torch, both
-    on ``threads``: (NumPy's BLAS on one thread, as now; on ``threads`` too, as before
-    mannrl_gym.threads). Each pool's idle workers spin: two spinning pools on two cores
-    make every parallel call wait for a worker pushed off its core."""
+    """Seconds per pair of A's first product (16 x 1120 x 256) in NumPy, then in torch on
+    ``threads``: (NumPy's BLAS on one thread; on ``threads`` too, as before mannrl_gym.threads).
+    Each pool's idle workers spin: two spinning pools on two cores make every parallel call
+    wait for a worker pushed off its core."""
     rng = np.random.default_rng(0)
     x, w = rng.random((16, 1120), dtype=np.float32), rng.random((1120, 256), dtype=np.float32)
     tx, tw = torch.from_numpy(x), torch.from_numpy(w)
@@ -254,9 +254,9 @@ def main() -> None:
                 print(f"{name:24s} {'':10s} {'':8s} {'':9s} {seconds * 1e3:12.3f}")
         if threads > 1:
             one, both = two_pools(threads, max(100, args.steps // 5))
-            print(f"the cause (docs/benchmarks.md): a NumPy and a torch 16 x 1120 x 256 product "
-                  f"in turn, {threads} threads: {one * 1e3:.3f} ms a pair with NumPy's BLAS on "
-                  f"1 (now), {both * 1e3:.3f} ms with it on {threads} too (before)")
+            print(f"the old cause (docs/benchmarks.md): a NumPy and a torch 16 x 1120 x 256 "
+                  f"product in turn, torch on {threads} threads: {one * 1e3:.3f} ms a pair with "
+                  f"NumPy's BLAS on 1, {both * 1e3:.3f} ms with it on {threads} too")
         total, base = rows["env + agent"], floor["env + agent"]
         summary.append(f"{threads} thread(s) {total * 1e3:.2f} ms against {base * 1e3:.2f} "
                        f"({total / base:.2f}x)")
