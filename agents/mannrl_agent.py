@@ -28,6 +28,7 @@ from mannrl_gym.config import Config
 from mannrl_gym.envs.core import ObservationLayout
 from mannrl_gym.networks import MemoryNet, fold_batch_norm, initialize
 from mannrl_gym.numerics import raise_non_finite
+from mannrl_gym.threads import one_thread, split_matmul
 
 
 def act_folded(maps: list[tuple[np.ndarray, np.ndarray]], state: np.ndarray,
@@ -43,7 +44,7 @@ def act_folded(maps: list[tuple[np.ndarray, np.ndarray]], state: np.ndarray,
         state = np.concatenate([state[..., layout.memory], embedded_input, embedded_output],
                                axis=-1)
     weight, bias = maps[-1]
-    pre = np.matmul(state, weight)
+    pre = split_matmul(state, weight)  # on two cores when the run has two threads
     pre += bias
     np.negative(pre, out=pre)  # the sigmoid, in place
     np.exp(pre, out=pre)
@@ -174,7 +175,15 @@ class MannRLAgent:
         return stats
 
     def learn(self) -> dict:
-        """``memory_train_iterations`` SmoothL1 updates of f on pairs sampled from the replay."""
+        """``memory_train_iterations`` SmoothL1 updates of f on pairs sampled from the replay.
+
+        Torch on one thread: the products split themselves in two (``split_bmm``) when the run
+        has two threads, and torch's pool, asleep, cannot stall the rest (``mannrl_gym.threads``).
+        """
+        with one_thread():
+            return self._learn()
+
+    def _learn(self) -> dict:
         cfg = self.config
         self.net.train()
         if self.numpy_update is not None:

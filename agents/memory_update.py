@@ -30,6 +30,7 @@ from torch import nn
 
 from mannrl_gym.agents.replay import BatchStateReplay
 from mannrl_gym.networks import BN_EPS, BN_MOMENTUM
+from mannrl_gym.threads import split_bmm
 
 
 class NumpyMemoryUpdate:
@@ -298,19 +299,19 @@ class GroupLinear(torch.autograd.Function):
         flat = full.reshape(group, 2 * rows, width)
         ctx.save_for_backward(w, flat)
         ctx.tail = x.shape[3]
-        return torch.baddbmm(b.unsqueeze(1), flat, w.transpose(1, 2)).view(group, 2, rows, -1)
+        return split_bmm(flat, w.transpose(1, 2), b.unsqueeze(1)).view(group, 2, rows, -1)
 
     @staticmethod
     def backward(ctx, d_out: torch.Tensor):
         w, flat = ctx.saved_tensors
         group, _, rows, size = d_out.shape
         d_flat = d_out.reshape(group, 2 * rows, size)
-        d_w = torch.bmm(d_flat.transpose(1, 2), flat) if ctx.needs_input_grad[0] else None
+        d_w = split_bmm(d_flat.transpose(1, 2), flat) if ctx.needs_input_grad[0] else None
         d_b = d_flat.sum(dim=1) if ctx.needs_input_grad[1] else None
         d_x = None
         if ctx.needs_input_grad[2]:
             tail = w[:, :, w.shape[2] - ctx.tail:]
-            d_x = torch.bmm(d_flat, tail).view(group, 2, rows, ctx.tail)
+            d_x = split_bmm(d_flat, tail).view(group, 2, rows, ctx.tail)
         return d_w, d_b, d_x, None
 
 

@@ -12,13 +12,19 @@ Rows (milliseconds per batched step, at each thread count asked for):
 
 The floor of a part is the time of its matrix products alone: each product's FLOPs (counted
 from the config's shapes by ``products``) at the rate the BLAS reaches on that very shape,
-measured here at the same thread count (NumPy's OpenBLAS for A and f's act, torch for f's
-update, as the code runs them). Everything else (elementwise work, Adam, RMSprop, Python,
-the env) is above the floor. Each time is the best of 5 equal stretches (the quietest stretch
-of a shared machine), elapsed (``--clock wall``) or the process's CPU time (``--clock cpu``:
-all its threads' seconds); the ratio is measured / floor.
+measured here (NumPy's OpenBLAS for A and f's act, torch for f's update, as the code runs
+them) at each thread count up to the row's, the best of them (N cores can run one thread:
+some 16-row products are slower on two). Everything else (elementwise work, Adam, RMSprop,
+Python, the env) is above the floor. The rows run as `mannrl train` runs them at that thread
+count (``mannrl_gym.threads``: NumPy's BLAS on one thread, A's step and f's update with
+torch on one, the larger products of f's act and update in two halves, one on a helper
+thread); the floor lets each BLAS use 1 .. N threads of its own pool. Each time is the best
+of 5 equal stretches (the quietest stretch of a shared machine), elapsed (``--clock wall``)
+or the process's CPU time (``--clock cpu``: all its threads' seconds); the ratio is measured
+/ floor. The last lines give the cause of the old two-thread step, env + agent against its
+floor at each thread count, and the load averages around the run.
 
-    python benchmarks/sentence_speed.py [--steps 1000] [--threads 1 2] [--data pud|pg|PATH]
+    python benchmarks/sentence_speed.py [--steps 1000] [--threads 1,2] [--data pud|pg|PATH]
                                         [--clock wall|cpu]
 """
 
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import sys
 import time
 from pathlib import Path
@@ -43,6 +50,7 @@ from mannrl_gym.agents import make_agent  # noqa: E402
 from mannrl_gym.config import Config, load  # noqa: E402
 from mannrl_gym.envs import MannRLVectorEnv  # noqa: E402
 from mannrl_gym.tasks import build_task  # noqa: E402
+from mannrl_gym.threads import limit_threads  # noqa: E402
 
 DATA = {"pud": "configs/sentence.yaml", "pg": "configs/sentence-pg.yaml"}
 Product = tuple[int, int, int, float]  # (m, k, n, count per step): count x (m, k) @ (k, n)
@@ -107,19 +115,47 @@ def blas_seconds(shape: Product, backend: str) -> float:
     return best_per_call(lambda _: np.matmul(a, b, out=out), 200)
 
 
-def floors(parts: dict[str, list[Product]]) -> tuple[dict[str, float], dict[str, float]]:
-    """(FLOPs per step, floor seconds per step) of each part at the current thread count."""
+def product_seconds(parts: dict[str, list[Product]], threads: int) -> dict[str, list[float]]:
+    """Seconds of each part's products, one call each, with torch and every BLAS on
+    ``threads``."""
     backend = {"f: update / cycle": "torch"}
+    torch.set_num_threads(threads)
+    with threadpool_limits(limits=threads):
+        return {name: [blas_seconds(shape, backend.get(name, "numpy")) for shape in shapes]
+                for name, shapes in parts.items()}
+
+
+def floors(parts: dict[str, list[Product]], timings: list[dict[str, list[float]]]
+           ) -> tuple[dict[str, float], dict[str, float]]:
+    """(FLOPs per step, floor seconds per step) of each part: each product at its best time
+    among ``timings`` (``product_seconds`` at 1 .. N threads: N cores can run one thread)."""
     flops, seconds = {}, {}
     for name, shapes in parts.items():
         flops[name] = sum(2 * m * k * n * c for m, k, n, c in shapes)
-        seconds[name] = sum(c * blas_seconds((m, k, n, c), backend.get(name, "numpy"))
-                            for m, k, n, c in shapes)
+        seconds[name] = sum(c * min(timing[name][i] for timing in timings)
+                            for i, (_, _, _, c) in enumerate(shapes))
     return flops, seconds
 
 
+def two_pools(threads: int, calls: int) -> tuple[float, float]:
+    """Seconds per pair of A's first product (16 x 1120 x 256) in NumPy, then in torch on
+    ``threads``: (NumPy's BLAS on one thread; on ``threads`` too, as before mannrl_gym.threads).
+    Each pool's idle workers spin: two spinning pools on two cores make every parallel call
+    wait for a worker pushed off its core."""
+    rng = np.random.default_rng(0)
+    x, w = rng.random((16, 1120), dtype=np.float32), rng.random((1120, 256), dtype=np.float32)
+    tx, tw = torch.from_numpy(x), torch.from_numpy(w)
+    torch.set_num_threads(threads)
+    times = []
+    for blas in (1, threads):
+        with threadpool_limits(limits=blas, user_api="blas"):
+            times.append(best_per_call(lambda _: (np.matmul(x, w), torch.mm(tx, tw)), calls))
+    return times[0], times[1]
+
+
 def measure(config: Config, steps: int) -> dict[str, float]:
-    """Seconds per batched step of each row (see the module docstring)."""
+    """Seconds per batched step of each row (see the module docstring), the process set to
+    its thread count by ``limit_threads`` already."""
     rows: dict[str, float] = {}
     for agent_name in ("mannrl", "no_memory"):
         config_here = Config(**{**config.to_dict(), "agent": agent_name}).validate()
@@ -172,7 +208,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--threads", nargs="+", default=["1,2"],
+                        help="thread counts, comma- or space-separated (default 1,2)")
     parser.add_argument("--data", default="pud",
                         help="pud (configs/sentence.yaml's data), pg (configs/sentence-pg."
                              "yaml's: the 500 shortest PostgreSQL messages) or a text file")
@@ -181,6 +218,7 @@ def main() -> None:
                              "threads: on a loaded machine, one thread's cost without the "
                              "waiting)")
     args = parser.parse_args()
+    args.threads = [int(n) for part in args.threads for n in part.split(",") if n]
     global clock
     clock = CLOCK[args.clock]
     config_file = ROOT / DATA.get(args.data, DATA["pud"])
@@ -194,10 +232,14 @@ def main() -> None:
           f"A {config.hidden_layers} x {config.hidden_size}), B={config.batch_size}, "
           f"{config.data_path}, F={task.input_dim} V={task.num_outputs}, {args.steps} steps, "
           f"best of 5 stretches, {args.clock} clock, torch {torch.__version__}")
+    load_before, summary = os.getloadavg()[0], []
+    timings: dict[int, dict[str, list[float]]] = {}
     for threads in args.threads:
-        torch.set_num_threads(threads)
-        with threadpool_limits(limits=threads):
-            flops, floor = floors(parts)
+        for count in range(1, threads + 1):  # the floor: every BLAS on 1 .. threads
+            if count not in timings:
+                timings[count] = product_seconds(parts, count)
+        flops, floor = floors(parts, [timings[count] for count in range(1, threads + 1)])
+        with limit_threads(threads):  # the rows: as `mannrl train` runs (mannrl_gym.threads)
             rows = measure(config, args.steps)
         flops["env + agent"] = sum(flops.values())
         floor["env + agent"] = sum(floor.values())
@@ -210,6 +252,16 @@ def main() -> None:
                       f"{seconds * 1e3:12.3f} {seconds / floor[name]:6.2f}")
             else:
                 print(f"{name:24s} {'':10s} {'':8s} {'':9s} {seconds * 1e3:12.3f}")
+        if threads > 1:
+            one, both = two_pools(threads, max(100, args.steps // 5))
+            print(f"the old cause (docs/benchmarks.md): a NumPy and a torch 16 x 1120 x 256 "
+                  f"product in turn, torch on {threads} threads: {one * 1e3:.3f} ms a pair with "
+                  f"NumPy's BLAS on 1, {both * 1e3:.3f} ms with it on {threads} too")
+        total, base = rows["env + agent"], floor["env + agent"]
+        summary.append(f"{threads} thread(s) {total * 1e3:.2f} ms against {base * 1e3:.2f} "
+                       f"({total / base:.2f}x)")
+    print(f"\nenv + agent against its floor: {'; '.join(summary)}. 1-minute load average "
+          f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after ({os.cpu_count()} cores)")
 
 
 if __name__ == "__main__":

@@ -22,9 +22,8 @@ from dataclasses import replace
 from typing import Any
 
 import gymnasium
-import torch
-from threadpoolctl import threadpool_limits
 
+from mannrl_gym import threads
 from mannrl_gym.config import Config, ConfigError, from_mapping
 from mannrl_gym.envs.core import ActionError, ObservationLayout
 from mannrl_gym.envs.single_env import MannRLEnv
@@ -55,15 +54,15 @@ def _config(defaults: dict[str, Any], kwargs: dict[str, Any]) -> tuple[Config, s
 
 
 def limit_threads(count: int) -> None:
-    """Set torch's and every BLAS / OpenMP pool's thread count for this whole process.
+    """Set torch's thread count for this whole process (NumPy's BLAS: one thread;
+    ``mannrl_gym.threads.limit_threads``).
 
     An env applies it when given ``num_threads=N``, and always in a worker process of an
     async vector env (there the process is the env's alone, and with the default fork start
     method a torch thread pool inherited from the parent would hang the worker's first
     parallel operation).
     """
-    torch.set_num_threads(count)
-    threadpool_limits(limits=count)
+    threads.limit_threads(count)
 
 
 def make_env(task: str = "logic", render_mode: str | None = None, **kwargs: Any) -> MannRLEnv:

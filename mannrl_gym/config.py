@@ -113,7 +113,7 @@ class Config:
     run_name: Optional[str] = None
     wandb_mode: Literal["offline", "disabled", "online"] = "offline"
     wandb_project: str = "mannrl-gym"
-    num_threads: int = 1  # torch and BLAS threads (1 is fastest for these small batches)
+    num_threads: int = 1  # torch threads, NumPy's BLAS on one (mannrl_gym.threads)
     device: str = "cpu"  # replicated runs (seeds=...): where their batched steps run (cpu, torch-cpu, cuda)
     max_minutes: Optional[float] = None  # stop after the epoch that crosses this wall-clock budget
     progress: bool = True

@@ -141,9 +141,11 @@ SECTIONS: dict[str, dict[str, str]] = {
         "run_name": "the run directory's name (default: task-agent-seed-time)",
         "wandb_mode": "`offline` (default, no network), `disabled` or `online`",
         "wandb_project": "the wandb project",
-        "num_threads": "torch and BLAS threads; one is fastest at these batch sizes. `mannrl "
-                       "train` applies it for the run; an env applies it to your process only "
-                       "when you pass it, and always in an async worker",
+        "num_threads": "torch threads (NumPy's BLAS stays on one, A's step runs on one: "
+                       "`mannrl_gym.threads`); one suits small batches and shared machines, "
+                       "two the sentence task's larger networks on a machine of its own. "
+                       "`mannrl train` applies it for the run; an env applies it to your "
+                       "process only when you pass it, and always in an async worker",
         "device": "where a replicated run's (`seeds=`, `replicas=`) batched steps run: `cpu` "
                   "(NumPy, equal to single runs), `cuda`, `cuda:N` or `mps` (torch; the same "
                   "arithmetic, other rounding; docs/replicas.md), or `torch-cpu` (the device "

@@ -98,7 +98,8 @@ def fold_batch_norm(linear: nn.Linear, norm: nn.BatchNorm1d) -> tuple[np.ndarray
     weight, bias, gamma, beta = (p.detach().numpy() for p in (linear.weight, linear.bias,
                                                              norm.weight, norm.bias))
     scale = gamma / np.sqrt(norm.running_var.numpy() + norm.eps)
-    folded = np.ascontiguousarray((weight * scale[:, None]).T)
+    folded = np.empty(weight.shape[::-1], np.result_type(weight, scale))
+    np.multiply(weight.T, scale, out=folded)  # one pass, written in (in, out) order
     shifted = (bias - norm.running_mean.numpy()) * scale
     shifted += beta
     return folded, shifted

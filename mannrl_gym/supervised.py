@@ -19,6 +19,7 @@ import torch
 
 from mannrl_gym.networks import BN_EPS, BN_MOMENTUM, ActionNet, initialize
 from mannrl_gym.numerics import raise_non_finite
+from mannrl_gym.threads import one_thread
 
 BETA1, BETA2, ADAM_EPS = 0.9, 0.999, 1e-8
 
@@ -361,21 +362,25 @@ class ActionLearner:
     # -- one training step ----------------------------------------------------------------------
     def train_step(self, features: np.ndarray, memory: np.ndarray,
                    targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Predict and learn from one batch; return (probabilities (B, V), loss per row (B,))."""
+        """Predict and learn from one batch; return (probabilities (B, V), loss per row (B,)).
+
+        Its torch work (the larger products, Adam) runs on one thread whatever the process's
+        count: 16-row products gain nothing from a second (``mannrl_gym.threads``)."""
         rows = features.shape[0]
         if rows < 2:
             if not self.gather_small:
                 return self.evaluate(features, memory, targets)
             return self._train_small(features, memory, targets)
-        probs, loss = forward_backward(self, features, memory, targets, self._index(rows))
-        norm, scale = clip_scale(self.grad, self.clipping, rows)
-        if not math.isfinite(norm):  # NaN in inputs, weights or loss all end up here
-            raise_non_finite("action network", f"at training step {self.steps + 1}",
-                             "the gradient norm", self.net)
-        self.grad *= scale
-        self.steps += 1
-        self._adam_step.fill_(self.steps)
-        adam_rows(self._adam_rows, [self.lr])
+        with one_thread():
+            probs, loss = forward_backward(self, features, memory, targets, self._index(rows))
+            norm, scale = clip_scale(self.grad, self.clipping, rows)
+            if not math.isfinite(norm):  # NaN in inputs, weights or loss all end up here
+                raise_non_finite("action network", f"at training step {self.steps + 1}",
+                                 "the gradient norm", self.net)
+            self.grad *= scale
+            self.steps += 1
+            self._adam_step.fill_(self.steps)
+            adam_rows(self._adam_rows, [self.lr])
         for block in self.blocks:
             block.update_statistics()
         return probs, loss

@@ -14,9 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
 import yaml
-from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from mannrl_gym import checkpoint, rundir
@@ -24,6 +22,7 @@ from mannrl_gym.config import Config, ConfigError, as_saved, from_mapping
 from mannrl_gym.experiments import make_experiment
 from mannrl_gym.rundir import load_run_config
 from mannrl_gym.tasks import build_task, check_trainable
+from mannrl_gym.threads import limit_threads
 from mannrl_gym.tracking import Tracker, check_online_login
 
 F1_TARGET = 0.99
@@ -45,8 +44,7 @@ def train(config: Config, run_dir: Path | None = None, resume: bool = False) -> 
     run, or a ``--resume`` of a run still going, stops with a ConfigError and writes nothing.
     """
     check_online_login(config)
-    torch.set_num_threads(config.num_threads)
-    with threadpool_limits(limits=config.num_threads):  # BLAS threads thrash on small matrices
+    with limit_threads(config.num_threads):  # NumPy's BLAS on one (mannrl_gym.threads)
         return _train(config, run_dir, resume)
 
 

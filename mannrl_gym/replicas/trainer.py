@@ -17,9 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
 import yaml
-from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from mannrl_gym import checkpoint, rundir
@@ -27,6 +25,7 @@ from mannrl_gym.config import Config, ConfigError
 from mannrl_gym.replicas.experiment import ReplicatedExperiment
 from mannrl_gym.replicas.spec import Replica, check_device
 from mannrl_gym.tasks import build_task, check_trainable
+from mannrl_gym.threads import limit_threads
 from mannrl_gym.tracking import Tracker, check_online_login
 from mannrl_gym.trainer import (Interrupted, RunLog, epoch_line, format_duration,
                                 resume_config, resumed_state)
@@ -113,9 +112,7 @@ def _tasks(configs: list[Config]) -> list:
 
 def _train(configs: list[Config], tasks: list, run_dirs: list[Path],
            states: list[dict[str, Any] | None], new_run: bool) -> None:
-    threads = configs[0].num_threads
-    torch.set_num_threads(threads)
-    with threadpool_limits(limits=threads), contextlib.ExitStack() as held:
+    with limit_threads(configs[0].num_threads), contextlib.ExitStack() as held:
         for run_dir, config in zip(run_dirs, configs):
             held.enter_context(rundir.claim(run_dir, new_run=new_run, source=config.source))
         _run(configs, tasks, run_dirs, states)

@@ -1,0 +1,191 @@
+"""Thread counts: no thread pool spins while another needs the cores.
+
+Torch's OpenMP pool and NumPy's BLAS (OpenBLAS's own pthreads) both keep their idle workers
+busy-waiting after each parallel call (libgomp's for about 8 ms). With both pools on two
+threads a 2-core machine holds three busy threads, and every parallel call waits at its
+barrier for a worker pushed off its core: A's step went from 0.9 to 12-21 ms. Other
+processes on the cores do the same to one spinning pool: a 2-thread sentence run on the
+shared machine trained 5 to 10 times slower than a 1-thread one (docs/benchmarks.md,
+Sentences). Hence, for a run given ``num_threads`` = n:
+
+* ``limit_threads(n)``: torch's pool gets n threads (for code that relies on it), NumPy's
+  BLAS always one, and ``cores()`` says n.
+* ``one_thread()``: torch on one thread for the mannrl path's own pieces (A's step, f's
+  update), so torch's pool stays asleep there.
+* ``split_matmul`` / ``split_bmm``: the large products (f's act, f's update) in two halves,
+  one on the caller's thread, one on a helper thread that sleeps when idle: two cores where
+  they pay, and a busy machine costs a late hand-off instead of a barrier per operation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import torch
+from threadpoolctl import threadpool_limits
+
+SPLIT_MACS = 1 << 22  # a product's multiply-adds from which two halves pay for the hand-off
+_cores = 1  # what ``limit_threads`` last set
+
+
+def cores() -> int:
+    """The thread count ``limit_threads`` set for this process (1 until it is called)."""
+    return _cores
+
+
+def limit_threads(count: int) -> "ThreadLimits":
+    """For this whole process: torch (and OpenMP) ``count`` threads, NumPy's BLAS one,
+    ``cores()`` = count. As a context manager, the previous settings come back on leaving."""
+    return ThreadLimits(count)
+
+
+class ThreadLimits(contextlib.AbstractContextManager):
+    """The settings ``limit_threads`` applied, and the ones before (see there)."""
+
+    def __init__(self, count: int) -> None:
+        global _cores
+        self._previous = (torch.get_num_threads(), _cores)
+        torch.set_num_threads(count)
+        _cores = count
+        self._pools = threadpool_limits(limits={"openmp": count, "blas": 1})
+
+    def __exit__(self, *exc) -> None:
+        global _cores
+        self._pools.restore_original_limits()
+        torch.set_num_threads(self._previous[0])
+        _cores = self._previous[1]
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Run the body with torch on one thread (about 0.3 µs a switch), then restore the count."""
+    count = torch.get_num_threads()
+    if count == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(count)
+
+
+class HelperThread:
+    """One daemon thread that runs a job on request and sleeps (no spinning) in between;
+    ``jobs`` counts the jobs it ran."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()  # one caller at a time; a second computes unsplit
+        self.jobs = 0
+        self._start, self._done = threading.Event(), threading.Event()
+        self._job: Callable[[], None] | None = None
+        self._error: BaseException | None = None
+        threading.Thread(target=self._serve, name="mannrl-half-products", daemon=True).start()
+
+    def _serve(self) -> None:
+        # this thread's own OpenMP and MKL counts (per thread; the caller's stay as they are):
+        # else its torch products could start a second spinning pool
+        torch.set_num_threads(1)
+        while True:
+            self._start.wait()
+            self._start.clear()
+            try:
+                self._job()
+            except BaseException as error:  # handed to the caller in ``join``
+                self._error = error
+            self.jobs += 1
+            self._done.set()
+
+    def submit(self, job: Callable[[], None]) -> None:
+        """Start ``job`` on the thread (the previous one joined)."""
+        self._job, self._error = job, None
+        self._done.clear()
+        self._start.set()
+
+    def join(self) -> None:
+        """Wait for the job; raise what it raised."""
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+
+
+_helper: HelperThread | None = None
+
+
+def helper() -> HelperThread:
+    """This process's helper thread, started on first use."""
+    global _helper
+    if _helper is None:
+        _helper = HelperThread()
+    return _helper
+
+
+def _forget_helper() -> None:
+    global _helper
+    _helper = None  # a forked child has no helper thread: start its own on first use
+
+
+os.register_at_fork(after_in_child=_forget_helper)
+
+
+def _in_halves(macs: int, halves: int, first: Callable[[], None],
+               second: Callable[[], None]) -> bool:
+    """Run ``second`` on the helper thread while ``first`` runs here, when ``cores()`` >= 2,
+    the product has ``macs`` >= SPLIT_MACS and ``halves`` >= 2 (rows or columns to split);
+    False (nothing run) otherwise or while another caller holds the helper."""
+    if _cores < 2 or halves < 2 or macs < SPLIT_MACS:
+        return False
+    thread = helper()
+    if not thread.lock.acquire(blocking=False):
+        return False
+    try:
+        thread.submit(second)
+        try:
+            first()
+        finally:
+            thread.join()
+        return True
+    finally:
+        thread.lock.release()
+
+
+def split_matmul(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """x @ w in NumPy, (..., B, I) @ (..., I, O) -> (..., B, O); split (``_in_halves``) by
+    w's columns. Each output element is the same dot product either way."""
+    columns = w.shape[-1]
+    out = np.empty(np.broadcast_shapes(x.shape[:-2], w.shape[:-2]) + (x.shape[-2], columns),
+                   np.result_type(x, w))
+    half = columns // 2
+    if not _in_halves(out.size * x.shape[-1], columns,
+                      lambda: np.matmul(x, w[..., :half], out=out[..., :half]),
+                      lambda: np.matmul(x, w[..., half:], out=out[..., half:])):
+        np.matmul(x, w, out=out)
+    return out
+
+
+def split_bmm(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None = None
+              ) -> torch.Tensor:
+    """a @ b per group in torch, (G, N, K) @ (G, K, O) -> (G, N, O), plus ``bias`` (G, 1, O)
+    if given (``torch.baddbmm``); split (``_in_halves``) by a's rows N on the CPU (a
+    device's tensors as one call). No autograd: for a hand-written backward's products."""
+    groups, rows, inner = a.shape
+    out = torch.empty((groups, rows, b.shape[2]), dtype=a.dtype, device=a.device)
+
+    @torch.no_grad()  # grad mode is per thread: the helper's too
+    def rows_of(low: int, high: int) -> None:
+        if bias is None:
+            torch.bmm(a[:, low:high], b, out=out[:, low:high])
+        else:
+            torch.baddbmm(bias, a[:, low:high], b, out=out[:, low:high])
+
+    def part(low: int, high: int) -> Callable[[], None]:
+        return lambda: rows_of(low, high)
+    half = rows // 2
+    if a.device.type != "cpu" or not _in_halves(groups * rows * inner * b.shape[2], rows,
+                                                 part(0, half), part(half, rows)):
+        part(0, rows)()
+    return out
