@@ -38,11 +38,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mannrl_gym.agents.memory_body import PaperStatistics, embed_numpy, embedding_affines, sigmoid
+from mannrl_gym.agents.memory_body import (PaperStatistics, embed_numpy, embedding_affines,
+                                           seeded_net, sigmoid)
 from mannrl_gym.agents.memory_gradient import loss_memory_gradient
 from mannrl_gym.config import Config
 from mannrl_gym.envs.core import ObservationLayout
-from mannrl_gym.networks import MemoryNet, initialize
 from mannrl_gym.numerics import raise_non_finite
 from mannrl_gym.supervised import ActionLearner
 
@@ -61,15 +61,10 @@ class RewardGradientAgent:
 
     def __init__(self, layout: ObservationLayout, config: Config, num_slots: int, seed: int) -> None:
         self.config, self.layout, self.num_slots = config, layout, num_slots
-        self.net = MemoryNet(layout.memory_size, layout.input_dim, layout.num_outputs,
-                             config.embed_size)
-        initialize(self.net, torch.Generator().manual_seed(seed + 1))
-        self.net.eval()
-        linear, norm = self.net.body[0], self.net.body[1]
-        self.trained = [linear.weight, norm.weight, norm.bias]  # theta: W, gamma, beta
+        self.net, self.trained = seeded_net(layout, config, seed)  # theta: W, gamma, beta
         self.adam = torch.optim.Adam(self.trained, lr=config.reward_grad_lr)
         self.statistics = PaperStatistics(self.net, config, num_slots, layout.size, seed + 3)
-        width = linear.in_features  # D'
+        width = self.net.body[0].in_features  # D'
         self.trace = np.zeros((num_slots, layout.memory_size, width + 2), np.float32)  # E_t
         self.written = np.full((num_slots, layout.memory_size), -1.0, np.float32)  # f's last write
         self.gradient = np.zeros((layout.memory_size, width + 2), np.float64)  # summed over rows
