@@ -17,6 +17,7 @@ from mannrl_gym.agents.mannrl_agent import MannRLAgent
 from mannrl_gym.agents.pg_agent import PolicyGradientAgent
 from mannrl_gym.agents.repaired_agent import RepairedAgent
 from mannrl_gym.agents.replay import BatchStateReplay
+from mannrl_gym.agents.reward_grad_agent import RewardGradientAgent
 from mannrl_gym.config import Config, ConfigError
 from mannrl_gym.envs.core import ObservationLayout
 from mannrl_gym.protocols import MemoryAgent
@@ -33,4 +34,4 @@ def make_agent(config: Config, layout: ObservationLayout, num_slots: int) -> Mem
 
 __all__ = ["BatchStateReplay", "EvolutionStrategiesAgent", "FrozenMemoryAgent",
            "FrozenWeightsAgent", "MannRLAgent", "NoMemoryAgent", "PolicyGradientAgent",
-           "RepairedAgent", "make_agent"]
+           "RepairedAgent", "RewardGradientAgent", "make_agent"]

@@ -29,11 +29,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mannrl_gym.agents.memory_body import PaperStatistics, embed_numpy, embedding_affines, sigmoid
+from mannrl_gym.agents.memory_body import (PaperStatistics, embed_numpy, embedding_affines,
+                                           seeded_net, sigmoid)
 from mannrl_gym.agents.window import StepWindow
 from mannrl_gym.config import Config
 from mannrl_gym.envs.core import ObservationLayout
-from mannrl_gym.networks import MemoryNet, fold_batch_norm, initialize
+from mannrl_gym.networks import fold_batch_norm
 from mannrl_gym.numerics import raise_non_finite
 
 
@@ -54,12 +55,7 @@ class EvolutionStrategiesAgent:
         if self.population > num_slots or num_slots % self.population:
             raise ValueError(f"es_population={self.population} must divide the env's "
                              f"{num_slots} slots (batch_size)")
-        self.net = MemoryNet(layout.memory_size, layout.input_dim, layout.num_outputs,
-                             config.embed_size)
-        initialize(self.net, torch.Generator().manual_seed(seed + 1))
-        self.net.eval()
-        linear, norm = self.net.body[0], self.net.body[1]
-        self.searched = [linear.weight, norm.weight, norm.bias]  # theta: W, gamma, beta
+        self.net, self.searched = seeded_net(layout, config, seed)  # theta: W, gamma, beta
         self.adam = torch.optim.Adam(self.searched, lr=config.es_lr)
         self.generator = torch.Generator().manual_seed(seed + 2)
         member = np.arange(num_slots) % self.population

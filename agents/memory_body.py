@@ -16,7 +16,19 @@ from mannrl_gym.agents.memory_update import NumpyMemoryUpdate
 from mannrl_gym.agents.replay import ReplayCycle
 from mannrl_gym.config import Config
 from mannrl_gym.envs.core import ObservationLayout
-from mannrl_gym.networks import MemoryNet, fold_batch_norm
+from mannrl_gym.networks import MemoryNet, fold_batch_norm, initialize
+
+
+def seeded_net(layout: ObservationLayout, config: Config, seed: int
+               ) -> tuple[MemoryNet, list[torch.nn.Parameter]]:
+    """f drawn from ``seed + 1`` (as every memory agent draws it), in eval mode, and the
+    parameters of its last block that a reward-trained agent moves: [W (M, D'), batch norm's
+    gain (M,) and shift (M,)] (the bias b is cancelled by batch norm's mean)."""
+    net = MemoryNet(layout.memory_size, layout.input_dim, layout.num_outputs, config.embed_size)
+    initialize(net, torch.Generator().manual_seed(seed + 1))
+    net.eval()
+    linear, norm = net.body[0], net.body[1]
+    return net, [linear.weight, norm.weight, norm.bias]
 
 
 def embedding_affines(net: MemoryNet) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -160,6 +160,8 @@ for _args in (
     ("repaired", f"{_AGENTS}.repaired_agent:RepairedAgent",
      "the paper's TD update repaired as an actor-critic: target critic, detached bootstrap, "
      "per-unit credit"),
+    ("reward_grad", f"{_AGENTS}.reward_grad_agent:RewardGradientAgent",
+     "f trained by the gradient of A's loss through the one write it made (no BPTT)"),
 ):
     register_agent(*_args)
 register_agent("lstm", f"{_EXPERIMENTS}.lstm:LSTMExperiment",

@@ -96,6 +96,9 @@ class Config:
     repaired_tau: float = 0.01  # Polyak step of the target networks per update
     repaired_gamma: float = 0.9  # discount of the critic's bootstrap
     repaired_explore_units: int = 0  # memory units that explore per slot and step (0: all)
+    # agent=reward_grad (agents/reward_grad_agent.py): f along dA's loss/dmemory, one write
+    reward_grad_lr: float = 1e-3  # Adam step size of f
+    reward_grad_trace: float = 0.0  # lambda: 0 one write; > 0 also each unit's own recurrence
 
     # --- the reference implementation's quirks (True = as the reference does) -------------
     double_softmax: bool = True  # action net ends in softmax, then cross-entropy softmaxes again
@@ -132,7 +135,7 @@ class Config:
                 self._fail(name, f"must be >= 1, got {getattr(self, name)}")
         for name in ["lr", "memory_lr", "clipping", "memory_clipping", "memory_clamp", "es_sigma",
                      "es_lr", "pg_sigma", "pg_lr", "pg_clip", "repaired_sigma", "repaired_actor_lr",
-                     "repaired_critic_lr"]:
+                     "repaired_critic_lr", "reward_grad_lr"]:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 self._fail(name, f"must be a finite number > 0, got {value}")
@@ -141,6 +144,8 @@ class Config:
             if not 0.0 < value <= 1.0 or (name == "repaired_gamma" and value == 1.0):
                 self._fail(name, f"must lie in (0, 1{']' if name == 'repaired_tau' else ')'}, "
                            f"got {value}")
+        if not 0.0 <= self.reward_grad_trace <= 1.0:
+            self._fail("reward_grad_trace", f"must lie in [0, 1], got {self.reward_grad_trace}")
         if not 0 <= self.repaired_explore_units <= self.memory_size:
             self._fail("repaired_explore_units", f"must lie in [0, memory_size="
                        f"{self.memory_size}], got {self.repaired_explore_units}")

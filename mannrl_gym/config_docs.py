@@ -99,9 +99,10 @@ SECTIONS: dict[str, dict[str, str]] = {
                               "so f writes from the memory and the input alone (the paper's "
                               "open question: are the outputs required?)",
     },
-    "Memory-nets trained by the reward alone (agent=es, pg, repaired)": {
+    "Memory-nets trained from the reward (agent=es, pg, repaired, reward_grad)": {
         "agent_window": "env steps per update (an ES generation; a policy-gradient batch; "
-                        "`repaired`: an actor-critic update)",
+                        "`repaired`: an actor-critic update; `reward_grad`: one Adam step "
+                        "on the summed gradient)",
         "es_population": "perturbed memory-nets acting side by side (even; divides "
                          "`batch_size`; slot b acts with member b % P)",
         "es_sigma": "perturbation scale of the searched weights",
@@ -117,6 +118,12 @@ SECTIONS: dict[str, dict[str, str]] = {
         "repaired_gamma": "`repaired`: discount of the critic's bootstrap",
         "repaired_explore_units": "`repaired`: memory units that explore per slot and step "
                                   "(0: all)",
+        "reward_grad_lr": "`reward_grad`: Adam step size of f along the gradient of A's loss "
+                          "in the memory it wrote",
+        "reward_grad_trace": "`reward_grad`: lambda in [0, 1]; 0 (one write, the previous "
+                             "memory held constant) or > 0: each unit's trace also follows "
+                             "its own recurrence, discounted by lambda (forward in time, "
+                             "no BPTT)",
     },
     "The reference implementation's quirks (the defaults do as the reference does)": {
         "double_softmax": "A ends in a softmax and cross-entropy applies another",

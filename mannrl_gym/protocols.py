@@ -16,6 +16,9 @@ import numpy as np
 class MemoryAgent(Protocol):
     """Plays the memory-net f: reads B states s_t = [m_t | x_t | y_t] (B, D) and writes the
     next memories m_{t+1} (B, M) in [0, 1]. Built as ``Agent(layout, config, num_slots, seed)``.
+    An agent that also has ``attach_learner(learner)`` is handed the env's A
+    (``supervised.ActionLearner``) by ``experiments.MannRLExperiment`` (``reward_grad`` learns
+    through A's gradient).
     """
 
     def act(self, observation: np.ndarray) -> np.ndarray:

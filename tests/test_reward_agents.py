@@ -113,7 +113,7 @@ def test_pg_returns_stop_at_the_end_of_each_sequence():
     assert complete[:, 1].tolist() == [True, False, False, False]
 
 
-@pytest.mark.parametrize("name", ["es", "pg", "repaired"])
+@pytest.mark.parametrize("name", ["es", "pg", "repaired", "reward_grad"])
 def test_reward_trained_agents_train_checkpoint_and_resume_exactly(tmp_path, name):
     changes = {"agent": name, "agent_window": 64}
     whole = train(small_config(out_dir=str(tmp_path), run_name="whole", epochs=3, **changes))
@@ -122,7 +122,8 @@ def test_reward_trained_agents_train_checkpoint_and_resume_exactly(tmp_path, nam
     assert rows[-1]["memory_loss"] is not None  # it did update f
     torch.load(whole / "checkpoint.pt", weights_only=True)  # tensors and plain data only
     agent_state = checkpoint.load(whole / "checkpoint.pt")["experiment"]["agent"]
-    assert "net" in agent_state and ("window" in agent_state or agent_state["replay"]["size"] > 0)
+    assert "net" in agent_state and ("window" in agent_state or "trace" in agent_state
+                                     or agent_state["replay"]["size"] > 0)
     part = train(small_config(out_dir=str(tmp_path), run_name="part", epochs=2, **changes))
     train(small_config(out_dir=str(tmp_path), run_name="part", epochs=3, **changes),
           run_dir=part, resume=True)

@@ -29,6 +29,8 @@ class MannRLExperiment:
         self.config, self.task = config, task
         self.env = MannRLVectorEnv(task, config, num_envs=config.batch_size)
         self.agent = make_agent(config, self.env.layout, config.batch_size)
+        if hasattr(self.agent, "attach_learner"):  # an agent that learns through A's gradient
+            self.agent.attach_learner(self.env.learner)
         self.evaluators = evaluation_envs(task, config, self.env.learner)
         self.env.reset(seed=config.seed)  # draws A's weights from the seed
         self.evaluation_bn: list[tuple[np.ndarray, np.ndarray]] | None = None
