@@ -12,7 +12,7 @@ Bands (source characters after cleaning; ``--bands`` picks some): the 500 shorte
 UD English EWT dev + test (1-15 characters), EWT's texts of 17-32 and 33-64 characters, and
 PUD's 500 shortest (13-107, the project's long band). Writes ``length_bands.md``,
 ``length_bands.json`` and ``length_bands.png`` under ``--out``; each band's runs and its own
-compare table under ``--out/<band>``.
+compare table (``band.md``) under ``--out/<band>``.
 """
 
 from __future__ import annotations
@@ -57,9 +57,10 @@ def run_band(name: str, args: argparse.Namespace, extra: dict[str, Any]) -> dict
     agent_of = compare.parse_agents(args.agents)
     labels = list(agent_of)
     common, own = compare.split_overrides(extra, labels)
-    request = compare.Request(ROOT / config, labels, args.seed_list, Path(args.out) / name,
+    seeds = args.band_seeds.get(name, args.seed_list)
+    request = compare.Request(ROOT / config, labels, seeds, Path(args.out) / name,
                               args.epochs, args.control if args.control in labels else None,
-                              {**keys, **common}, agent_of, own, name="compare")
+                              {**keys, **common}, agent_of, own, name="band")
     return compare.compare(request, say=print)
 
 
@@ -89,6 +90,8 @@ def figure(results: dict[str, dict[str, Any]], path: Path, epochs: int) -> Path:
         for ax, (key, title) in zip(axes, METRICS):
             xs, means, sds = [], [], []
             for summary in results.values():
+                if agent not in summary["per_agent"]:
+                    continue
                 x = source_lengths(Path(summary["runs"][0]["dir"]))["mean"]
                 stats = summary["per_agent"][agent][key]
                 xs.append(x)
@@ -120,12 +123,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=16)
     parser.add_argument("--bands", default=",".join(BANDS),
                         help=f"comma-separated, from {', '.join(BANDS)}")
+    parser.add_argument("--band-seeds", default="",
+                        help="other seeds for some bands, e.g. ewt-33-64=0-2;pud-shortest=0-2")
     parser.add_argument("--out", default="benchmarks/results/length-bands")
     args, extra = parser.parse_known_args(argv)
     try:
         args.seed_list = parse_seeds(args.seeds, source="--seeds")
+        args.band_seeds = {}
+        for item in filter(None, (i.strip() for i in args.band_seeds.split(";"))):
+            band, _, seeds = item.partition("=")
+            args.band_seeds[band.strip()] = parse_seeds(seeds, source="--band-seeds")
         bands = [b.strip() for b in args.bands.split(",") if b.strip()]
-        unknown = [b for b in bands if b not in BANDS]
+        unknown = [b for b in [*bands, *args.band_seeds] if b not in BANDS]
         if unknown:
             raise ConfigError(f"command line: --bands has unknown band(s) {unknown}; "
                               f"choose from {', '.join(BANDS)}")
@@ -137,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     rows = [row for band, summary in results.items() for row in band_rows(band, summary)]
     text = (f"Table 3 memorization by length band, {args.epochs} epochs a run, seeds "
-            f"{args.seeds}; a run's figure is its mean over its last 5 evaluations; mean ± sd "
+            f"{args.seeds} (a band's own: its seeds column); a run's figure is its mean over its last 5 evaluations; mean ± sd "
             f"over seeds\n\n{markdown_table(rows)}\n")
     checkpoint.atomic_write_text(out / "length_bands.md", text)
     checkpoint.atomic_write_text(out / "length_bands.json", json.dumps(
