@@ -129,10 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     try:
         args.seed_list = parse_seeds(args.seeds, source="--seeds")
-        args.band_seeds = {}
+        band_seeds = {}
         for item in filter(None, (i.strip() for i in args.band_seeds.split(";"))):
             band, _, seeds = item.partition("=")
-            args.band_seeds[band.strip()] = parse_seeds(seeds, source="--band-seeds")
+            band_seeds[band.strip()] = parse_seeds(seeds, source="--band-seeds")
+        args.band_seeds = band_seeds
         bands = [b.strip() for b in args.bands.split(",") if b.strip()]
         unknown = [b for b in [*bands, *args.band_seeds] if b not in BANDS]
         if unknown:
