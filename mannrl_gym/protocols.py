@@ -16,9 +16,8 @@ import numpy as np
 class MemoryAgent(Protocol):
     """Plays the memory-net f: reads B states s_t = [m_t | x_t | y_t] (B, D) and writes the
     next memories m_{t+1} (B, M) in [0, 1]. Built as ``Agent(layout, config, num_slots, seed)``.
-    An agent that also has ``attach_learner(learner)`` is handed the env's A
-    (``supervised.ActionLearner``) by ``experiments.MannRLExperiment`` (``reward_grad`` learns
-    through A's gradient).
+    An agent that also plays ``LearnsThroughA`` is handed the env's A by
+    ``experiments.MannRLExperiment``.
     """
 
     def act(self, observation: np.ndarray) -> np.ndarray:
@@ -42,6 +41,14 @@ class MemoryAgent(Protocol):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what ``state_dict`` returned."""
+
+
+@runtime_checkable
+class LearnsThroughA(Protocol):
+    """A memory agent that learns through A's gradient (``reward_grad``): it is given the env's
+    A (``supervised.ActionLearner``) before training starts."""
+
+    def attach_learner(self, learner: Any) -> None: ...
 
 
 @runtime_checkable

@@ -16,6 +16,7 @@ from mannrl_gym.config import Config, ConfigError
 from mannrl_gym.envs.vector_env import MannRLVectorEnv
 from mannrl_gym.evaluation import evaluate_all, evaluation_envs, evaluation_statistics
 from mannrl_gym.numerics import non_finite_tensors, raise_non_finite
+from mannrl_gym.protocols import LearnsThroughA
 from mannrl_gym.rollout import rollout
 from mannrl_gym.rundir import SavedRun
 from mannrl_gym.tasks import build_task
@@ -29,7 +30,7 @@ class MannRLExperiment:
         self.config, self.task = config, task
         self.env = MannRLVectorEnv(task, config, num_envs=config.batch_size)
         self.agent = make_agent(config, self.env.layout, config.batch_size)
-        if hasattr(self.agent, "attach_learner"):  # an agent that learns through A's gradient
+        if isinstance(self.agent, LearnsThroughA):
             self.agent.attach_learner(self.env.learner)
         self.evaluators = evaluation_envs(task, config, self.env.learner)
         self.env.reset(seed=config.seed)  # draws A's weights from the seed
