@@ -19,8 +19,8 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from torch import nn
 
+from mannrl_gym.agents.memory_optimizer import clip_and_step
 from mannrl_gym.agents.memory_update import (NumpyMemoryUpdate, forward_torch, loss_torch,
                                              memory_blocks, running_statistics_torch)
 from mannrl_gym.agents.replay import BatchStateReplay, ReplayCycle
@@ -198,12 +198,12 @@ class MannRLAgent:
             if int(state.shape[0]) < 2 or not bool(usable.any()):  # batch norm needs 2 rows
                 continue
             pairs = torch.stack([state, next_state]).unsqueeze(0)  # (1, 2, R, D): one group
-            live = torch.ones((1, state.shape[0]), dtype=torch.bool)  # the rows are all live
+            live_rows = torch.full((1,), state.shape[0])  # the rows are all live: no mask
             with torch.set_grad_enabled(self.update_weights):  # the control needs no graph
                 params = [tuple(p.unsqueeze(0) for p in (block[0].weight, block[0].bias,
                                                          block[1].weight, block[1].bias))
                           for block in blocks]
-                out, statistics = forward_torch(params, pairs, live, split)
+                out, statistics = forward_torch(params, pairs, None, split)
                 loss = loss_torch(out, reward[None], usable[None], gamma, cfg.detach_target)[0]
             if not bool(torch.isfinite(loss)):
                 raise_non_finite("memory-net", f"at update {self.updates + 1}", "the SmoothL1 loss",
@@ -212,15 +212,14 @@ class MannRLAgent:
                 for block, batch in zip(blocks, statistics):
                     norm = block[1]
                     mean, var = running_statistics_torch(
-                        (norm.running_mean[None], norm.running_var[None]), batch, live.sum(1))
+                        (norm.running_mean[None], norm.running_var[None]), batch, live_rows)
                     norm.running_mean.copy_(mean[0])
                     norm.running_var.copy_(var[0])
                     norm.num_batches_tracked += 2
             if self.update_weights:
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                nn.utils.clip_grad_norm_(self.net.parameters(), cfg.memory_clipping, foreach=True)
-                self.optimizer.step()
+                clip_and_step(self.optimizer, list(self.net.parameters()), cfg.memory_clipping)
             losses.append(loss.detach())
         self.updates += 1
         self.changed()

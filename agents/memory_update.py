@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mannrl_gym.agents.memory_optimizer import plain_rmsprop
 from mannrl_gym.agents.replay import BatchStateReplay
 from mannrl_gym.networks import BN_EPS, BN_MOMENTUM
 from mannrl_gym.threads import split_bmm
@@ -72,13 +73,9 @@ class NumpyMemoryUpdate:
 
     @property
     def plain_rmsprop(self) -> bool:
-        """The optimizer is torch's RMSprop with its defaults (no momentum, not centred, no
-        weight decay), which this class (and the device path) can step itself."""
-        optimizer = self.optimizer
-        group = optimizer.param_groups[0]
-        return (isinstance(optimizer, torch.optim.RMSprop) and len(optimizer.param_groups) == 1
-                and not group["momentum"] and not group["centered"]
-                and not group["weight_decay"] and not group["maximize"])
+        """The optimizer is torch's RMSprop with its defaults, which this class (and the
+        device path) can step itself (``memory_optimizer.plain_rmsprop``)."""
+        return plain_rmsprop(self.optimizer)
 
     def rmsprop_state(self, create: bool) -> bool:
         """Make RMSprop's square averages views of the flat buffer (a loaded state's values
@@ -252,26 +249,32 @@ def memory_blocks(net: nn.Module) -> list[nn.Sequential]:
     return embedded + [net.body]
 
 
-def forward_torch(blocks: Sequence[Block], pairs: torch.Tensor, live: torch.Tensor,
+def forward_torch(blocks: Sequence[Block], pairs: torch.Tensor, live: torch.Tensor | None,
                   split: Sequence[int] | None = None
                   ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
     """f in train mode on both branches of G groups: ``pairs`` (G, 2, R, D), each branch of
     each group normalised by the statistics of its ``live`` rows ((G, R) bool; the others
-    enter no statistic). ``blocks``: each (W (G, O, I), b (G, O), gamma (G, O), beta (G, O)),
+    enter no statistic; None: all R rows, with no mask to multiply by, the same numbers).
+    ``blocks``: each (W (G, O, I), b (G, O), gamma (G, O), beta (G, O)),
     as ``memory_blocks`` orders them; with ``split`` (M, F, V) the input and output parts are
     embedded first (linear, BN, relu). Returns (memories (G, 2, R, M), the batch statistics
     (mean, biased variance), each (G, 2, 1, O), of every batch-norm layer in order)."""
-    group = pairs.shape[0]
-    mask = live.to(pairs.dtype).view(group, 1, -1, 1)
-    count = live.sum(dim=1).clamp(min=2).to(pairs.dtype).view(group, 1, 1, 1)
+    group, rows = pairs.shape[0], pairs.shape[2]
+    if live is None:  # a mask of ones changes no number: leave out its passes
+        mask = None
+        count = torch.full((group, 1, 1, 1), float(max(rows, 2)), dtype=pairs.dtype)
+    else:
+        mask = live.to(pairs.dtype).view(group, 1, -1, 1)
+        count = live.sum(dim=1).clamp(min=2).to(pairs.dtype).view(group, 1, 1, 1)
     statistics = []
 
     def block(x: torch.Tensor, params: Block, fixed: torch.Tensor | None = None) -> torch.Tensor:
         w, b, g, beta = params
         pre = GroupLinear.apply(w, b, x, fixed)
-        mean = (pre * mask).sum(dim=2, keepdim=True) / count
+        mean = (pre if mask is None else pre * mask).sum(dim=2, keepdim=True) / count
         centred = pre - mean
-        var = (centred * centred * mask).sum(dim=2, keepdim=True) / count
+        square = centred * centred
+        var = (square if mask is None else square * mask).sum(dim=2, keepdim=True) / count
         statistics.append((mean, var))
         normed = centred * torch.rsqrt(var + BN_EPS)
         return normed * g.view(group, 1, 1, -1) + beta.view(group, 1, 1, -1)

@@ -19,7 +19,11 @@ Python, the env) is above the floor. The rows run as `mannrl train` runs them at
 count (``mannrl_gym.threads``: NumPy's BLAS on one thread, A's step and f's update with
 torch on one, the larger products of f's act and update in two halves, one on a helper
 thread); the floor lets each BLAS use 1 .. N threads of its own pool. Each time is the best
-of 5 equal stretches (the quietest stretch of a shared machine), elapsed (``--clock wall``)
+of 5 equal stretches (the quietest stretch of a shared machine), the loops' stretches whole
+memory-update cycles timed in their steady state (after the reset the batch fills row by row:
+on PUD the first 150 steps have fewer live rows, and their updates fewer sampled rows, so
+they cost up to 1.8 times less; before 2026-12-06 22:00 the loops were timed from the
+reset, and short runs such as ``--steps 300`` read low), elapsed (``--clock wall``)
 or the process's CPU time (``--clock cpu``: all its threads' seconds); the ratio is measured
 / floor. The last lines give the cause of the old two-thread step, env + agent against its
 floor at each thread count, and the load averages around the run.
@@ -86,15 +90,18 @@ def products(config: Config, input_dim: int, num_outputs: int) -> dict[str, list
 
 
 CLOCK = {"wall": time.perf_counter, "cpu": time.process_time}
+WARMUP_LIMIT = 5000  # steps a loop may take to reach its steady state
 clock = CLOCK["wall"]
 
 
-def best_per_call(function: Callable[[int], None], calls: int, stretches: int = 5) -> float:
+def best_per_call(function: Callable[[int], None], calls: int, stretches: int = 5,
+                  multiple: int = 1) -> float:
     """Seconds per call of ``function(i)`` on ``clock``: the best of ``stretches`` equal
-    stretches of ``calls`` calls in all, after a short warm-up."""
+    stretches of ``calls`` calls in all, after a short warm-up; each stretch a whole number
+    of ``multiple`` calls (a loop's memory-update cycle: every stretch holds as many updates)."""
     for i in range(5):
         function(i)
-    size, best = max(1, calls // stretches), float("inf")
+    size, best = max(multiple, calls // stretches // multiple * multiple), float("inf")
     for s in range(stretches):
         tic = clock()
         for i in range(size):
@@ -153,23 +160,34 @@ def two_pools(threads: int, calls: int) -> tuple[float, float]:
     return times[0], times[1]
 
 
-def measure(config: Config, steps: int) -> dict[str, float]:
+def measure(config: Config, steps: int, warmups: dict[str, int]) -> dict[str, float]:
     """Seconds per batched step of each row (see the module docstring), the process set to
-    its thread count by ``limit_threads`` already."""
+    its thread count by ``limit_threads`` already; the loops' warm-up steps go in
+    ``warmups``."""
     rows: dict[str, float] = {}
     for agent_name in ("mannrl", "no_memory"):
         config_here = Config(**{**config.to_dict(), "agent": agent_name}).validate()
         task = build_task(config_here)
         env = MannRLVectorEnv(task, config_here, num_envs=config.batch_size)
         agent = make_agent(config_here, env.layout, config.batch_size)
-        state = {"observation": env.reset(seed=0)[0]}
+        state = {"observation": env.reset(seed=0)[0], "live": 0}
 
         def env_step(_: int) -> None:
             observation, reward, _, _, info = env.step(agent.act(state["observation"]))
             agent.observe(observation, reward, info)
-            state["observation"] = observation
+            state["observation"], state["live"] = observation, int(info["valid"].sum())
+        cycle = config.settle + config.history
+        # steady state first: the batch fills row by row after the reset (on PUD about 150
+        # steps with fewer than B live rows, and memory updates on fewer than 128 sampled
+        # rows, up to 1.8 times cheaper); then two more cycles with every row live
+        ramp, full_since = 0, 0
+        while full_since < 2 * cycle and ramp < WARMUP_LIMIT:
+            env_step(ramp)
+            ramp += 1
+            full_since = full_since + 1 if state["live"] == config.batch_size else 0
+        warmups[agent_name] = ramp
         name = "env + agent" if agent_name == "mannrl" else "env + no-memory agent"
-        rows[name] = best_per_call(env_step, steps)
+        rows[name] = best_per_call(env_step, steps, multiple=cycle)
         if agent_name != "mannrl":
             continue
         rng = np.random.default_rng(0)
@@ -239,8 +257,9 @@ def main() -> None:
             if count not in timings:
                 timings[count] = product_seconds(parts, count)
         flops, floor = floors(parts, [timings[count] for count in range(1, threads + 1)])
+        warmups: dict[str, int] = {}
         with limit_threads(threads):  # the rows: as `mannrl train` runs (mannrl_gym.threads)
-            rows = measure(config, args.steps)
+            rows = measure(config, args.steps, warmups)
         flops["env + agent"] = sum(flops.values())
         floor["env + agent"] = sum(floor.values())
         print(f"\n{threads} thread(s)\n{'part':24s} {'MFLOP/step':>10s} {'GFLOP/s':>8s} "
@@ -252,6 +271,9 @@ def main() -> None:
                       f"{seconds * 1e3:12.3f} {seconds / floor[name]:6.2f}")
             else:
                 print(f"{name:24s} {'':10s} {'':8s} {'':9s} {seconds * 1e3:12.3f}")
+        print("the loops timed after " + ", ".join(f"{count} warm-up steps ({name})" for name,
+              count in warmups.items()) + f": every row live for {2 * (config.settle + config.history)} steps,"
+              f" stretches of whole {config.settle + config.history}-step cycles")
         if threads > 1:
             one, both = two_pools(threads, max(100, args.steps // 5))
             print(f"the old cause (docs/benchmarks.md): a NumPy and a torch 16 x 1120 x 256 "

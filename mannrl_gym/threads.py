@@ -15,6 +15,7 @@ Sentences). Hence, for a run given ``num_threads`` = n:
 * ``split_matmul`` / ``split_bmm``: the large products (f's act, f's update) in two halves,
   one on the caller's thread, one on a helper thread that sleeps when idle: two cores where
   they pay, and a busy machine costs a late hand-off instead of a barrier per operation.
+  ``in_halves``: the same for elementwise passes over large arrays (f's RMSprop, its fold).
 """
 
 from __future__ import annotations
@@ -137,7 +138,16 @@ def _in_halves(macs: int, halves: int, first: Callable[[], None],
     """Run ``second`` on the helper thread while ``first`` runs here, when ``cores()`` >= 2,
     the product has ``macs`` >= SPLIT_MACS and ``halves`` >= 2 (rows or columns to split);
     False (nothing run) otherwise or while another caller holds the helper."""
-    if _cores < 2 or halves < 2 or macs < SPLIT_MACS:
+    if halves < 2 or macs < SPLIT_MACS:
+        return False
+    return in_halves(first, second)
+
+
+def in_halves(first: Callable[[], None], second: Callable[[], None]) -> bool:
+    """Run ``second`` on the helper thread while ``first`` runs here when ``cores()`` >= 2
+    and the helper is free; False (nothing run) otherwise: the caller runs both itself.
+    For work that releases the GIL (NumPy's and torch's kernels on large arrays)."""
+    if _cores < 2:
         return False
     thread = helper()
     if not thread.lock.acquire(blocking=False):
