@@ -40,7 +40,6 @@ import torch
 
 from mannrl_gym.agents.memory_body import (PaperStatistics, embed_numpy, embedding_affines,
                                            seeded_net, sigmoid)
-from mannrl_gym.agents.memory_gradient import loss_memory_gradient
 from mannrl_gym.config import Config
 from mannrl_gym.envs.core import ObservationLayout
 from mannrl_gym.numerics import raise_non_finite
@@ -152,9 +151,8 @@ class RewardGradientAgent:
     def _memory_gradient(self, state: np.ndarray, targets: np.ndarray) -> np.ndarray:
         """dL/dm (R, M) of A's loss on R rows (states (R, D), targets (R,)), A in eval mode;
         zero on rows whose loss exceeds memory_clamp (the reward is flat there)."""
-        loss, grad = loss_memory_gradient(self.learner.net, self.learner.double_softmax,
-                                          state[:, self.layout.input],
-                                          state[:, self.layout.memory], targets)
+        loss, grad = self.learner.memory_gradient(state[:, self.layout.input],
+                                                  state[:, self.layout.memory], targets)
         grad[loss > self.config.memory_clamp] = 0.0
         return grad
 

@@ -173,6 +173,13 @@ class BatchNormBlock:
         hidden = (pre - mean) * (self.gamma / np.sqrt(var + BN_EPS)) + self.beta
         return np.maximum(hidden, 0, out=hidden)
 
+    def backward_eval(self, d_hidden: np.ndarray, hidden: np.ndarray) -> np.ndarray:
+        """d loss / d x (B, I) through this block in eval mode (running statistics), from
+        d loss / d hidden and the block's output ``hidden`` (both (B, O)); no gradient of
+        the block's own parameters is written."""
+        scale = self.gamma / np.sqrt(self.running_var + BN_EPS)  # d hidden / d pre, relu open
+        return ((d_hidden * (hidden > 0)) * scale) @ self.w
+
     def forward_train(self, x: np.ndarray) -> np.ndarray:
         rows = x.shape[-2]
         pre = matmul_transposed(x, self.w)
@@ -358,6 +365,32 @@ class ActionLearner:
         scores, probs = self._scores(hidden)
         loss = -np.take_along_axis(log_softmax(scores), targets[:, None], axis=1)[:, 0]
         return probs, loss
+
+    def memory_gradient(self, features: np.ndarray, memory: np.ndarray,
+                        targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(A's cross-entropy per row (R,), its gradient in the memory (R, M)) for features
+        (R, F), memories (R, M) and targets (R,) int, A in eval mode with its running
+        statistics; A learns nothing. (The ``reward_grad`` agent's signal; not to be called
+        while ``start_moments`` gathers statistics.)"""
+        if self.embed is not None:
+            features = self.embed.forward_eval(features, batch_statistics=False)
+        hidden = np.concatenate([features, memory], axis=1)
+        outputs = []
+        for block in self.hidden:
+            hidden = block.forward_eval(hidden, batch_statistics=False)
+            outputs.append(hidden)
+        logits = hidden @ self.w_out.T
+        logits += self.b_out
+        probs, d_scores, scores, log_total = softmax_cross_entropy(logits, self.double_softmax)
+        rows = np.arange(targets.shape[0])
+        loss = log_total[:, 0] - scores[rows, targets]
+        d_scores[rows, targets] -= 1.0  # d loss / d scores
+        if self.double_softmax:  # back through A's own softmax
+            d_scores = probs * (d_scores - (d_scores * probs).sum(axis=1, keepdims=True))
+        d_hidden = d_scores @ self.w_out
+        for block, output in zip(reversed(self.hidden), reversed(outputs)):
+            d_hidden = block.backward_eval(d_hidden, output)
+        return loss, d_hidden[:, -memory.shape[1]:]
 
     # -- one training step ----------------------------------------------------------------------
     def train_step(self, features: np.ndarray, memory: np.ndarray,

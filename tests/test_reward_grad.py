@@ -5,11 +5,11 @@ import pytest
 import torch
 from torch import nn
 
-from mannrl_gym.agents.memory_gradient import loss_memory_gradient
 from mannrl_gym.agents.reward_grad_agent import RewardGradientAgent
 from mannrl_gym.config import ConfigError
 from mannrl_gym.envs.core import ObservationLayout
 from mannrl_gym.networks import ActionNet, initialize
+from mannrl_gym.supervised import ActionLearner
 from mannrl_gym.trainer import train
 
 from conftest import small_config
@@ -32,6 +32,15 @@ def trained_action_net(embed_size, hidden_layers, double_softmax, seed=0) -> Act
     return net.eval()
 
 
+def learner_of(net: ActionNet, embed_size, hidden_layers, double_softmax) -> ActionLearner:
+    """An ActionLearner (A as the env trains it) holding ``net``'s weights and statistics."""
+    learner = ActionLearner(LAYOUT.input_dim, LAYOUT.memory_size, 7, LAYOUT.num_outputs,
+                            lr=1e-3, clipping=1.0, double_softmax=double_softmax, seed=5,
+                            hidden_layers=hidden_layers, embed_size=embed_size)
+    learner.net.load_state_dict(net.state_dict())  # into the learner's own views
+    return learner
+
+
 @pytest.mark.parametrize("embed_size, hidden_layers, double_softmax",
                          [(None, 1, True), (None, 1, False), (4, 2, True)])
 def test_memory_gradient_matches_autograd(embed_size, hidden_layers, double_softmax):
@@ -39,7 +48,10 @@ def test_memory_gradient_matches_autograd(embed_size, hidden_layers, double_soft
     state = states(np.random.default_rng(0))
     features, memory = state[:, LAYOUT.input], state[:, LAYOUT.memory]
     targets = np.random.default_rng(1).integers(0, LAYOUT.num_outputs, SLOTS)
-    loss, grad = loss_memory_gradient(net, double_softmax, features, memory, targets)
+    learner = learner_of(net, embed_size, hidden_layers, double_softmax)
+    before = [p.detach().clone() for p in learner.net.state_dict().values()]
+    loss, grad = learner.memory_gradient(features, memory, targets)
+    assert all(torch.equal(a, b) for a, b in zip(before, learner.net.state_dict().values()))
     m = torch.from_numpy(memory.copy()).requires_grad_()
     expected = nn.functional.cross_entropy(net(torch.from_numpy(features), m),
                                            torch.from_numpy(targets), reduction="none")
@@ -97,8 +109,7 @@ def test_a_trace_follows_each_unit_s_own_recurrence_only_when_asked():
 
 def test_rows_that_did_not_read_f_s_write_give_no_gradient():
     rg = agent()
-    rg.attach_learner(type("Learner", (), {"net": trained_action_net(None, 1, True),
-                                            "double_softmax": True})())
+    rg.attach_learner(learner_of(trained_action_net(None, 1, True), None, 1, True))
     state = states(np.random.default_rng(5))
     rg.explore(state)
     after = states(np.random.default_rng(6))
