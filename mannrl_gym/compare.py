@@ -26,8 +26,8 @@ from tqdm import tqdm
 
 from mannrl_gym import agent_registry, checkpoint
 from mannrl_gym.config import Config, ConfigError, load
-from mannrl_gym.seed_table import (evaluated_rows, final_metrics, finished, markdown_table,
-                                   paired_stats, seed_stats)
+from mannrl_gym.seed_table import (LAST_EVALUATIONS, evaluated_rows, final_metrics, finished,
+                                   markdown_table, paired_stats, seed_stats)
 
 # per task: the table's metrics (metrics.jsonl keys, column title); the figure plots
 # FIGURE_KEYS[task] (default FIGURE_KEY)
@@ -285,7 +285,8 @@ def markdown(summary: dict[str, Any]) -> str:
     seeds = summary["seeds"]
     head = (f"{summary['task']}, {summary['epochs']} epochs a run, seeds "
             f"{', '.join(map(str, seeds))} ({len(seeds)}); a run's figure is its mean over its "
-            f"last 5 evaluations; mean ± sd over seeds")
+            f"last {LAST_EVALUATIONS} evaluations (all of them where it has fewer); mean ± sd "
+            f"over seeds")
     table = markdown_table([{"agent": a, **{t: _pm(s[k]) for k, t in metrics}}
                             for a, s in summary["per_agent"].items()])
     text = f"{head}\n\n{table}\n"
