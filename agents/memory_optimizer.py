@@ -3,13 +3,18 @@
 The same arithmetic as ``nn.utils.clip_grad_norm_(params, max_norm, foreach=True)`` and then
 ``torch.optim.RMSprop.step()`` with torch's defaults (no momentum, not centred, no weight
 decay): the same operations in the same order on every element, so the same numbers, bit
-for bit (``tests/test_memory_update.py``). What differs is where they run: a parameter of
-``HALVES_FROM`` elements or more (f's body, 1024 x 1216 on the sentence task) is stepped as
-two halves of its rows, one on the helper thread when the run has two threads
+for bit (``tests/test_memory_optimizer.py``). What differs is where they run: a parameter of
+``threads.SPLIT_ELEMENTS`` elements or more (f's body, 1024 x 1216 on the sentence task) is
+stepped as two halves of its rows, one on the helper thread when the run has two threads
 (``mannrl_gym.threads.in_halves``). These passes are memory-bound (about 25 MB a step for the
 body's weight, gradient and square averages), so a second core halves them. Any other
 optimizer is stepped by torch.
-"""
+
+RMSprop is also written in ``memory_update``: in NumPy over one flat buffer
+(``NumpyMemoryUpdate``, f without embeddings) and over the replica axis
+(``clip_rmsprop_torch``, the device path). Those two round differently from torch's own
+order, this one does not; folding them into one would change the numbers of runs made with
+them, so they stay three for now."""
 
 from __future__ import annotations
 
@@ -18,9 +23,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from mannrl_gym.threads import in_halves
-
-HALVES_FROM = 1 << 18  # elements from which a parameter's passes run in two halves
+from mannrl_gym.threads import SPLIT_ELEMENTS, in_halves
 
 
 def plain_rmsprop(optimizer: torch.optim.Optimizer) -> bool:
@@ -74,8 +77,8 @@ def clip_and_step(optimizer: torch.optim.Optimizer, params: Sequence[nn.Paramete
                 avg.add_(eps)
                 value[low:high].addcdiv_(part, avg, value=-lr)
 
-        length, half = param.shape[0] if param.dim() else 1, None
-        if param.numel() >= HALVES_FROM and length >= 2:
-            half = length // 2
-        if half is None or not in_halves(lambda: rows(0, half), lambda: rows(half, length)):
+        length = param.shape[0] if param.dim() else 1
+        half = length // 2
+        if (param.numel() < SPLIT_ELEMENTS or half == 0
+                or not in_halves(lambda: rows(0, half), lambda: rows(half, length))):
             rows(0, length)

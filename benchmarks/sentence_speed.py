@@ -271,9 +271,10 @@ def main() -> None:
                       f"{seconds * 1e3:12.3f} {seconds / floor[name]:6.2f}")
             else:
                 print(f"{name:24s} {'':10s} {'':8s} {'':9s} {seconds * 1e3:12.3f}")
-        print("the loops timed after " + ", ".join(f"{count} warm-up steps ({name})" for name,
-              count in warmups.items()) + f": every row live for {2 * (config.settle + config.history)} steps,"
-              f" stretches of whole {config.settle + config.history}-step cycles")
+        cycle = config.settle + config.history
+        ramps = ", ".join(f"{count} warm-up steps ({name})" for name, count in warmups.items())
+        print(f"the loops timed after {ramps}: every row live for {2 * cycle} steps, stretches "
+              f"of whole {cycle}-step cycles")
         if threads > 1:
             one, both = two_pools(threads, max(100, args.steps // 5))
             print(f"the old cause (docs/benchmarks.md): a NumPy and a torch 16 x 1120 x 256 "

@@ -15,11 +15,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from mannrl_gym.threads import in_halves
+from mannrl_gym.threads import SPLIT_ELEMENTS, in_halves
 
 # batch norm's constants (nn.BatchNorm1d's defaults), for the arithmetic written out by hand
 BN_EPS, BN_MOMENTUM = 1e-5, 0.1
-FOLD_HALVES_FROM = 1 << 18  # a folded weight's elements from which two cores share the pass
 
 
 def bn_block(in_features: int, out_features: int) -> list[nn.Module]:
@@ -103,7 +102,7 @@ def fold_batch_norm(linear: nn.Linear, norm: nn.BatchNorm1d) -> tuple[np.ndarray
     scale = gamma / np.sqrt(norm.running_var.numpy() + norm.eps)
     folded = np.empty(weight.shape[::-1], np.result_type(weight, scale))
     half = folded.shape[0] // 2  # one pass, written in (in, out) order; on two cores in halves
-    if folded.size < FOLD_HALVES_FROM or not in_halves(
+    if folded.size < SPLIT_ELEMENTS or not in_halves(
             lambda: np.multiply(weight.T[:half], scale, out=folded[:half]),
             lambda: np.multiply(weight.T[half:], scale, out=folded[half:])):
         np.multiply(weight.T, scale, out=folded)

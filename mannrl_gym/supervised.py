@@ -61,6 +61,19 @@ def softmax_cross_entropy(logits: np.ndarray, double_softmax: bool):
     return probs, q, probs, np.log(total)
 
 
+def cross_entropy_backward(logits: np.ndarray, at: tuple[np.ndarray, ...],
+                           double_softmax: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A's cross-entropy and its gradient in the logits, over the last axis (rows (B, V) or a
+    stack (K, B, V)); ``at`` indexes each row's target. Returns (probabilities, loss per row,
+    d loss / d logits), through A's own softmax first with ``double_softmax``."""
+    probs, d_scores, scores, log_total = softmax_cross_entropy(logits, double_softmax)
+    loss = log_total[..., 0] - scores[at]
+    d_scores[at] -= 1.0
+    if double_softmax:  # through the first softmax
+        d_scores = probs * (d_scores - (d_scores * probs).sum(axis=-1, keepdims=True))
+    return probs, loss, d_scores
+
+
 def forward_backward(model, features: np.ndarray, memory: np.ndarray, targets: np.ndarray,
                      index: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
     """A's forward in training mode and the backward of its summed loss (the 1/B of the mean
@@ -81,14 +94,9 @@ def forward_backward(model, features: np.ndarray, memory: np.ndarray, targets: n
         hidden = block.forward_train(hidden)
     logits = np.matmul(hidden, model.w_out.swapaxes(-1, -2))
     logits += model.b_out[..., None, :]
-    probs, d_scores, scores, log_total = softmax_cross_entropy(logits, model.double_softmax)
-    at = index + (targets,)
-    loss = log_total[..., 0] - scores[at]
-
-    # backward of the summed loss
-    d_scores[at] -= 1.0
-    if model.double_softmax:  # through the first softmax
-        d_scores = probs * (d_scores - (d_scores * probs).sum(axis=-1, keepdims=True))
+    # and the backward of the summed loss
+    probs, loss, d_scores = cross_entropy_backward(logits, index + (targets,),
+                                                   model.double_softmax)
     np.matmul(d_scores.swapaxes(-1, -2), hidden, out=model.g_w_out)
     d_scores.sum(axis=-2, out=model.g_b_out)
     d_hidden = np.matmul(d_scores, model.w_out)
@@ -381,12 +389,8 @@ class ActionLearner:
             outputs.append(hidden)
         logits = hidden @ self.w_out.T
         logits += self.b_out
-        probs, d_scores, scores, log_total = softmax_cross_entropy(logits, self.double_softmax)
-        rows = np.arange(targets.shape[0])
-        loss = log_total[:, 0] - scores[rows, targets]
-        d_scores[rows, targets] -= 1.0  # d loss / d scores
-        if self.double_softmax:  # back through A's own softmax
-            d_scores = probs * (d_scores - (d_scores * probs).sum(axis=1, keepdims=True))
+        at = (np.arange(targets.shape[0]), targets)
+        _, loss, d_scores = cross_entropy_backward(logits, at, self.double_softmax)
         d_hidden = d_scores @ self.w_out
         for block, output in zip(reversed(self.hidden), reversed(outputs)):
             d_hidden = block.backward_eval(d_hidden, output)

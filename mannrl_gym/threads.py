@@ -30,6 +30,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 SPLIT_MACS = 1 << 22  # a product's multiply-adds from which two halves pay for the hand-off
+SPLIT_ELEMENTS = 1 << 18  # an elementwise pass's elements from which two halves pay
 _cores = 1  # what ``limit_threads`` last set
 
 

@@ -11,10 +11,10 @@ import torch
 from torch import nn
 
 import mannrl_gym.threads as threads
-from mannrl_gym.agents.memory_optimizer import HALVES_FROM, clip_and_step, plain_rmsprop
+from mannrl_gym.agents.memory_optimizer import clip_and_step, plain_rmsprop
 from mannrl_gym.agents.memory_update import forward_torch
 from mannrl_gym.networks import MemoryNet, fold_batch_norm, initialize
-from mannrl_gym.threads import limit_threads
+from mannrl_gym.threads import SPLIT_ELEMENTS, limit_threads
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def memory_net(seed: int) -> MemoryNet:
     """f with embeddings whose body weight (600 x 632) is split in halves."""
     net = MemoryNet(600, 10, 8, embed_size=16)
     initialize(net, torch.Generator().manual_seed(seed))
-    assert net.body[0].weight.numel() >= HALVES_FROM
+    assert net.body[0].weight.numel() >= SPLIT_ELEMENTS
     return net
 
 
