@@ -36,6 +36,7 @@ from mannrl_gym.config import Config
 from mannrl_gym.envs.core import ObservationLayout
 from mannrl_gym.networks import fold_batch_norm
 from mannrl_gym.numerics import raise_non_finite
+from mannrl_gym.threads import split_matmul
 
 
 class EvolutionStrategiesAgent:
@@ -79,7 +80,7 @@ class EvolutionStrategiesAgent:
         cache = self._acting()
         x = embed_numpy(cache["embed"], self.layout, np.asarray(observation, dtype=np.float32))
         weight, bias = cache["folded"]
-        return sigmoid(x @ weight + bias)
+        return sigmoid(split_matmul(x, weight) + bias)
 
     def explore(self, observation: np.ndarray) -> np.ndarray:
         """Next memory (B, M): slot b acts with its member's perturbed weights (training)."""

@@ -17,6 +17,7 @@ from mannrl_gym.agents.replay import ReplayCycle
 from mannrl_gym.config import Config
 from mannrl_gym.envs.core import ObservationLayout
 from mannrl_gym.networks import MemoryNet, fold_batch_norm, initialize
+from mannrl_gym.threads import split_matmul
 
 
 def seeded_net(layout: ObservationLayout, config: Config, seed: int
@@ -76,7 +77,7 @@ class FoldedNet:
                           fold_batch_norm(self.net.body[0], self.net.body[1])]
         embed, (weight, bias) = self._maps
         x = embed_numpy(embed, self.layout, np.asarray(observation, dtype=np.float32))
-        return x @ weight + bias
+        return split_matmul(x, weight) + bias
 
 
 def sigmoid(pre: np.ndarray) -> np.ndarray:

@@ -12,8 +12,9 @@ Rows (milliseconds per batched step, at each thread count asked for):
 
 The floor of a part is the time of its matrix products alone: each product's FLOPs (counted
 from the config's shapes by ``products``) at the rate the BLAS reaches on that very shape,
-measured here (NumPy's OpenBLAS for A and f's act, torch for f's update, as the code runs
-them) at each thread count up to the row's, the best of them (N cores can run one thread:
+measured here (the best of NumPy's OpenBLAS and torch's, each with the weight stored either
+way: before 2026-12-07 the backend the code used, which made f's act's floor 1.5 times too
+high) at each thread count up to the row's, the best of them (N cores can run one thread:
 some 16-row products are slower on two). Everything else (elementwise work, Adam, RMSprop,
 Python, the env) is above the floor. The rows run as `mannrl train` runs them at that thread
 count (``mannrl_gym.threads``: NumPy's BLAS on one thread, A's step and f's update with
@@ -110,25 +111,30 @@ def best_per_call(function: Callable[[int], None], calls: int, stretches: int = 
     return best
 
 
-def blas_seconds(shape: Product, backend: str) -> float:
-    """Seconds of one (m, k) @ (k, n) float32 product in ``backend`` (numpy or torch)."""
+def blas_seconds(shape: Product) -> float:
+    """Seconds of one (m, k) @ (k, n) float32 product at the best rate this machine's BLAS
+    libraries reach on it: NumPy's OpenBLAS and torch's, each with the (k, n) operand stored
+    as it is and stored transposed (n, k), whichever is fastest (torch by a transposed
+    weight: 1.5 times NumPy's rate at 16 x 1216 x 1024, f's act)."""
     m, k, n, _ = shape
     rng = np.random.default_rng(0)
     a, b = rng.random((m, k), dtype=np.float32), rng.random((k, n), dtype=np.float32)
+    b_stored_transposed = np.ascontiguousarray(b.T).T
     out = np.empty((m, n), np.float32)
-    if backend == "torch":
-        ta, tb, tout = (torch.from_numpy(x) for x in (a, b, out))
-        return best_per_call(lambda _: torch.mm(ta, tb, out=tout), 200)
-    return best_per_call(lambda _: np.matmul(a, b, out=out), 200)
+    ta, tout = torch.from_numpy(a), torch.from_numpy(out)
+    tb, tbt = torch.from_numpy(b), torch.from_numpy(b_stored_transposed.T).t()
+    return min(best_per_call(lambda _: np.matmul(a, b, out=out), 200),
+               best_per_call(lambda _: np.matmul(a, b_stored_transposed, out=out), 200),
+               best_per_call(lambda _: torch.mm(ta, tb, out=tout), 200),
+               best_per_call(lambda _: torch.mm(ta, tbt, out=tout), 200))
 
 
 def product_seconds(parts: dict[str, list[Product]], threads: int) -> dict[str, list[float]]:
     """Seconds of each part's products, one call each, with torch and every BLAS on
     ``threads``."""
-    backend = {"f: update / cycle": "torch"}
     torch.set_num_threads(threads)
     with threadpool_limits(limits=threads):
-        return {name: [blas_seconds(shape, backend.get(name, "numpy")) for shape in shapes]
+        return {name: [blas_seconds(shape) for shape in shapes]
                 for name, shapes in parts.items()}
 
 
@@ -222,6 +228,23 @@ def measure(config: Config, steps: int, warmups: dict[str, int]) -> dict[str, fl
     return rows
 
 
+PARTS = {"A: hand-written step": "A's step", "f: act": "f's act",
+         "f: update / cycle": "f's update"}
+
+
+def budget(rows: dict[str, float], floor: dict[str, float], target: float = 1.5) -> str:
+    """What ``target`` x the floor leaves for everything that is not a product, against what
+    that work takes here: each part's measured time less its floor, and the loop's own (the
+    env + agent row less the three parts: the env, the replay, the calls between)."""
+    allowed = (target - 1.0) * floor["env + agent"]
+    above = {label: rows[name] - floor[name] for name, label in PARTS.items()}
+    above["env and loop"] = rows["env + agent"] - sum(rows[name] for name in PARTS)
+    spent = ", ".join(f"{label} {value * 1e3:.2f}" for label, value in above.items())
+    return (f"{target}x the floor leaves {allowed * 1e3:.2f} ms a step for all work that is not "
+            f"a product; that work takes {sum(above.values()) * 1e3:.2f} here (ms above each "
+            f"part's floor: {spent})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawTextHelpFormatter)
@@ -280,6 +303,7 @@ def main() -> None:
             print(f"the old cause (docs/benchmarks.md): a NumPy and a torch 16 x 1120 x 256 "
                   f"product in turn, torch on {threads} threads: {one * 1e3:.3f} ms a pair with "
                   f"NumPy's BLAS on 1, {both * 1e3:.3f} ms with it on {threads} too")
+        print(budget(rows, floor))
         total, base = rows["env + agent"], floor["env + agent"]
         summary.append(f"{threads} thread(s) {total * 1e3:.2f} ms against {base * 1e3:.2f} "
                        f"({total / base:.2f}x)")

@@ -96,16 +96,27 @@ class MemoryNet(nn.Module):
 
 def fold_batch_norm(linear: nn.Linear, norm: nn.BatchNorm1d) -> tuple[np.ndarray, np.ndarray]:
     """(W' (in, out), b' (out,)) with ``x @ W' + b' == norm(linear(x))`` in eval mode
-    (NumPy on the modules' memory: called after every memory update)."""
+    (NumPy on the modules' memory: called after every memory update).
+
+    A large W' (``threads.SPLIT_ELEMENTS`` or more: f's body on the sentence task) is stored
+    (out, in), as the linear layer's weight, and returned as its (in, out) view: the
+    layout in which ``threads.split_matmul`` multiplies it through torch's BLAS, 1.5 times
+    faster at 16 x 1216 x 1024 than NumPy's at (in, out) (benchmarks/sentence_speed.py).
+    Either way each element is w * gamma / sqrt(var + eps), the same number."""
     weight, bias, gamma, beta = (p.detach().numpy() for p in (linear.weight, linear.bias,
                                                              norm.weight, norm.bias))
     scale = gamma / np.sqrt(norm.running_var.numpy() + norm.eps)
-    folded = np.empty(weight.shape[::-1], np.result_type(weight, scale))
-    half = folded.shape[0] // 2  # one pass, written in (in, out) order; on two cores in halves
-    if folded.size < SPLIT_ELEMENTS or not in_halves(
-            lambda: np.multiply(weight.T[:half], scale, out=folded[:half]),
-            lambda: np.multiply(weight.T[half:], scale, out=folded[half:])):
+    if weight.size < SPLIT_ELEMENTS:
+        folded = np.empty(weight.shape[::-1], np.result_type(weight, scale))
         np.multiply(weight.T, scale, out=folded)
+    else:  # one pass over the weight's rows; on two cores in halves
+        stored = np.empty(weight.shape, np.result_type(weight, scale))
+        half = stored.shape[0] // 2
+        if not in_halves(
+                lambda: np.multiply(weight[:half], scale[:half, None], out=stored[:half]),
+                lambda: np.multiply(weight[half:], scale[half:, None], out=stored[half:])):
+            np.multiply(weight, scale[:, None], out=stored)
+        folded = stored.T
     shifted = (bias - norm.running_mean.numpy()) * scale
     shifted += beta
     return folded, shifted

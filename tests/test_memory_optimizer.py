@@ -93,6 +93,7 @@ def test_fold_in_halves_is_the_one_pass_fold(count, restore_threads):
         assert threads.helper().jobs - jobs == count - 1
     assert np.array_equal(folded, weight.T * scale)
     assert folded.shape == weight.shape[::-1]
+    assert folded.T.flags.c_contiguous  # stored (out, in): split_matmul's torch layout
     eval_net = copy.deepcopy(net.body).eval()  # and it is still f's eval-mode body
     x = torch.rand(4, weight.shape[1])
     np.testing.assert_allclose(torch.sigmoid(torch.from_numpy(x.numpy() @ folded + shifted)),

@@ -117,6 +117,27 @@ def test_split_matmul_equals_numpy_and_splits_only_large_products(restore_thread
         assert threads.helper().jobs == jobs
 
 
+def test_split_matmul_by_a_weight_stored_transposed_goes_through_torch(restore_threads):
+    """f's folded body (``fold_batch_norm``: an (I, O) view of an (O, I) array): torch's
+    product, the same numbers on one thread and in halves on two."""
+    rng = np.random.default_rng(1)
+    inputs, columns = 600, SPLIT_MACS // (16 * 600) + 2
+    x = rng.random((16, inputs), dtype=np.float32)
+    stored = rng.random((columns, inputs), dtype=np.float32)  # (O, I)
+    w = stored.T
+    results = []
+    for count in (1, 2):
+        with limit_threads(count):
+            jobs = threads.helper().jobs
+            results.append(split_matmul(x, w))
+            assert threads.helper().jobs == jobs + (count - 1)
+            assert torch.get_num_threads() == count  # one_thread restored the count
+    np.testing.assert_allclose(results[0], x @ np.ascontiguousarray(w), rtol=1e-5)
+    assert np.array_equal(results[0], torch.mm(torch.from_numpy(x),
+                                               torch.from_numpy(stored).t()).numpy())
+    assert np.array_equal(results[0], results[1])
+
+
 def test_split_bmm_equals_torch_with_and_without_bias(restore_threads):
     rows, inner = 600, 96
     size = SPLIT_MACS // (rows * inner) + 1
