@@ -193,17 +193,17 @@ class MannRLAgent:
         split = self.net.split_sizes if self.net.embed_input is not None else None
         gamma = torch.full((1, 1, 1), cfg.gamma)
         for _ in range(cfg.memory_train_iterations):
-            state, next_state, reward, usable = self.replay.sample_pairs(cfg.memory_samples,
+            states, index, reward, usable = self.replay.sample_pair_rows(cfg.memory_samples,
                                                                         self.generator)
-            if int(state.shape[0]) < 2 or not bool(usable.any()):  # batch norm needs 2 rows
+            if int(index.shape[1]) < 2 or not bool(usable.any()):  # batch norm needs 2 rows
                 continue
-            pairs = torch.stack([state, next_state]).unsqueeze(0)  # (1, 2, R, D): one group
-            live_rows = torch.full((1,), state.shape[0])  # the rows are all live: no mask
+            live_rows = torch.full((1,), index.shape[1])  # the rows are all live: no mask
             with torch.set_grad_enabled(self.update_weights):  # the control needs no graph
                 params = [tuple(p.unsqueeze(0) for p in (block[0].weight, block[0].bias,
                                                          block[1].weight, block[1].bias))
                           for block in blocks]
-                out, statistics = forward_torch(params, pairs, None, split)
+                # one group; each stored state's product by f's memory part once
+                out, statistics = forward_torch(params, states[None], None, split, index[None])
                 loss = loss_torch(out, reward[None], usable[None], gamma, cfg.detach_target)[0]
             if not bool(torch.isfinite(loss)):
                 raise_non_finite("memory-net", f"at update {self.updates + 1}", "the SmoothL1 loss",

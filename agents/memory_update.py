@@ -250,7 +250,7 @@ def memory_blocks(net: nn.Module) -> list[nn.Sequential]:
 
 
 def forward_torch(blocks: Sequence[Block], pairs: torch.Tensor, live: torch.Tensor | None,
-                  split: Sequence[int] | None = None
+                  split: Sequence[int] | None = None, index: torch.Tensor | None = None
                   ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
     """f in train mode on both branches of G groups: ``pairs`` (G, 2, R, D), each branch of
     each group normalised by the statistics of its ``live`` rows ((G, R) bool; the others
@@ -258,8 +258,13 @@ def forward_torch(blocks: Sequence[Block], pairs: torch.Tensor, live: torch.Tens
     ``blocks``: each (W (G, O, I), b (G, O), gamma (G, O), beta (G, O)),
     as ``memory_blocks`` orders them; with ``split`` (M, F, V) the input and output parts are
     embedded first (linear, BN, relu). Returns (memories (G, 2, R, M), the batch statistics
-    (mean, biased variance), each (G, 2, 1, O), of every batch-norm layer in order)."""
-    group, rows = pairs.shape[0], pairs.shape[2]
+    (mean, biased variance), each (G, 2, 1, O), of every batch-norm layer in order).
+
+    With ``index`` (G, 2, R) long, ``pairs`` holds the distinct states instead (G, U, D: a
+    replay's stored states) and ``index`` picks each branch's rows from them: the body's
+    product by the part of the input that takes no gradient (f's memory; all of it without
+    ``split``) runs once per distinct state (``GroupLinear``), however many pairs hold it."""
+    group, rows = pairs.shape[0], (pairs if index is None else index).shape[2]
     if live is None:  # a mask of ones changes no number: leave out its passes
         mask = None
         count = torch.full((group, 1, 1, 1), float(max(rows, 2)), dtype=pairs.dtype)
@@ -268,9 +273,10 @@ def forward_torch(blocks: Sequence[Block], pairs: torch.Tensor, live: torch.Tens
         count = live.sum(dim=1).clamp(min=2).to(pairs.dtype).view(group, 1, 1, 1)
     statistics = []
 
-    def block(x: torch.Tensor, params: Block, fixed: torch.Tensor | None = None) -> torch.Tensor:
+    def block(x: torch.Tensor | None, params: Block, fixed: torch.Tensor | None = None,
+              picked: torch.Tensor | None = None) -> torch.Tensor:
         w, b, g, beta = params
-        pre = GroupLinear.apply(w, b, x, fixed)
+        pre = GroupLinear.apply(w, b, x, fixed, picked)
         mean = (pre if mask is None else pre * mask).sum(dim=2, keepdim=True) / count
         centred = pre - mean
         square = centred * centred
@@ -279,43 +285,92 @@ def forward_torch(blocks: Sequence[Block], pairs: torch.Tensor, live: torch.Tens
         normed = centred * torch.rsqrt(var + BN_EPS)
         return normed * g.view(group, 1, 1, -1) + beta.view(group, 1, 1, -1)
 
+    if index is not None and 2 * rows < pairs.shape[1]:  # fewer rows as pairs: gather them
+        pairs = pick_rows(pairs, index)
+        index = None
     if split is None:
-        return torch.sigmoid(block(pairs, blocks[-1])), statistics
-    memory, features, output = pairs.split(list(split), dim=3)
+        if index is None:
+            return torch.sigmoid(block(pairs, blocks[-1])), statistics
+        return torch.sigmoid(block(None, blocks[-1], pairs, index)), statistics
+    memory_size = split[0]
+    memory = pairs[..., :memory_size]
+    rest = pairs[..., memory_size:] if index is None else pick_rows(pairs[..., memory_size:],
+                                                                    index)
+    features, output = rest.split(list(split[1:]), dim=3)
     embedded = torch.cat([torch.relu(block(features, blocks[0])),
                           torch.relu(block(output, blocks[1]))], dim=3)
-    return torch.sigmoid(block(embedded, blocks[-1], memory)), statistics
+    return torch.sigmoid(block(embedded, blocks[-1], memory, index)), statistics
+
+
+def pick_rows(states: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """(G, 2, R, D) rows of ``states`` (G, U, D) that ``index`` (G, 2, R) names."""
+    group, branches, rows = index.shape
+    picked = torch.gather(states, 1, index.reshape(group, -1, 1).expand(-1, -1,
+                                                                        states.shape[2]))
+    return picked.view(group, branches, rows, states.shape[2])
 
 
 class GroupLinear(torch.autograd.Function):
-    """x W^T + b per group, the rows of both branches as one product: W (G, O, I), b (G, O),
-    x (G, 2, R, I') -> (G, 2, R, O). With ``fixed`` (G, 2, R, I - I'), a leading part of the
-    input that takes no gradient (f's memory), the input is [fixed | x] and only x's gradient
-    is computed: (R 2 O I') multiply-adds, not (R 2 O I), for the input's gradient. Autograd's
-    matmul would also write one weight gradient per branch and then add them."""
+    """[fixed | x] W^T + b per group, the rows of both branches as one product: W (G, O, I),
+    b (G, O), x (G, 2, R, I') -> (G, 2, R, O). ``fixed`` (G, 2, R, I - I') is a leading part
+    of the input that takes no gradient (f's memory; None: there is none; x None: the input
+    is all fixed): only x's gradient is computed, (R 2 O I') multiply-adds, not (R 2 O I).
+    With ``index`` (G, 2, R) long, ``fixed`` is (G, U, I - I') distinct rows that ``index``
+    picks: fixed W_fixed^T is computed for each distinct row once and picked, and its part
+    of the weight gradient from the picked rows' gradients summed per distinct row
+    ((U O (I - I')) multiply-adds each way, not (2 R O (I - I'))). Autograd's matmul would
+    also write one weight gradient per branch and then add them."""
 
     @staticmethod
-    def forward(ctx, w: torch.Tensor, b: torch.Tensor, x: torch.Tensor,
-                fixed: torch.Tensor | None) -> torch.Tensor:
-        full = x if fixed is None else torch.cat([fixed, x], dim=3)
-        group, _, rows, width = full.shape
-        flat = full.reshape(group, 2 * rows, width)
-        ctx.save_for_backward(w, flat)
-        ctx.tail = x.shape[3]
-        return split_bmm(flat, w.transpose(1, 2), b.unsqueeze(1)).view(group, 2, rows, -1)
+    def forward(ctx, w: torch.Tensor, b: torch.Tensor, x: torch.Tensor | None,
+                fixed: torch.Tensor | None, index: torch.Tensor | None = None) -> torch.Tensor:
+        tail = 0 if x is None else x.shape[3]
+        ctx.tail = tail
+        if index is None:
+            full = x if fixed is None else fixed if x is None else torch.cat([fixed, x], dim=3)
+            group, _, rows, width = full.shape
+            flat = full.reshape(group, 2 * rows, width)
+            ctx.save_for_backward(w, flat)
+            return split_bmm(flat, w.transpose(1, 2), b.unsqueeze(1)).view(group, 2, rows, -1)
+        group, _, rows = index.shape
+        head = w.shape[2] - tail
+        flat_index = index.reshape(group, 2 * rows, 1).expand(-1, -1, w.shape[1])
+        distinct = split_bmm(fixed, w[:, :, :head].transpose(1, 2))  # (G, U, O)
+        pre = torch.gather(distinct, 1, flat_index)  # (G, 2R, O)
+        if x is None:
+            pre += b.unsqueeze(1)
+            x_flat = None
+        else:
+            x_flat = x.reshape(group, 2 * rows, tail)
+            pre += split_bmm(x_flat, w[:, :, head:].transpose(1, 2), b.unsqueeze(1))
+        ctx.save_for_backward(w, fixed, flat_index, x_flat)
+        return pre.view(group, 2, rows, -1)
 
     @staticmethod
     def backward(ctx, d_out: torch.Tensor):
-        w, flat = ctx.saved_tensors
         group, _, rows, size = d_out.shape
         d_flat = d_out.reshape(group, 2 * rows, size)
-        d_w = split_bmm(d_flat.transpose(1, 2), flat) if ctx.needs_input_grad[0] else None
+        tail = ctx.tail
         d_b = d_flat.sum(dim=1) if ctx.needs_input_grad[1] else None
+        if len(ctx.saved_tensors) == 2:
+            w, flat = ctx.saved_tensors
+            d_w = split_bmm(d_flat.transpose(1, 2), flat) if ctx.needs_input_grad[0] else None
+        else:
+            w, fixed, flat_index, x_flat = ctx.saved_tensors
+            d_w = None
+            if ctx.needs_input_grad[0]:
+                d_distinct = torch.zeros((group, fixed.shape[1], size), dtype=d_flat.dtype,
+                                         device=d_flat.device)
+                d_distinct.scatter_add_(1, flat_index, d_flat)
+                d_w = torch.empty_like(w)
+                head = w.shape[2] - tail
+                split_bmm(d_distinct.transpose(1, 2), fixed, out=d_w[:, :, :head])
+                if x_flat is not None:
+                    split_bmm(d_flat.transpose(1, 2), x_flat, out=d_w[:, :, head:])
         d_x = None
         if ctx.needs_input_grad[2]:
-            tail = w[:, :, w.shape[2] - ctx.tail:]
-            d_x = split_bmm(d_flat, tail).view(group, 2, rows, ctx.tail)
-        return d_w, d_b, d_x, None
+            d_x = split_bmm(d_flat, w[:, :, w.shape[2] - tail:]).view(group, 2, rows, tail)
+        return d_w, d_b, d_x, None, None
 
 
 def loss_torch(out: torch.Tensor, reward: torch.Tensor, usable: torch.Tensor,
@@ -326,11 +381,11 @@ def loss_torch(out: torch.Tensor, reward: torch.Tensor, usable: torch.Tensor,
     memory, next_memory = out[:, 0], out[:, 1]
     if detach_target:
         next_memory = next_memory.detach()
-    diff = memory - (next_memory * gamma + reward.unsqueeze(2))
-    size = diff.abs()
-    per_row = torch.where(size < 1.0, 0.5 * diff * diff, size - 0.5).sum(dim=2)
+    # torch's fused SmoothL1 (beta 1): 0.5 d^2 where |d| < 1, else |d| - 0.5, d = the difference
+    per_row = nn.functional.smooth_l1_loss(memory, next_memory * gamma + reward.unsqueeze(2),
+                                           reduction="none").sum(dim=2)
     rows = usable.sum(dim=1).clamp(min=1)
-    weight = usable.to(per_row.dtype) / (rows * diff.shape[2]).unsqueeze(1)
+    weight = usable.to(per_row.dtype) / (rows * memory.shape[2]).unsqueeze(1)
     return (per_row * weight).sum(dim=1)
 
 

@@ -61,10 +61,19 @@ class BatchStateReplay:
 
         Returns (s_k (R, D), s_{k+1} (R, D), reward_{k+1} (R,), usable (R,) bool).
         """
+        states, index, reward, usable = self.sample_pair_rows(count, generator)
+        return states[index[0]], states[index[1]], reward, usable
+
+    def sample_pair_rows(self, count: int, generator: torch.Generator):
+        """``sample_pairs``'s draws as rows of the stored states, each state once however
+        many pairs hold it: (states (size * B, D), index (2, R) long: the rows of s_k and of
+        s_{k+1}, reward_{k+1} (R,), usable (R,) bool)."""
         k = torch.randperm(self.size - 1, generator=generator)[:count]
-        dim = self.states.shape[2]
+        slots = self.states.shape[1]
         live = (self.valid[k] & self.valid[k + 1]).reshape(-1)
-        return (self.states[k].reshape(-1, dim)[live], self.states[k + 1].reshape(-1, dim)[live],
+        first = (k.unsqueeze(1) * slots + torch.arange(slots)).reshape(-1)[live]
+        return (self.states[:self.size].reshape(-1, self.states.shape[2]),
+                torch.stack([first, first + slots]),
                 self.rewards[k + 1].reshape(-1)[live], self.usable[k + 1].reshape(-1)[live])
 
     def sample_pair_stack(self, count: int, generator: torch.Generator):

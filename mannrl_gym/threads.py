@@ -196,13 +196,15 @@ def split_matmul(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     return out
 
 
-def split_bmm(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None = None
-              ) -> torch.Tensor:
+def split_bmm(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None = None,
+              out: torch.Tensor | None = None) -> torch.Tensor:
     """a @ b per group in torch, (G, N, K) @ (G, K, O) -> (G, N, O), plus ``bias`` (G, 1, O)
-    if given (``torch.baddbmm``); split (``_in_halves``) by a's rows N on the CPU (a
-    device's tensors as one call). No autograd: for a hand-written backward's products."""
+    if given (``torch.baddbmm``), into ``out`` if given (a view of a larger tensor, say);
+    split (``_in_halves``) by a's rows N on the CPU (a device's tensors as one call). No
+    autograd: for a hand-written backward's products."""
     groups, rows, inner = a.shape
-    out = torch.empty((groups, rows, b.shape[2]), dtype=a.dtype, device=a.device)
+    if out is None:
+        out = torch.empty((groups, rows, b.shape[2]), dtype=a.dtype, device=a.device)
 
     @torch.no_grad()  # grad mode is per thread: the helper's too
     def rows_of(low: int, high: int) -> None:

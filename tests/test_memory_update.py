@@ -117,3 +117,41 @@ def test_group_linear_backward_matches_autograd(fixed_width):
     for got, expected in zip(mine, theirs):
         assert float(expected.abs().max()) > 0.1  # a real gradient
         torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("embedded", [False, True])
+@pytest.mark.parametrize("masked", [False, True])
+def test_forward_on_distinct_states_is_the_forward_on_their_pairs(embedded, masked):
+    """``forward_torch`` on a replay's distinct states (G, U, D) and an index of the pairs'
+    rows against the same on the pairs gathered (G, 2, R, D): memories, batch statistics and
+    every parameter's gradient, for G = 2 groups; U = 12 < 2R = 16, so each stored state's
+    product runs once; and with more distinct states than rows, the gathered path."""
+    generator = torch.Generator().manual_seed(3)
+    net = MemoryNet(M, F, V, embed_size=3 if embedded else None)
+    initialize(net, generator)
+    blocks = ([net.embed_input, net.embed_output] if embedded else []) + [net.body]
+    split = net.split_sizes if embedded else None
+    group, rows = 2, 8
+    width = M + F + V if embedded else net.body[0].weight.shape[1]
+    for distinct_count in (12, 40):
+        states = torch.rand(group, distinct_count, width, generator=generator)
+        index = torch.randint(0, distinct_count, (group, 2, rows), generator=generator)
+        live = (torch.rand(group, rows, generator=generator) > 0.3) if masked else None
+        results = []
+        for use_index in (True, False):
+            params = [tuple(torch.stack([p.detach()] * group).requires_grad_()
+                            for p in (block[0].weight, block[0].bias, block[1].weight,
+                                      block[1].bias)) for block in blocks]
+            if use_index:
+                out, statistics = forward_torch(params, states, live, split, index)
+            else:
+                pairs = states[torch.arange(group).view(group, 1, 1), index]
+                out, statistics = forward_torch(params, pairs, live, split)
+            weights = torch.rand(out.shape, generator=torch.Generator().manual_seed(4))
+            grads = torch.autograd.grad((out * weights).sum(), [p for b in params for p in b])
+            results.append((out, [s for pair in statistics for s in pair], grads))
+        (out_i, stats_i, grads_i), (out_p, stats_p, grads_p) = results
+        torch.testing.assert_close(out_i, out_p, rtol=1e-5, atol=1e-6)
+        for mine, theirs in zip(stats_i + list(grads_i), stats_p + list(grads_p)):
+            torch.testing.assert_close(mine, theirs, rtol=1e-4, atol=1e-5)
+        assert float(grads_p[-4].abs().max()) > 1e-3  # the body's weight: a real gradient

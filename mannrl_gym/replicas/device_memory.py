@@ -192,7 +192,10 @@ class DeviceMemoryNets:
         for it in range(self.iterations):
             k = drawn[it]  # (G, samples)
             both = torch.stack([k, k + 1], dim=1)  # (G, 2, samples)
-            pairs = self.states[members.view(group, 1, 1), both].flatten(2, 3)  # (G, 2, R, D)
+            slots = self.states.shape[2]
+            index = (both.unsqueeze(3) * slots  # (G, 2, R): rows of the replicas' states
+                     + torch.arange(slots, device=self.device)).flatten(2)
+            distinct = self.states[members].flatten(1, 2)  # (G, history * B, D)
             live = (self.valid[rows, k] & self.valid[rows, k + 1]).flatten(1)  # (G, R)
             reward = self.rewards[rows, k + 1].flatten(1)
             usable = self.usable[rows, k + 1].flatten(1) & live
@@ -201,7 +204,8 @@ class DeviceMemoryNets:
             ok = (live_rows >= 2) & (usable_rows > 0)  # batch norm needs 2 rows
             flat = self.flat[members].requires_grad_(self.update_weights)
             with torch.set_grad_enabled(self.update_weights):
-                out, statistics = forward_torch(self._views(flat), pairs, live, self.split)
+                out, statistics = forward_torch(self._views(flat), distinct, live, self.split,
+                                                index)
                 loss = loss_torch(out, reward, usable, gamma, self.detach_target)  # (G,)
             if self.update_weights:
                 (grad,) = torch.autograd.grad(loss.sum(), flat)
