@@ -90,6 +90,20 @@ def products(config: Config, input_dim: int, num_outputs: int) -> dict[str, list
     }
 
 
+def update_as_run(config: Config, input_dim: int, num_outputs: int) -> float:
+    """FLOPs a step of f's update as ``forward_torch`` runs it: the body's product by f's
+    memory (M of its M + 2E inputs) once per stored state (history x B rows), not once per
+    sampled pair row (2R), when those are fewer; the rest as ``products`` counts it."""
+    b, f, v, e, m = (config.batch_size, input_dim, num_outputs, config.embed_size,
+                     config.memory_size)
+    rows, stored = 2 * config.memory_samples * b, config.history * b
+    memory_rows = min(rows, stored)
+    shapes = [(rows, f, e), (rows, v, e), (memory_rows, m, m), (rows, 2 * e, m),  # forward
+              (e, rows, f), (e, rows, v), (m, memory_rows, m), (m, rows, 2 * e),  # weights
+              (rows, m, 2 * e)]  # the embeddings' input gradient
+    return sum(2 * i * k * o for i, k, o in shapes) / (config.settle + config.history)
+
+
 CLOCK = {"wall": time.perf_counter, "cpu": time.process_time}
 WARMUP_LIMIT = 5000  # steps a loop may take to reach its steady state
 clock = CLOCK["wall"]
@@ -304,6 +318,10 @@ def main() -> None:
                   f"product in turn, torch on {threads} threads: {one * 1e3:.3f} ms a pair with "
                   f"NumPy's BLAS on 1, {both * 1e3:.3f} ms with it on {threads} too")
         print(budget(rows, floor))
+        as_run = update_as_run(config, task.input_dim, task.num_outputs)
+        print(f"f's update as run here: {as_run / 1e6:.1f} MFLOP a step against the "
+              f"{flops['f: update / cycle'] / 1e6:.1f} the floor counts (f's memory part "
+              f"multiplied once per stored state)")
         total, base = rows["env + agent"], floor["env + agent"]
         summary.append(f"{threads} thread(s) {total * 1e3:.2f} ms against {base * 1e3:.2f} "
                        f"({total / base:.2f}x)")
