@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from tqdm import tqdm
 
-from mannrl_gym import checkpoint, rundir
+from mannrl_gym import checkpoint, provenance, rundir
 from mannrl_gym.config import Config, ConfigError, as_saved, from_mapping
 from mannrl_gym.experiments import make_experiment
 from mannrl_gym.rundir import load_run_config
@@ -133,6 +133,8 @@ class RunLog:
         self.session_seconds, self.session_epochs = 0.0, 0  # this process's epochs (for the ETA)
         self.resumes: list[dict[str, Any]] = []
         self.this_resume = None  # recorded with the first checkpoint it writes
+        self.code_versions = provenance.trained_by(None if state is None else state.get("code_versions"),
+                                        self.run_dir)
         if state is not None:
             experiment.load_state_dict(state["experiment"])
             self.start_epoch, self.elapsed = int(state["epoch"]), float(state["elapsed"])
@@ -188,6 +190,7 @@ class RunLog:
                                          "config": config.to_dict(),
                                          "wandb_id": self.tracker.run_id,
                                          "resumes": self.resumes,
+                                         "code_versions": self.code_versions,
                                          "experiment": experiment.state_dict()})
         if self.this_resume is not None:  # config.yaml and resumes.jsonl follow the checkpoint
             write_config(self.run_dir, config)
@@ -203,7 +206,7 @@ class RunLog:
 
     def close(self) -> Path:
         """Write ``summary.json``; return the run directory."""
-        write_summary(self.run_dir, self.metrics.read(), self.task)
+        write_summary(self.run_dir, self.metrics.read(), self.task, self.code_versions)
         return self.run_dir
 
 
@@ -283,6 +286,7 @@ def resume_entry(state: dict[str, Any], config: Config) -> dict[str, Any]:
     time, and every key whose value differs from the checkpoint's config (from, to)."""
     saved, now = state.get("config", {}), config.to_dict()
     return {"at_epoch": int(state["epoch"]), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "code": provenance.code_version(),
             "changed": {k: {"from": saved.get(k), "to": v} for k, v in now.items()
                         if saved.get(k) != v}}
 
@@ -341,10 +345,13 @@ def first_stable_epoch(rows: list[dict[str, Any]], key: str, threshold: float) -
     return found
 
 
-def write_summary(run_dir: Path, rows: list[dict[str, Any]], task=None) -> dict[str, Any]:
-    """Write ``summary.json``: the data, the last epoch's metrics and when F1 first reached
-    0.99 for good."""
+def write_summary(run_dir: Path, rows: list[dict[str, Any]], task=None,
+                  code_versions: list[str] | None = None) -> dict[str, Any]:
+    """Write ``summary.json``: the data, the last epoch's metrics, when F1 first reached
+    0.99 for good and the code versions that trained the run (``provenance``)."""
     summary: dict[str, Any] = {"epochs": len(rows)}
+    if code_versions:
+        summary["code_versions"] = code_versions
     if task is not None:
         summary["data"] = {"task": task.name, "train_sequences": len(task.train),
                            "train_tokens": task.train.num_tokens,
