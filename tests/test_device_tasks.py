@@ -49,3 +49,11 @@ def test_sentences_with_embeddings_run_on_the_device_as_on_the_host():
             "min_char_count": 8, "embed_size": 8, "hidden_layers": 2, "hidden_size": 32,
             "memory_size": 16, "history": 10, "settle": 6, "memory_samples": 8}
     device_pass_matches_host_pass(keys)
+
+
+@pytest.mark.parametrize("keys", [{}, {"history": 4, "settle": 2, "memory_samples": 3}])
+def test_logic_runs_on_the_device_as_on_the_host(keys):
+    """Logic (f without embeddings): its update on the gathered pair rows (Table 1's 32
+    stored steps hold more states than 8 pairs' rows) and on the distinct stored states (4
+    stored steps, 3 pairs: ``forward_torch`` with an index and no fixed/embedded split)."""
+    device_pass_matches_host_pass(keys)
