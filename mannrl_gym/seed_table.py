@@ -24,11 +24,22 @@ def finished(out: Path, name: str, seed: int) -> Path | None:
     (``<name>-s<seed>``) or a replica of a replicated run (``<name>[-s<a>-<b>]/seed<seed>``);
     None when none has written its summary. So a table can grow by seeds across invocations
     and mix runs made either way."""
+    return next((d for d in run_places(out, name, seed) if (d / "summary.json").exists()), None)
+
+
+def started(out: Path, name: str, seed: int) -> Path | None:
+    """A run of ``name`` and ``seed`` under ``out`` that has metrics but no summary yet (one
+    killed part-way, or still going); None when there is none."""
+    return next((d for d in run_places(out, name, seed) if (d / "metrics.jsonl").exists()
+                 and not (d / "summary.json").exists()), None)
+
+
+def run_places(out: Path, name: str, seed: int) -> list[Path]:
+    """Where a run of ``name`` and ``seed`` may lie under ``out`` (see ``finished``)."""
     replicated = re.compile(rf"{re.escape(name)}-s\d+-\d+")  # not another name's: name-slow-s0-9
-    candidates = [out / f"{name}-s{seed}", out / name / f"seed{seed}",
-                  *sorted(d for d in out.glob(f"{glob.escape(name)}-s*-*/seed{seed}")
-                          if replicated.fullmatch(d.parent.name))]
-    return next((d for d in candidates if (d / "summary.json").exists()), None)
+    return [out / f"{name}-s{seed}", out / name / f"seed{seed}",
+            *sorted(d for d in out.glob(f"{glob.escape(name)}-s*-*/seed{seed}")
+                    if replicated.fullmatch(d.parent.name))]
 
 
 def evaluated_rows(run_dir: Path) -> list[dict[str, Any]]:

@@ -71,6 +71,26 @@ def test_second_call_trains_nothing(compared, capsys):
                                                                                "lstm": 0}
 
 
+def test_status_says_where_each_run_stands_and_trains_nothing(compared, tmp_path, capsys):
+    """Finished, partial (a run killed before its summary: its metrics so far) and missing,
+    from the command line; nothing trained, nothing written."""
+    import shutil
+    out = tmp_path / "status"
+    shutil.copytree(compared, out)
+    (out / "lstm-s1" / "summary.json").unlink()  # as if killed after its first epoch
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    capsys.readouterr()
+    assert _compare(out, "mannrl,lstm", "0-2", "--status") == 0
+    said = capsys.readouterr().out
+    rows = {tuple(c.strip() for c in line.strip("|").split("|")[:4])
+            for line in said.splitlines() if line.startswith(("| mannrl", "| lstm"))}
+    assert rows == {("mannrl", "0", "finished", "1"), ("mannrl", "1", "finished", "1"),
+                    ("mannrl", "2", "missing", "0"), ("lstm", "0", "finished", "1"),
+                    ("lstm", "1", "partial", "1"), ("lstm", "2", "missing", "0")}
+    assert "3 of 6 runs finished, 1 partial" in said
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+
+
 def test_another_config_in_out_is_refused(compared, capsys):
     assert _compare(compared, "lstm", "0", "lr=0.01") == 2
     err = capsys.readouterr().err.strip()
