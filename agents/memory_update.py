@@ -325,7 +325,7 @@ class GroupLinear(torch.autograd.Function):
     def forward(ctx, w: torch.Tensor, b: torch.Tensor, x: torch.Tensor | None,
                 fixed: torch.Tensor | None, index: torch.Tensor | None = None) -> torch.Tensor:
         tail = 0 if x is None else x.shape[3]
-        ctx.tail = tail
+        ctx.tail, ctx.distinct = tail, index is not None
         if index is None:
             full = x if fixed is None else fixed if x is None else torch.cat([fixed, x], dim=3)
             group, _, rows, width = full.shape
@@ -352,7 +352,7 @@ class GroupLinear(torch.autograd.Function):
         d_flat = d_out.reshape(group, 2 * rows, size)
         tail = ctx.tail
         d_b = d_flat.sum(dim=1) if ctx.needs_input_grad[1] else None
-        if len(ctx.saved_tensors) == 2:
+        if not ctx.distinct:
             w, flat = ctx.saved_tensors
             d_w = split_bmm(d_flat.transpose(1, 2), flat) if ctx.needs_input_grad[0] else None
         else:

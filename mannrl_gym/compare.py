@@ -26,8 +26,8 @@ from tqdm import tqdm
 
 from mannrl_gym import agent_registry, checkpoint
 from mannrl_gym.config import Config, ConfigError, load
-from mannrl_gym.seed_table import (LAST_EVALUATIONS, evaluated_rows, final_metrics, finished,
-                                   markdown_table, paired_stats, seed_stats, started)
+from mannrl_gym.seed_table import (LAST_EVALUATIONS, evaluated, evaluated_rows, final_metrics,
+                                   finished, markdown_table, paired_stats, seed_stats, started)
 
 # per task: the table's metrics (metrics.jsonl keys, column title); the figure plots
 # FIGURE_KEYS[task] (default FIGURE_KEY)
@@ -348,12 +348,11 @@ def status(request: Request) -> list[dict[str, Any]]:
             row = {"agent": agent, "seed": seed, "dir": str(run_dir) if run_dir else None,
                    "state": "finished" if done else "partial" if run_dir else "missing",
                    "epochs": 0, "metric": title, "value": None}
-            if run_dir is not None:
-                lines = [line for line in (run_dir / "metrics.jsonl").read_text().splitlines()
-                         if line.strip()]
-                row["epochs"] = json.loads(lines[-1])["epoch"] if lines else 0
-                evaluated = evaluated_rows(run_dir)
-                row["value"] = evaluated[-1].get(key) if evaluated else None
+            if run_dir is not None:  # a run killed mid-write: its torn last line skipped
+                metrics = checkpoint.MetricsLog(run_dir / "metrics.jsonl").read()
+                row["epochs"] = metrics[-1]["epoch"] if metrics else 0
+                last = evaluated(metrics)
+                row["value"] = last[-1].get(key) if last else None
             rows.append(row)
     return rows
 

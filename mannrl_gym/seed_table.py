@@ -46,6 +46,11 @@ def evaluated_rows(run_dir: Path) -> list[dict[str, Any]]:
     """The rows of ``run_dir/metrics.jsonl`` that were evaluated (``eval_every``)."""
     rows = [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()
             if line.strip()]
+    return evaluated(rows)
+
+
+def evaluated(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The metrics rows that were evaluated (``eval_every``)."""
     return [r for r in rows if r.get("train/f1") is not None]
 
 

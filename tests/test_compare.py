@@ -186,3 +186,17 @@ def test_sentence_tables_lead_with_train_f1_and_plot_it(tmp_path):
     perfect = summary["per_agent"]["perfect_memory"]
     assert perfect["train/f1"]["mean"] == 1.0 and perfect["train/answer_exact_sentence"]["mean"] == 1.0
     assert summary["paired"]["perfect_memory"]["train/f1"]["ahead"] == 2
+
+
+def test_status_reads_a_run_killed_mid_write(compared, tmp_path, capsys):
+    """A partial run whose metrics.jsonl ends in a torn line (kill -9 mid-write): its
+    complete epochs, no traceback."""
+    import shutil
+    out = tmp_path / "torn"
+    shutil.copytree(compared, out)
+    (out / "lstm-s1" / "summary.json").unlink()
+    with open(out / "lstm-s1" / "metrics.jsonl", "a") as metrics:
+        metrics.write('{"epoch": 2, "train/f1": 0.')
+    capsys.readouterr()
+    assert _compare(out, "lstm", "1", "--status") == 0
+    assert "| lstm | 1 | partial | 1 |" in capsys.readouterr().out
