@@ -337,17 +337,20 @@ def figure(summary: dict[str, Any], path: Path) -> Path:
 def status(request: Request) -> list[dict[str, Any]]:
     """Where each (agent, seed) stands, training nothing: one row each with ``state``
     (finished, partial or missing), ``epochs`` (its last epoch so far, of ``request.epochs``),
-    ``dir`` and the task's first metric at its last evaluation (None before one)."""
+    ``dir``, the task's first metric at its last evaluation (None before one) and
+    ``changed``: how the run's config differs from the one asked for now (empty when it
+    does not; such a run is reported, where training would stop at it)."""
     configs = configs_for(request)
     key, title = TASK_METRICS[configs[request.agents[0]].task][0]
     rows = []
     for agent in request.agents:
         for seed in request.seeds:
-            done = finished_run(request.out, agent, seed, configs[agent])
+            done = finished(request.out, agent, seed)
             run_dir = done or started(request.out, agent, seed)
+            changed = _differences(run_dir, _seeded(configs[agent], seed)) if run_dir else []
             row = {"agent": agent, "seed": seed, "dir": str(run_dir) if run_dir else None,
                    "state": "finished" if done else "partial" if run_dir else "missing",
-                   "epochs": 0, "metric": title, "value": None}
+                   "epochs": 0, "metric": title, "value": None, "changed": changed}
             if run_dir is not None:  # a run killed mid-write: its torn last line skipped
                 metrics = checkpoint.MetricsLog(run_dir / "metrics.jsonl").read()
                 row["epochs"] = metrics[-1]["epoch"] if metrics else 0
@@ -364,12 +367,18 @@ def status_markdown(rows: list[dict[str, Any]], epochs: int) -> str:
              "|---|---|---|---|---|---|"]
     for row in rows:
         value = "" if row["value"] is None else f"{row['value']:.3f}"
-        lines.append(f"| {row['agent']} | {row['seed']} | {row['state']} | {row['epochs']} | "
+        state = row["state"] + (", other config" if row["changed"] else "")
+        lines.append(f"| {row['agent']} | {row['seed']} | {state} | {row['epochs']} | "
                      f"{value} | {row['dir'] or ''} |")
     done = sum(row["state"] == "finished" for row in rows)
     partial = sum(row["state"] == "partial" for row in rows)
     lines.append(f"\n{done} of {len(rows)} runs finished, {partial} partial (the same command "
                  f"without --status resumes them and trains the missing ones)")
+    other = [row for row in rows if row["changed"]]
+    if other:
+        lines.append(f"{len(other)} trained with another config than this command's (give "
+                     f"the overrides they ran with, or another --out):")
+        lines += [f"  {row['dir']}: {'; '.join(row['changed'][:3])}" for row in other]
     return "\n".join(lines)
 
 

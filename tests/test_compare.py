@@ -91,6 +91,17 @@ def test_status_says_where_each_run_stands_and_trains_nothing(compared, tmp_path
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
 
 
+def test_status_names_runs_of_another_config(compared, capsys):
+    """--status with other overrides than the runs': each run reported with what differs,
+    not refused (training would stop at the finished ones)."""
+    capsys.readouterr()
+    assert _compare(compared, "lstm", "0-1", "--status", "lr=0.01") == 0
+    said = capsys.readouterr().out
+    assert "| lstm | 0 | finished, other config | 1 |" in said
+    assert "2 trained with another config" in said
+    assert said.count("lr ") == 2 and "0.01 now" in said
+
+
 def test_another_config_in_out_is_refused(compared, capsys):
     assert _compare(compared, "lstm", "0", "lr=0.01") == 2
     err = capsys.readouterr().err.strip()
