@@ -35,6 +35,7 @@ from mannrl_gym.agents.memory_update import (forward_torch, loss_torch,  # noqa:
 from mannrl_gym.config import load  # noqa: E402
 from mannrl_gym.envs import MannRLVectorEnv  # noqa: E402
 from mannrl_gym.tasks import build_task  # noqa: E402
+from mannrl_gym.allocator import keep_freed_memory  # noqa: E402
 from mannrl_gym.threads import limit_threads  # noqa: E402
 
 Way = Callable[[], None]
@@ -110,6 +111,7 @@ def main() -> None:
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--config", default="configs/sentence.yaml")
     args = parser.parse_args()
+    keep_freed_memory()  # as `mannrl train` runs (mannrl_gym.allocator)
     print(f"Paired timings, {args.config}, {args.rounds} rounds, torch {torch.__version__}")
     print(f"{'threads':>7s}  {'part':24s} {'what runs':>10s} {'before':>8s} {'paired diff':>12s}")
     for threads in (int(n) for n in args.threads.split(",") if n):

@@ -26,7 +26,9 @@ on PUD the first 150 steps have fewer live rows, and their updates fewer sampled
 they cost up to 1.8 times less; before 2026-12-06 22:00 the loops were timed from the
 reset, and short runs such as ``--steps 300`` read low), elapsed (``--clock wall``)
 or the process's CPU time (``--clock cpu``: all its threads' seconds); the ratio is measured
-/ floor. The last lines give the cause of the old two-thread step, env + agent against its
+/ floor. The process keeps freed memory as ``mannrl train`` does (``mannrl_gym.allocator``;
+``--plain-malloc``: glibc's malloc as it comes), and the loops' minor page faults a step
+are printed. The last lines give the cause of the old two-thread step, env + agent against its
 floor at each thread count, and the load averages around the run.
 
     python benchmarks/sentence_speed.py [--steps 1000] [--threads 1,2] [--data pud|pg|PATH]
@@ -38,6 +40,7 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -52,6 +55,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mannrl_gym.agents import make_agent  # noqa: E402
+from mannrl_gym.allocator import keep_freed_memory  # noqa: E402
 from mannrl_gym.config import Config, load  # noqa: E402
 from mannrl_gym.envs import MannRLVectorEnv  # noqa: E402
 from mannrl_gym.tasks import build_task  # noqa: E402
@@ -180,10 +184,11 @@ def two_pools(threads: int, calls: int) -> tuple[float, float]:
     return times[0], times[1]
 
 
-def measure(config: Config, steps: int, warmups: dict[str, int]) -> dict[str, float]:
+def measure(config: Config, steps: int, warmups: dict[str, int],
+            faults: dict[str, float]) -> dict[str, float]:
     """Seconds per batched step of each row (see the module docstring), the process set to
     its thread count by ``limit_threads`` already; the loops' warm-up steps go in
-    ``warmups``."""
+    ``warmups``, their minor page faults a step (while timed) in ``faults``."""
     rows: dict[str, float] = {}
     for agent_name in ("mannrl", "no_memory"):
         config_here = Config(**{**config.to_dict(), "agent": agent_name}).validate()
@@ -207,7 +212,10 @@ def measure(config: Config, steps: int, warmups: dict[str, int]) -> dict[str, fl
             full_since = full_since + 1 if state["live"] == config.batch_size else 0
         warmups[agent_name] = ramp
         name = "env + agent" if agent_name == "mannrl" else "env + no-memory agent"
+        faults_before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         rows[name] = best_per_call(env_step, steps, multiple=cycle)
+        faults[name] = ((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before)
+                        / (5 + 5 * max(cycle, steps // 5 // cycle * cycle)))
         if agent_name != "mannrl":
             continue
         rng = np.random.default_rng(0)
@@ -272,7 +280,12 @@ def main() -> None:
                         help="wall: elapsed seconds; cpu: the process's CPU seconds (all its "
                              "threads: on a loaded machine, one thread's cost without the "
                              "waiting)")
+    parser.add_argument("--plain-malloc", action="store_true",
+                        help="leave glibc's malloc as it comes (returning freed blocks to the "
+                             "kernel) instead of keeping them, as `mannrl train` does")
     args = parser.parse_args()
+    if not args.plain_malloc:
+        keep_freed_memory()
     args.threads = [int(n) for part in args.threads for n in part.split(",") if n]
     global clock
     clock = CLOCK[args.clock]
@@ -295,8 +308,9 @@ def main() -> None:
                 timings[count] = product_seconds(parts, count)
         flops, floor = floors(parts, [timings[count] for count in range(1, threads + 1)])
         warmups: dict[str, int] = {}
+        faults: dict[str, float] = {}
         with limit_threads(threads):  # the rows: as `mannrl train` runs (mannrl_gym.threads)
-            rows = measure(config, args.steps, warmups)
+            rows = measure(config, args.steps, warmups, faults)
         flops["env + agent"] = sum(flops.values())
         floor["env + agent"] = sum(floor.values())
         print(f"\n{threads} thread(s)\n{'part':24s} {'MFLOP/step':>10s} {'GFLOP/s':>8s} "
@@ -312,6 +326,10 @@ def main() -> None:
         ramps = ", ".join(f"{count} warm-up steps ({name})" for name, count in warmups.items())
         print(f"the loops timed after {ramps}: every row live for {2 * cycle} steps, stretches "
               f"of whole {cycle}-step cycles")
+        print("minor page faults a step while timed: " + ", ".join(
+            f"{name} {count:.1f}" for name, count in faults.items())
+              + (" (glibc's malloc as it comes: --plain-malloc)" if args.plain_malloc else
+                 " (freed memory kept, as `mannrl train` runs: mannrl_gym.allocator)"))
         if threads > 1:
             one, both = two_pools(threads, max(100, args.steps // 5))
             print(f"the old cause (docs/benchmarks.md): a NumPy and a torch 16 x 1120 x 256 "

@@ -18,6 +18,7 @@ import yaml
 from tqdm import tqdm
 
 from mannrl_gym import checkpoint, provenance, rundir
+from mannrl_gym.allocator import keep_freed_memory
 from mannrl_gym.config import Config, ConfigError, as_saved, from_mapping
 from mannrl_gym.experiments import make_experiment
 from mannrl_gym.rundir import load_run_config
@@ -44,6 +45,7 @@ def train(config: Config, run_dir: Path | None = None, resume: bool = False) -> 
     run, or a ``--resume`` of a run still going, stops with a ConfigError and writes nothing.
     """
     check_online_login(config)
+    keep_freed_memory()  # no page faults an update (mannrl_gym.allocator)
     with limit_threads(config.num_threads):  # NumPy's BLAS on one (mannrl_gym.threads)
         return _train(config, run_dir, resume)
 

@@ -21,6 +21,7 @@ import yaml
 from tqdm import tqdm
 
 from mannrl_gym import checkpoint, rundir
+from mannrl_gym.allocator import keep_freed_memory
 from mannrl_gym.config import Config, ConfigError
 from mannrl_gym.replicas.experiment import ReplicatedExperiment
 from mannrl_gym.replicas.spec import Replica, check_device
@@ -112,6 +113,7 @@ def _tasks(configs: list[Config]) -> list:
 
 def _train(configs: list[Config], tasks: list, run_dirs: list[Path],
            states: list[dict[str, Any] | None], new_run: bool) -> None:
+    keep_freed_memory()  # no page faults an update (mannrl_gym.allocator)
     with limit_threads(configs[0].num_threads), contextlib.ExitStack() as held:
         for run_dir, config in zip(run_dirs, configs):
             held.enter_context(rundir.claim(run_dir, new_run=new_run, source=config.source))
