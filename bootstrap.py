@@ -2,6 +2,7 @@
 """Set up (or reuse) ./.venv and run the main job or the tests. Needs only Python 3.10+.
 
     python3 bootstrap.py train [key=value ...]   train Logic with the paper's recipe (offline)
+    python3 bootstrap.py train --resume RUN_DIR [key=value ...]   go on with a stopped run
     python3 bootstrap.py test  [pytest args ...]  run the test suite
 """
 
@@ -46,12 +47,21 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 2
     ensure_venv()
-    env = {**os.environ, "WANDB_SILENT": "true"}
+    # the trainer's "resume with: ..." line names this command, as the user typed it
+    env = {**os.environ, "WANDB_SILENT": "true",
+           "MANNRL_TRAIN_COMMAND": "python3 bootstrap.py train"}
     if argv[0] == "train":
-        command = [str(python()), "-m", "mannrl_gym.cli", "train", "configs/logic.yaml", *argv[1:]]
+        resuming = any(arg == "--resume" or arg.startswith("--resume=") for arg in argv[1:])
+        config = [] if resuming else ["configs/logic.yaml"]  # --resume RUN: the run's own config
+        command = [str(python()), "-m", "mannrl_gym.cli", "train", *config, *argv[1:]]
     else:
         command = [str(python()), "-m", "pytest", "-q", *argv[1:]]
-    return subprocess.run(command, cwd=ROOT, env=env).returncode
+    child = subprocess.Popen(command, cwd=ROOT, env=env)
+    while True:
+        try:
+            return child.wait()
+        except KeyboardInterrupt:  # Ctrl-C reached the child too (one process group): it
+            continue               # stops cleanly and says how to resume; wait for that
 
 
 if __name__ == "__main__":

@@ -24,12 +24,12 @@ from typing import Any
 import gymnasium
 
 from mannrl_gym import threads
-from mannrl_gym.config import Config, ConfigError, from_mapping
+from mannrl_gym.config import PATH_KEYS, Config, ConfigError, from_mapping
 from mannrl_gym.envs.core import ActionError, ObservationLayout
 from mannrl_gym.envs.single_env import MannRLEnv
 from mannrl_gym.envs.replicated_env import ReplicatedVectorEnv
 from mannrl_gym.envs.vector_env import MannRLVectorEnv, check_num_envs
-from mannrl_gym.samples import PATH_KEYS, SAMPLE_FILES
+from mannrl_gym.samples import SAMPLE_FILES
 from mannrl_gym.tasks import build_task
 
 

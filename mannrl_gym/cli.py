@@ -132,7 +132,20 @@ def _compare(args: argparse.Namespace, extra: list[str]) -> int:
     if args.status:
         print(compare.status_markdown(compare.status(request), request.epochs))
         return 0
-    summary = compare.compare(request)
+    made_out = not request.out.exists()
+    try:
+        summary = compare.compare(request)
+    except BaseException as stopped:
+        if made_out and request.out.is_dir() and not any(request.out.iterdir()):
+            request.out.rmdir()  # bad data, or Ctrl-C before a first checkpoint: nothing made
+        if isinstance(stopped, KeyboardInterrupt):  # a run's trainer.Interrupted names it
+            run_dir, epoch = getattr(stopped, "run_dir", None), getattr(stopped, "epoch", None)
+            where = ("interrupted" if run_dir is None else
+                     f"interrupted at epoch {epoch} of {run_dir}" if run_dir.exists() else
+                     f"interrupted at epoch {epoch} of {run_dir}, before its first checkpoint")
+            raise KeyboardInterrupt(f"{where}; the same mannrl compare command again resumes "
+                                    f"what it had trained and finishes the table") from None
+        raise
     trained = sum(summary["trained"].values())
     print(compare.markdown(summary))
     print(f"{trained} run(s) trained now, {len(labels) * len(request.seeds) - trained} read "
@@ -276,8 +289,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mannrl", description="MANN-RL experiments")
     parser.add_argument("--version", action="version", version=f"mannrl-gym {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("list", help="env ids, agents and tasks, one line each")
+    commands.add_parser("list", help="env ids, agents and tasks, one line each",
+                        description="Every registered Gymnasium env id, agent and task, one "
+                                    "line each with what it is.")
     train = commands.add_parser("train", help="train a memory-net agent and its action network",
+                                usage="mannrl train [-h] [--resume RUN_DIR] [config] "
+                                      "[key=value ...]",
                                 description="Overrides: key=value or --key=value, any config key. "
                                             "seeds=0-7 / replicas='[{lr: 1e-4}, {lr: 3e-4}]': "
                                             "K replicas in one process (docs/replicas.md).",
@@ -288,7 +305,9 @@ def main(argv: list[str] | None = None) -> int:
                        "replicated run's parent resumes all its replicas)")
     plot = commands.add_parser("plot", help="learning curves and a memory heat map as PNG",
                                description="Several run directories: their curves side by side.")
-    plot.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    plot.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                      help="a run's folder (config.yaml, metrics.jsonl), as `mannrl train` "
+                           "names it; a replicated run's replicas: PARENT/*/")
     plot.add_argument("--out", help="folder for the PNG files (default: the first RUN_DIR)")
     plot.add_argument("--sequence", type=_count, help="training sequence for the memory heat map")
     sweep = commands.add_parser(
@@ -310,13 +329,23 @@ def main(argv: list[str] | None = None) -> int:
                                             "each override)")
     sweep.add_argument("--summary", action="store_true",
                        help="print the study's trials and best result; run nothing")
-    sweep.add_argument("--out-dir", default="runs/sweeps")
+    sweep.add_argument("--out-dir", default="runs/sweeps",
+                       help="folder of the study's trial runs and its SQLite file (default "
+                            "runs/sweeps)")
     sweep.add_argument("--seed", type=int, default=0, help="seeds the sampler")
     sweep.add_argument("--heartbeat", type=int, default=30, help=argparse.SUPPRESS)
     sweep.add_argument("--grace-period", type=int, default=None, help=argparse.SUPPRESS)
-    predict = commands.add_parser("predict", help="sentence tasks: read texts, print what the "
-                                  "trained model writes back")
-    predict.add_argument("run_dir", metavar="RUN_DIR")
+    predict = commands.add_parser(
+        "predict", help="sentence tasks: read texts, print what the trained model writes back",
+        usage="mannrl predict [-h] [--train K] [--held-out K] [--drop-unknown] "
+              "[--max-chars MAX_CHARS] RUN_DIR [TEXT ...]",
+        description="For a run of the sentence or translate task: read each TEXT character "
+                    "by character into the memory, then print what the action network writes "
+                    "from memory alone until <end> (read / wrote / target lines, and the "
+                    "characters that differ). With no TEXT, only the K shortest training and "
+                    "held-out sentences beside their targets.")
+    predict.add_argument("run_dir", metavar="RUN_DIR", nargs="?",  # TEXT optional: see main
+                         help="a sentence or translate run's folder (as `mannrl train` names it)")
     predict.add_argument("texts", nargs="*", metavar="TEXT", help="sentences to read")
     predict.add_argument("--train", type=_count, default=3, metavar="K",
                          help="also read the K shortest training sentences and compare "
@@ -330,12 +359,15 @@ def main(argv: list[str] | None = None) -> int:
                          help="stop writing after this many characters (default: 2 x input + 20)")
     compare = commands.add_parser(
         "compare", help="agents x seeds on one task: mean ± sd and paired differences",
+        usage="mannrl compare [-h] --agents AGENTS [--task TASK | --config CONFIG] "
+              "[--seeds SEEDS] [--epochs EPOCHS] [--out OUT] [options] [key=value ...]",
         description="Train each agent on each seed (replicas in one process where the agent "
                     "allows), reuse finished runs under --out, print and write the table "
                     "(compare.md, compare.json) and a figure (compare.png). key=value overrides "
                     "apply to every agent; LABEL.key=value to one (e.g. lstm.lr=1e-3).")
-    compare.add_argument("--task", default="logic", help="a packaged config: logic, pos, "
-                         "sentence, translate (default logic)")
+    compare.add_argument("--task", default="logic", help="a packaged config (configs/TASK"
+                         ".yaml): logic, pos, sentence, sentence-ewt, sentence-pg, translate, "
+                         "translate-pg (default logic)")
     compare.add_argument("--config", help="a config file instead of --task's")
     compare.add_argument("--agents", required=True, help="comma-separated agent names; "
                          "LABEL=AGENT runs AGENT under LABEL (e.g. mannrl,quiet=mannrl)")
@@ -386,6 +418,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "predict":
             if extra:
                 parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            if args.run_dir is None:  # argparse would name TEXT as required too
+                predict.error("the following argument is required: RUN_DIR")
             return _predict(args)
         if args.command == "plot":
             if extra:

@@ -25,7 +25,7 @@ import yaml
 from tqdm import tqdm
 
 from mannrl_gym import agent_registry, checkpoint
-from mannrl_gym.config import Config, ConfigError, load
+from mannrl_gym.config import Config, ConfigError, load, same_value
 from mannrl_gym.seed_table import (LAST_EVALUATIONS, evaluated, evaluated_rows, final_metrics,
                                    finished, markdown_table, paired_stats, seed_stats, started)
 
@@ -171,7 +171,7 @@ def same_config(run_dir: Path, config: Config) -> bool:
 def _differences(run_dir: Path, config: Config) -> list[str]:
     saved = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
     return [f"{k} {saved[k]!r} there, {v!r} now" for k, v in config.to_dict().items()
-            if k not in PLACE_KEYS and k in saved and saved[k] != v]
+            if k not in PLACE_KEYS and k in saved and not same_value(k, saved[k], v)]
 
 
 def _seeded(config: Config, seed: int) -> Config:
@@ -283,7 +283,8 @@ def markdown(summary: dict[str, Any]) -> str:
     """Both tables as markdown, with what they measure."""
     metrics = [(m["key"], m["title"]) for m in summary["metrics"]]
     seeds = summary["seeds"]
-    head = (f"{summary['task']}, {summary['epochs']} epochs a run, seeds "
+    epochs = f"{summary['epochs']} epoch{'s' if summary['epochs'] != 1 else ''}"
+    head = (f"{summary['task']}, {epochs} a run, seeds "
             f"{', '.join(map(str, seeds))} ({len(seeds)}); a run's figure is its mean over its "
             f"last {LAST_EVALUATIONS} evaluations (all of them where it has fewer); mean ± sd "
             f"over seeds")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import os
 import re
 import typing
 from dataclasses import dataclass, field, fields
@@ -19,7 +20,7 @@ from typing import Any, Literal, Optional
 import yaml
 
 from mannrl_gym import agent_registry
-from mannrl_gym.errors import ConfigError, read_utf8
+from mannrl_gym.errors import ConfigError, not_a_file, read_utf8
 
 
 MAX_SEED = 2**32 - 1  # numpy, torch and Gymnasium all take it (replicas add small offsets)
@@ -267,6 +268,36 @@ _HINTS = typing.get_type_hints(Config)
 KEYS = [f.name for f in fields(Config) if f.name != "source"]
 
 
+PATH_KEYS = ("data_path", "val_path", "target_path", "vectors_path")  # the files a run reads
+
+
+def absolute_path(value: str | None) -> str | None:
+    """A path key's value made absolute against the current directory (each part of an
+    ``os.pathsep``-joined list: the sentence tasks read several files joined so)."""
+    if not value:
+        return value
+    return os.pathsep.join(os.path.abspath(part) if part else part
+                           for part in str(value).split(os.pathsep))
+
+
+def with_absolute_paths(config: Config) -> Config:
+    """``config`` with its path keys absolute (``absolute_path``): a run directory saves the
+    files it read wherever it is resumed, predicted or plotted from."""
+    changed = {key: absolute_path(getattr(config, key)) for key in PATH_KEYS}
+    if all(changed[key] == getattr(config, key) for key in PATH_KEYS):
+        return config
+    return dataclasses.replace(config, **changed)
+
+
+def same_value(key: str, saved: Any, now: Any) -> bool:
+    """Whether a saved config's ``key`` asks what ``now`` asks: path keys as the files they
+    name from here (a run saved before its paths were stored absolute, or given again by
+    another spelling of the same file), any other key as an equal value."""
+    if key in PATH_KEYS and isinstance(saved, str) and isinstance(now, str):
+        return absolute_path(saved) == absolute_path(now)
+    return saved == now
+
+
 @dataclass(frozen=True)
 class RemovedKey:
     """A key of an earlier version: why it went, and the values that meant what the code does
@@ -437,7 +468,7 @@ def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
     """Read a YAML config file, apply ``overrides`` and validate everything."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
+        raise ConfigError(f"{path}: {not_a_file(path, 'config file')}")
     data = read_yaml(path) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config must be a mapping of keys to values")

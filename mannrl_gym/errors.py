@@ -15,6 +15,18 @@ class ConfigError(ValueError):
     """A configuration key is unknown, mistyped or impossible."""
 
 
+def not_a_file(path: str | Path, what: str = "file") -> str:
+    """Why ``path`` (not a file) cannot be read, for a message "<path>: <this>": "a directory,
+    not a <what>", or "<what> not found", with the absolute path looked for when ``path`` is
+    relative (relative paths are read from the current directory)."""
+    path = Path(path)
+    if path.is_dir():
+        return f"a directory, not a {what}"
+    if path.is_absolute():
+        return f"{what} not found"
+    return f"{what} not found (looked for {path.absolute()}: relative to the current directory)"
+
+
 def read_utf8(path: Path) -> str:
     """The text of a UTF-8 file; DataError names the file and line of the first bad byte."""
     data = path.read_bytes()

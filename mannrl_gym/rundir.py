@@ -26,6 +26,12 @@ def load_run_config(run_dir: Path, overrides: dict[str, Any] | None = None) -> C
     """The config saved in ``run_dir`` (``config.yaml``), with ``overrides`` (e.g. more epochs)
     applied; ConfigError naming the file if it is missing or invalid."""
     path = Path(run_dir) / "config.yaml"
+    if not path.is_file() and (Path(run_dir) / "replicas.yaml").is_file():
+        inside = sorted(d.name for d in Path(run_dir).iterdir() if (d / "config.yaml").is_file())
+        raise ConfigError(f"{run_dir}: a replicated run (replicas.yaml); give one of its "
+                          f"replicas' run directories: {', '.join(inside[:4])}"
+                          f"{', ...' if len(inside) > 4 else ''} (e.g. {Path(run_dir) / inside[0]})"
+                          if inside else f"{run_dir}: a replicated run with no replica yet")
     if not path.is_file():
         raise ConfigError(f"{path}: no run here (config.yaml missing)")
     data = read_yaml(path)

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from mannrl_gym import agent_registry
-from mannrl_gym.errors import DataError
+from mannrl_gym.config import PATH_KEYS
+from mannrl_gym.errors import DataError, not_a_file
 
 SAMPLE_FILES: dict[str, dict[str, str]] = {  # task -> {path key: file in sample_data/}
     "jsonl": {"data_path": "symbolic.jsonl"},
@@ -21,7 +22,6 @@ SAMPLE_FILES: dict[str, dict[str, str]] = {  # task -> {path key: file in sample
     "sentence": {"data_path": "sentences.en"},
     "translate": {"data_path": "sentences.en", "target_path": "sentences.fr"},
 }
-PATH_KEYS = ("data_path", "val_path", "target_path", "vectors_path")
 FULL_DATA = {  # where a task's full data comes from (one clause each)
     "pos": "the full data is a CoNLL-U treebank pair (Table 2: Universal Dependencies English "
            "EWT, from universaldependencies.org)",
@@ -72,9 +72,9 @@ def check_files(config) -> None:
         if key == "vectors_path":
             config_file = config.source.split(" (")[0]
             config_file = config_file if config_file.endswith((".yaml", ".yml")) else "CONFIG"
-            raise DataError(f"{config.source}: key 'vectors_path': {path} not found; write "
-                            f"stand-in vectors there with `mannrl vectors {config_file}` (pip "
-                            f"install 'mannrl-gym[vectors]'), or give GloVe / word2vec text; "
+            raise DataError(f"{config.source}: key 'vectors_path': {path}: {not_a_file(path)}; "
+                            f"write stand-in vectors there with `mannrl vectors {config_file}` "
+                            f"(pip install 'mannrl-gym[vectors]'), or give GloVe / word2vec text; "
                             f"{SAMPLE_HINT}")
-        raise DataError(f"{config.source}: key '{key}': {path} not found; "
+        raise DataError(f"{config.source}: key '{key}': {path}: {not_a_file(path)}; "
                         f"{FULL_DATA[config.task]}; {SAMPLE_HINT}")

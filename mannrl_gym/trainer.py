@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -19,7 +20,8 @@ from tqdm import tqdm
 
 from mannrl_gym import checkpoint, provenance, rundir
 from mannrl_gym.allocator import keep_freed_memory
-from mannrl_gym.config import Config, ConfigError, as_saved, from_mapping
+from mannrl_gym.config import (Config, ConfigError, as_saved, from_mapping, same_value,
+                               with_absolute_paths)
 from mannrl_gym.experiments import make_experiment
 from mannrl_gym.rundir import load_run_config
 from mannrl_gym.tasks import build_task, check_trainable
@@ -51,6 +53,7 @@ def train(config: Config, run_dir: Path | None = None, resume: bool = False) -> 
 
 
 def _train(config: Config, run_dir: Path | None, resume: bool) -> Path:
+    config = with_absolute_paths(config)  # config.yaml names its files from anywhere
     if config.device != "cpu":
         if not resume:
             raise ConfigError(f"{config.source}: key 'device' is '{config.device}', which applies "
@@ -86,6 +89,7 @@ def _run(config: Config, task, run_dir: Path, state: dict[str, Any] | None) -> P
     epoch = state["epoch"] if state else 0
     if "selected" in task.details:  # the sentence tasks' chosen lengths
         tqdm.write(f"data: {task.details['selected']}")
+    tqdm.write(f"run: {run_dir}" + (f" (resumed after epoch {epoch})" if state else ""))
     try:
         log = RunLog(config, task, run_dir, state, tracker, make_experiment(config, task))
         for epoch in range(log.start_epoch, config.epochs):
@@ -113,8 +117,8 @@ class Interrupted(KeyboardInterrupt):
         if not self.run_dir.exists():
             return (f"interrupted at epoch {self.epoch}, before its first checkpoint; "
                     f"nothing kept")
-        return (f"interrupted at epoch {self.epoch}; resume with: mannrl train --resume "
-                f"{self.run_dir}")
+        command = os.environ.get("MANNRL_TRAIN_COMMAND", "mannrl train")  # bootstrap.py's own
+        return f"interrupted at epoch {self.epoch}; resume with: {command} --resume {self.run_dir}"
 
 
 class RunLog:
@@ -276,7 +280,7 @@ def resumed_state(run_dir: Path, config: Config) -> dict[str, Any]:
                       (DATA_KEYS, "it changes the data the run trains on"),
                       (PLACE_KEYS, f"the run stays in {run_dir}")):
         for key in keys:
-            if key in saved and saved[key] != getattr(config, key):
+            if key in saved and not same_value(key, saved[key], getattr(config, key)):
                 raise ConfigError(f"{run_dir}: key '{key}' cannot change on --resume "
                                   f"({saved[key]!r} -> {getattr(config, key)!r}): {why}; "
                                   f"start a new run instead")
@@ -290,7 +294,7 @@ def resume_entry(state: dict[str, Any], config: Config) -> dict[str, Any]:
     return {"at_epoch": int(state["epoch"]), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "code": provenance.code_version(),
             "changed": {k: {"from": saved.get(k), "to": v} for k, v in now.items()
-                        if saved.get(k) != v}}
+                        if not same_value(k, saved.get(k), v)}}
 
 
 def write_config(run_dir: Path, config: Config) -> None:

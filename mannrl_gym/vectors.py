@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mannrl_gym.errors import DataError
+from mannrl_gym.errors import DataError, not_a_file
 
 DEFAULT_CACHE = Path(os.environ.get("MANNRL_CACHE", Path.home() / ".cache" / "mannrl-gym"))
 
@@ -113,7 +113,7 @@ def load_vectors(path: str | Path, words: list[str], cache_dir: str | Path | Non
     """
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: vectors file not found")
+        raise DataError(f"{path}: {not_a_file(path, 'vectors file')}")
     file_words, matrix = _cached(path, Path(cache_dir) if cache_dir else DEFAULT_CACHE)
     index = {w: i for i, w in enumerate(file_words)}
     rows = np.array([index.get(w, index.get(w.lower(), -1)) for w in words])

@@ -220,6 +220,52 @@ def test_ctrl_c_stops_with_a_resume_line_and_an_intact_checkpoint(tmp_path, extr
     assert not list(run.rglob(".*.tmp"))
 
 
+def _bootstrap_ready() -> bool:
+    """bootstrap.py would reuse this checkout's .venv as it is (its stamp current), so a test
+    may run it without installing anything."""
+    import hashlib
+
+    stamp = ROOT / ".venv" / ".mannrl-installed"
+    spec = __import__("runpy").run_path(str(ROOT / "bootstrap.py"))
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + spec["TORCH"].encode())
+    return stamp.exists() and stamp.read_text() == wanted.hexdigest()
+
+
+@pytest.mark.skipif(not _bootstrap_ready(), reason="bootstrap.py has not set up .venv here")
+def test_ctrl_c_on_bootstrap_train_is_one_line_naming_its_own_resume(tmp_path):
+    """The README's first command, stopped as a terminal stops it (SIGINT to the whole
+    foreground group): one line, no traceback from bootstrap.py, and the resume it names
+    works."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "r"
+    command = [sys.executable, "bootstrap.py", "train", *QUICK, "epochs=500",
+               f"out_dir={tmp_path}", "run_name=r"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                               start_new_session=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 120
+    while not (run / "checkpoint.pt").exists() and time.monotonic() < deadline \
+            and process.poll() is None:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].endswith(f"; resume with: python3 bootstrap.py train --resume {run}")
+    saved = __import__("mannrl_gym.checkpoint").checkpoint.load(run / "checkpoint.pt")["epoch"]
+    resumed = subprocess.run([sys.executable, "bootstrap.py", "train", "--resume", str(run),
+                              f"epochs={saved + 1}"], cwd=ROOT, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"run: {run} (resumed after epoch {saved})" in resumed.stdout + resumed.stderr
+
+
 def test_a_config_key_given_twice_is_named_with_its_lines(tmp_path, capsys):
     config = tmp_path / "twice.yaml"
     config.write_text("epochs: 2\nlr: 0.001\nepochs: 5\n")

@@ -102,6 +102,45 @@ def test_status_names_runs_of_another_config(compared, capsys):
     assert said.count("lr ") == 2 and "0.01 now" in said
 
 
+def test_bad_data_leaves_no_out_folder(tmp_path, capsys):
+    """An error before any run trains (here a data file that is not there) is one line, and
+    the --out folder it would have made is not left behind, empty."""
+    out = tmp_path / "new-out"
+    code = main(["compare", "--config", "configs/sentence-pg.yaml", "--agents", "mannrl",
+                 "--seeds", "0", "--epochs", "1", "--out", str(out), "data_path=absent.txt"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "absent.txt" in err
+    assert str(Path.cwd() / "absent.txt") in err  # where it was looked for
+    assert not out.exists()
+
+
+def test_ctrl_c_says_to_run_the_same_compare_again(tmp_path):
+    """Stopped mid-run: one line naming the run and epoch, and that the same command goes on
+    (not a `mannrl train --resume` that would leave the table unwritten)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "mannrl_gym.cli", "compare", "--task", "logic", "--agents",
+               "mannrl", "--seeds", "0", "--epochs", "500", "--out", str(out), *TINY]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "OMP_NUM_THREADS": "1"},
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 120
+    while not (out / "mannrl-s0" / "checkpoint.pt").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    lines = [line for line in err.strip().splitlines() if not line.startswith("compare:")]
+    assert process.returncode == 130 and len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith("interrupted at epoch ") and f"of {out / 'mannrl-s0'}" in lines[0]
+    assert lines[0].endswith("the same mannrl compare command again resumes what it had "
+                             "trained and finishes the table")
+
+
 def test_another_config_in_out_is_refused(compared, capsys):
     assert _compare(compared, "lstm", "0", "lr=0.01") == 2
     err = capsys.readouterr().err.strip()

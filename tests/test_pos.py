@@ -194,7 +194,7 @@ def test_most_frequent_tag_runs_the_pos_config_without_its_vectors_file(tmp_path
     assert cli.main(["train", str(config), "epochs=1", "wandb_mode=disabled",  # mannrl needs them
                      f"out_dir={tmp_path}", "run_name=paper"]) == 2
     err = capsys.readouterr().err
-    assert "not-made-yet.txt not found" in err and f"mannrl vectors {config}" in err
+    assert "not-made-yet.txt: file not found" in err and f"mannrl vectors {config}" in err
 
 
 def test_mannrl_vectors_writes_a_pos_configs_vectors_file(tmp_path, capsys):

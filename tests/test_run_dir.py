@@ -125,3 +125,17 @@ def test_an_empty_checkpoint_is_named(tmp_path, capsys):
     assert cli.main(["train", "--resume", str(run_dir)]) == 2
     err = capsys.readouterr().err
     assert "checkpoint.pt: empty file" in err and "Traceback" not in err
+
+
+def test_a_replicated_runs_parent_given_as_a_run_names_its_replicas(tmp_path, capsys):
+    """`mannrl predict` (or anything reading one run) on a replicated run's folder: which
+    folders inside are runs, not "config.yaml missing"."""
+    parent = tmp_path / "sentence-s0-1"
+    for name in ("seed0", "seed1"):
+        (parent / name).mkdir(parents=True)
+        (parent / name / "config.yaml").write_text(yaml.safe_dump({"task": "sentence"}))
+    (parent / "replicas.yaml").write_text(yaml.safe_dump({"replicas": ["seed0", "seed1"]}))
+    assert cli.main(["predict", str(parent), "hi"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "a replicated run" in err
+    assert "seed0, seed1" in err and str(parent / "seed0") in err

@@ -8,6 +8,7 @@ import gymnasium
 import numpy as np
 import pytest
 import torch
+import yaml
 from gymnasium.utils.env_checker import check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
@@ -351,3 +352,28 @@ def test_predict_train_count_must_not_be_negative(files, tmp_path, capsys):
         main(["predict", str(run_dir), "--train", "-3"])
     assert stopped.value.code == 2
     assert "--train: must be >= 0, got -3" in capsys.readouterr().err
+
+
+def test_a_run_given_a_relative_data_path_is_read_back_from_any_directory(files, tmp_path,
+                                                                          monkeypatch, capsys):
+    """data_path relative to where the run started: config.yaml saves it absolute, so the run
+    resumes and predicts from elsewhere; the relative spelling from its own directory still
+    names the same file (no "cannot change on --resume")."""
+    import os
+
+    from mannrl_gym import cli
+
+    monkeypatch.chdir(tmp_path)
+    relative = os.path.relpath(files[0], tmp_path)
+    run_dir = train(sentence_config([relative], tmp_path, epochs=1, run_name="rel",
+                                     out_dir=str(tmp_path / "runs")))
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert saved["data_path"] == files[0]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert cli.main(["predict", str(run_dir), "Hi.", "--train", "1", "--held-out", "0"]) == 0
+    assert cli.main(["train", "--resume", str(run_dir), "epochs=2"]) == 0
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["train", "--resume", str(run_dir), "epochs=3", f"data_path={relative}"]) == 0
+    assert "cannot change" not in capsys.readouterr().err

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from mannrl_gym import checkpoint, rundir
 from mannrl_gym.allocator import keep_freed_memory
-from mannrl_gym.config import Config, ConfigError
+from mannrl_gym.config import Config, ConfigError, with_absolute_paths
 from mannrl_gym.replicas.experiment import ReplicatedExperiment
 from mannrl_gym.replicas.spec import Replica, check_device
 from mannrl_gym.tasks import build_task, check_trainable
@@ -113,6 +113,7 @@ def _tasks(configs: list[Config]) -> list:
 
 def _train(configs: list[Config], tasks: list, run_dirs: list[Path],
            states: list[dict[str, Any] | None], new_run: bool) -> None:
+    configs = [with_absolute_paths(config) for config in configs]  # see trainer._train
     keep_freed_memory()  # no page faults an update (mannrl_gym.allocator)
     with limit_threads(configs[0].num_threads), contextlib.ExitStack() as held:
         for run_dir, config in zip(run_dirs, configs):
@@ -126,6 +127,10 @@ def _run(configs: list[Config], tasks: list, run_dirs: list[Path],
     replicated = ReplicatedExperiment(configs, tasks, None if device == "cpu" else device)
     trackers: list[Tracker] = []
     epoch = min(state["epoch"] if state else 0 for state in states)
+    if "selected" in tasks[0].details:  # the sentence tasks' chosen lengths
+        tqdm.write(f"data: {tasks[0].details['selected']}")
+    tqdm.write(f"runs: {run_dirs[0].parent}/ ({', '.join(d.name for d in run_dirs)})"
+               + (f", resumed after epoch {epoch}" if any(states) else ""))
     try:
         logs = []
         for k, (config, task, run_dir) in enumerate(zip(configs, tasks, run_dirs)):

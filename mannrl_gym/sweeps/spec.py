@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from mannrl_gym.config import KEYS, ConfigError, read_yaml
+from mannrl_gym.errors import not_a_file
 
 METHODS = ("grid", "random", "bayes")
 DISTRIBUTIONS = ("uniform", "int_uniform", "log_uniform_values")
@@ -34,7 +35,7 @@ def load_sweep(path: str | Path, overrides: dict[str, Any] | None = None) -> dic
     line) pin those keys for every trial, replacing the file's entries for them."""
     path = Path(path)
     if not path.is_file():
-        raise SweepError(f"{path}: sweep file not found")
+        raise SweepError(f"{path}: {not_a_file(path, 'sweep file')}")
     try:
         sweep = read_yaml(path)
     except ConfigError as exc:  # invalid YAML, a key given twice

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from mannrl_gym.errors import DataError
+from mannrl_gym.errors import DataError, not_a_file
 from mannrl_gym.tasks.base import SequenceSet, Task, split_indices
 from mannrl_gym.tasks.sentence import read_lines
 
@@ -31,7 +31,7 @@ def read_jsonl(path: str | Path) -> list[tuple[list[str], list[str], list[int] |
     """Parse and check every line of ``path`` before anything is trained."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: data file not found")
+        raise DataError(f"{path}: {not_a_file(path, 'data file')}")
     rows = []
     for line_no, line in enumerate(read_lines(path), start=1):  # DataError where not UTF-8
         if not line.strip():

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from mannrl_gym.tasks.base import SequenceSet, Task
-from mannrl_gym.errors import DataError, read_utf8
+from mannrl_gym.errors import DataError, not_a_file, read_utf8
 from mannrl_gym.vectors import load_vectors
 
 END_PUNCTUATION = {".", "!", "?"}
@@ -40,7 +40,7 @@ def read_conllu(path: str | Path, tag_column: str = "xpos") -> list[tuple[list[s
     """(words, tags) per sentence, with the paper's final-"." rule applied."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: treebank file not found")
+        raise DataError(f"{path}: {not_a_file(path, 'treebank file')}")
     text = read_utf8(path)
     _check_lines(path, text)
     end_tag = "." if tag_column == "xpos" else "PUNCT"

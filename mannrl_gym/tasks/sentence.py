@@ -60,7 +60,7 @@ from pathlib import Path
 
 import torch
 
-from mannrl_gym.errors import ConfigError, DataError, read_utf8
+from mannrl_gym.errors import ConfigError, DataError, not_a_file, read_utf8
 from mannrl_gym.tasks.base import Curriculum, SequenceSet, Task
 
 INPUT_SPECIALS = ("<start>", "<sep>", "<empty>")
@@ -85,7 +85,7 @@ def read_lines(path: str | Path) -> list[str]:
     """Lines of a UTF-8 file, split on "\\n" only, trailing "\\r" removed."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: file not found")
+        raise DataError(f"{path}: {not_a_file(path)}")
     lines = read_utf8(path).split("\n")
     if lines and lines[-1] == "":
         lines.pop()
