@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from mannrl_gym import agent_registry, checkpoint
 from mannrl_gym.config import Config, ConfigError, load, same_value
+from mannrl_gym.samples import check_files
 from mannrl_gym.seed_table import (LAST_EVALUATIONS, evaluated, evaluated_rows, final_metrics,
                                    finished, markdown_table, paired_stats, seed_stats, started)
 
@@ -342,6 +343,8 @@ def status(request: Request) -> list[dict[str, Any]]:
     ``changed``: how the run's config differs from the one asked for now (empty when it
     does not; such a run is reported, where training would stop at it)."""
     configs = configs_for(request)
+    for config in configs.values():  # a file not there: the error training would give
+        check_files(config)
     key, title = TASK_METRICS[configs[request.agents[0]].task][0]
     rows = []
     for agent in request.agents:

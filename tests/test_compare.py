@@ -112,6 +112,9 @@ def test_bad_data_leaves_no_out_folder(tmp_path, capsys):
     assert code == 2 and len(err.splitlines()) == 1 and "absent.txt" in err
     assert str(Path.cwd() / "absent.txt") in err  # where it was looked for
     assert not out.exists()
+    assert main(["compare", "--config", "configs/sentence-pg.yaml", "--agents", "mannrl",
+                 "--seeds", "0", "--out", str(out), "--status", "data_path=absent.txt"]) == 2
+    assert "absent.txt" in capsys.readouterr().err and not out.exists()
 
 
 def test_ctrl_c_says_to_run_the_same_compare_again(tmp_path):
