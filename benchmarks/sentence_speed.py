@@ -27,8 +27,8 @@ they cost up to 1.8 times less; before 2026-12-06 22:00 the loops were timed fro
 reset, and short runs such as ``--steps 300`` read low), elapsed (``--clock wall``)
 or the process's CPU time (``--clock cpu``: all its threads' seconds); the ratio is measured
 / floor. The process keeps freed memory as ``mannrl train`` does (``mannrl_gym.allocator``;
-``--plain-malloc``: glibc's malloc as it comes), and the loops' minor page faults a step
-are printed. The last lines give the cause of the old two-thread step, env + agent against its
+``--plain-malloc``: glibc's malloc as it comes), and the loops' minor page faults and
+kernel CPU time a step are printed. The last lines give the cause of the old two-thread step, env + agent against its
 floor at each thread count, and the load averages around the run.
 
     python benchmarks/sentence_speed.py [--steps 1000] [--threads 1,2] [--data pud|pg|PATH]
@@ -185,10 +185,11 @@ def two_pools(threads: int, calls: int) -> tuple[float, float]:
 
 
 def measure(config: Config, steps: int, warmups: dict[str, int],
-            faults: dict[str, float]) -> dict[str, float]:
+            faults: dict[str, tuple[float, float]]) -> dict[str, float]:
     """Seconds per batched step of each row (see the module docstring), the process set to
     its thread count by ``limit_threads`` already; the loops' warm-up steps go in
-    ``warmups``, their minor page faults a step (while timed) in ``faults``."""
+    ``warmups``, their minor page faults and system CPU seconds a step (while timed) in
+    ``faults``."""
     rows: dict[str, float] = {}
     for agent_name in ("mannrl", "no_memory"):
         config_here = Config(**{**config.to_dict(), "agent": agent_name}).validate()
@@ -212,10 +213,12 @@ def measure(config: Config, steps: int, warmups: dict[str, int],
             full_since = full_since + 1 if state["live"] == config.batch_size else 0
         warmups[agent_name] = ramp
         name = "env + agent" if agent_name == "mannrl" else "env + no-memory agent"
-        faults_before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        before = resource.getrusage(resource.RUSAGE_SELF)
         rows[name] = best_per_call(env_step, steps, multiple=cycle)
-        faults[name] = ((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before)
-                        / (5 + 5 * max(cycle, steps // 5 // cycle * cycle)))
+        after, calls = resource.getrusage(resource.RUSAGE_SELF), \
+            5 + 5 * max(cycle, steps // 5 // cycle * cycle)
+        faults[name] = ((after.ru_minflt - before.ru_minflt) / calls,
+                        (after.ru_stime - before.ru_stime) / calls)
         if agent_name != "mannrl":
             continue
         rng = np.random.default_rng(0)
@@ -308,7 +311,7 @@ def main() -> None:
                 timings[count] = product_seconds(parts, count)
         flops, floor = floors(parts, [timings[count] for count in range(1, threads + 1)])
         warmups: dict[str, int] = {}
-        faults: dict[str, float] = {}
+        faults: dict[str, tuple[float, float]] = {}
         with limit_threads(threads):  # the rows: as `mannrl train` runs (mannrl_gym.threads)
             rows = measure(config, args.steps, warmups, faults)
         flops["env + agent"] = sum(flops.values())
@@ -326,8 +329,9 @@ def main() -> None:
         ramps = ", ".join(f"{count} warm-up steps ({name})" for name, count in warmups.items())
         print(f"the loops timed after {ramps}: every row live for {2 * cycle} steps, stretches "
               f"of whole {cycle}-step cycles")
-        print("minor page faults a step while timed: " + ", ".join(
-            f"{name} {count:.1f}" for name, count in faults.items())
+        print("minor page faults and kernel (system) CPU a step while timed: " + ", ".join(
+            f"{name} {count:.1f}, {system * 1e3:.3f} ms" for name, (count, system)
+            in faults.items())
               + (" (glibc's malloc as it comes: --plain-malloc)" if args.plain_malloc else
                  " (freed memory kept, as `mannrl train` runs: mannrl_gym.allocator)"))
         if threads > 1:

@@ -33,8 +33,10 @@ def _faults(mode: str) -> int:
 
 def test_kept_memory_takes_no_page_faults_where_plain_malloc_does():
     plain, kept = _faults("plain"), _faults("kept")
-    assert plain >= 100  # the freed 100 MB trimmed from the heap each time, faulted back in
-    assert kept <= 10  # the same cycles after two to warm up: no fresh page
+    # plain: the freed 100 MB trimmed from the heap each cycle and faulted back in (25,000 to
+    # 120,000 faults in 5 cycles here); kept: none, or now and then one block's (1,216)
+    assert plain >= 10_000
+    assert kept <= 2 * 1216 and kept * 10 <= plain
 
 
 def test_the_trainer_keeps_freed_memory(tmp_path):
