@@ -330,7 +330,8 @@ def main(argv: list[str] | None = None) -> int:
     sweep.add_argument("--summary", action="store_true",
                        help="print the study's trials and best result; run nothing")
     sweep.add_argument("--out-dir", default="runs/sweeps",
-                       help="folder of the study's trial runs and its SQLite file (default "
+                       help="each study writes OUT_DIR/<study name>/: its trials' run "
+                            "directories and (without --storage) its SQLite file (default "
                             "runs/sweeps)")
     sweep.add_argument("--seed", type=int, default=0, help="seeds the sampler")
     sweep.add_argument("--heartbeat", type=int, default=30, help=argparse.SUPPRESS)
