@@ -44,6 +44,12 @@ def alive(pids: set[int]) -> set[int]:
     return running
 
 
+def foreground_signals() -> None:
+    """preexec_fn: the child's SIGINT at its default, as a terminal's foreground job has it
+    (pytest itself may run as a shell's `&` job, whose children inherit SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def wait_for(condition, seconds: float) -> bool:
     deadline = time.time() + seconds
     while not condition() and time.time() < deadline:
@@ -64,6 +70,7 @@ def test_a_stopped_sweep_stops_its_workers_and_marks_their_trials(tmp_path, work
     command = [sys.executable, "-m", "mannrl_gym.cli", "sweep", str(path), "--trials", "6",
                "--workers", str(workers), "--out-dir", str(out)]
     sweep = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE,
+                             preexec_fn=foreground_signals,
                              stderr=subprocess.PIPE, text=True)
     try:
         assert wait_for(lambda: len(list(out.glob("sweep/trial-*/config.yaml"))) == workers, 120)
@@ -92,7 +99,17 @@ def test_a_stopped_sweep_stops_its_workers_and_marks_their_trials(tmp_path, work
         [("FAIL", expected)] * workers  # and no trial started after the signal
 
 
-def test_a_second_signal_asks_for_sigkill_and_handlers_are_put_back():
+@pytest.fixture
+def foreground_sigint():
+    """This process's SIGINT handled as in a terminal's foreground job: a shell's `&` job (a
+    CI script started in the background, nohup) starts with SIGINT ignored, which ``Stop``
+    rightly leaves ignored."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_a_second_signal_asks_for_sigkill_and_handlers_are_put_back(foreground_sigint):
     from mannrl_gym.sweeps.stopping import Interrupted, Stop
 
     before = signal.getsignal(signal.SIGTERM)
