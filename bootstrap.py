@@ -47,10 +47,10 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 2
     ensure_venv()
-    # the trainer's "resume with: ..." line names this command, as the user typed it
-    env = {**os.environ, "WANDB_SILENT": "true",
-           "MANNRL_TRAIN_COMMAND": "python3 bootstrap.py train"}
+    env = {**os.environ, "WANDB_SILENT": "true"}
     if argv[0] == "train":
+        # the trainer's "resume with: ..." line names this command, as the user typed it
+        env["MANNRL_TRAIN_COMMAND"] = "python3 bootstrap.py train"
         resuming = any(arg == "--resume" or arg.startswith("--resume=") for arg in argv[1:])
         config = [] if resuming else ["configs/logic.yaml"]  # --resume RUN: the run's own config
         command = [str(python()), "-m", "mannrl_gym.cli", "train", *config, *argv[1:]]
