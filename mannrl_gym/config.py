@@ -282,8 +282,14 @@ def absolute_path(value: str | None) -> str | None:
 
 def with_absolute_paths(config: Config) -> Config:
     """``config`` with its path keys absolute (``absolute_path``): a run directory saves the
-    files it read wherever it is resumed, predicted or plotted from."""
-    changed = {key: absolute_path(getattr(config, key)) for key in PATH_KEYS}
+    files it read wherever it is resumed, predicted or plotted from. A path that names nothing
+    stays as given, for the error that says where it was looked for."""
+    def there(value: str | None) -> str | None:
+        if not value:
+            return value
+        return os.pathsep.join(os.path.abspath(part) if part and os.path.exists(part) else part
+                               for part in str(value).split(os.pathsep))
+    changed = {key: there(getattr(config, key)) for key in PATH_KEYS}
     if all(changed[key] == getattr(config, key) for key in PATH_KEYS):
         return config
     return dataclasses.replace(config, **changed)

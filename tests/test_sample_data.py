@@ -75,7 +75,7 @@ def test_a_missing_data_file_says_where_the_data_comes_from_in_one_line(
                      f"out_dir={tmp_path}", "wandb_mode=disabled"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
-    assert f"key '{key}': {ROOT / 'missing' / key}: file not found" in err and says in err
+    assert f"key '{key}': missing/{key}: file not found (looked for {ROOT / 'missing' / key}" in err and says in err
     assert "data=sample" in err and not any(tmp_path.iterdir())
 
 
