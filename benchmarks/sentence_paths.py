@@ -32,10 +32,10 @@ from mannrl_gym.agents import make_agent  # noqa: E402
 from mannrl_gym.agents.mannrl_agent import act_folded  # noqa: E402
 from mannrl_gym.agents.memory_update import (forward_torch, loss_torch,  # noqa: E402
                                              memory_blocks, pick_rows)
+from mannrl_gym.allocator import keep_freed_memory  # noqa: E402
 from mannrl_gym.config import load  # noqa: E402
 from mannrl_gym.envs import MannRLVectorEnv  # noqa: E402
 from mannrl_gym.tasks import build_task  # noqa: E402
-from mannrl_gym.allocator import keep_freed_memory  # noqa: E402
 from mannrl_gym.threads import limit_threads  # noqa: E402
 
 Way = Callable[[], None]

@@ -113,14 +113,23 @@ WARMUP_LIMIT = 5000  # steps a loop may take to reach its steady state
 clock = CLOCK["wall"]
 
 
+WARM_CALLS = 5  # calls before ``best_per_call`` times a stretch
+
+
+def stretch_size(calls: int, stretches: int, multiple: int) -> int:
+    """Calls in each of ``best_per_call``'s stretches: ``calls`` shared out, whole
+    ``multiple``s, at least one."""
+    return max(multiple, calls // stretches // multiple * multiple)
+
+
 def best_per_call(function: Callable[[int], None], calls: int, stretches: int = 5,
                   multiple: int = 1) -> float:
     """Seconds per call of ``function(i)`` on ``clock``: the best of ``stretches`` equal
     stretches of ``calls`` calls in all, after a short warm-up; each stretch a whole number
     of ``multiple`` calls (a loop's memory-update cycle: every stretch holds as many updates)."""
-    for i in range(5):
+    for i in range(WARM_CALLS):
         function(i)
-    size, best = max(multiple, calls // stretches // multiple * multiple), float("inf")
+    size, best = stretch_size(calls, stretches, multiple), float("inf")
     for s in range(stretches):
         tic = clock()
         for i in range(size):
@@ -215,8 +224,8 @@ def measure(config: Config, steps: int, warmups: dict[str, int],
         name = "env + agent" if agent_name == "mannrl" else "env + no-memory agent"
         before = resource.getrusage(resource.RUSAGE_SELF)
         rows[name] = best_per_call(env_step, steps, multiple=cycle)
-        after, calls = resource.getrusage(resource.RUSAGE_SELF), \
-            5 + 5 * max(cycle, steps // 5 // cycle * cycle)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        calls = WARM_CALLS + 5 * stretch_size(steps, 5, cycle)
         faults[name] = ((after.ru_minflt - before.ru_minflt) / calls,
                         (after.ru_stime - before.ru_stime) / calls)
         if agent_name != "mannrl":

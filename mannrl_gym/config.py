@@ -271,12 +271,14 @@ KEYS = [f.name for f in fields(Config) if f.name != "source"]
 PATH_KEYS = ("data_path", "val_path", "target_path", "vectors_path")  # the files a run reads
 
 
-def absolute_path(value: str | None) -> str | None:
+def absolute_path(value: str | None, only_existing: bool = False) -> str | None:
     """A path key's value made absolute against the current directory (each part of an
-    ``os.pathsep``-joined list: the sentence tasks read several files joined so)."""
+    ``os.pathsep``-joined list: the sentence tasks read several files joined so); with
+    ``only_existing``, a part that names nothing stays as given."""
     if not value:
         return value
-    return os.pathsep.join(os.path.abspath(part) if part else part
+    return os.pathsep.join(os.path.abspath(part)
+                           if part and (not only_existing or os.path.exists(part)) else part
                            for part in str(value).split(os.pathsep))
 
 
@@ -284,12 +286,7 @@ def with_absolute_paths(config: Config) -> Config:
     """``config`` with its path keys absolute (``absolute_path``): a run directory saves the
     files it read wherever it is resumed, predicted or plotted from. A path that names nothing
     stays as given, for the error that says where it was looked for."""
-    def there(value: str | None) -> str | None:
-        if not value:
-            return value
-        return os.pathsep.join(os.path.abspath(part) if part and os.path.exists(part) else part
-                               for part in str(value).split(os.pathsep))
-    changed = {key: there(getattr(config, key)) for key in PATH_KEYS}
+    changed = {key: absolute_path(getattr(config, key), only_existing=True) for key in PATH_KEYS}
     if all(changed[key] == getattr(config, key) for key in PATH_KEYS):
         return config
     return dataclasses.replace(config, **changed)
