@@ -69,6 +69,19 @@ def test_a_torn_last_metrics_line_is_dropped_on_resume_and_skipped_by_plot(run_c
     assert [json.loads(line)["epoch"] for line in metrics.read_text().splitlines()] == [1, 2]
 
 
+def test_a_row_appended_after_a_torn_line_does_not_join_it(tmp_path):
+    from mannrl_gym.checkpoint import MetricsLog
+
+    log = MetricsLog(tmp_path / "metrics.jsonl")
+    log.append({"epoch": 1})
+    log.append({"epoch": 2})
+    assert log.read() == [{"epoch": 1}, {"epoch": 2}] and log.torn is None
+    log.path.write_text(log.path.read_text() + '{"epoch": 3, "train/f')  # kill -9 mid-write
+    log.append({"epoch": 3})
+    assert log.read() == [{"epoch": 1}, {"epoch": 2}, {"epoch": 3}] and log.torn is None
+    assert log.path.read_text().endswith('{"epoch": 3}\n')
+
+
 @pytest.mark.parametrize("override, key", [("memory_size=10000000", "memory_size"),
                                            ("eval_batch_size=100000000", "eval_batch_size"),
                                            ("hidden_size=1000000000", "hidden_size")])
