@@ -149,7 +149,8 @@ def _compare(args: argparse.Namespace, extra: list[str]) -> int:
     trained = sum(summary["trained"].values())
     print(compare.markdown(summary))
     print(f"{trained} run(s) trained now, {len(labels) * len(request.seeds) - trained} read "
-          f"back; wrote {request.out}/{args.name}.md, {args.name}.json, {args.name}.png")
+          f"back; wrote {request.out}/{args.name}.md, {args.name}.json, {args.name}.png, "
+          f"{args.name}-curves.png")
     return 0
 
 
@@ -364,7 +365,8 @@ def main(argv: list[str] | None = None) -> int:
               "[--seeds SEEDS] [--epochs EPOCHS] [--out OUT] [options] [key=value ...]",
         description="Train each agent on each seed (replicas in one process where the agent "
                     "allows), reuse finished runs under --out, print and write the table "
-                    "(compare.md, compare.json) and a figure (compare.png). key=value overrides "
+                    "(compare.md, compare.json) and figures (compare.png: each run's final figure; "
+                    "compare-curves.png: mean and spread over seeds per epoch). key=value overrides "
                     "apply to every agent; LABEL.key=value to one (e.g. lstm.lr=1e-3).")
     compare.add_argument("--task", default="logic", help="a packaged config (configs/TASK"
                          ".yaml): logic, pos, sentence, sentence-ewt, sentence-pg, translate, "

@@ -9,7 +9,8 @@ not trained again; a run killed part-way is resumed. The table gives, per agent,
 sample standard deviation over seeds of each metric (a run's figure: its mean over its last 5
 evaluations), then the paired differences against the control agent: mean ± sd of the
 per-seed differences and on how many seeds the agent is ahead / behind. ``out`` receives
-``compare.md``, ``compare.json`` and ``compare.png`` (the held-out metric per seed per agent).
+``compare.md``, ``compare.json``, ``compare.png`` (the figure metric per seed per agent) and
+``compare-curves.png`` (its mean and spread over seeds at every evaluated epoch).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any, Callable
 import yaml
 from tqdm import tqdm
 
-from mannrl_gym import agent_registry, checkpoint
+from mannrl_gym import agent_registry, checkpoint, compare_figures
 from mannrl_gym.config import Config, ConfigError, load, same_value
 from mannrl_gym.samples import check_files
 from mannrl_gym.seed_table import (LAST_EVALUATIONS, evaluated, evaluated_rows, final_metrics,
@@ -309,35 +310,6 @@ def _diff(stats: dict[str, Any]) -> str:
     return f"{stats['mean']:+.3f} ± {stats['sd']:.3f} ({stats['ahead']} / {stats['behind']})"
 
 
-def figure(summary: dict[str, Any], path: Path) -> Path:
-    """The figure metric (held-out answers; train F1 for sentences) per seed (lines join one
-    seed across agents) and each agent's mean."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    agents, runs, key = summary["agents"], summary["runs"], summary["figure_metric"]
-    fig, ax = plt.subplots(figsize=(1.6 * len(agents) + 3.5, 4.2))
-    for seed in summary["seeds"]:
-        values = [next(r[key] for r in runs if r["agent"] == a and r["seed"] == seed)
-                  for a in agents]
-        ax.plot(range(len(agents)), values, marker="o", alpha=0.6, label=f"seed {seed}")
-    means = [summary["per_agent"][a][key]["mean"] for a in agents]
-    ax.scatter(range(len(agents)), means, marker="_", s=900, color="black", zorder=3,
-               label="mean")
-    ax.set_xticks(range(len(agents)), agents)
-    ax.set_ylabel(next(m["title"] for m in summary["metrics"] if m["key"] == key))
-    epochs, seeds = summary["epochs"], len(summary["seeds"])
-    ax.set_title(f"{summary['task']}, {epochs} epoch{'s' if epochs != 1 else ''}, "
-                 f"{seeds} seed{'s' if seeds != 1 else ''}")
-    ax.set_xlim(-0.5, len(agents) - 0.5)
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0), markerscale=0.5)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
-
-
 def status(request: Request) -> list[dict[str, Any]]:
     """Where each (agent, seed) stands, training nothing: one row each with ``state``
     (finished, partial or missing), ``epochs`` (its last epoch so far, of ``request.epochs``),
@@ -389,8 +361,9 @@ def status_markdown(rows: list[dict[str, Any]], epochs: int) -> str:
 
 
 def compare(request: Request, say: Callable[[str], None] = tqdm.write) -> dict[str, Any]:
-    """Train what is missing, then write ``<name>.md``, ``<name>.json`` and ``<name>.png``
-    under ``request.out``; return the summary (``trained``: runs trained now, per agent)."""
+    """Train what is missing, then write ``<name>.md``, ``<name>.json``, ``<name>.png`` and
+    ``<name>-curves.png`` under ``request.out``; return the summary (``trained``: runs
+    trained now, per agent; ``curves``: ``compare_figures.curves``)."""
     configs = configs_for(request)
     task = configs[request.agents[0]].task
     request.out.mkdir(parents=True, exist_ok=True)
@@ -399,6 +372,8 @@ def compare(request: Request, say: Callable[[str], None] = tqdm.write) -> dict[s
     summary["trained"] = trained
     out, name = request.out, request.name
     checkpoint.atomic_write_text(out / f"{name}.md", markdown(summary))
+    summary["curves"] = compare_figures.curves(summary)
     checkpoint.atomic_write_text(out / f"{name}.json", json.dumps(summary, indent=2))
-    figure(summary, out / f"{name}.png")
+    compare_figures.final_values(summary, out / f"{name}.png")
+    compare_figures.curves_figure(summary, out / f"{name}-curves.png")
     return summary

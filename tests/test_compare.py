@@ -43,9 +43,25 @@ def test_table_columns_and_files(compared, capsys):
     assert [c.strip() for c in header.strip("|").split("|")] == ["agent", *TITLES]
     assert "| mannrl - lstm |" in table
     assert (compared / "compare.png").stat().st_size > 1000
+    assert (compared / "compare-curves.png").stat().st_size > 1000
     # mannrl's two seeds trained as replicas of one process, the LSTM's one after another
     assert (compared / "mannrl-s0-1" / "seed1" / "summary.json").exists()
     assert (compared / "lstm-s0" / "summary.json").exists()
+
+
+def test_curves_are_each_epochs_mean_and_range_over_the_seeds(compared):
+    summary = json.loads((compared / "compare.json").read_text())
+    key = summary["figure_metric"]
+    for agent, runs in (("mannrl", [compared / "mannrl-s0-1" / f"seed{s}" for s in (0, 1)]),
+                        ("lstm", [compared / f"lstm-s{s}" for s in (0, 1)])):
+        rows = [[json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+                for run in runs]
+        values = np.array([[r[key] for r in mine if r.get(key) is not None] for mine in rows])
+        curve = summary["curves"][agent]
+        assert curve["epochs"] == [r["epoch"] for r in rows[0] if r.get(key) is not None]
+        assert curve["mean"] == pytest.approx(values.mean(axis=0).tolist())
+        assert curve["low"] == pytest.approx(values.min(axis=0).tolist())
+        assert curve["high"] == pytest.approx(values.max(axis=0).tolist())
 
 
 def test_paired_differences_match_the_runs(compared):
