@@ -8,13 +8,14 @@ Shared by ``mannrl compare`` (``mannrl_gym.compare``) and ``benchmarks/learning.
 from __future__ import annotations
 
 import glob
-import json
 import math
 import re
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+
+from mannrl_gym.checkpoint import MetricsLog
 
 LAST_EVALUATIONS = 5  # a run's figure: mean over its last 5 evaluations (single epochs are noisy)
 
@@ -43,10 +44,9 @@ def run_places(out: Path, name: str, seed: int) -> list[Path]:
 
 
 def evaluated_rows(run_dir: Path) -> list[dict[str, Any]]:
-    """The rows of ``run_dir/metrics.jsonl`` that were evaluated (``eval_every``)."""
-    rows = [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()
-            if line.strip()]
-    return evaluated(rows)
+    """The rows of ``run_dir/metrics.jsonl`` that were evaluated (``eval_every``), read as
+    training reads them (``checkpoint.MetricsLog``: a cut-off last line is skipped)."""
+    return evaluated(MetricsLog(Path(run_dir) / "metrics.jsonl").read())
 
 
 def evaluated(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
