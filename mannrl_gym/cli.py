@@ -419,8 +419,14 @@ def main(argv: list[str] | None = None) -> int:
             print(listing(), end="")
             return 0
         if args.command == "predict":
-            if extra:
-                parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            # TEXT after an option (`RUN --max-chars 50 "hi"`), or after `--`, is left over
+            # by argparse (a list positional ends at the first option): it joins the texts
+            cut = extra.index("--") if "--" in extra else len(extra)
+            before, after = extra[:cut], extra[cut + 1:]
+            unknown = [word for word in before if word.startswith("-")]
+            if unknown:
+                parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+            args.texts = [*args.texts, *before, *after]
             if args.run_dir is None:  # argparse would name TEXT as required too
                 predict.error("the following argument is required: RUN_DIR")
             return _predict(args)

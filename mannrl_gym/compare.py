@@ -186,8 +186,14 @@ def finished_run(out: Path, agent: str, seed: int, config: Config) -> Path | Non
     found = finished(out, agent, seed)
     changed = _differences(found, _seeded(config, seed)) if found is not None else []
     if changed:
+        hint = ""
+        saved_epochs = (yaml.safe_load((found / "config.yaml").read_text()) or {}).get("epochs")
+        if len(changed) == 1 and isinstance(saved_epochs, int) and saved_epochs < config.epochs:
+            from mannrl_gym.replicas.trainer import is_replicated_run
+            whole = found.parent if is_replicated_run(found.parent) else found
+            hint = f", or train it further: mannrl train --resume {whole} epochs={config.epochs}"
         raise ConfigError(f"{found}: a finished run of {agent} seed {seed} with another config "
-                          f"({'; '.join(changed[:3])}); give another --out or remove it")
+                          f"({'; '.join(changed[:3])}); give another --out or remove it{hint}")
     return found
 
 
@@ -348,15 +354,18 @@ def status_markdown(rows: list[dict[str, Any]], epochs: int) -> str:
         state = row["state"] + (", other config" if row["changed"] else "")
         lines.append(f"| {row['agent']} | {row['seed']} | {state} | {row['epochs']} | "
                      f"{value} | {row['dir'] or ''} |")
-    done = sum(row["state"] == "finished" for row in rows)
-    partial = sum(row["state"] == "partial" for row in rows)
-    lines.append(f"\n{done} of {len(rows)} runs finished, {partial} partial (the same command "
-                 f"without --status resumes them and trains the missing ones)")
     other = [row for row in rows if row["changed"]]
-    if other:
-        lines.append(f"{len(other)} trained with another config than this command's (give "
-                     f"the overrides they ran with, or another --out):")
-        lines += [f"  {row['dir']}: {'; '.join(row['changed'][:3])}" for row in other]
+    done = sum(row["state"] == "finished" and not row["changed"] for row in rows)
+    partial = sum(row["state"] == "partial" and not row["changed"] for row in rows)
+    counts = f"{done} of {len(rows)} runs finished, {partial} partial"
+    if not other:
+        lines.append(f"\n{counts} (the same command without --status resumes the partial ones "
+                     f"and trains the missing ones)")
+        return "\n".join(lines)
+    lines.append(f"\n{counts}, {len(other)} of another config: the same command without "
+                 f"--status would stop at them; give the overrides they ran with, another "
+                 f"--out, or remove them:")
+    lines += [f"  {row['dir']}: {'; '.join(row['changed'][:3])}" for row in other]
     return "\n".join(lines)
 
 

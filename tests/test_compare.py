@@ -114,7 +114,8 @@ def test_status_names_runs_of_another_config(compared, capsys):
     assert _compare(compared, "lstm", "0-1", "--status", "lr=0.01") == 0
     said = capsys.readouterr().out
     assert "| lstm | 0 | finished, other config | 1 |" in said
-    assert "2 trained with another config" in said
+    assert "0 of 2 runs finished, 0 partial, 2 of another config" in said
+    assert "would stop at them" in said and "resumes" not in said
     assert said.count("lr ") == 2 and "0.01 now" in said
 
 
@@ -164,6 +165,22 @@ def test_another_config_in_out_is_refused(compared, capsys):
     assert _compare(compared, "lstm", "0", "lr=0.01") == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "another config" in err and "lr" in err
+    assert "train it further" not in err
+
+
+def test_a_finished_run_asked_for_more_epochs_names_how_to_extend_it(compared, capsys):
+    """Runs of 1 epoch asked for 3: refused (the table would mix budgets), naming the
+    resume that trains them further; a replica's is its parent's."""
+    capsys.readouterr()
+    assert main(["compare", "--task", "logic", "--agents", "lstm,mannrl", "--seeds", "0-1",
+                 "--epochs", "3", "--out", str(compared), *TINY]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(f"or train it further: mannrl train --resume {compared / 'lstm-s0'} "
+                        f"epochs=3"), err
+    assert main(["compare", "--task", "logic", "--agents", "mannrl", "--seeds", "0-1",
+                 "--epochs", "3", "--out", str(compared), *TINY]) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        f"mannrl train --resume {compared / 'mannrl-s0-1'} epochs=3")
 
 
 @pytest.mark.parametrize("agents, seeds, words", [

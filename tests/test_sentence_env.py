@@ -172,6 +172,17 @@ def test_predict_reads_and_writes_back_batched_and_rejects_unknown_characters(
     assert "'Z'" in capsys.readouterr().err
 
 
+def test_predict_takes_texts_after_options_and_after_a_double_dash(files, tmp_path, capsys):
+    run_dir = train(sentence_config(files, tmp_path, epochs=1, run_name="o"))
+    assert main(["predict", str(run_dir), "--train", "0", "--held-out", "0", "--max-chars",
+                 "5", "Hi.", "--", "Go on."]) == 0
+    out = capsys.readouterr().out
+    assert out.count("read:") == 2 and "read:   Hi.\n" in out and "read:   Go on.\n" in out
+    with pytest.raises(SystemExit):
+        main(["predict", str(run_dir), "--train", "0", "--bogus", "Hi."])
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
 def test_predict_refuses_runs_of_other_tasks(tmp_path):
     run_dir = train(small_config(out_dir=str(tmp_path), run_name="logic", epochs=1))
     with pytest.raises(ConfigError, match="predict writes sentences"):

@@ -197,11 +197,24 @@ def test_a_device_fails_before_any_trial(tmp_path, capsys, args):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep.yaml", "tiny.yaml"]
 
 
-def test_per_category_metrics_are_accepted(tmp_path):
+@pytest.mark.parametrize("metric", ["validation/answer_acc_or", "train/answer_acc_xor",
+                                    "validation/long_range_acc_and"])
+def test_per_category_metrics_are_accepted(tmp_path, metric):
     from mannrl_gym.sweeps.spec import check_config_and_metric
 
-    sweep = load_sweep(write_sweep(tmp_path, metric="validation/answer_acc_xor"))
+    sweep = load_sweep(write_sweep(tmp_path, metric=metric))
     check_config_and_metric(sweep, "sweep.yaml")  # Logic's categories: and, or, xor
+
+
+@pytest.mark.parametrize("metric, why", [
+    ("validation/answer_acc_xor", "xor 0"),  # Logic holds out no xor sequence
+    ("train/long_range_acc_xor", "xor ")])   # xor's two operands are never > 10 steps back
+def test_a_metric_the_data_never_measures_fails_before_any_trial(tmp_path, capsys, metric, why):
+    path = write_sweep(tmp_path, metric=metric)
+    err = sweep_error([str(path), "--out-dir", str(tmp_path / "runs")], capsys)
+    assert f"metric.name '{metric}' is never measured" in err and why in err
+    assert "every trial would log null" in err
+    assert not (tmp_path / "runs").exists()
 
 
 def test_unreachable_database_is_one_line_and_writes_nothing(tmp_path, capsys):

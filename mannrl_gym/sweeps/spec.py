@@ -179,17 +179,39 @@ def check_config_and_metric(sweep: dict[str, Any], source: str) -> None:
         except ConfigError as exc:
             raise SweepError(f"{source}: {where}: {exc}") from None
     name = sweep["metric"]["name"]
-    keys = logged_keys(())
-    if name in keys:
+    if name in logged_keys(()) and not name.startswith(SPLITS):
         return
     from mannrl_gym.tasks import build_task
 
-    kind_names = build_task(config).train.kind_names  # per-category keys depend on the data
-    keys = logged_keys(kind_names)
+    task = build_task(config)
+    keys = logged_keys(task.train.kind_names)  # per-category keys depend on the data
     if name not in keys:
         examples = ", ".join(k for k in sorted(keys) if k.startswith("validation/"))
         raise SweepError(f"{source}: metric.name '{name}' is not logged by the trainer; "
                          f"it logs {', '.join(ROW_KEYS)}, train/... and {examples}")
+    if name.startswith(SPLITS):
+        check_measured(name, task, source)
+
+
+def check_measured(name: str, task, source: str) -> None:
+    """Fail when the split's data has no step that ``name`` (``<split>/<metric>``) counts, so
+    every trial would log null for it (Logic holds out no xor sequence; xor has no
+    long-range answer): the metric of a perfect prediction is NaN there."""
+    import torch
+
+    from mannrl_gym.metrics import summarize_set
+
+    split, _, metric = name.partition("/")
+    data = getattr(task, split)
+    perfect = summarize_set(data.targets, torch.zeros(len(data.targets)), data, task.num_outputs)
+    if not math.isnan(perfect.get(metric, 0.0)):
+        return
+    counts = torch.bincount(data.kind, minlength=len(data.kind_names)).tolist()
+    held = ", ".join(f"{kind} {count}" for kind, count in zip(data.kind_names, counts))
+    raise SweepError(f"{source}: metric.name '{name}' is never measured: the {split} split "
+                     f"of this config's data has no step it counts (sequences by kind: {held}), "
+                     f"so every trial would log null; choose another metric, e.g. "
+                     f"{split}/answer_acc")
 
 
 def logged_keys(kind_names: tuple[str, ...]) -> set[str]:
