@@ -17,8 +17,13 @@ Keyword arguments are config keys (see ``mannrl_gym.config.Config``), checked th
 
 from __future__ import annotations
 
+import inspect
 import multiprocessing
+import os
+import sys
+import warnings
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import gymnasium
@@ -33,6 +38,19 @@ from mannrl_gym.samples import SAMPLE_FILES
 from mannrl_gym.tasks import build_task
 
 
+def _warn(message: str) -> None:
+    """A UserWarning attributed to the user's line that made the env (the first frame
+    outside mannrl-gym and Gymnasium), not to this module."""
+    frame, level = inspect.currentframe(), 0
+    import mannrl_gym
+
+    inside = tuple(str(Path(module.__file__).resolve().parent) + os.sep
+                   for module in (mannrl_gym, sys.modules[__name__], gymnasium))
+    while frame is not None and frame.f_code.co_filename.startswith(inside):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, UserWarning, stacklevel=level + 1)
+
+
 def _config(defaults: dict[str, Any], kwargs: dict[str, Any]) -> tuple[Config, str]:
     kwargs = dict(kwargs)
     split = kwargs.pop("split", "train")
@@ -40,9 +58,12 @@ def _config(defaults: dict[str, Any], kwargs: dict[str, Any]) -> tuple[Config, s
     if (settings["task"] in SAMPLE_FILES and "data" not in settings
             and not any(settings.get(key) for key in PATH_KEYS)):
         settings["data"] = "sample"
-        gymnasium.logger.warn(f"no data_path given: task {settings['task']} steps through the "
-                              f"sample shipped with mannrl-gym (data='sample'); pass data_path="
-                              f"... for your own data")
+        _warn(f"no data_path given: task {settings['task']} steps through the sample shipped "
+              f"with mannrl-gym (data='sample'); pass data_path=... for your own data")
+    if split != "train" and kwargs.get("replicas") is None:
+        _warn(f"split={split!r}: this env has an action network of its own, which learns from "
+              f"the {split} data as it steps; to evaluate a training env's network on it: "
+              f"train_env.evaluation_env() (a make_vec env), which shares it and does not train")
     config = from_mapping(settings, source="environment kwargs")
     if config.device != "cpu":  # the envs take and give NumPy arrays; nothing runs on a device
         raise ConfigError(f"environment kwargs: key 'device' is '{config.device}', but the envs "
@@ -89,7 +110,7 @@ def make_vector_env(task: str = "logic", num_envs: int = 16, replicas: int | Non
                           "(make_vec without replicas)")
     if split != "train":
         raise ConfigError("environment kwargs: replicas are learning envs of the train split; "
-                          "evaluate each replica with its own env (split='validation')")
+                          "evaluate replica k with env.replicas[k].evaluation_env()")
     configs = [replace(config, seed=config.seed + k) for k in range(replicas)]
     return ReplicatedVectorEnv([MannRLVectorEnv(build_task(c), c, num_envs=num_envs)
                                 for c in configs])

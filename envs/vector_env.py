@@ -35,6 +35,13 @@ def autoreset_step(env: VectorEnv):
     return observation, zeros, false, false.copy(), info
 
 
+def evaluation_env(task: Task, config: Config, learner: ActionLearner, split: str,
+                   num_envs: int) -> "MannRLVectorEnv":
+    """A non-learning env over ``split``, in data order, reading through ``learner`` (A)."""
+    return MannRLVectorEnv(task, config, num_envs, split=split, learner=learner, learn=False,
+                           shuffle=False)
+
+
 class MannRLVectorEnv(VectorEnv):
     """B slots that read the data through one shared action network A, which learns as the env
     steps; the agent plays the memory-net.
@@ -110,9 +117,10 @@ class MannRLVectorEnv(VectorEnv):
     * ``num_envs``: B, the number of slots (A's batch size; the paper: 16).
     * ``config_keys`` / ``config``: any key of ``mannrl_gym.config.Config`` (docs/config.md);
       an env id's defaults are its table's settings (``configs/*.yaml``).
-    * ``split``: ``"train"`` or ``"validation"``.
-    * ``learner``: share this A (e.g. an evaluation env beside a training env); the env then
-      never reinitialises it.
+    * ``split``: ``"train"`` or ``"validation"`` (an env of its own, whose A learns from that
+      split; to evaluate a training env's A on held-out data: ``env.evaluation_env()``).
+    * ``learner``: share this A (e.g. an evaluation env beside a training env:
+      ``env.evaluation_env()``); the env then never reinitialises it.
     * ``learn``: False evaluates A without training it.
     * ``shuffle``: False reads the split in data order.
     * ``render_mode``: ``"ansi"``: ``render()`` returns the last step as text, a line per
@@ -253,6 +261,16 @@ class MannRLVectorEnv(VectorEnv):
         """Continue the current pass after step ``t``: the next ``step`` takes step t + 1 (a
         ``ReplicatedVectorEnv`` steps its replicas' batched steps itself)."""
         self._t = t
+
+    def evaluation_env(self, split: str = "validation", num_envs: int | None = None
+                       ) -> "MannRLVectorEnv":
+        """An env that evaluates this env's A on ``split`` (default the held-out data) without
+        training it: A shared, not copied, the split read in data order, ``num_envs`` slots
+        (default this env's B). It is what ``mannrl train`` evaluates on, and the env to give
+        an evaluation callback. (``make_vec(id, split="validation")`` makes an env with an A of
+        its own, which learns from the held-out data as it steps.)"""
+        return evaluation_env(self.task, self.config, self.learner, split,
+                              self.num_envs if num_envs is None else num_envs)
 
     # -- internals -------------------------------------------------------------------------
     def _advance(self, memory: np.ndarray):

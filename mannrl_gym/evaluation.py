@@ -29,7 +29,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from mannrl_gym.envs.vector_env import MannRLVectorEnv
+from mannrl_gym.envs.vector_env import MannRLVectorEnv, evaluation_env
 from mannrl_gym.metrics import summarize
 from mannrl_gym.protocols import MemoryAgent
 from mannrl_gym.rollout import rollout
@@ -39,8 +39,7 @@ WARMUP_SEQUENCES = 8  # training sequences read before evaluation, for the warm 
 
 def evaluation_envs(task, config, learner) -> dict[str, MannRLVectorEnv]:
     """Non-learning envs over both splits, in data order, sharing ``learner`` (A)."""
-    return {split: MannRLVectorEnv(task, config, config.eval_batch_size, split=split,
-                                   learner=learner, learn=False, shuffle=False)
+    return {split: evaluation_env(task, config, learner, split, config.eval_batch_size)
             for split in ("train", "validation")}
 
 

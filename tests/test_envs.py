@@ -128,13 +128,28 @@ def test_evaluation_env_shares_the_network_and_never_trains_it():
     config = small_config()
     task = build_task(config)
     train_env = MannRLVectorEnv(task, config, num_envs=16)
-    eval_env = MannRLVectorEnv(task, config, 32, split="validation", learner=train_env.learner,
-                               learn=False, shuffle=False)
+    eval_env = train_env.evaluation_env(num_envs=32)
+    assert (eval_env.split, eval_env.learn, eval_env.shuffle) == ("validation", False, False)
+    assert eval_env.learner is train_env.learner and eval_env.num_envs == 32
     train_env.reset(seed=0)
     before = train_env.learner.flat.clone()
     eval_env.reset(seed=123)  # a shared network is never reinitialised by a seed
     eval_env.step(np.zeros((32, 48), np.float32))
     assert (train_env.learner.flat == before).all()
+
+
+def test_a_held_out_env_made_by_make_vec_warns_that_its_network_learns():
+    with pytest.warns(UserWarning, match=r"evaluation_env\(\)") as caught:
+        env = gymnasium.make_vec("MannRL-Logic-v0", num_envs=4, split="validation",
+                                 num_sequences=300)
+    assert caught[0].filename == __file__  # the user's line, not the library's
+    assert env.learn and env.owns_learner
+
+
+def test_the_sample_data_warning_names_the_users_line():
+    with pytest.warns(UserWarning, match="no data_path given") as caught:
+        gymnasium.make("MannRL-POS-v0")
+    assert caught[0].filename == __file__ and "\x1b" not in str(caught[0].message)
 
 
 def test_symbolic_env_from_a_jsonl_file(tmp_path):
