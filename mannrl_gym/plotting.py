@@ -45,9 +45,20 @@ def _label(config: dict, others: list[dict]) -> str:
     """The agent, plus every switch (seed, sweep keys) whose value differs between the runs
     plotted."""
     parts = [config["agent"]]
-    parts += [f"{k}={config[k]}" for k in SWITCHES
+    parts += [f"{k}={_short(config[k])}" for k in SWITCHES
               if k in config and len({str(o.get(k)) for o in others}) > 1]
     return ", ".join(parts)
+
+
+def _short(value) -> str:
+    """A legend's value: floats to 3 significant digits (5.3138726699706024e-05 -> 5.31e-05)."""
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _ordinal(n: int) -> str:
+    """2 -> '2nd', 11 -> '11th', 23 -> '23rd'."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def _labels(run_dirs: list[Path], configs: list[dict]) -> list[str]:
@@ -69,6 +80,8 @@ def curves_figure(run_dirs: list[Path]):
     """The 2 x 2 panels of curves.png. Each evaluated epoch is also drawn as a marker, so a
     run with one evaluated epoch (or evaluations apart, eval_every > 1) still shows."""
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     configs = [run_config(d) for d in run_dirs]
     fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex=True)
     for run_dir, label in zip(run_dirs, _labels(run_dirs, configs)):
@@ -84,8 +97,15 @@ def curves_figure(run_dirs: list[Path]):
             ax.grid(alpha=0.3)
     for ax in axes[1]:
         ax.set_xlabel("epoch")
-    axes[0, 0].legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    # below the panels, so that no curve hides under it
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    # as many columns as the figure's width holds (about 7 px a character at size 8)
+    width = fig.get_figwidth() * fig.dpi
+    columns = max(1, min(len(labels), int(width // (7 * max(map(len, labels)) + 60))))
+    rows = -(-len(labels) // columns)
+    fig.legend(handles, labels, loc="lower center", ncol=columns, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, min(0.4, 0.035 * rows + 0.01), 1, 1))
     return fig
 
 
@@ -155,7 +175,7 @@ def memory_figure(memory: np.ndarray, inputs: list[str], outputs: list[str], tar
                                                         else f" ({targets[i]})") for i in ticks],
                        rotation=90, fontsize=9 if every == 1 else 7)
     ax.set_xlabel("step: input → A's output (target where wrong)"
-                  + (f"; every {every}th step labelled" if every > 1 else ""))
+                  + (f"; every {_ordinal(every)} step labelled" if every > 1 else ""))
     ax.set_ylabel("memory unit")
     text, prefix = "".join(inputs), f"memory over one sequence ({steps} steps): "
     room = int(fig.get_figwidth() * 9) - len(prefix)  # characters that fit at 11 pt
