@@ -26,7 +26,7 @@ import yaml
 from tqdm import tqdm
 
 from mannrl_gym import agent_registry, checkpoint, compare_figures
-from mannrl_gym.config import Config, ConfigError, load, same_value
+from mannrl_gym.config import Config, ConfigError, did_you_mean, load, same_value
 from mannrl_gym.samples import check_files
 from mannrl_gym.seed_table import (LAST_EVALUATIONS, evaluated, evaluated_rows, final_metrics,
                                    finished, markdown_table, paired_stats, seed_stats, started)
@@ -88,8 +88,8 @@ def task_config(task: str) -> Path:
     path = Path(str(resources.files("mannrl_gym.configs").joinpath(f"{task}.yaml")))
     if not path.is_file():
         known = sorted(p.stem for p in Path(path.parent).glob("*.yaml"))
-        raise ConfigError(f"command line: --task {task!r} has no config; choose from "
-                          f"{', '.join(known)} (or give --config FILE)")
+        raise ConfigError(f"command line: --task {task!r} has no config{did_you_mean(task, known)}; "
+                          f"choose from {', '.join(known)} (or give --config FILE)")
     return path
 
 

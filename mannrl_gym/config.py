@@ -346,6 +346,21 @@ def without_removed_keys(data: dict[str, Any], source: str) -> dict[str, Any]:
     return kept
 
 
+# what other libraries (Stable-Baselines3, PyTorch, CleanRL) call some keys: named as ours
+KEY_ALIASES = {"learning_rate": "lr", "n_epochs": "epochs", "num_epochs": "epochs",
+               "max_grad_norm": "clipping", "grad_clip": "clipping", "clip_grad_norm": "clipping",
+               "n_envs": "batch_size", "num_envs": "batch_size", "hidden_dim": "hidden_size",
+               "memory_dim": "memory_size", "n_layers": "hidden_layers", "discount": "gamma"}
+
+
+def unknown_key_hint(key: str) -> str:
+    """`` (did you mean 'lr'?)`` for an unknown config key: another library's name for one of
+    ours (``KEY_ALIASES``), else the closest key; '' when none is close."""
+    if key in KEY_ALIASES:
+        return f" (did you mean '{KEY_ALIASES[key]}'?)"
+    return did_you_mean(key, KEYS)
+
+
 def did_you_mean(value: Any, choices) -> str:
     """`` (did you mean 'x'?)`` for the closest of ``choices`` to ``value``, else ''."""
     close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
@@ -399,7 +414,7 @@ def from_mapping(data: dict[str, Any], source: str = "<mapping>") -> Config:
     checked: dict[str, Any] = {}
     for key, value in without_removed_keys(data, source).items():
         if key not in KEYS:
-            raise ConfigError(f"{source}: unknown key '{key}'{did_you_mean(key, KEYS)}")
+            raise ConfigError(f"{source}: unknown key '{key}'{unknown_key_hint(key)}")
         checked[key] = _check_type(key, value, source)
     if checked.get("data") == "sample":  # the package's sample replaces the path keys
         from mannrl_gym.samples import sample_paths
@@ -411,6 +426,8 @@ def parse_overrides(args: list[str]) -> dict[str, Any]:
     """Parse ``key=value``, ``--key=value`` and ``--key value`` into a mapping.
 
     Values are read as YAML scalars, so ``lr=3e-4`` is a float and ``carry_memory=false`` a bool.
+    A key given twice takes its last value (as argparse does; a script can append to a base
+    list of overrides), where a config file refuses it.
     """
     result: dict[str, Any] = {}
     i = 0

@@ -197,7 +197,10 @@ def render() -> str:
              "Table 1, `pos.yaml` Table 2, `sentence.yaml` and `translate.yaml` Table 3). The "
              "same keys are `mannrl train` overrides (`key=value`) and keyword arguments of "
              "`gymnasium.make` / `make_vec`. Every key is checked before anything runs: an "
-             "unknown key, a wrong type or an impossible value stops with the file and the key."]
+             "unknown key, a wrong type or an impossible value stops with the file and the key "
+             "(another library's name for a key, such as `learning_rate`, names ours). A key "
+             "given twice in a file is an error; on the command line the last value wins, as "
+             "with argparse."]
     for section, docs in SECTIONS.items():
         lines += ["", f"## {section}", "", "| key | type | default | meaning |",
                   "|---|---|---|---|"]

@@ -286,6 +286,21 @@ def test_a_config_key_given_twice_is_named_with_its_lines(tmp_path, capsys):
     assert "key 'epochs' is given twice (lines 1 and 3)" in error_line(capsys)
 
 
+def test_a_training_config_given_as_a_sweep_file_says_so(capsys):
+    assert cli.main(["sweep", LOGIC]) == 2
+    err = error_line(capsys)
+    assert "a training config" in err and "not a sweep file" in err and "mannrl train" in err
+
+
+@pytest.mark.parametrize("argv, hint", [
+    (["sweep", "configs/sweeps/logic.yaml", "epohcs=1"], "did you mean 'epochs'?"),
+    (["compare", "--task", "logc", "--agents", "mannrl"], "did you mean 'logic'?")])
+def test_typos_in_sweep_keys_and_compare_tasks_get_a_hint(argv, hint, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert cli.main(argv) == 2
+    assert hint in error_line(capsys)
+
+
 @pytest.mark.parametrize("override, hint", [("agent=manrl", "did you mean 'mannrl'?"),
                                             ("task=logc", "did you mean 'logic'?")])
 def test_a_misspelt_agent_or_task_gets_a_suggestion(tmp_path, capsys, override, hint):

@@ -20,6 +20,7 @@ def test_paper_config_loads_with_table_1_values(tmp_path):
 
 @pytest.mark.parametrize("text, words", [
     ("histroy: 3\n", ["unknown key 'histroy'", "did you mean 'history'"]),
+    ("learning_rate: 0.001\n", ["unknown key 'learning_rate'", "did you mean 'lr'"]),  # SB3's name
     ("lr: fast\n", ["key 'lr'", "float"]),
     ("epochs: 2.5\n", ["key 'epochs'", "int"]),
     ("carry_memory: 1\n", ["key 'carry_memory'", "bool"]),

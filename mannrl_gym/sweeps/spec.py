@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 from typing import Any, Iterator
 
-from mannrl_gym.config import KEYS, ConfigError, read_yaml
+from mannrl_gym.config import KEYS, ConfigError, read_yaml, unknown_key_hint
 from mannrl_gym.errors import not_a_file
 
 METHODS = ("grid", "random", "bayes")
@@ -42,6 +42,11 @@ def load_sweep(path: str | Path, overrides: dict[str, Any] | None = None) -> dic
         raise SweepError(str(exc)) from None
     if not isinstance(sweep, dict):
         raise SweepError(f"{path}: a sweep must be a mapping")
+    if "method" not in sweep and "parameters" not in sweep and set(sweep) & set(KEYS):
+        raise SweepError(f"{path}: a training config (keys {', '.join(sorted(set(sweep) & set(KEYS))[:3])}"
+                         f", ...), not a sweep file: a sweep file has method, metric, parameters "
+                         f"and a command naming its config (e.g. configs/sweeps/logic.yaml); "
+                         f"train this one with mannrl train {path}")
     if sweep.get("method") not in METHODS:
         raise SweepError(f"{path}: 'method' must be one of {list(METHODS)}, got {sweep.get('method')!r}")
     metric = sweep.get("metric") or {}
@@ -53,7 +58,7 @@ def load_sweep(path: str | Path, overrides: dict[str, Any] | None = None) -> dic
         raise SweepError(f"{path}: 'parameters' must map config keys to their ranges")
     for key, value in (overrides or {}).items():
         if key not in KEYS:
-            raise SweepError(f"command line: unknown config key '{key}'")
+            raise SweepError(f"command line: unknown config key '{key}'{unknown_key_hint(key)}")
         if key in PER_TRIAL_KEYS:
             raise SweepError(f"command line: '{key}' is set for each trial "
                              f"(runs/sweeps/<study>/trial-NNNN); use --out-dir")
@@ -67,7 +72,7 @@ def load_sweep(path: str | Path, overrides: dict[str, Any] | None = None) -> dic
 def _check_parameter(path: Path, method: str, key: str, spec: Any) -> None:
     where = f"{path}: parameters.{key}"
     if key not in KEYS:
-        raise SweepError(f"{path}: parameters: unknown config key '{key}'")
+        raise SweepError(f"{path}: parameters: unknown config key '{key}'{unknown_key_hint(key)}")
     if not isinstance(spec, dict) or not ({"value", "values"} & set(spec) or {"min", "max"} <= set(spec)):
         raise SweepError(f"{where}: give 'value', 'values' or 'min' and 'max'")
     if "values" in spec and (not isinstance(spec["values"], list) or not spec["values"]):
