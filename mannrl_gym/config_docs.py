@@ -158,7 +158,7 @@ SECTIONS: dict[str, dict[str, str]] = {
                   "arithmetic, other rounding; docs/replicas.md), or `torch-cpu` (the device "
                   "path's torch code on torch's CPU device: to check it where there is no "
                   "GPU). Evaluation, checkpoints and single runs stay on the CPU",
-        "max_minutes": "stop after the epoch that crosses this wall-clock budget",
+        "max_minutes": "stop after the epoch that crosses this wall-clock budget, counted over the run's whole training time (a resume counts the minutes before it: `--resume RUN max_minutes=M` with M above them)",
         "progress": "progress bars (on a terminal)",
     },
 }

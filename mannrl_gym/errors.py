@@ -27,6 +27,21 @@ def not_a_file(path: str | Path, what: str = "file") -> str:
     return f"{what} not found (looked for {path.absolute()}: relative to the current directory)"
 
 
+def not_a_run_dir(path: str | Path, needs: str) -> str:
+    """Why ``path`` is not a run directory (it has no ``needs``, e.g. config.yaml), for a
+    message "<path>: <this>": nothing there (where it was looked for), a file (a run's file:
+    its folder is the run), or a folder without that file."""
+    path = Path(path)
+    if path.is_file():
+        if (path.parent / needs).is_file():
+            return f"a file of a run; give the run's folder: {path.parent}"
+        return "a file, not a run's folder"
+    if not path.exists():
+        return (f"no such folder{'' if path.is_absolute() else f' (looked for {path.absolute()})'}"
+                f" (mannrl train prints a run's folder first, as run: ...)")
+    return f"not a run directory ({needs} missing)"
+
+
 def read_utf8(path: Path) -> str:
     """The text of a UTF-8 file; DataError names the file and line of the first bad byte."""
     data = path.read_bytes()

@@ -17,7 +17,7 @@ import torch
 from mannrl_gym import agent_registry, checkpoint
 from mannrl_gym.agents import make_agent
 from mannrl_gym.config import ConfigError
-from mannrl_gym.errors import DataError
+from mannrl_gym.errors import DataError, not_a_run_dir
 from mannrl_gym.envs.vector_env import MannRLVectorEnv
 from mannrl_gym.replicas.spec import POINT_KEYS
 from mannrl_gym.rollout import rollout
@@ -193,7 +193,7 @@ def plot(run_dirs: list[Path], out_dir: Path | None = None, sequence: int | None
             raise FileNotFoundError(f"{run_dir}: a replicated run (replicas.yaml); plot its "
                                     f"replicas' run directories: mannrl plot {run_dir}/*/")
         if not (run_dir / "metrics.jsonl").is_file():
-            raise FileNotFoundError(f"{run_dir}: not a run directory (metrics.jsonl missing)")
+            raise FileNotFoundError(f"{run_dir}: {not_a_run_dir(run_dir, 'metrics.jsonl')}")
     out_dir = Path(out_dir) if out_dir else run_dirs[0]
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"--out {out_dir}: exists and is not a directory; give a folder")

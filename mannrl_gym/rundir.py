@@ -18,6 +18,7 @@ from typing import Any, Iterator
 
 from mannrl_gym import checkpoint
 from mannrl_gym.config import Config, ConfigError, as_saved, from_mapping, read_yaml
+from mannrl_gym.errors import not_a_run_dir
 
 READ_ONLY = {"progress": False, "wandb_mode": "disabled"}  # a run read back logs nothing
 
@@ -33,7 +34,7 @@ def load_run_config(run_dir: Path, overrides: dict[str, Any] | None = None) -> C
                           f"{', ...' if len(inside) > 4 else ''} (e.g. {Path(run_dir) / inside[0]})"
                           if inside else f"{run_dir}: a replicated run with no replica yet")
     if not path.is_file():
-        raise ConfigError(f"{path}: no run here (config.yaml missing)")
+        raise ConfigError(f"{run_dir}: {not_a_run_dir(run_dir, 'config.yaml')}")
     data = read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: not a run's config (a mapping of keys to values)")

@@ -207,7 +207,8 @@ class RunLog:
             epoch_line(_progress_line(row, None if out_of_time else self.eta_seconds(epoch)))
         if announce and out_of_time:
             tqdm.write(f"stopping: {self.elapsed / 60:.1f} min reached "
-                       f"max_minutes={config.max_minutes}")
+                       f"max_minutes={config.max_minutes} (the run's training time over all "
+                       f"its sittings)")
         return out_of_time
 
     def close(self) -> Path:

@@ -58,6 +58,20 @@ def test_plot_out_a_regular_file_is_refused(run_copy, tmp_path, capsys):
     assert target.read_text() == "keep me"
 
 
+@pytest.mark.parametrize("argv", [["train", "--resume"], ["plot"], ["predict"]])
+def test_a_runs_file_given_for_its_folder_names_the_folder(run_copy, capsys, argv):
+    name = "metrics.jsonl" if argv == ["plot"] else "checkpoint.pt"
+    assert cli.main([*argv, str(run_copy / name)]) == 2
+    assert f"a file of a run; give the run's folder: {run_copy}" in error_line(capsys)
+
+
+def test_a_run_folder_that_is_not_there_says_where_it_was_looked_for(tmp_path, capsys,
+                                                                     monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["train", "--resume", "runs/nope"]) == 2
+    assert f"runs/nope: no such folder (looked for {tmp_path / 'runs/nope'})" in error_line(capsys)
+
+
 def test_a_torn_last_metrics_line_is_dropped_on_resume_and_skipped_by_plot(run_copy, capsys):
     metrics = run_copy / "metrics.jsonl"
     metrics.write_text(metrics.read_text() + '{"epoch": 2, "train/f')

@@ -217,6 +217,18 @@ def test_a_metric_the_data_never_measures_fails_before_any_trial(tmp_path, capsy
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_sqlite_file_in_a_missing_folder_or_relative_by_three_slashes_is_named(tmp_path,
+                                                                                 capsys):
+    path = write_sweep(tmp_path)
+    missing = tmp_path / "no" / "such" / "s.db"
+    err = sweep_error([str(path), "--storage", f"sqlite:///{missing}", "--trials", "1"], capsys)
+    assert f"the folder of the database file is not there: {missing.parent}" in err
+    assert not (tmp_path / "no").exists()
+    relative = str(tmp_path / "s.db").lstrip("/")  # sqlite:/// + the path without its slash
+    err = sweep_error([str(path), "--storage", f"sqlite:///{relative}", "--summary"], capsys)
+    assert f"four slashes: sqlite:////{relative}" in err
+
+
 def test_unreachable_database_is_one_line_and_writes_nothing(tmp_path, capsys):
     import socket
 

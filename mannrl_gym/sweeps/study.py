@@ -43,12 +43,36 @@ def redacted(url: str) -> str:
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The file of a ``sqlite:///PATH`` URL (three slashes and a relative path: relative to
+    the current directory; four: absolute), None for other databases."""
+    return Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None
+
+
+def _where(path: Path) -> str:
+    """``path``, and for a relative one where it lies (the trap of sqlite:/// + a path)."""
+    if path.is_absolute():
+        return str(path)
+    return (f"{path} (relative to the current directory: {path.absolute()}; for /{path}, "
+            f"four slashes: sqlite:////{path})")
+
+
+def check_sqlite_folder(url: str) -> None:
+    """A SQLite file's folder must exist (SQLite creates the file, not its folders)."""
+    path = sqlite_path(url)
+    if path is not None and not path.parent.is_dir():
+        raise SweepError(f"--storage {url}: the folder of the database file is not there: "
+                         f"{_where(path.parent)}; create it, or leave --storage out (the sweep's "
+                         f"own folder)")
+
+
 def open_storage(url: str, heartbeat_interval: int | None, grace_period: int | None):
     """Connect (and create Optuna's tables if missing); one clear line if that fails."""
     import optuna
     import sqlalchemy.exc
 
     full = database_url(url)
+    check_sqlite_folder(url)
     postgres = full.startswith("postgresql")
     engine_kwargs = {"connect_args": {"connect_timeout": 10}} if postgres else {}
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -120,8 +144,9 @@ def existing_study(url: str, name: str):
     """Load study ``name`` for reading; one clear line if there is none."""
     import optuna
 
-    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file():
-        raise SweepError(f"no study '{name}': {url[len('sqlite:///'):]} does not exist")
+    path = sqlite_path(url)
+    if path is not None and not path.is_file():
+        raise SweepError(f"no study '{name}': {_where(path)} does not exist")
     storage = open_storage(url, heartbeat_interval=None, grace_period=None)
     try:
         return optuna.load_study(study_name=name, storage=storage)
