@@ -309,11 +309,15 @@ def markdown(summary: dict[str, Any]) -> str:
 
 
 def _pm(stats: dict[str, float]) -> str:
+    """mean ± sd; the mean alone for one seed (no spread to give)."""
+    if stats["n"] < 2:
+        return f"{stats['mean']:.3f}"
     return f"{stats['mean']:.3f} ± {stats['sd']:.3f}"
 
 
 def _diff(stats: dict[str, Any]) -> str:
-    return f"{stats['mean']:+.3f} ± {stats['sd']:.3f} ({stats['ahead']} / {stats['behind']})"
+    spread = f" ± {stats['sd']:.3f}" if stats["n"] > 1 else ""
+    return f"{stats['mean']:+.3f}{spread} ({stats['ahead']} / {stats['behind']})"
 
 
 def status(request: Request) -> list[dict[str, Any]]:

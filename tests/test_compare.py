@@ -286,3 +286,18 @@ def test_status_reads_a_run_killed_mid_write(compared, tmp_path, capsys):
     capsys.readouterr()
     assert _compare(out, "lstm", "1", "--status") == 0
     assert "| lstm | 1 | partial | 1 |" in capsys.readouterr().out
+
+
+def test_a_one_seed_table_gives_values_without_a_spread():
+    from mannrl_gym import compare
+    from mannrl_gym.seed_table import paired_stats, seed_stats
+
+    metrics = [{"key": "train/f1", "title": "train F1"}]
+    summary = {"task": "sentence", "seeds": [2], "epochs": 2048, "metrics": metrics,
+               "per_agent": {"mannrl": {"train/f1": seed_stats([0.954])},
+                             "frozen_weights": {"train/f1": seed_stats([0.95])}},
+               "control": "frozen_weights",
+               "paired": {"mannrl": {"train/f1": paired_stats([0.954], [0.95])}}}
+    text = compare.markdown(summary)
+    assert "nan" not in text
+    assert "| mannrl | 0.954 |" in text and "| mannrl - frozen_weights | +0.004 (1 / 0) |" in text
