@@ -41,11 +41,11 @@ from mannrl_gym.tasks import build_task
 def _warn(message: str) -> None:
     """A UserWarning attributed to the user's line that made the env (the first frame
     outside mannrl-gym and Gymnasium), not to this module."""
-    frame, level = inspect.currentframe(), 0
     import mannrl_gym
 
     inside = tuple(str(Path(module.__file__).resolve().parent) + os.sep
                    for module in (mannrl_gym, sys.modules[__name__], gymnasium))
+    frame, level = inspect.currentframe(), 0
     while frame is not None and frame.f_code.co_filename.startswith(inside):
         frame, level = frame.f_back, level + 1
     warnings.warn(message, UserWarning, stacklevel=level + 1)

@@ -14,14 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from mannrl_gym.figure_backend import pyplot
 from mannrl_gym.seed_table import evaluated_rows
-
-
-def _pyplot():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
 
 
 def _title(summary: dict[str, Any]) -> str:
@@ -37,7 +31,7 @@ def _metric_title(summary: dict[str, Any]) -> str:
 def final_values(summary: dict[str, Any], path: Path) -> Path:
     """The figure metric per seed per agent (lines join one seed across agents) and each
     agent's mean."""
-    plt = _pyplot()
+    plt = pyplot()
     agents, runs, key = summary["agents"], summary["runs"], summary["figure_metric"]
     fig, ax = plt.subplots(figsize=(1.6 * len(agents) + 3.5, 4.2))
     for seed in summary["seeds"]:
@@ -79,7 +73,7 @@ def curves(summary: dict[str, Any]) -> dict[str, dict[str, list[float]]]:
 def curves_figure(summary: dict[str, Any], path: Path) -> Path:
     """``curves(summary)`` drawn: a line per agent (its seeds' mean), its band the seeds'
     lowest to highest."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for agent, curve in summary["curves"].items():
         line, = ax.plot(curve["epochs"], curve["mean"], label=agent,

@@ -18,6 +18,7 @@ from mannrl_gym import agent_registry, checkpoint
 from mannrl_gym.agents import make_agent
 from mannrl_gym.config import ConfigError
 from mannrl_gym.errors import DataError, not_a_run_dir
+from mannrl_gym.figure_backend import pyplot
 from mannrl_gym.envs.vector_env import MannRLVectorEnv
 from mannrl_gym.replicas.spec import POINT_KEYS
 from mannrl_gym.rollout import rollout
@@ -29,16 +30,6 @@ PANELS = [("train/f1", "train F1 (all steps)"), ("validation/f1", "validation F1
           ("train/answer_acc", "train answer accuracy"),
           ("validation/answer_acc", "validation answer accuracy")]
 SWITCHES = tuple(dict.fromkeys(("seed", "double_softmax", "carry_memory", *POINT_KEYS)))
-
-
-def _pyplot():
-    try:
-        import matplotlib
-    except ImportError:
-        raise SystemExit("mannrl plot needs matplotlib: pip install 'mannrl-gym[plot]'") from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
 
 
 def _label(config: dict, others: list[dict]) -> str:
@@ -69,7 +60,7 @@ def _labels(run_dirs: list[Path], configs: list[dict]) -> list[str]:
 
 
 def plot_curves(run_dirs: list[Path], path: Path) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     fig = curves_figure(run_dirs)
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -79,7 +70,7 @@ def plot_curves(run_dirs: list[Path], path: Path) -> Path:
 def curves_figure(run_dirs: list[Path]):
     """The 2 x 2 panels of curves.png. Each evaluated epoch is also drawn as a marker, so a
     run with one evaluated epoch (or evaluations apart, eval_every > 1) still shows."""
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.ticker import MaxNLocator
 
     configs = [run_config(d) for d in run_dirs]
@@ -154,7 +145,7 @@ MAX_TICKS = 80  # step labels drawn at most; every k-th step beyond
 
 
 def plot_memory(run_dir: Path, path: Path, sequence: int | None = None) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     fig = memory_figure(*memory_trace(run_dir, sequence))
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -164,7 +155,7 @@ def plot_memory(run_dir: Path, path: Path, sequence: int | None = None) -> Path:
 def memory_figure(memory: np.ndarray, inputs: list[str], outputs: list[str], targets: list[str]):
     """The heat map of memory.png: memory (T, M) over the steps of one sequence, at most
     MAX_WIDTH_INCHES wide; long sequences label every k-th step and shorten the title."""
-    plt = _pyplot()
+    plt = pyplot()
     steps = len(inputs)
     fig, ax = plt.subplots(figsize=(min(MAX_WIDTH_INCHES, max(6, 0.45 * steps + 2)), 6))
     image = ax.imshow(memory.T, aspect="auto", cmap="viridis", vmin=0, vmax=1)
@@ -202,7 +193,7 @@ def plot(run_dirs: list[Path], out_dir: Path | None = None, sequence: int | None
             and agent_registry.has_memory_agent(run_config(run_dirs[0])["agent"])):
         figures["memory.png"] = memory_figure(*memory_trace(run_dirs[0], sequence))
     out_dir.mkdir(parents=True, exist_ok=True)
-    plt = _pyplot()
+    plt = pyplot()
     for name, fig in figures.items():
         fig.savefig(out_dir / name, dpi=110)
         plt.close(fig)

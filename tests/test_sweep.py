@@ -198,7 +198,7 @@ def test_a_device_fails_before_any_trial(tmp_path, capsys, args):
 
 
 @pytest.mark.parametrize("metric", ["validation/answer_acc_or", "train/answer_acc_xor",
-                                    "validation/long_range_acc_and"])
+                                    "validation/long_range_acc_and", "train_loss_running"])
 def test_per_category_metrics_are_accepted(tmp_path, metric):
     from mannrl_gym.sweeps.spec import check_config_and_metric
 

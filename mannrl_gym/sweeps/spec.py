@@ -184,7 +184,8 @@ def check_config_and_metric(sweep: dict[str, Any], source: str) -> None:
         except ConfigError as exc:
             raise SweepError(f"{source}: {where}: {exc}") from None
     name = sweep["metric"]["name"]
-    if name in logged_keys(()) and not name.startswith(SPLITS):
+    per_split = name.startswith(tuple(f"{split}/" for split in SPLITS))  # not train_loss_running
+    if name in logged_keys(()) and not per_split:
         return
     from mannrl_gym.tasks import build_task
 
@@ -194,7 +195,7 @@ def check_config_and_metric(sweep: dict[str, Any], source: str) -> None:
         examples = ", ".join(k for k in sorted(keys) if k.startswith("validation/"))
         raise SweepError(f"{source}: metric.name '{name}' is not logged by the trainer; "
                          f"it logs {', '.join(ROW_KEYS)}, train/... and {examples}")
-    if name.startswith(SPLITS):
+    if per_split:
         check_measured(name, task, source)
 
 

@@ -49,12 +49,13 @@ def sqlite_path(url: str) -> Path | None:
     return Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None
 
 
-def _where(path: Path) -> str:
-    """``path``, and for a relative one where it lies (the trap of sqlite:/// + a path)."""
+def _relative_note(path: Path) -> str:
+    """For a relative database path, where it lies and the URL of the absolute path its
+    user may have meant (sqlite:/// + a path is relative; four slashes make it absolute)."""
     if path.is_absolute():
-        return str(path)
-    return (f"{path} (relative to the current directory: {path.absolute()}; for /{path}, "
-            f"four slashes: sqlite:////{path})")
+        return ""
+    return (f" (relative to the current directory: {path.absolute()}; for /{path}, four "
+            f"slashes: sqlite:////{path})")
 
 
 def check_sqlite_folder(url: str) -> None:
@@ -62,8 +63,8 @@ def check_sqlite_folder(url: str) -> None:
     path = sqlite_path(url)
     if path is not None and not path.parent.is_dir():
         raise SweepError(f"--storage {url}: the folder of the database file is not there: "
-                         f"{_where(path.parent)}; create it, or leave --storage out (the sweep's "
-                         f"own folder)")
+                         f"{path.parent}{_relative_note(path)}; create it, or leave --storage "
+                         f"out (the sweep's own folder)")
 
 
 def open_storage(url: str, heartbeat_interval: int | None, grace_period: int | None):
@@ -146,7 +147,7 @@ def existing_study(url: str, name: str):
 
     path = sqlite_path(url)
     if path is not None and not path.is_file():
-        raise SweepError(f"no study '{name}': {_where(path)} does not exist")
+        raise SweepError(f"no study '{name}': {path} does not exist{_relative_note(path)}")
     storage = open_storage(url, heartbeat_interval=None, grace_period=None)
     try:
         return optuna.load_study(study_name=name, storage=storage)
