@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -15,9 +16,13 @@ from mannrl_gym.minilm_vectors import write_minilm_vectors  # noqa: E402
 
 
 def main() -> None:
-    out, treebanks = Path(sys.argv[1]), sys.argv[2:]
-    written, total = write_minilm_vectors(out, treebanks)
-    print(f"wrote {written} of {total} words, 384-d, to {out}")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("out", metavar="OUT.txt", help="the vectors file to write")
+    parser.add_argument("treebanks", metavar="TREEBANK.conllu", nargs="+",
+                        help="CoNLL-U files whose words get a vector")
+    args = parser.parse_args()
+    written, total = write_minilm_vectors(Path(args.out), args.treebanks)
+    print(f"wrote {written} of {total} words, 384-d, to {args.out}")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ single-run processes two at a time. One table, one run.
 
 Every figure is replica-steps/s of the training loop (``run_epoch``: env, agent, memory
 updates; evaluation and start-up excluded), summed over the replicas, over ``--epochs`` whole
-passes (Logic: about 7,550 steps per pass and replica).
+passes (Logic: 6,220 steps per pass and replica on the default split).
 
   replicated K      ReplicatedExperiment.run_epoch over K seeds (0..K-1) in this process
   sequential K      K single runs (MannRLExperiment.run_epoch) back to back: their rate does
