@@ -205,8 +205,7 @@ class Config:
         if self.task == "translate" and not self.target_path:
             self._fail("target_path", "is required when task is 'translate' (the target-language "
                        "file, line-aligned with data_path)")
-        if self.task != "translate" and self.target_path:
-            self._fail("target_path", f"is only read when task is 'translate', not '{self.task}'")
+        self._validate_task_keys()
         self._validate_curriculum()
         if self.run_name is not None and (re.search(r"[/\\]", self.run_name)
                                           or self.run_name in ("", ".", "..")):
@@ -224,14 +223,26 @@ class Config:
             self._fail("num_threads", f"must lie in [1, {MAX_THREADS}], got {self.num_threads}")
         return self
 
+    def _validate_task_keys(self) -> None:
+        """A key that this task never reads (``TASK_KEYS``) may not be given a value other
+        than its default: it would change nothing, silently."""
+        for key, tasks in TASK_KEYS.items():
+            value = getattr(self, key)
+            if self.task in tasks or value == TASK_KEY_DEFAULTS[key]:
+                continue
+            quoted = [f"'{task}'" for task in tasks]
+            names = " or ".join(filter(None, [", ".join(quoted[:-1]), quoted[-1]]))
+            counterpart = TASK_KEY_COUNTERPARTS.get(key)
+            hint = (f"; task '{self.task}' reads '{counterpart}'"
+                    if counterpart and self.task in TASK_KEYS[counterpart] else "")
+            self._fail(key, f"is only read when task is {names}, not '{self.task}' (it is "
+                       f"{value!r} here: remove it, or set task{hint})")
+
     def _validate_curriculum(self) -> None:
         if self.curriculum_every is None:
             return
         if self.curriculum_every < 1:
             self._fail("curriculum_every", f"must be >= 1 epoch or null, got {self.curriculum_every}")
-        if self.task not in ("sentence", "translate"):
-            self._fail("curriculum_every", f"is only read when task is 'sentence' or "
-                       f"'translate', not '{self.task}'")
         pairs = self.num_sentences * (2 if self.task == "translate" else 1)  # both directions
         if self.curriculum_chunk > pairs:
             self._fail("curriculum_chunk", f"must be <= the {pairs} training pairs "
@@ -246,9 +257,6 @@ class Config:
                 continue
             if value < 1:
                 self._fail(key, f"must be >= 1 character or null, got {value}")
-            if self.task not in ("sentence", "translate"):
-                self._fail(key, f"is only read when task is 'sentence' or 'translate', "
-                           f"not '{self.task}'")
         if self.min_chars is not None and self.max_chars is not None \
                 and self.max_chars < self.min_chars:
             self._fail("max_chars", f"must be >= min_chars ({self.min_chars}), "
@@ -263,6 +271,26 @@ class Config:
         data.pop("source")
         return data
 
+
+# keys that only some tasks read (a value other than the default on any other task is a
+# ConfigError: it would change nothing); holdout_distinct has its own check (it needs holdout
+# distinct too, and runs saved before it existed hold 0 whatever their task)
+_SENTENCE_TASKS = ("sentence", "translate")
+TASK_KEYS: dict[str, tuple[str, ...]] = {
+    "data_path": ("jsonl", "pos") + _SENTENCE_TASKS,
+    "target_path": ("translate",),
+    "val_path": ("jsonl", "pos"),
+    "num_sentences": _SENTENCE_TASKS, "min_chars": _SENTENCE_TASKS,
+    "max_chars": _SENTENCE_TASKS, "min_char_count": _SENTENCE_TASKS,
+    "reading_fill": _SENTENCE_TASKS, "curriculum_every": _SENTENCE_TASKS,
+    "curriculum_chunk": _SENTENCE_TASKS,
+    "tag_column": ("pos",), "vectors_path": ("pos",),
+    "num_sequences": ("logic",), "min_operands": ("logic",), "max_operands": ("logic",),
+    "holdout": ("logic", "jsonl"),
+    "val_fraction": ("logic", "jsonl") + _SENTENCE_TASKS,
+}
+TASK_KEY_DEFAULTS = {key: getattr(Config, key) for key in TASK_KEYS}
+TASK_KEY_COUNTERPARTS = {"num_sequences": "num_sentences", "num_sentences": "num_sequences"}
 
 _HINTS = typing.get_type_hints(Config)
 KEYS = [f.name for f in fields(Config) if f.name != "source"]
@@ -329,8 +357,12 @@ CHANGED_DEFAULTS = {  # key -> the default before it changed (issue 23)
 def as_saved(data: dict[str, Any]) -> dict[str, Any]:
     """A run's saved config (config.yaml, a checkpoint's) with the keys it lacks because it
     predates them set to what it ran with (``CHANGED_DEFAULTS``), so a resume reads the
-    same data."""
-    return {**CHANGED_DEFAULTS, **data}
+    same data, and the keys its task never read (``TASK_KEYS``: a run saved before they were
+    refused may hold any value there) at their defaults."""
+    saved = {**CHANGED_DEFAULTS, **data}
+    task = saved.get("task", Config.task)
+    return {key: (TASK_KEY_DEFAULTS[key] if key in TASK_KEYS and task not in TASK_KEYS[key]
+                  else value) for key, value in saved.items()}
 
 
 def without_removed_keys(data: dict[str, Any], source: str) -> dict[str, Any]:

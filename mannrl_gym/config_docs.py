@@ -51,8 +51,9 @@ SECTIONS: dict[str, dict[str, str]] = {
         "num_sequences": "logic: sequences drawn from the generator",
         "min_operands": "logic: fewest operands in a sequence",
         "max_operands": "logic: most operands in a sequence",
-        "val_fraction": "share of the data held out for validation",
-        "holdout": "`distinct`: validation holds whole distinct sequences never trained on; "
+        "val_fraction": "logic / jsonl / sentence / translate: share of the data held out for "
+                        "validation (pos reads its own `val_path`)",
+        "holdout": "logic / jsonl: `distinct`: validation holds whole distinct sequences never trained on; "
                    "`random`: the paper's plain split (only 460 distinct Logic sequences exist, "
                    "so most validation sequences also occur in training)",
         "holdout_distinct": "logic with `holdout: distinct`: hold out this many distinct "
@@ -199,6 +200,9 @@ def render() -> str:
              "`gymnasium.make` / `make_vec`. Every key is checked before anything runs: an "
              "unknown key, a wrong type or an impossible value stops with the file and the key "
              "(another library's name for a key, such as `learning_rate`, names ours). A key "
+             "that the task never reads (those whose meaning below starts with the tasks that "
+             "read them, such as `num_sentences` on Logic) must keep its default: another "
+             "value would change nothing, so it stops with the tasks that read it. A key "
              "given twice in a file is an error; on the command line the last value wins, as "
              "with argparse."]
     for section, docs in SECTIONS.items():

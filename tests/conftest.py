@@ -19,7 +19,17 @@ def small_config(**changes) -> Config:
     """Table 1 with 300 sequences, for speed."""
     base = {"num_sequences": 300, "epochs": 2, "wandb_mode": "disabled", "progress": False,
             "eval_batch_size": 64}
+    if changes.get("task", "logic") != "logic":  # a key the task never reads is refused
+        del base["num_sequences"]
     return from_mapping({**base, **changes}, source="test")
+
+
+def for_task(task: str, overrides: list[str]) -> list[str]:
+    """Command-line ``overrides`` less the Logic-only ``num_sequences`` when ``task`` is
+    another (a key the task never reads is refused)."""
+    if task == "logic":
+        return overrides
+    return [item for item in overrides if not item.startswith("num_sequences=")]
 
 
 @pytest.fixture

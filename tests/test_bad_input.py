@@ -9,7 +9,7 @@ import pytest
 from mannrl_gym import cli
 from mannrl_gym.trainer import train
 
-from conftest import ROOT, small_config
+from conftest import ROOT, for_task, small_config
 
 LOGIC = str(ROOT / "configs/logic.yaml")
 QUICK = ["num_sequences=300", "epochs=1", "eval_batch_size=64", "wandb_mode=disabled",
@@ -143,7 +143,8 @@ GOOD_ROWS = [json.dumps({"input": list(w) + ["?"], "target": ["."] + list(w)})
 def test_a_bad_jsonl_row_is_named_by_its_line(tmp_path, capsys, row, says):
     data = tmp_path / "task.jsonl"
     data.write_text("\n".join(GOOD_ROWS[:3] + [row] + GOOD_ROWS[3:]) + "\n")
-    assert cli.main(["train", LOGIC, *QUICK, "task=jsonl", f"data_path={data}",
+    assert cli.main(["train", LOGIC, *for_task("jsonl", QUICK), "task=jsonl",
+                     f"data_path={data}",
                      f"out_dir={tmp_path / 'runs'}"]) == 2
     err = error_line(capsys)
     assert f"task.jsonl:4: " in err and says in err
@@ -154,7 +155,8 @@ def test_a_latin_1_jsonl_file_is_named_with_the_line(tmp_path, capsys):
     data = tmp_path / "task.jsonl"
     data.write_bytes(("\n".join(GOOD_ROWS[:4] + ['{"input": ["é"], "target": ["ü"]}']) + "\n")
                      .encode("latin-1"))
-    assert cli.main(["train", LOGIC, *QUICK, "task=jsonl", f"data_path={data}",
+    assert cli.main(["train", LOGIC, *for_task("jsonl", QUICK), "task=jsonl",
+                     f"data_path={data}",
                      f"out_dir={tmp_path / 'runs'}"]) == 2
     assert "task.jsonl:5: not valid UTF-8" in error_line(capsys)
 
@@ -426,7 +428,8 @@ def test_a_config_or_treebank_that_is_not_utf8_is_named_with_its_line(tmp_path, 
     args = ([str(bad)] if kind == "config" else
             [LOGIC, "task=pos", f"data_path={bad}", f"val_path={sample / 'pos-val.conllu'}",
              f"vectors_path={sample / 'vectors-16d.txt'}"])
-    assert cli.main(["train", *args, *QUICK, f"out_dir={tmp_path / 'runs'}"]) == 2
+    quick = QUICK if kind == "config" else for_task("pos", QUICK)
+    assert cli.main(["train", *args, *quick, f"out_dir={tmp_path / 'runs'}"]) == 2
     assert f"{bad}:2: not valid UTF-8" in error_line(capsys)  # was UnicodeDecodeError
     assert not (tmp_path / "runs").exists()
 

@@ -67,3 +67,35 @@ def test_cli_reports_bad_config_before_training(tmp_path, capsys):
 def test_defaults_validate_and_round_trip():
     config = Config().validate()
     assert from_mapping(config.to_dict()) == config
+
+
+@pytest.mark.parametrize("text, words", [
+    ("num_sentences: 100\n", ["key 'num_sentences'", "'sentence' or 'translate', not 'logic'",
+                              "it is 100 here"]),
+    ("task: pos\ndata_path: a.conllu\nval_path: b.conllu\nmin_operands: 3\n",
+     ["key 'min_operands'", "only read when task is 'logic', not 'pos'"]),
+    ("data_path: words.txt\n", ["key 'data_path'", "'jsonl', 'pos', 'sentence' or 'translate'"]),
+    ("task: sentence\ndata_path: a.txt\ntag_column: upos\n", ["key 'tag_column'", "'pos'"]),
+    ("task: pos\ndata_path: a.conllu\nval_path: b.conllu\nholdout: random\n",
+     ["key 'holdout'", "'logic' or 'jsonl', not 'pos'"]),
+])
+def test_a_key_the_task_never_reads_is_refused(tmp_path, text, words):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as error:
+        load(path)
+    for word in [str(path)] + words:
+        assert word in str(error.value)
+
+
+def test_a_task_key_at_its_default_passes_and_saved_runs_still_load(tmp_path):
+    from conftest import ROOT
+    from mannrl_gym.config import as_saved
+    # configs/logic.yaml spells out Logic's keys at their defaults: another task may start from it
+    config = load(ROOT / "configs/logic.yaml", {"task": "jsonl", "data_path": "rows.jsonl"})
+    assert config.task == "jsonl" and config.num_sequences == Config.num_sequences
+    # a run saved before such keys were refused resumes: the key it never read goes to its default
+    saved = {**Config().to_dict(), "num_sentences": 3, "tag_column": "upos"}
+    config = from_mapping(as_saved(saved))
+    assert (config.num_sentences, config.tag_column) == (Config.num_sentences, Config.tag_column)
+    sentence = {**saved, "task": "sentence", "data_path": "a.txt"}
+    assert from_mapping(as_saved(sentence)).num_sentences == 3  # read by its task: kept

@@ -26,7 +26,7 @@ from mannrl_gym.stacked_learners import StackedLearners
 from mannrl_gym.supervised import ActionLearner
 from mannrl_gym.tasks import build_task
 
-from conftest import pre_norm_biases, small_config
+from conftest import for_task, pre_norm_biases, small_config
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
 DEVICES = ["cpu", pytest.param("cuda", marks=CUDA)]
@@ -166,8 +166,9 @@ def test_a_replicated_run_on_a_device_writes_runs_close_to_the_cpu_runs(tmp_path
     """`mannrl train ... seeds=0-1 device=torch-cpu` (or `device=cuda`): each replica's run
     directory, its training losses near the NumPy path's (`device=cpu`)."""
     for name in ("cpu", device):
+        small = SMALL if "logic" in args[0] else for_task("sentence", SMALL)
         assert cli.main(["train"] + args + [f"device={name}", f"out_dir={tmp_path}",
-                                            f"run_name={name}"] + SMALL) == 0
+                                            f"run_name={name}"] + small) == 0
     seeds = len(list((tmp_path / "cpu").glob("seed*")))
     epochs = int(next(a for a in args if a.startswith("epochs=")).split("=")[1])
     assert seeds >= 2 and len(list((tmp_path / device).glob("seed*"))) == seeds

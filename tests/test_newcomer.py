@@ -21,7 +21,7 @@ from mannrl_gym.config import ConfigError
 from mannrl_gym.presets import ENV_PRESETS
 from mannrl_gym.trainer import _progress_line, new_run_dir
 
-from conftest import ROOT, small_config
+from conftest import ROOT, for_task, small_config
 
 QUICK = ["num_sequences=300", "eval_batch_size=64", "wandb_mode=disabled", "progress=false"]
 
@@ -238,7 +238,7 @@ def test_the_sb3_adapter_takes_the_envs_render_mode_without_a_warning():
 
 def test_a_conllu_sentence_config_without_its_data_names_conllu_too(tmp_path, capsys):
     """configs/sentence-ewt.yaml reads a treebank's '# text =' lines; the line said plain text."""
-    assert cli.main(["train", str(ROOT / "configs/sentence-ewt.yaml"), *QUICK,
+    assert cli.main(["train", str(ROOT / "configs/sentence-ewt.yaml"), *for_task("sentence", QUICK),
                      f"data_path={tmp_path / 'absent.conllu'}", f"out_dir={tmp_path}"]) == 2
     err = capsys.readouterr().err
     assert "CoNLL-U file's '# text =' lines" in err and "data=sample" in err

@@ -7,7 +7,7 @@ from gymnasium.envs.registration import registry
 
 import mannrl_gym  # noqa: F401  (registers the ids)
 from conftest import ROOT
-from mannrl_gym.config import from_mapping
+from mannrl_gym.config import PATH_KEYS, TASK_KEYS, from_mapping
 from mannrl_gym.presets import ENV_PRESETS, NOT_REGISTERED, env_preset
 
 
@@ -20,9 +20,8 @@ def test_every_env_id_registers_its_config_file():
             if key not in NOT_REGISTERED and key not in overrides:
                 assert registered[key] == value, (env_id, key)
         assert not set(registered) & set(NOT_REGISTERED)
-        files = {"data_path": "x", "val_path": "x"}
-        if registered["task"] == "translate":
-            files["target_path"] = "x"
+        files = {key: "x" for key in PATH_KEYS[:3]  # data_path, val_path, target_path
+                 if registered["task"] in TASK_KEYS[key]}
         from_mapping({**registered, **files}, source=env_id)  # valid once the user names files
 
 

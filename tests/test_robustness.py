@@ -62,8 +62,9 @@ def test_same_config_and_seed_give_identical_metrics(tmp_path, agent, task):
                             + "\n" for w in ("abc", "bca", "cab", "acb", "bac") * 8))
     rows = []
     for name in ("a", "b"):
+        files = {"data_path": str(data)} if task == "jsonl" else {}
         run = train(small_config(out_dir=str(tmp_path), run_name=name, agent=agent, epochs=1,
-                                 task=task, data_path=str(data), holdout="random"))
+                                 task=task, holdout="random", **files))
         row = json.loads((run / "metrics.jsonl").read_text())
         rows.append({k: v for k, v in row.items()
                      if k not in ("minutes", "epoch_seconds", "train_steps_per_s")})
