@@ -15,9 +15,16 @@ RENDER_FPS = 4  # Gymnasium's checker asks for one; text frames have no natural 
 
 def check_render_mode(render_mode: str | None) -> str | None:
     """``render_mode`` if it is one of ``RENDER_MODES``, else None: a mode the env cannot
-    draw renders nothing, as before (Stable-Baselines3's ``make_vec_env`` asks every env for
-    ``"rgb_array"``)."""
-    return render_mode if render_mode in RENDER_MODES else None
+    draw renders nothing, with a warning at the user's line, but ``"rgb_array"`` silently
+    (Stable-Baselines3's ``make_vec_env`` asks every env for it)."""
+    if render_mode in RENDER_MODES:
+        return render_mode
+    if render_mode is not None and render_mode != "rgb_array":
+        from mannrl_gym.envs import _warn
+        _warn(f"render_mode {render_mode!r} is not one this env draws: it draws "
+              f"{' or '.join(map(repr, RENDER_MODES))} (text frames, returned by render()); "
+              f"it renders nothing")
+    return None
 
 
 def can_render(render_mode: str | None) -> bool:

@@ -130,8 +130,16 @@ def test_vector_env_renders_one_line_per_slot():
 
 
 def test_a_render_mode_the_env_cannot_draw_renders_nothing():
-    env = gymnasium.make("MannRL-Logic-v0", render_mode="rgb_array", num_sequences=300)
-    assert env.unwrapped.render_mode is None  # SB3's make_vec_env asks for rgb_array
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # SB3's make_vec_env asks every env for rgb_array: silent
+        env = gymnasium.make("MannRL-Logic-v0", render_mode="rgb_array", num_sequences=300)
+    assert env.unwrapped.render_mode is None
+    with pytest.warns(UserWarning, match="render_mode 'human' is not one this env draws: it "
+                                         "draws 'ansi'") as caught:
+        env = gymnasium.make("MannRL-Logic-v0", render_mode="human", num_sequences=300)
+    assert env.unwrapped.render_mode is None
+    assert caught[0].filename == __file__  # the user's line, not the library's
 
 
 # --- agent=package.module:Class -------------------------------------------------------------
