@@ -29,6 +29,7 @@ list answer at once.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -132,15 +133,20 @@ def _compare(args: argparse.Namespace, extra: list[str]) -> int:
     if args.status:
         print(compare.status_markdown(compare.status(request), request.epochs))
         return 0
+    from mannrl_gym.sweeps.workers import MAX_WORKERS_PER_CORE
+    if args.jobs > MAX_WORKERS_PER_CORE * (os.cpu_count() or 1):
+        raise ConfigError(f"--jobs {args.jobs} is more than {MAX_WORKERS_PER_CORE} per core of "
+                          f"this machine ({os.cpu_count()} cores): each job is a process "
+                          f"training one run; one a core is the most that pays")
     made_out = not request.out.exists()
     try:
-        summary = compare.compare(request)
+        summary = compare.compare(request, jobs=args.jobs)
     except BaseException as stopped:
         if made_out and request.out.is_dir() and not any(request.out.iterdir()):
             request.out.rmdir()  # bad data, or Ctrl-C before a first checkpoint: nothing made
         if isinstance(stopped, KeyboardInterrupt):  # a run's trainer.Interrupted names it
             run_dir, epoch = getattr(stopped, "run_dir", None), getattr(stopped, "epoch", None)
-            where = ("interrupted" if run_dir is None else
+            where = (getattr(stopped, "where", None) or "interrupted" if run_dir is None else
                      f"interrupted at epoch {epoch} of {run_dir}" if run_dir.exists() else
                      f"interrupted at epoch {epoch} of {run_dir}, before its first checkpoint")
             raise KeyboardInterrupt(f"{where}; the same mannrl compare command again resumes "
@@ -362,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     compare = commands.add_parser(
         "compare", help="agents x seeds on one task: mean ± sd and paired differences",
         usage="mannrl compare [-h] --agents AGENTS [--task TASK | --config CONFIG] "
-              "[--seeds SEEDS] [--epochs EPOCHS] [--out OUT] [options] [key=value ...]",
+              "[--seeds SEEDS] [--epochs EPOCHS] [--out OUT] [--jobs N] [options] [key=value ...]",
         description="Train each agent on each seed (replicas in one process where the agent "
                     "allows), reuse finished runs under --out, print and write the table "
                     "(compare.md, compare.json) and figures (compare.png: each run's final figure; "
@@ -385,6 +391,9 @@ def main(argv: list[str] | None = None) -> int:
                          "share one folder's runs")
     compare.add_argument("--status", action="store_true", help="train nothing: say which "
                          "runs are finished, partial (epochs so far) or missing")
+    compare.add_argument("--jobs", type=_positive, default=1, help="runs trained at once, "
+                         "each in a process of its own (one core each; default 1: one after "
+                         "another, an agent's seeds as replicas where it allows)")
     vectors = commands.add_parser("vectors", help="POS: write the config's vectors_path from "
                                   "MiniLM (pip install 'mannrl-gym[vectors]')",
                                   description="Stand-in word vectors for a POS config: every "

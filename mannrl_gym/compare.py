@@ -219,35 +219,88 @@ def _train_together(config: Config, seeds: list[int], parent: Path) -> None:
     replicas_trainer.train_replicas(replicas(config, seeds, None), parent)
 
 
-def run_all(request: Request, configs: dict[str, Config],
-            say: Callable[[str], None] = tqdm.write) -> dict[str, int]:
-    """Train every (agent, seed) without a finished run; return how many runs each agent
-    trained now. One progress bar over all runs."""
+@dataclass(frozen=True)
+class Unit:
+    """What one process trains: ``seeds`` of ``label`` under ``out``, as replicas of one
+    run directory (``together``: ``<label>-s<a>-<b>/seed<s>``) or one run alone
+    (``<label>-s<seed>``)."""
+
+    label: str
+    seeds: tuple[int, ...]
+    config: Config
+    out: Path
+    together: bool
+
+    @property
+    def name(self) -> str:
+        if self.together:
+            return f"{self.label} seeds {self.seeds[0]}..{self.seeds[-1]} as replicas"
+        return f"{self.label} seed {self.seeds[0]}"
+
+    def train(self) -> None:
+        if self.together:
+            _train_together(self.config, list(self.seeds),
+                            self.out / f"{self.label}-s{self.seeds[0]}-{self.seeds[-1]}")
+        else:
+            _train_alone(_seeded(self.config, self.seeds[0]), self.out / f"{self.label}-s{self.seeds[0]}")
+
+
+def plan(label: str, seeds: list[int], config: Config, out: Path, jobs: int) -> list[Unit]:
+    """The units that train ``seeds`` (those without a finished run) of ``label``: a run
+    killed part-way is resumed where it lies (a replicated one with its own seeds, a single
+    one alone); the other seeds go together as replicas where the agent allows and ``jobs``
+    is 1 (replicas share one process), else each alone (``jobs`` > 1: one process a seed)."""
     from mannrl_gym.replicas import agents as replica_agents
+    from mannrl_gym.replicas import trainer as replicas_trainer
+    units, left = [], list(seeds)
+    for seed in seeds:
+        run_dir = started(out, label, seed)
+        if run_dir is None or seed not in left:
+            continue
+        parent = run_dir.parent
+        if run_dir.name == f"seed{seed}" and replicas_trainer.is_replicated_run(parent):
+            names = (yaml.safe_load((parent / replicas_trainer.INDEX).read_text())
+                     or {}).get("replicas") or []
+            together = tuple(s for s in left if f"seed{s}" in names)
+            if parent.name == f"{label}-s{together[0]}-{together[-1]}":
+                units.append(Unit(label, together, config, out, True))
+                left = [s for s in left if s not in together]
+        elif run_dir.name == f"{label}-s{seed}":
+            units.append(Unit(label, (seed,), config, out, False))
+            left.remove(seed)
+    if len(left) > 1 and jobs == 1 and replica_agents.replicable(config.agent):
+        return units + [Unit(label, tuple(left), config, out, True)]
+    return units + [Unit(label, (seed,), config, out, False) for seed in left]
+
+
+def run_all(request: Request, configs: dict[str, Config],
+            say: Callable[[str], None] = tqdm.write, jobs: int = 1) -> dict[str, int]:
+    """Train every (agent, seed) without a finished run, ``jobs`` processes at a time (1:
+    here, one after another); return how many runs each agent trained now. One progress bar
+    over all runs."""
     out = request.out
     todo = {a: [s for s in request.seeds if finished_run(out, a, s, configs[a]) is None]
             for a in request.agents}
+    units = [unit for agent, seeds in todo.items()
+             for unit in plan(agent, seeds, configs[agent], out, jobs)]
     total = len(request.agents) * len(request.seeds)
-    trained: dict[str, int] = {}
     with tqdm(total=total, desc="compare", unit="run", disable=None) as bar:
         bar.update(total - sum(len(s) for s in todo.values()))
-        for agent, seeds in todo.items():
-            trained[agent] = len(seeds)
-            if not seeds:
-                continue
-            tic = time.perf_counter()
-            if replica_agents.replicable(configs[agent].agent) and len(seeds) > 1:
-                bar.set_postfix_str(f"{agent} seeds {seeds[0]}..{seeds[-1]} as replicas")
-                _train_together(configs[agent], seeds,
-                                out / f"{agent}-s{seeds[0]}-{seeds[-1]}")
-                bar.update(len(seeds))
-            else:
-                for seed in seeds:
-                    bar.set_postfix_str(f"{agent} seed {seed}")
-                    _train_alone(_seeded(configs[agent], seed), out / f"{agent}-s{seed}")
-                    bar.update(1)
-            say(f"{agent}: {len(seeds)} run(s) trained in {time.perf_counter() - tic:.0f} s")
-    return trained
+
+        def done(unit: Unit, seconds: float) -> None:
+            bar.update(len(unit.seeds))
+            say(f"{unit.name}: trained in {seconds:.0f} s")
+
+        if jobs > 1 and len(units) > 1:
+            from mannrl_gym.compare_jobs import run_in_processes
+            run_in_processes(units, jobs, done, lambda text: bar.set_postfix_str(text))
+        else:
+            for unit in units:
+                bar.set_postfix_str(unit.name)
+                tic = time.perf_counter()
+                unit.train()
+                done(unit, time.perf_counter() - tic)
+    return {agent: len(seeds) for agent, seeds in todo.items()}
 
 
 def collect(request: Request, configs: dict[str, Config]) -> list[dict[str, Any]]:
@@ -373,14 +426,15 @@ def status_markdown(rows: list[dict[str, Any]], epochs: int) -> str:
     return "\n".join(lines)
 
 
-def compare(request: Request, say: Callable[[str], None] = tqdm.write) -> dict[str, Any]:
-    """Train what is missing, then write ``<name>.md``, ``<name>.json``, ``<name>.png`` and
+def compare(request: Request, say: Callable[[str], None] = tqdm.write, jobs: int = 1
+            ) -> dict[str, Any]:
+    """Train what is missing (``jobs`` processes at a time: ``run_all``), then write ``<name>.md``, ``<name>.json``, ``<name>.png`` and
     ``<name>-curves.png`` under ``request.out``; return the summary (``trained``: runs
     trained now, per agent; ``curves``: ``compare_figures.curves``)."""
     configs = configs_for(request)
     task = configs[request.agents[0]].task
     request.out.mkdir(parents=True, exist_ok=True)
-    trained = run_all(request, configs, say)
+    trained = run_all(request, configs, say, jobs)
     summary = summarise(request, task, collect(request, configs))
     summary["trained"] = trained
     out, name = request.out, request.name

@@ -301,3 +301,99 @@ def test_a_one_seed_table_gives_values_without_a_spread():
     text = compare.markdown(summary)
     assert "nan" not in text
     assert "| mannrl | 0.954 |" in text and "| mannrl - frozen_weights | +0.004 (1 / 0) |" in text
+
+
+def test_jobs_train_the_same_runs_side_by_side(tmp_path, capfd):
+    """--jobs 2: each (agent, seed) a run of its own, two processes at a time; the table is
+    the one a single process writes (it trains mannrl's and frozen_weights' seeds as replicas)."""
+    assert _compare(tmp_path / "one", "mannrl,frozen_weights", "0-1") == 0
+    assert _compare(tmp_path / "two", "mannrl,frozen_weights", "0-1", "--jobs", "2") == 0
+    out = capfd.readouterr().out  # the children write to the process's stdout itself
+    assert f"[mannrl seed 1] run: {tmp_path / 'two' / 'mannrl-s1'}" in out  # named lines
+    one, two = (json.loads((tmp_path / d / "compare.json").read_text())["runs"]
+                for d in ("one", "two"))
+    assert [Path(r["dir"]).relative_to(tmp_path / "two").as_posix() for r in two] == [
+        "mannrl-s0", "mannrl-s1", "frozen_weights-s0", "frozen_weights-s1"]
+    assert [Path(r["dir"]).parent.name for r in one] == ["mannrl-s0-1"] * 2 + [
+        "frozen_weights-s0-1"] * 2
+    strip = [[{k: v for k, v in r.items() if k != "dir"} for r in runs] for runs in (one, two)]
+    assert strip[0] == strip[1]
+
+
+def test_sigterm_stops_every_job_and_names_where_each_run_stood(tmp_path):
+    """`kill -TERM` of a --jobs 2 compare: each child stops with its checkpoint intact (exit
+    143, one line naming both runs), no child outlives it, and the next compare resumes the
+    runs where they lie (not as new replicas)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from mannrl_gym import compare
+    from mannrl_gym.config import load
+
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "mannrl_gym.cli", "compare", "--task", "logic", "--agents",
+               "mannrl", "--seeds", "0-1", "--epochs", "500", "--out", str(out), "--jobs", "2",
+               *TINY]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    runs = [out / "mannrl-s0", out / "mannrl-s1"]
+    deadline = time.monotonic() + 120
+    while (not all((run / "checkpoint.pt").exists() for run in runs)
+           and time.monotonic() < deadline):
+        time.sleep(0.2)
+    children = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
+                and _parent_pid(p) == process.pid]
+    assert len(children) >= 2  # the two jobs (and multiprocessing's resource tracker)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    lines = err.strip().splitlines()
+    assert process.returncode == 143 and "Traceback" not in err, err
+    assert all(f"of {run}" in lines[-1] for run in runs), err
+    assert lines[-1].startswith("interrupted at epoch ") and lines[-1].endswith(
+        "the same mannrl compare command again resumes what it had trained and finishes the table")
+    time.sleep(1)
+    assert not [pid for pid in children if Path(f"/proc/{pid}").exists()
+                and _state(pid) != "Z"], "a job outlived its compare"
+    config = load(compare.task_config("logic"), {"epochs": 500})
+    for jobs in (1, 2):  # resumed alone where they lie, however many jobs
+        units = compare.plan("mannrl", [0, 1], config, out, jobs)
+        assert [(u.seeds, u.together) for u in units] == [((0,), False), ((1,), False)]
+
+
+def _parent_pid(proc: Path) -> int | None:
+    try:
+        return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
+
+
+class _FailingUnit:
+    """A unit whose training fails as bad data would (``compare_jobs`` takes any object with
+    ``name``, ``seeds`` and ``train``)."""
+
+    name, seeds = "broken seed 0", (0,)
+
+    def train(self) -> None:
+        from mannrl_gym.errors import DataError
+        raise DataError("rows.jsonl:3: not valid JSON")
+
+
+def test_a_job_that_fails_raises_its_error_here():
+    from mannrl_gym.compare_jobs import run_in_processes
+    from mannrl_gym.errors import DataError
+
+    finished = []
+    with pytest.raises(DataError, match="rows.jsonl:3: not valid JSON"):
+        run_in_processes([_FailingUnit(), _FailingUnit()], 2, lambda u, s: finished.append(u),
+                         lambda text: None)
+    assert not finished

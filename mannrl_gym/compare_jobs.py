@@ -1,0 +1,165 @@
+"""``mannrl compare --jobs N``: its units of work (``compare.Unit``), N processes at a time.
+
+Each unit trains in a process of its own (started fresh, ``spawn``: agents by registry name
+or ``package.module:Class``), so N runs use N cores; its run directories are the ones a
+single process would write, and a unit killed part-way resumes from its last checkpoint the
+next time. A child dies with this process (SIGTERM from the kernel if this one is killed);
+Ctrl-C or SIGTERM here stop every child as the trainer stops on Ctrl-C (an intact
+checkpoint) and are raised again here. The first unit that fails stops the others and its
+error is raised here, user errors (``ConfigError``, ``DataError``) as themselves.
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from multiprocessing.connection import Connection, wait
+from dataclasses import dataclass
+from typing import Any, Callable, TextIO
+
+from mannrl_gym.errors import ConfigError, DataError
+
+STOP_GRACE_S = 30.0  # how long a stopped child may take to write its checkpoint, then SIGKILL
+
+
+def _stop_on_sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt("terminated")
+
+
+class _Labelled(io.TextIOBase):
+    """A text stream that starts each line written to ``stream`` with ``label``: the
+    lines of runs trained side by side, told apart."""
+
+    def __init__(self, stream: TextIO, label: str) -> None:
+        self.stream, self.label, self.at_line_start = stream, label, True
+
+    def write(self, text: str) -> int:
+        for piece in text.splitlines(keepends=True):
+            if self.at_line_start:
+                self.stream.write(self.label)
+            self.stream.write(piece)
+            self.at_line_start = piece.endswith("\n")
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What stopped a child's unit: the exception's class name and message; for a run
+    interrupted by Ctrl-C or SIGTERM, its run directory and epoch (``trainer.Interrupted``)."""
+
+    kind: str
+    message: str
+    interrupted: bool
+    run_dir: str | None = None
+    epoch: int | None = None
+
+    def where(self) -> str:
+        if self.run_dir is None:
+            return "interrupted"
+        return f"interrupted at epoch {self.epoch} of {self.run_dir}"
+
+
+class Stopped(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM here: every child stopped; ``where`` names where each run stood."""
+
+    def __init__(self, failures: list[Failure]) -> None:
+        self.failures = failures
+        places = [f.where() for f in failures if f.run_dir is not None]
+        self.where = ", ".join(places) if places else "interrupted"
+        super().__init__(self.where)
+
+
+def _work(unit, parent_pid: int, report: Connection) -> None:
+    """A child's body: train ``unit``; send None, or the ``Failure`` that stopped it."""
+    from mannrl_gym.sweeps.trial import die_with_parent
+
+    die_with_parent(parent_pid, signal.SIGTERM)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    sys.stdout = _Labelled(sys.stdout, f"[{unit.name}] ")
+    try:
+        unit.train()
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it
+        run_dir = getattr(exc, "run_dir", None)
+        report.send(Failure(type(exc).__name__, str(exc), isinstance(exc, KeyboardInterrupt),
+                            None if run_dir is None else str(run_dir), getattr(exc, "epoch", None)))
+    else:
+        report.send(None)
+    finally:
+        report.close()
+
+
+def _raise(unit, failure: Failure) -> None:
+    if failure.interrupted:
+        raise Stopped([failure])
+    for error in (ConfigError, DataError):
+        if failure.kind == error.__name__:
+            raise error(failure.message)
+    raise RuntimeError(f"{unit.name} failed: {failure.kind}: {failure.message}")
+
+
+def run_in_processes(units: list, jobs: int, done: Callable[[Any, float], None],
+                     show: Callable[[str], None]) -> None:
+    """Train ``units`` (``compare.Unit``), at most ``jobs`` at a time, each in a process of
+    its own; ``done(unit, seconds)`` as each finishes, ``show(text)`` with what runs now.
+    Ctrl-C or SIGTERM here: ``Stopped``, once every child has stopped."""
+    context = multiprocessing.get_context("spawn")
+    waiting = list(units)
+    running: dict[Connection, tuple[Any, Any, float]] = {}  # report -> (unit, process, start)
+    try:
+        while waiting or running:
+            while waiting and len(running) < jobs:
+                unit = waiting.pop(0)
+                receive, send = context.Pipe(duplex=False)
+                process = context.Process(target=_work, args=(unit, os.getpid(), send),
+                                          name=f"mannrl-compare: {unit.name}", daemon=False)
+                process.start()
+                send.close()
+                running[receive] = (unit, process, time.perf_counter())
+            show(", ".join(unit.name for unit, _, _ in running.values()))
+            for report in wait(list(running)):
+                unit, process, start = running.pop(report)
+                failure = _read(report, process)
+                if failure is not None:
+                    _raise(unit, failure)
+                done(unit, time.perf_counter() - start)
+    except KeyboardInterrupt as interrupt:  # here, or a child's (Ctrl-C reaches them all)
+        earlier = interrupt.failures if isinstance(interrupt, Stopped) else []
+        raise Stopped(earlier + _stop(running)) from None
+    finally:
+        _stop(running)
+
+
+def _read(report: Connection, process) -> Failure | None:
+    """A finished child's report (None: its unit trained), its process joined."""
+    try:
+        failure = report.recv()
+    except EOFError:  # died without a word (killed, out of memory)
+        process.join()
+        failure = Failure("died", f"exit code {process.exitcode}", False)
+    report.close()
+    process.join()
+    return failure
+
+
+def _stop(running: dict[Connection, tuple[Any, Any, float]]) -> list[Failure]:
+    """SIGTERM to every child still running (each stops as on Ctrl-C, its checkpoint
+    intact), SIGKILL to any that has not ended within ``STOP_GRACE_S``; their reports."""
+    for _, process, _ in running.values():
+        if process.is_alive():
+            process.terminate()
+    deadline = time.monotonic() + STOP_GRACE_S
+    failures = []
+    for report, (_, process, _) in list(running.items()):
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+        failures.append(_read(report, process))
+        del running[report]
+    return [failure for failure in failures if failure is not None]
