@@ -38,6 +38,9 @@ class AgentEntry:
     kind: Literal["memory_agent", "experiment"]
     summary: str  # one line, for ``docs/config.md`` and error messages
     reads_features: bool = True  # False: predicts from symbol ids alone (POS needs no vectors)
+    # the agent-specific config keys it reads (``specific_keys``: a key some agent declares;
+    # the others refuse a value other than its default); None: undeclared, any key
+    reads: tuple[str, ...] | None = None
 
     def load(self) -> Callable[..., Any]:
         """The factory the entry point names (imported now)."""
@@ -52,7 +55,8 @@ REGISTRY: dict[str, AgentEntry] = {}
 
 def register_agent(name: str, entry_point: str | Callable[..., Any], summary: str = "",
                    kind: Literal["memory_agent", "experiment"] = "memory_agent",
-                   reads_features: bool = True) -> AgentEntry:
+                   reads_features: bool = True, reads: tuple[str, ...] | None = None
+                   ) -> AgentEntry:
     """Make ``name`` a valid ``config.agent``; raise ValueError if another agent holds it.
     The same entry point again (the same string, or a class of the same module and qualified
     name, as a re-run notebook cell defines) replaces the entry."""
@@ -62,8 +66,19 @@ def register_agent(name: str, entry_point: str | Callable[..., Any], summary: st
                          f"{_qualified(entry_point)} under another name")
     if not callable(entry_point) and ":" not in entry_point:
         raise ValueError(f"entry_point must be 'module:attribute', got {entry_point!r}")
-    REGISTRY[name] = AgentEntry(name, entry_point, kind, summary, reads_features)
+    REGISTRY[name] = AgentEntry(name, entry_point, kind, summary, reads_features,
+                                None if reads is None else tuple(reads))
     return REGISTRY[name]
+
+
+def specific_keys() -> dict[str, list[str]]:
+    """Each config key that some registered agent declares it reads (``AgentEntry.reads``)
+    -> those agents, in registration order."""
+    readers: dict[str, list[str]] = {}
+    for name, agent in REGISTRY.items():
+        for key in agent.reads or ():
+            readers.setdefault(key, []).append(name)
+    return readers
 
 
 def _qualified(entry_point: str | Callable[..., Any]) -> str:
@@ -145,31 +160,36 @@ def memory_agent_names() -> list[str]:
 
 _AGENTS = "mannrl_gym.agents"
 _EXPERIMENTS = "mannrl_gym.experiments"
+_WINDOW = ("agent_window",)  # the agents that learn from the reward over a window of steps
 for _args in (
     ("mannrl", f"{_AGENTS}.mannrl_agent:MannRLAgent",
-     "the paper's memory-net, trained by Q-learning on A's loss"),
-    ("no_memory", f"{_AGENTS}.baselines:NoMemoryAgent", "always writes a zero memory"),
+     "the paper's memory-net, trained by Q-learning on A's loss", ()),
+    ("no_memory", f"{_AGENTS}.baselines:NoMemoryAgent", "always writes a zero memory", ()),
     ("frozen_memory", f"{_AGENTS}.baselines:FrozenMemoryAgent",
-     "the memory-net frozen at its initial weights and statistics"),
+     "the memory-net frozen at its initial weights and statistics", ()),
     ("frozen_weights", f"{_AGENTS}.baselines:FrozenWeightsAgent",
-     "initial weights; batch-norm statistics follow the memories on the paper's schedule"),
+     "initial weights; batch-norm statistics follow the memories on the paper's schedule", ()),
     ("es", f"{_AGENTS}.es_agent:EvolutionStrategiesAgent",
-     "evolution strategies on the memory-net's weights, from the reward alone"),
+     "evolution strategies on the memory-net's weights, from the reward alone",
+     _WINDOW + ("es_population", "es_sigma", "es_lr")),
     ("pg", f"{_AGENTS}.pg_agent:PolicyGradientAgent",
-     "Gaussian memory writes trained by clipped policy gradient on the reward"),
+     "Gaussian memory writes trained by clipped policy gradient on the reward",
+     _WINDOW + ("pg_sigma", "pg_lr", "pg_clip")),
     ("repaired", f"{_AGENTS}.repaired_agent:RepairedAgent",
      "the paper's TD update repaired as an actor-critic: target critic, detached bootstrap, "
-     "per-unit credit"),
+     "per-unit credit", _WINDOW + ("repaired_sigma", "repaired_actor_lr", "repaired_critic_lr",
+                                   "repaired_tau", "repaired_gamma", "repaired_explore_units")),
     ("reward_grad", f"{_AGENTS}.reward_grad_agent:RewardGradientAgent",
-     "f trained by the gradient of A's loss through the one write it made (no BPTT)"),
+     "f trained by the gradient of A's loss through the one write it made (no BPTT)",
+     _WINDOW + ("reward_grad_lr", "reward_grad_trace")),
 ):
-    register_agent(*_args)
+    register_agent(*_args[:3], reads=_args[3])
 register_agent("lstm", f"{_EXPERIMENTS}.lstm:LSTMExperiment",
                "an LSTM trained by backpropagation through time (no memory-net)",
-               kind="experiment")
+               kind="experiment", reads=())
 register_agent("most_frequent_tag", f"{_EXPERIMENTS}.most_frequent:MostFrequentTagExperiment",
                "each input symbol gets its most frequent training target", kind="experiment",
-               reads_features=False)
+               reads_features=False, reads=())
 register_agent("perfect_memory", f"{_EXPERIMENTS}.most_frequent:PerfectMemoryExperiment",
                "each full input history gets its most frequent training target (the ceiling)",
-               kind="experiment", reads_features=False)
+               kind="experiment", reads_features=False, reads=())

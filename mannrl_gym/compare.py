@@ -146,12 +146,24 @@ def configs_for(request: Request) -> dict[str, Config]:
     configs = {}
     for label in request.agents:
         agent = request.agent_of.get(label, label)
-        asked = {**request.overrides, **request.label_overrides.get(label, {}), "agent": agent}
+        asked = {**_read_by(agent, request.overrides), **request.label_overrides.get(label, {}),
+                 "agent": agent}
         keys = {**_defaults(load(request.config_path, asked)), **asked,
                 "epochs": request.epochs, "out_dir": str(request.out), "wandb_mode": "disabled",
                 "progress": False, "seed": request.seeds[0]}
         configs[label] = load(request.config_path, keys)
     return configs
+
+
+def _read_by(agent: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The command line's keys for every agent, less the agent-specific keys that ``agent``
+    declares it does not read (``agent_window=64`` goes to es and pg, not to the control);
+    a label's own (``LABEL.key=value``) are checked as given."""
+    entry = agent_registry.REGISTRY.get(agent)
+    if entry is None or entry.reads is None:
+        return overrides
+    unread = set(agent_registry.specific_keys()) - set(entry.reads)
+    return {key: value for key, value in overrides.items() if key not in unread}
 
 
 def _defaults(base: Config) -> dict[str, Any]:
@@ -242,7 +254,8 @@ class Unit:
             _train_together(self.config, list(self.seeds),
                             self.out / f"{self.label}-s{self.seeds[0]}-{self.seeds[-1]}")
         else:
-            _train_alone(_seeded(self.config, self.seeds[0]), self.out / f"{self.label}-s{self.seeds[0]}")
+            seed = self.seeds[0]
+            _train_alone(_seeded(self.config, seed), self.out / f"{self.label}-s{seed}")
 
 
 def plan(label: str, seeds: list[int], config: Config, out: Path, jobs: int) -> list[Unit]:

@@ -167,6 +167,7 @@ class Config:
                        f"{self.agent!r}{did_you_mean(self.agent, names)}")
         except ConfigError as exc:
             self._fail("agent", str(exc))
+        self._validate_agent_keys()
         if self.settle < 0:
             self._fail("settle", f"must be >= 0, got {self.settle}")
         if self.history < 2:
@@ -228,15 +229,27 @@ class Config:
         than its default: it would change nothing, silently."""
         for key, tasks in TASK_KEYS.items():
             value = getattr(self, key)
-            if self.task in tasks or value == TASK_KEY_DEFAULTS[key]:
+            if self.task in tasks or value == getattr(Config, key):
                 continue
-            quoted = [f"'{task}'" for task in tasks]
-            names = " or ".join(filter(None, [", ".join(quoted[:-1]), quoted[-1]]))
             counterpart = TASK_KEY_COUNTERPARTS.get(key)
             hint = (f"; task '{self.task}' reads '{counterpart}'"
                     if counterpart and self.task in TASK_KEYS[counterpart] else "")
-            self._fail(key, f"is only read when task is {names}, not '{self.task}' (it is "
-                       f"{value!r} here: remove it, or set task{hint})")
+            self._fail(key, f"is only read when task is {alternatives(tasks)}, not "
+                       f"'{self.task}' (it is {value!r} here: remove it, or set task{hint})")
+
+    def _validate_agent_keys(self) -> None:
+        """A key only other agents read (``agent_registry.specific_keys``) may not be given
+        a value other than its default; an agent that declares nothing (``reads`` None, e.g.
+        ``package.module:Class``) may be given any."""
+        agent = agent_registry.REGISTRY.get(self.agent)
+        if agent is None or agent.reads is None:
+            return
+        for key, readers in agent_registry.specific_keys().items():
+            value = getattr(self, key)
+            if key in agent.reads or value == getattr(Config, key):
+                continue
+            self._fail(key, f"is only read when agent is {alternatives(readers)}, not "
+                       f"'{self.agent}' (it is {value!r} here: remove it, or set agent)")
 
     def _validate_curriculum(self) -> None:
         if self.curriculum_every is None:
@@ -289,7 +302,6 @@ TASK_KEYS: dict[str, tuple[str, ...]] = {
     "holdout": ("logic", "jsonl"),
     "val_fraction": ("logic", "jsonl") + _SENTENCE_TASKS,
 }
-TASK_KEY_DEFAULTS = {key: getattr(Config, key) for key in TASK_KEYS}
 TASK_KEY_COUNTERPARTS = {"num_sequences": "num_sentences", "num_sentences": "num_sequences"}
 
 _HINTS = typing.get_type_hints(Config)
@@ -357,12 +369,16 @@ CHANGED_DEFAULTS = {  # key -> the default before it changed (issue 23)
 def as_saved(data: dict[str, Any]) -> dict[str, Any]:
     """A run's saved config (config.yaml, a checkpoint's) with the keys it lacks because it
     predates them set to what it ran with (``CHANGED_DEFAULTS``), so a resume reads the
-    same data, and the keys its task never read (``TASK_KEYS``: a run saved before they were
-    refused may hold any value there) at their defaults."""
+    same data, and the keys its task or agent never read (``TASK_KEYS``,
+    ``agent_registry.specific_keys``: a run saved before they were refused may hold any value
+    there) at their defaults."""
     saved = {**CHANGED_DEFAULTS, **data}
     task = saved.get("task", Config.task)
-    return {key: (TASK_KEY_DEFAULTS[key] if key in TASK_KEYS and task not in TASK_KEYS[key]
-                  else value) for key, value in saved.items()}
+    agent = agent_registry.REGISTRY.get(saved.get("agent", Config.agent))
+    unread = {key for key in agent_registry.specific_keys()
+              if agent is not None and agent.reads is not None and key not in agent.reads}
+    unread |= {key for key, tasks in TASK_KEYS.items() if task not in tasks}
+    return {key: getattr(Config, key) if key in unread else value for key, value in saved.items()}
 
 
 def without_removed_keys(data: dict[str, Any], source: str) -> dict[str, Any]:
@@ -391,6 +407,12 @@ def unknown_key_hint(key: str) -> str:
     if key in KEY_ALIASES:
         return f" (did you mean '{KEY_ALIASES[key]}'?)"
     return did_you_mean(key, KEYS)
+
+
+def alternatives(names: typing.Sequence[str]) -> str:
+    """``'a', 'b' or 'c'``."""
+    quoted = [f"'{name}'" for name in names]
+    return " or ".join(filter(None, [", ".join(quoted[:-1]), quoted[-1]]))
 
 
 def did_you_mean(value: Any, choices) -> str:

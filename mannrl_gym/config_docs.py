@@ -201,8 +201,10 @@ def render() -> str:
              "unknown key, a wrong type or an impossible value stops with the file and the key "
              "(another library's name for a key, such as `learning_rate`, names ours). A key "
              "that the task never reads (those whose meaning below starts with the tasks that "
-             "read them, such as `num_sentences` on Logic) must keep its default: another "
-             "value would change nothing, so it stops with the tasks that read it. A key "
+             "read them, such as `num_sentences` on Logic), or that only other agents read "
+             "(`agent_window`, `es_*`, `pg_*`, `repaired_*`, `reward_grad_*` below), must keep "
+             "its default: another value would change nothing, so it stops with the tasks or "
+             "agents that read it. A key "
              "given twice in a file is an error; on the command line the last value wins, as "
              "with argparse."]
     for section, docs in SECTIONS.items():

@@ -397,3 +397,22 @@ def test_a_job_that_fails_raises_its_error_here():
         run_in_processes([_FailingUnit(), _FailingUnit()], 2, lambda u, s: finished.append(u),
                          lambda text: None)
     assert not finished
+
+
+def test_a_key_for_every_agent_goes_to_the_agents_that_read_it():
+    """`--agents pg,frozen_weights agent_window=64`: pg's window, the control untouched (it
+    would refuse a key it never reads); one label's own key is checked as given."""
+    from mannrl_gym import compare
+    from mannrl_gym.config import ConfigError
+
+    def request(overrides, own=None):
+        return compare.Request(compare.task_config("logic"), ["pg", "frozen_weights"], [0],
+                               Path("unused"), 1, "frozen_weights", overrides,
+                               label_overrides=own or {})
+
+    configs = compare.configs_for(request({"agent_window": 64, "pg_sigma": 0.5, "lr": 3e-4}))
+    assert (configs["pg"].agent_window, configs["pg"].pg_sigma, configs["pg"].lr) == (64, 0.5, 3e-4)
+    fw = configs["frozen_weights"]
+    assert (fw.agent_window, fw.pg_sigma, fw.lr) == (128, 0.2, 3e-4)
+    with pytest.raises(ConfigError, match="'agent_window' is only read when agent is"):
+        compare.configs_for(request({}, {"frozen_weights": {"agent_window": 64}}))

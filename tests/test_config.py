@@ -99,3 +99,24 @@ def test_a_task_key_at_its_default_passes_and_saved_runs_still_load(tmp_path):
     assert (config.num_sentences, config.tag_column) == (Config.num_sentences, Config.tag_column)
     sentence = {**saved, "task": "sentence", "data_path": "a.txt"}
     assert from_mapping(as_saved(sentence)).num_sentences == 3  # read by its task: kept
+
+
+def test_a_key_only_other_agents_read_is_refused_and_declared_agents_pass(tmp_path):
+    from mannrl_gym import agent_registry
+    from mannrl_gym.config import as_saved
+    with pytest.raises(ConfigError, match=r"key 'es_sigma' is only read when agent is 'es', "
+                                          r"not 'mannrl' \(it is 0.05 here"):
+        from_mapping({"es_sigma": 0.05})
+    with pytest.raises(ConfigError, match="'agent_window' is only read when agent is 'es', "
+                                          "'pg', 'repaired' or 'reward_grad', not 'lstm'"):
+        from_mapping({"agent": "lstm", "agent_window": 64})
+    assert from_mapping({"agent": "pg", "agent_window": 64, "pg_sigma": 0.5}).pg_sigma == 0.5
+    # an agent that declares nothing (a user's, or package.module:Class) may be given any key
+    agent_registry.register_agent("undeclared_test_agent", "agents.baselines:NoMemoryAgent")
+    try:
+        assert from_mapping({"agent": "undeclared_test_agent", "es_sigma": 0.05}).es_sigma == 0.05
+    finally:
+        del agent_registry.REGISTRY["undeclared_test_agent"]
+    # a run saved before such keys were refused loads, the key at its default
+    saved = from_mapping(as_saved({**Config().to_dict(), "repaired_tau": 0.5}))
+    assert saved.repaired_tau == Config.repaired_tau
