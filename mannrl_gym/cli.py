@@ -266,14 +266,15 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _count(text: str) -> int:
-    """argparse type: a whole number >= 0."""
+def _count(text: str, least: int = 0) -> int:
+    """argparse type: a whole number >= ``least``."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+        raise argparse.ArgumentTypeError(f"expected a whole number >= {least}, got "
+                                         f"{text!r}") from None
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be >= {least}, got {value}")
     return value
 
 
@@ -286,10 +287,7 @@ def _file_stem(text: str) -> str:
 
 def _positive(text: str) -> int:
     """argparse type: a whole number >= 1."""
-    value = _count(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+    return _count(text, least=1)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -197,6 +197,21 @@ def test_bad_input_is_one_line(tmp_path, capsys, agents, seeds, words):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("jobs, says", [
+    ("0", "argument --jobs: must be >= 1, got 0"),
+    ("two", "argument --jobs: expected a whole number >= 1, got 'two'"),
+    ("100000", "--jobs 100000 is more than 8 per core of this machine"),
+])
+def test_bad_jobs_are_one_line_before_anything_is_made(tmp_path, capsys, jobs, says):
+    out = tmp_path / "out"
+    try:
+        code = _compare(out, "mannrl", "0-1", "--jobs", jobs)
+    except SystemExit as exit_:  # argparse's own errors
+        code = exit_.code
+    assert code == 2 and says in capsys.readouterr().err
+    assert not out.exists()
+
+
 class RecallFirst:
     """Writes the input's first M features into memory: one step of recall, learns nothing."""
 
