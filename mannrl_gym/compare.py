@@ -242,6 +242,7 @@ class Unit:
     config: Config
     out: Path
     together: bool
+    resuming: bool = False  # a run killed part-way, picked up from its last checkpoint
 
     @property
     def name(self) -> str:
@@ -276,26 +277,32 @@ def plan(label: str, seeds: list[int], config: Config, out: Path, jobs: int) -> 
                      or {}).get("replicas") or []
             together = tuple(s for s in left if f"seed{s}" in names)
             if parent.name == f"{label}-s{together[0]}-{together[-1]}":
-                units.append(Unit(label, together, config, out, True))
+                units.append(Unit(label, together, config, out, True, resuming=True))
                 left = [s for s in left if s not in together]
         elif run_dir.name == f"{label}-s{seed}":
-            units.append(Unit(label, (seed,), config, out, False))
+            units.append(Unit(label, (seed,), config, out, False, resuming=True))
             left.remove(seed)
     if len(left) > 1 and jobs == 1 and replica_agents.replicable(config.agent):
         return units + [Unit(label, tuple(left), config, out, True)]
     return units + [Unit(label, (seed,), config, out, False) for seed in left]
 
 
+def in_order(units: list[Unit]) -> list[Unit]:
+    """The runs killed part-way first, then seed by seed across the agents (each seed's
+    agents in ``--agents``' order): a long table's paired rows fill in as it grows."""
+    return sorted(units, key=lambda unit: (not unit.resuming, unit.seeds[0]))
+
+
 def run_all(request: Request, configs: dict[str, Config],
             say: Callable[[str], None] = tqdm.write, jobs: int = 1) -> dict[str, int]:
     """Train every (agent, seed) without a finished run, ``jobs`` processes at a time (1:
-    here, one after another); return how many runs each agent trained now. One progress bar
-    over all runs."""
+    here, one after another): the runs killed part-way first, then seed by seed across the
+    agents. Return how many runs each agent trained now. One progress bar over all runs."""
     out = request.out
     todo = {a: [s for s in request.seeds if finished_run(out, a, s, configs[a]) is None]
             for a in request.agents}
-    units = [unit for agent, seeds in todo.items()
-             for unit in plan(agent, seeds, configs[agent], out, jobs)]
+    units = in_order([unit for agent, seeds in todo.items()
+                      for unit in plan(agent, seeds, configs[agent], out, jobs)])
     total = len(request.agents) * len(request.seeds)
     with tqdm(total=total, desc="compare", unit="run", disable=None) as bar:
         bar.update(total - sum(len(s) for s in todo.values()))

@@ -374,8 +374,14 @@ def test_sigterm_stops_every_job_and_names_where_each_run_stood(tmp_path):
                 and _state(pid) != "Z"], "a job outlived its compare"
     config = load(compare.task_config("logic"), {"epochs": 500})
     for jobs in (1, 2):  # resumed alone where they lie, however many jobs
-        units = compare.plan("mannrl", [0, 1], config, out, jobs)
-        assert [(u.seeds, u.together) for u in units] == [((0,), False), ((1,), False)]
+        units = compare.plan("mannrl", [0, 1, 2], config, out, jobs)
+        assert [(u.seeds, u.together, u.resuming) for u in units] == [
+            ((0,), False, True), ((1,), False, True), ((2,), False, False)]
+    # the next command: the killed runs first, then seed by seed across the agents
+    fresh = compare.plan("frozen_weights", [0, 1, 2], config, out, 2)
+    assert [u.name for u in compare.in_order(units + fresh)] == [
+        "mannrl seed 0", "mannrl seed 1", "frozen_weights seed 0", "frozen_weights seed 1",
+        "mannrl seed 2", "frozen_weights seed 2"]
 
 
 def _parent_pid(proc: Path) -> int | None:
