@@ -116,6 +116,9 @@ def _train_replicas(args: argparse.Namespace, overrides: dict) -> int:
     return 0
 
 
+EX_TEMPFAIL = 75  # sysexits.h: try again later (a compare whose table waits for other runs)
+
+
 def _compare(args: argparse.Namespace, extra: list[str]) -> int:
     from mannrl_gym import compare
     from mannrl_gym.replicas.spec import parse_seeds
@@ -141,6 +144,9 @@ def _compare(args: argparse.Namespace, extra: list[str]) -> int:
     made_out = not request.out.exists()
     try:
         summary = compare.compare(request, jobs=args.jobs)
+    except compare.TableWaits as waits:  # not an error: the other process finishes them
+        print(f"mannrl compare: {waits}", file=sys.stderr)
+        return EX_TEMPFAIL
     except BaseException as stopped:
         if made_out and request.out.is_dir() and not any(request.out.iterdir()):
             request.out.rmdir()  # bad data, or Ctrl-C before a first checkpoint: nothing made

@@ -250,6 +250,18 @@ class Unit:
             return f"{self.label} seeds {self.seeds[0]}..{self.seeds[-1]} as replicas"
         return f"{self.label} seed {self.seeds[0]}"
 
+    @property
+    def run_dirs(self) -> list[Path]:
+        if self.together:
+            parent = self.out / f"{self.label}-s{self.seeds[0]}-{self.seeds[-1]}"
+            return [parent / f"seed{seed}" for seed in self.seeds]
+        return [self.out / f"{self.label}-s{self.seeds[0]}"]
+
+    def in_use(self) -> bool:
+        """Whether another process trains one of its runs now (``rundir.in_use``)."""
+        from mannrl_gym.rundir import in_use
+        return any(in_use(run_dir) for run_dir in self.run_dirs)
+
     def train(self) -> None:
         if self.together:
             _train_together(self.config, list(self.seeds),
@@ -293,16 +305,35 @@ def in_order(units: list[Unit]) -> list[Unit]:
     return sorted(units, key=lambda unit: (not unit.resuming, unit.seeds[0]))
 
 
+class TableWaits(Exception):
+    """The table needs runs that another process trains now: this command trained the rest."""
+
+    def __init__(self, busy: list[Unit], trained: int) -> None:
+        dirs = ", ".join(str(run_dir) for unit in busy for run_dir in unit.run_dirs)
+        super().__init__(f"{trained} run(s) trained now; the table waits for "
+                         f"{sum(len(unit.seeds) for unit in busy)} run(s) that another process "
+                         f"trains ({dirs}): run the same command again once they are done "
+                         f"(--status says where they stand)")
+        self.busy, self.trained = busy, trained
+
+
 def run_all(request: Request, configs: dict[str, Config],
             say: Callable[[str], None] = tqdm.write, jobs: int = 1) -> dict[str, int]:
     """Train every (agent, seed) without a finished run, ``jobs`` processes at a time (1:
     here, one after another): the runs killed part-way first, then seed by seed across the
-    agents. Return how many runs each agent trained now. One progress bar over all runs."""
+    agents. Runs that another process trains now (another `mannrl compare` on the same
+    ``out``, say) are left to it: ``TableWaits`` once the others are trained, unless they
+    have finished by then. Return how many runs each agent trained now. One progress bar
+    over all runs."""
     out = request.out
     todo = {a: [s for s in request.seeds if finished_run(out, a, s, configs[a]) is None]
             for a in request.agents}
     units = in_order([unit for agent, seeds in todo.items()
                       for unit in plan(agent, seeds, configs[agent], out, jobs)])
+    busy = [unit for unit in units if unit.in_use()]
+    units = [unit for unit in units if unit not in busy]
+    for unit in busy:
+        say(f"{unit.name}: another process trains it now; left to it")
     total = len(request.agents) * len(request.seeds)
     with tqdm(total=total, desc="compare", unit="run", disable=None) as bar:
         bar.update(total - sum(len(s) for s in todo.values()))
@@ -320,7 +351,15 @@ def run_all(request: Request, configs: dict[str, Config],
                 tic = time.perf_counter()
                 unit.train()
                 done(unit, time.perf_counter() - tic)
-    return {agent: len(seeds) for agent, seeds in todo.items()}
+    trained = {agent: len(seeds) for agent, seeds in todo.items()}
+    for unit in busy:
+        trained[unit.label] -= len(unit.seeds)
+    waiting = [unit for unit in busy
+               if any(finished_run(out, unit.label, s, configs[unit.label]) is None
+                      for s in unit.seeds)]
+    if waiting:
+        raise TableWaits(waiting, sum(trained.values()))
+    return trained
 
 
 def collect(request: Request, configs: dict[str, Config]) -> list[dict[str, Any]]:
@@ -395,10 +434,12 @@ def _diff(stats: dict[str, Any]) -> str:
 
 def status(request: Request) -> list[dict[str, Any]]:
     """Where each (agent, seed) stands, training nothing: one row each with ``state``
-    (finished, partial or missing), ``epochs`` (its last epoch so far, of ``request.epochs``),
+    (finished; training: another process holds it now; partial: killed part-way; missing),
+    ``epochs`` (its last epoch so far, of ``request.epochs``),
     ``dir``, the task's first metric at its last evaluation (None before one) and
     ``changed``: how the run's config differs from the one asked for now (empty when it
     does not; such a run is reported, where training would stop at it)."""
+    from mannrl_gym.rundir import in_use
     configs = configs_for(request)
     for config in configs.values():  # a file not there: the error training would give
         check_files(config)
@@ -409,8 +450,10 @@ def status(request: Request) -> list[dict[str, Any]]:
             done = finished(request.out, agent, seed)
             run_dir = done or started(request.out, agent, seed)
             changed = _differences(run_dir, _seeded(configs[agent], seed)) if run_dir else []
+            state = ("finished" if done else "missing" if not run_dir
+                     else "training" if in_use(run_dir) else "partial")
             row = {"agent": agent, "seed": seed, "dir": str(run_dir) if run_dir else None,
-                   "state": "finished" if done else "partial" if run_dir else "missing",
+                   "state": state,
                    "epochs": 0, "metric": title, "value": None, "changed": changed}
             if run_dir is not None:  # a run killed mid-write: its torn last line skipped
                 metrics = checkpoint.MetricsLog(run_dir / "metrics.jsonl").read()
@@ -434,7 +477,10 @@ def status_markdown(rows: list[dict[str, Any]], epochs: int) -> str:
     other = [row for row in rows if row["changed"]]
     done = sum(row["state"] == "finished" and not row["changed"] for row in rows)
     partial = sum(row["state"] == "partial" and not row["changed"] for row in rows)
-    counts = f"{done} of {len(rows)} runs finished, {partial} partial"
+    training = sum(row["state"] == "training" and not row["changed"] for row in rows)
+    counts = ", ".join([f"{done} of {len(rows)} runs finished"]
+                       + [f"{training} training in another process"] * bool(training)
+                       + [f"{partial} partial"])
     if not other:
         lines.append(f"\n{counts} (the same command without --status resumes the partial ones "
                      f"and trains the missing ones)")

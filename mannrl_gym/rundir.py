@@ -83,6 +83,22 @@ def check_creatable(run_dir: Path, source: str) -> None:
             return
 
 
+def in_use(run_dir: Path) -> bool:
+    """Whether another process holds ``run_dir`` (``claim``) now: a run in training. A
+    directory that is not there is not in use."""
+    try:
+        handle = os.open(run_dir, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)  # fails while a claim holds it
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(handle)  # the probe's own lock goes with it
+
+
 @contextmanager
 def claim(run_dir: Path, new_run: bool, source: str) -> Iterator[Path]:
     """Hold ``run_dir`` exclusively until the block ends.

@@ -437,3 +437,39 @@ def test_a_key_for_every_agent_goes_to_the_agents_that_read_it():
     assert (fw.agent_window, fw.pg_sigma, fw.lr) == (128, 0.2, 3e-4)
     with pytest.raises(ConfigError, match="'agent_window' is only read when agent is"):
         compare.configs_for(request({}, {"frozen_weights": {"agent_window": 64}}))
+
+
+def test_a_run_another_process_trains_is_left_to_it(tmp_path, capsys):
+    """Two compares on one --out (two terminals, one core each): the second trains the
+    runs the first does not hold, says which it left, and waits for them (exit 75, no
+    table); --status shows them as training."""
+    import fcntl
+    import os
+
+    import shutil
+
+    assert _compare(tmp_path / "before", "mannrl", "0") == 0
+    out = tmp_path / "out"
+    held = out / "mannrl-s0"  # a run in its first epoch: its config and no summary yet
+    held.mkdir(parents=True)
+    shutil.copy(tmp_path / "before" / "mannrl-s0" / "config.yaml", held)
+    (held / "metrics.jsonl").write_text('{"epoch": 1}\n')
+    capsys.readouterr()
+    handle = os.open(held, os.O_RDONLY)
+    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as `mannrl train` claims its run
+    try:
+        assert _compare(out, "mannrl,frozen_weights", "0", "--status") == 0
+        said = capsys.readouterr().out
+        assert f"| mannrl | 0 | training | 1 |" in said
+        assert "0 of 2 runs finished, 1 training in another process, 0 partial" in said
+        assert _compare(out, "mannrl,frozen_weights", "0") == 75
+        captured = capsys.readouterr()
+        assert "mannrl seed 0: another process trains it now; left to it" in captured.out
+        assert captured.err.strip().splitlines()[-1] == (
+            f"mannrl compare: 1 run(s) trained now; the table waits for 1 run(s) that another "
+            f"process trains ({held}): run the same command again once they are done (--status "
+            f"says where they stand)")
+        assert (out / "frozen_weights-s0" / "summary.json").exists()
+        assert not (out / "compare.md").exists() and not (held / "checkpoint.pt").exists()
+    finally:
+        os.close(handle)
