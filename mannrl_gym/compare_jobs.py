@@ -17,13 +17,21 @@ import os
 import signal
 import sys
 import time
-from multiprocessing.connection import Connection, wait
 from dataclasses import dataclass
-from typing import Any, Callable, TextIO
+from multiprocessing.connection import Connection, wait
+from typing import Any, Callable, Protocol, TextIO
 
 from mannrl_gym.errors import ConfigError, DataError
 
 STOP_GRACE_S = 30.0  # how long a stopped child may take to write its checkpoint, then SIGKILL
+
+
+class TrainingUnit(Protocol):
+    """What one child process trains (``compare.Unit``); picklable, its class importable."""
+
+    name: str  # e.g. "mannrl seed 1": the child's lines start with it
+
+    def train(self) -> None: ...
 
 
 def _stop_on_sigterm(signum: int, frame: Any) -> None:
@@ -76,7 +84,7 @@ class Stopped(KeyboardInterrupt):
         super().__init__(self.where)
 
 
-def _work(unit, parent_pid: int, report: Connection) -> None:
+def _work(unit: TrainingUnit, parent_pid: int, report: Connection) -> None:
     """A child's body: train ``unit``; send None, or the ``Failure`` that stopped it."""
     from mannrl_gym.sweeps.trial import die_with_parent
 
@@ -88,14 +96,15 @@ def _work(unit, parent_pid: int, report: Connection) -> None:
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it
         run_dir = getattr(exc, "run_dir", None)
         report.send(Failure(type(exc).__name__, str(exc), isinstance(exc, KeyboardInterrupt),
-                            None if run_dir is None else str(run_dir), getattr(exc, "epoch", None)))
+                            None if run_dir is None else str(run_dir),
+                            getattr(exc, "epoch", None)))
     else:
         report.send(None)
     finally:
         report.close()
 
 
-def _raise(unit, failure: Failure) -> None:
+def _raise(unit: TrainingUnit, failure: Failure) -> None:
     if failure.interrupted:
         raise Stopped([failure])
     for error in (ConfigError, DataError):
@@ -104,14 +113,15 @@ def _raise(unit, failure: Failure) -> None:
     raise RuntimeError(f"{unit.name} failed: {failure.kind}: {failure.message}")
 
 
-def run_in_processes(units: list, jobs: int, done: Callable[[Any, float], None],
-                     show: Callable[[str], None]) -> None:
-    """Train ``units`` (``compare.Unit``), at most ``jobs`` at a time, each in a process of
+def run_in_processes(units: list[TrainingUnit], jobs: int,
+                     done: Callable[[Any, float], None], show: Callable[[str], None]) -> None:
+    """Train ``units``, at most ``jobs`` at a time, each in a process of
     its own; ``done(unit, seconds)`` as each finishes, ``show(text)`` with what runs now.
     Ctrl-C or SIGTERM here: ``Stopped``, once every child has stopped."""
     context = multiprocessing.get_context("spawn")
     waiting = list(units)
-    running: dict[Connection, tuple[Any, Any, float]] = {}  # report -> (unit, process, start)
+    # a child's report pipe -> (its unit, its process, when it started)
+    running: dict[Connection, tuple[TrainingUnit, Any, float]] = {}
     try:
         while waiting or running:
             while waiting and len(running) < jobs:
@@ -148,7 +158,7 @@ def _read(report: Connection, process) -> Failure | None:
     return failure
 
 
-def _stop(running: dict[Connection, tuple[Any, Any, float]]) -> list[Failure]:
+def _stop(running: dict[Connection, tuple[TrainingUnit, Any, float]]) -> list[Failure]:
     """SIGTERM to every child still running (each stops as on Ctrl-C, its checkpoint
     intact), SIGKILL to any that has not ended within ``STOP_GRACE_S``; their reports."""
     for _, process, _ in running.values():
