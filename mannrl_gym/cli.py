@@ -394,8 +394,10 @@ def main(argv: list[str] | None = None) -> int:
                          "tables and figure in --out (default compare): several tables can "
                          "share one folder's runs")
     compare.add_argument("--status", action="store_true", help="train nothing: say which "
-                         "runs are finished, partial (epochs so far) or missing")
-    compare.add_argument("--jobs", type=_positive, default=1, help="runs trained at once, "
+                         "runs are finished, training (in another process), partial (epochs "
+                         "so far) or missing")
+    compare.add_argument("--jobs", type=_positive, default=1, metavar="N",
+                         help="runs trained at once, "
                          "each in a process of its own (one core each; default 1: one after "
                          "another, an agent's seeds as replicas where it allows)")
     vectors = commands.add_parser("vectors", help="POS: write the config's vectors_path from "

@@ -85,7 +85,9 @@ def check_creatable(run_dir: Path, source: str) -> None:
 
 def in_use(run_dir: Path) -> bool:
     """Whether another process holds ``run_dir`` (``claim``) now: a run in training. A
-    directory that is not there is not in use."""
+    directory that is not there is not in use. The probe holds a shared lock for an instant:
+    a claim made in that very instant fails as if the run were in use (one line, nothing
+    written; the same command again goes on)."""
     try:
         handle = os.open(run_dir, os.O_RDONLY)
     except OSError:
