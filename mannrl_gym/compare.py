@@ -243,6 +243,9 @@ class Unit:
     out: Path
     together: bool
     resuming: bool = False  # a run killed part-way, picked up from its last checkpoint
+    # the agent's registry entry, for a process of its own (--jobs): one registered at run
+    # time (``register_agent`` in the user's script) is registered there too
+    agent: agent_registry.AgentEntry | None = None
 
     @property
     def name(self) -> str:
@@ -263,6 +266,8 @@ class Unit:
         return any(in_use(run_dir) for run_dir in self.run_dirs)
 
     def train(self) -> None:
+        if self.agent is not None and self.agent.name not in agent_registry.REGISTRY:
+            agent_registry.REGISTRY[self.agent.name] = self.agent
         if self.together:
             _train_together(self.config, list(self.seeds),
                             self.out / f"{self.label}-s{self.seeds[0]}-{self.seeds[-1]}")
@@ -278,6 +283,7 @@ def plan(label: str, seeds: list[int], config: Config, out: Path, jobs: int) -> 
     is 1 (replicas share one process), else each alone (``jobs`` > 1: one process a seed)."""
     from mannrl_gym.replicas import agents as replica_agents
     from mannrl_gym.replicas import trainer as replicas_trainer
+    entry = agent_registry.REGISTRY.get(config.agent)
     units, left = [], list(seeds)
     for seed in seeds:
         run_dir = started(out, label, seed)
@@ -289,14 +295,14 @@ def plan(label: str, seeds: list[int], config: Config, out: Path, jobs: int) -> 
                      or {}).get("replicas") or []
             together = tuple(s for s in left if f"seed{s}" in names)
             if parent.name == f"{label}-s{together[0]}-{together[-1]}":
-                units.append(Unit(label, together, config, out, True, resuming=True))
+                units.append(Unit(label, together, config, out, True, True, entry))
                 left = [s for s in left if s not in together]
         elif run_dir.name == f"{label}-s{seed}":
-            units.append(Unit(label, (seed,), config, out, False, resuming=True))
+            units.append(Unit(label, (seed,), config, out, False, True, entry))
             left.remove(seed)
     if len(left) > 1 and jobs == 1 and replica_agents.replicable(config.agent):
-        return units + [Unit(label, tuple(left), config, out, True)]
-    return units + [Unit(label, (seed,), config, out, False) for seed in left]
+        return units + [Unit(label, tuple(left), config, out, True, agent=entry)]
+    return units + [Unit(label, (seed,), config, out, False, agent=entry) for seed in left]
 
 
 def in_order(units: list[Unit]) -> list[Unit]:

@@ -1,7 +1,7 @@
 """``mannrl compare --jobs N``: its units of work (``compare.Unit``), N processes at a time.
 
-Each unit trains in a process of its own (started fresh, ``spawn``: agents by registry name
-or ``package.module:Class``), so N runs use N cores; its run directories are the ones a
+Each unit trains in a process of its own (started fresh, ``spawn``; a unit carries what it
+needs, such as an agent registered at run time), so N runs use N cores; its run directories are the ones a
 single process would write, and a unit killed part-way resumes from its last checkpoint the
 next time. A child dies with this process (SIGTERM from the kernel if this one is killed);
 Ctrl-C or SIGTERM here stop every child as the trainer stops on Ctrl-C (an intact

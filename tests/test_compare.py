@@ -239,18 +239,19 @@ class RecallFirst:
         pass
 
 
-def test_a_registered_agent_and_labels(tmp_path, capsys):
+@pytest.mark.parametrize("jobs", ["1", "2"])  # 2: each run in a new process, told the agent
+def test_a_registered_agent_and_labels(tmp_path, capsys, jobs):
     agent_registry.register_agent("recall_first_test", RecallFirst, "test agent")
     try:
         code = _compare(tmp_path, "recall_first_test,zero=no_memory", "0-1",
-                        "--control", "zero", "zero.lr=0.001", "--name", "mine")
+                        "--control", "zero", "zero.lr=0.001", "--name", "mine", "--jobs", jobs)
     finally:
         agent_registry.REGISTRY.pop("recall_first_test")
     assert code == 0
     summary = json.loads((tmp_path / "mine.json").read_text())
     assert set(summary["paired"]) == {"recall_first_test"}
     assert (tmp_path / "mine.md").exists() and not (tmp_path / "compare.md").exists()
-    zero = yaml_config(tmp_path / "zero-s0-1" / "seed0")
+    zero = yaml_config(tmp_path / ("zero-s0-1/seed0" if jobs == "1" else "zero-s0"))
     assert zero["agent"] == "no_memory" and zero["lr"] == 0.001
     assert yaml_config(tmp_path / "recall_first_test-s1")["lr"] == 0.0001
 
