@@ -52,10 +52,31 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
+# keys a resume may change that change nothing computed, or only how long it runs
+UNPLOTTED_CHANGES = ("epochs", "max_minutes", "num_threads", "eval_every", "progress",
+                     "wandb_mode", "wandb_project", "out_dir", "run_name")
+
+
+def resumed_changes(run_dir: Path) -> list[str]:
+    """What a run's resumes changed that changes what it computes (``resumes.jsonl``; a
+    resume that only extends the run is left out): ``lr 0.0001→0.0003 at epoch 200``, one
+    per key and resume. Its config.yaml holds only the last values."""
+    said = []
+    for resume in checkpoint.MetricsLog(run_dir / "resumes.jsonl").read():
+        for key, change in (resume.get("changed") or {}).items():
+            if key not in UNPLOTTED_CHANGES and isinstance(change, dict):
+                said.append(f"{key} {_short(change.get('from'))}→{_short(change.get('to'))} "
+                            f"at epoch {resume.get('at_epoch')}")
+    return said
+
+
 def _labels(run_dirs: list[Path], configs: list[dict]) -> list[str]:
-    """One legend label per run; runs whose labels would collide also show their directory."""
+    """One legend label per run (and what its resumes changed); runs whose labels would
+    collide also show their directory."""
     labels = [_label(config, configs) for config in configs]
-    return [f"{label} ({run_dir.name})" if labels.count(label) > 1 else label
+    labels = [f"{label} ({run_dir.name})" if labels.count(label) > 1 else label
+              for label, run_dir in zip(labels, run_dirs)]
+    return ["; ".join([label, *resumed_changes(run_dir)])
             for label, run_dir in zip(labels, run_dirs)]
 
 

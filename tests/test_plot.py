@@ -83,3 +83,16 @@ def test_runs_that_differ_only_in_seed_or_name_get_distinct_legend_labels(tmp_pa
     labels = [line.get_label() for line in curves_figure(runs).axes[0].get_lines()]
     assert len(labels) == len(set(labels)) == 3, labels
     assert "seed=0" in labels[0] and "again" in labels[2]
+
+
+def test_a_key_a_resume_changed_is_in_the_legend(tmp_path):
+    """config.yaml holds the last lr only: the label says what the resume changed, and when
+    (a resume that only adds epochs is not mentioned)."""
+    from mannrl_gym.plotting import curves_figure
+    from mannrl_gym.trainer import resume_config
+
+    run = train(small_config(out_dir=str(tmp_path), run_name="r", epochs=1))
+    for more in ({"epochs": 2}, {"epochs": 3, "lr": 3e-4}):
+        train(resume_config(run, more), run_dir=run, resume=True)
+    label = curves_figure([run]).axes[0].get_lines()[0].get_label()
+    assert label == "mannrl; lr 0.0001→0.0003 at epoch 2", label
