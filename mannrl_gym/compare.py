@@ -488,8 +488,9 @@ def status_markdown(rows: list[dict[str, Any]], epochs: int) -> str:
                        + [f"{training} training in another process"] * bool(training)
                        + [f"{partial} partial"])
     if not other:
-        lines.append(f"\n{counts} (the same command without --status resumes the partial ones "
-                     f"and trains the missing ones)")
+        left = ", leaves the ones in training to their process" if training else ""
+        lines.append(f"\n{counts} (the same command without --status resumes the partial ones"
+                     f"{left} and trains the missing ones)")
         return "\n".join(lines)
     lines.append(f"\n{counts}, {len(other)} of another config: the same command without "
                  f"--status would stop at them; give the overrides they ran with, another "
