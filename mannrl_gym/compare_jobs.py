@@ -6,7 +6,8 @@ single process would write, and a unit killed part-way resumes from its last che
 next time. A child dies with this process (SIGTERM from the kernel if this one is killed);
 Ctrl-C or SIGTERM here stop every child as the trainer stops on Ctrl-C (an intact
 checkpoint) and are raised again here. The first unit that fails stops the others and its
-error is raised here, user errors (``ConfigError``, ``DataError``) as themselves.
+error is raised here, the project's own (``ConfigError``, ``DataError``, ``CheckpointError``,
+``NumericalError``) as themselves, named by the unit.
 """
 
 from __future__ import annotations
@@ -105,11 +106,16 @@ def _work(unit: TrainingUnit, parent_pid: int, report: Connection) -> None:
 
 
 def _raise(unit: TrainingUnit, failure: Failure) -> None:
+    """Raise what stopped a child here: the project's own errors as themselves (the command
+    line reports them as it does for one process: one line, their exit code)."""
+    from mannrl_gym.checkpoint import CheckpointError
+    from mannrl_gym.numerics import NumericalError
+
     if failure.interrupted:
         raise Stopped([failure])
-    for error in (ConfigError, DataError):
+    for error in (ConfigError, DataError, CheckpointError, NumericalError, FileNotFoundError):
         if failure.kind == error.__name__:
-            raise error(failure.message)
+            raise error(f"{unit.name}: {failure.message}")
     raise RuntimeError(f"{unit.name} failed: {failure.kind}: {failure.message}")
 
 

@@ -415,7 +415,7 @@ def test_a_job_that_fails_raises_its_error_here():
     from mannrl_gym.errors import DataError
 
     finished = []
-    with pytest.raises(DataError, match="rows.jsonl:3: not valid JSON"):
+    with pytest.raises(DataError, match="^broken seed 0: rows.jsonl:3: not valid JSON"):
         run_in_processes([_FailingUnit(), _FailingUnit()], 2, lambda u, s: finished.append(u),
                          lambda text: None)
     assert not finished
