@@ -222,13 +222,19 @@ def _train_together(config: Config, seeds: list[int], parent: Path) -> None:
     from mannrl_gym.replicas import trainer as replicas_trainer
     from mannrl_gym.replicas.spec import replicas
     if replicas_trainer.is_replicated_run(parent):
-        names = (yaml.safe_load((parent / replicas_trainer.INDEX).read_text()) or {}).get("replicas")
+        names = _replica_names(parent)
         if names != [f"seed{s}" for s in seeds]:
             raise ConfigError(f"{parent}: holds replicas {names}, not the missing seeds "
                               f"{seeds}; remove it or give another --out")
         replicas_trainer.resume_replicas(parent, {"epochs": config.epochs})
         return
     replicas_trainer.train_replicas(replicas(config, seeds, None), parent)
+
+
+def _replica_names(parent: Path) -> list[str] | None:
+    """The replica folders a replicated run's index lists (``seed0``, ...)."""
+    from mannrl_gym.replicas import trainer as replicas_trainer
+    return (yaml.safe_load((parent / replicas_trainer.INDEX).read_text()) or {}).get("replicas")
 
 
 @dataclass(frozen=True)
@@ -266,14 +272,14 @@ class Unit:
         return any(in_use(run_dir) for run_dir in self.run_dirs)
 
     def train(self) -> None:
-        if self.agent is not None and self.agent.name not in agent_registry.REGISTRY:
-            agent_registry.REGISTRY[self.agent.name] = self.agent
+        agent = self.agent
+        if agent is not None and agent.name not in agent_registry.agent_names():
+            agent_registry.register_agent(agent.name, agent.entry_point, agent.summary,
+                                          agent.kind, agent.reads_features, agent.reads)
         if self.together:
-            _train_together(self.config, list(self.seeds),
-                            self.out / f"{self.label}-s{self.seeds[0]}-{self.seeds[-1]}")
+            _train_together(self.config, list(self.seeds), self.run_dirs[0].parent)
         else:
-            seed = self.seeds[0]
-            _train_alone(_seeded(self.config, seed), self.out / f"{self.label}-s{seed}")
+            _train_alone(_seeded(self.config, self.seeds[0]), self.run_dirs[0])
 
 
 def plan(label: str, seeds: list[int], config: Config, out: Path, jobs: int) -> list[Unit]:
@@ -291,8 +297,7 @@ def plan(label: str, seeds: list[int], config: Config, out: Path, jobs: int) -> 
             continue
         parent = run_dir.parent
         if run_dir.name == f"seed{seed}" and replicas_trainer.is_replicated_run(parent):
-            names = (yaml.safe_load((parent / replicas_trainer.INDEX).read_text())
-                     or {}).get("replicas") or []
+            names = _replica_names(parent) or []
             together = tuple(s for s in left if f"seed{s}" in names)
             if parent.name == f"{label}-s{together[0]}-{together[-1]}":
                 units.append(Unit(label, together, config, out, True, True, entry))
@@ -501,8 +506,9 @@ def status_markdown(rows: list[dict[str, Any]], epochs: int) -> str:
 
 def compare(request: Request, say: Callable[[str], None] = tqdm.write, jobs: int = 1
             ) -> dict[str, Any]:
-    """Train what is missing (``jobs`` processes at a time: ``run_all``), then write ``<name>.md``, ``<name>.json``, ``<name>.png`` and
-    ``<name>-curves.png`` under ``request.out``; return the summary (``trained``: runs
+    """Train what is missing (``jobs`` processes at a time: ``run_all``), then write
+    ``<name>.md``, ``<name>.json``, ``<name>.png`` and ``<name>-curves.png`` under
+    ``request.out``; return the summary (``trained``: runs
     trained now, per agent; ``curves``: ``compare_figures.curves``)."""
     configs = configs_for(request)
     task = configs[request.agents[0]].task
