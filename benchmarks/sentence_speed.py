@@ -28,8 +28,11 @@ reset, and short runs such as ``--steps 300`` read low), elapsed (``--clock wall
 or the process's CPU time (``--clock cpu``: all its threads' seconds); the ratio is measured
 / floor. The process keeps freed memory as ``mannrl train`` does (``mannrl_gym.allocator``;
 ``--plain-malloc``: glibc's malloc as it comes), and the loops' minor page faults and
-kernel CPU time a step are printed. The last lines give the cause of the old two-thread step, env + agent against its
-floor at each thread count, and the load averages around the run.
+kernel CPU time a step are printed, and what of the work above the floor is the optimizers'
+square roots (Adam's over A's parameters every step, RMSprop's over f's once a cycle, each
+timed as one ``torch.sqrt`` over as many values: exact optimizers cannot skip them). The
+last lines give the cause of the old two-thread step, env + agent against its floor at each
+thread count, and the load averages around the run.
 
     python benchmarks/sentence_speed.py [--steps 1000] [--threads 1,2] [--data pud|pg|PATH]
                                         [--clock wall|cpu]
@@ -59,7 +62,7 @@ from mannrl_gym.allocator import keep_freed_memory  # noqa: E402
 from mannrl_gym.config import Config, load  # noqa: E402
 from mannrl_gym.envs import MannRLVectorEnv  # noqa: E402
 from mannrl_gym.tasks import build_task  # noqa: E402
-from mannrl_gym.threads import limit_threads  # noqa: E402
+from mannrl_gym.threads import limit_threads, one_thread  # noqa: E402
 
 DATA = {"pud": "configs/sentence.yaml", "pg": "configs/sentence-pg.yaml"}
 Product = tuple[int, int, int, float]  # (m, k, n, count per step): count x (m, k) @ (k, n)
@@ -193,12 +196,22 @@ def two_pools(threads: int, calls: int) -> tuple[float, float]:
     return times[0], times[1]
 
 
+def square_root_seconds(count: int, calls: int) -> float:
+    """Seconds of one ``torch.sqrt`` over ``count`` float32 values on one thread, the kernel
+    Adam's and RMSprop's denominators take (exactly rounded: an exact optimizer has no
+    cheaper path)."""
+    values, out = torch.rand(count, generator=torch.Generator().manual_seed(0)), torch.empty(count)
+    with one_thread():
+        return best_per_call(lambda _: torch.sqrt(values, out=out), calls)
+
+
 def measure(config: Config, steps: int, warmups: dict[str, int],
-            faults: dict[str, tuple[float, float]]) -> dict[str, float]:
+            faults: dict[str, tuple[float, float]],
+            roots: dict[str, tuple[int, float]]) -> dict[str, float]:
     """Seconds per batched step of each row (see the module docstring), the process set to
     its thread count by ``limit_threads`` already; the loops' warm-up steps go in
     ``warmups``, their minor page faults and system CPU seconds a step (while timed) in
-    ``faults``."""
+    ``faults``, the optimizers' square roots (values, seconds a step) in ``roots``."""
     rows: dict[str, float] = {}
     for agent_name in ("mannrl", "no_memory"):
         config_here = Config(**{**config.to_dict(), "agent": agent_name}).validate()
@@ -259,6 +272,12 @@ def measure(config: Config, steps: int, warmups: dict[str, int],
                               np.ones(16, bool))
         rows["f: update / cycle"] = best_per_call(lambda _: agent.learn(),
                                                   max(25, steps // cycle)) / cycle
+        # Adam over A's parameters every step, RMSprop over f's once a cycle
+        a_count = env.learner.flat.numel()
+        f_count = sum(p.numel() for p in agent.net.parameters() if p.requires_grad)
+        roots["A's Adam, every step"] = (a_count, square_root_seconds(a_count, steps))
+        roots["f's RMSprop, once a cycle"] = (
+            f_count, square_root_seconds(f_count, max(25, steps // cycle)) / cycle)
     return rows
 
 
@@ -321,8 +340,9 @@ def main() -> None:
         flops, floor = floors(parts, [timings[count] for count in range(1, threads + 1)])
         warmups: dict[str, int] = {}
         faults: dict[str, tuple[float, float]] = {}
+        roots: dict[str, tuple[int, float]] = {}
         with limit_threads(threads):  # the rows: as `mannrl train` runs (mannrl_gym.threads)
-            rows = measure(config, args.steps, warmups, faults)
+            rows = measure(config, args.steps, warmups, faults, roots)
         flops["env + agent"] = sum(flops.values())
         floor["env + agent"] = sum(floor.values())
         print(f"\n{threads} thread(s)\n{'part':24s} {'MFLOP/step':>10s} {'GFLOP/s':>8s} "
@@ -349,6 +369,11 @@ def main() -> None:
                   f"product in turn, torch on {threads} threads: {one * 1e3:.3f} ms a pair with "
                   f"NumPy's BLAS on 1, {both * 1e3:.3f} ms with it on {threads} too")
         print(budget(rows, floor))
+        print("of it, the optimizers' square roots (torch.sqrt timed here over as many values, "
+              "one thread): " + ", ".join(
+                  f"{name} ({count:,} values) {seconds * 1e3:.3f} ms a step"
+                  for name, (count, seconds) in roots.items())
+              + f", {sum(seconds for _, seconds in roots.values()) * 1e3:.2f} ms a step in all")
         as_run = update_as_run(config, task.input_dim, task.num_outputs)
         print(f"f's update as run here: {as_run / 1e6:.1f} MFLOP a step against the "
               f"{flops['f: update / cycle'] / 1e6:.1f} the floor counts (f's memory part "
