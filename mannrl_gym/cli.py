@@ -157,6 +157,11 @@ def _compare(args: argparse.Namespace, extra: list[str]) -> int:
                      f"interrupted at epoch {epoch} of {run_dir}, before its first checkpoint")
             raise KeyboardInterrupt(f"{where}; the same mannrl compare command again resumes "
                                     f"what it had trained and finishes the table") from None
+        from mannrl_gym.compare_jobs import RunFailed
+        if isinstance(stopped, RunFailed):  # its traceback is above, from the child
+            print(f"mannrl compare: error: {stopped}; the runs that finished are kept, and "
+                  f"the same command resumes the others", file=sys.stderr)
+            return 1
         raise
     trained = sum(summary["trained"].values())
     print(compare.markdown(summary))
@@ -382,8 +387,9 @@ def main(argv: list[str] | None = None) -> int:
                          ".yaml): logic, pos, sentence, sentence-ewt, sentence-pg, translate, "
                          "translate-pg (default logic)")
     compare.add_argument("--config", help="a config file instead of --task's")
-    compare.add_argument("--agents", required=True, help="comma-separated agent names; "
-                         "LABEL=AGENT runs AGENT under LABEL (e.g. mannrl,quiet=mannrl)")
+    compare.add_argument("--agents", required=True, help="comma-separated agent names or "
+                         "package.module:Class specs (labelled Class); LABEL=AGENT runs AGENT "
+                         "under LABEL (e.g. mannrl,quiet=mannrl)")
     compare.add_argument("--seeds", default="0-4", help="e.g. 0-9 or 0,3,5 (default 0-4)")
     compare.add_argument("--epochs", type=_positive, default=30, help="epochs a run (default 30)")
     compare.add_argument("--control", help="paired differences against this agent "

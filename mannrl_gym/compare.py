@@ -95,12 +95,22 @@ def task_config(task: str) -> Path:
 
 def parse_agents(text: str) -> dict[str, str]:
     """``"mannrl,es,slow=mannrl"`` -> {label: registered agent} (``label=agent`` runs an agent
-    under another label, e.g. with its own keys); ConfigError naming the registered agents."""
+    under another label, e.g. with its own keys; a ``package.module:Class`` spec is imported
+    and labelled ``Class``); ConfigError naming the registered agents."""
     entries = [n.strip() for n in text.split(",") if n.strip()]
     if not entries:
         raise ConfigError(f"command line: --agents names no agent (got {text!r}); e.g. "
                           f"--agents mannrl,frozen_weights")
-    pairs = [tuple(p.strip() for p in e.split("=", 1)) if "=" in e else (e, e) for e in entries]
+    # a ``package.module:Class`` spec is labelled by its class, as `mannrl train` names its runs
+    pairs = [tuple(p.strip() for p in e.split("=", 1)) if "=" in e
+             else (e.rpartition(":")[2].rpartition(".")[2], e) for e in entries]
+    for _, agent in pairs:
+        if agent not in agent_registry.agent_names() and agent_registry.is_spec(agent):
+            try:
+                agent_registry.resolve(agent)  # imported and registered under the spec
+            except ConfigError as exc:  # "is 'spec', but ...": the spec's own words
+                raise ConfigError(f"command line: --agents names{str(exc).removeprefix('is')}"
+                                  ) from None
     unknown = [agent for _, agent in pairs if agent not in agent_registry.agent_names()]
     if unknown:
         raise ConfigError(f"command line: --agents has unknown agent(s) {', '.join(unknown)}; "

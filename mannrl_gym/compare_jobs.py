@@ -7,7 +7,10 @@ next time. A child dies with this process (SIGTERM from the kernel if this one i
 Ctrl-C or SIGTERM here stop every child as the trainer stops on Ctrl-C (an intact
 checkpoint) and are raised again here. The first unit that fails stops the others and its
 error is raised here, the project's own (``ConfigError``, ``DataError``, ``CheckpointError``,
-``NumericalError``) as themselves, named by the unit.
+``NumericalError``) as themselves, named by the unit, any other as ``RunFailed`` (the child
+prints its traceback first). Before any child starts, ``check_spawnable`` refuses what a fresh
+process cannot import: an agent class defined in a notebook or at the Python prompt, or a
+script read from standard input.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import os
 import signal
 import sys
 import time
+import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, Protocol, TextIO
@@ -33,6 +37,42 @@ class TrainingUnit(Protocol):
     name: str  # e.g. "mannrl seed 1": the child's lines start with it
 
     def train(self) -> None: ...
+
+
+class RunFailed(RuntimeError):
+    """A child stopped by an error that is not the project's own (a bug in an agent, say), or
+    that died without a word (killed, out of memory); the message names the unit."""
+
+
+def _own_errors() -> tuple[type[Exception], ...]:
+    """The errors a child raises that are raised here as themselves (the command line prints
+    them as one line, as for a run in this process)."""
+    from mannrl_gym.checkpoint import CheckpointError
+    from mannrl_gym.numerics import NumericalError
+
+    return ConfigError, DataError, CheckpointError, NumericalError, FileNotFoundError
+
+
+def check_spawnable(units: list[TrainingUnit]) -> None:
+    """ConfigError unless a fresh process (``spawn``) can start every unit: it re-imports
+    this process's main script by its path and each unit's agent class by its module (a
+    unit's ``agent``, where it has one: its ``AgentEntry``)."""
+    main = sys.modules.get("__main__")
+    main_file = getattr(main, "__file__", None)
+    if main_file is not None and not os.path.exists(main_file):
+        raise ConfigError(f"--jobs trains each run in a new Python process, which runs this "
+                          f"program's main script again, but it has no file ({main_file!r}: "
+                          f"read from standard input?): save it to a file, or use --jobs 1")
+    for unit in units:
+        agent = getattr(unit, "agent", None)
+        entry_point = getattr(agent, "entry_point", None)
+        if callable(entry_point) and getattr(entry_point, "__module__", None) == "__main__" \
+                and main_file is None:
+            raise ConfigError(f"agent {agent.name!r} is defined in this interactive "
+                              f"session (a notebook or the Python prompt), but --jobs trains "
+                              f"each run in a new Python process, which cannot import it: "
+                              f"move it to a module (a .py file on the path) and register it "
+                              f"from there, or use --jobs 1")
 
 
 def _stop_on_sigterm(signum: int, frame: Any) -> None:
@@ -95,6 +135,8 @@ def _work(unit: TrainingUnit, parent_pid: int, report: Connection) -> None:
     try:
         unit.train()
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it
+        if not isinstance(exc, (KeyboardInterrupt, *_own_errors())):
+            sys.stderr.write(f"[{unit.name}] failed:\n{traceback.format_exc()}")
         run_dir = getattr(exc, "run_dir", None)
         report.send(Failure(type(exc).__name__, str(exc), isinstance(exc, KeyboardInterrupt),
                             None if run_dir is None else str(run_dir),
@@ -108,15 +150,16 @@ def _work(unit: TrainingUnit, parent_pid: int, report: Connection) -> None:
 def _raise(unit: TrainingUnit, failure: Failure) -> None:
     """Raise what stopped a child here: the project's own errors as themselves (the command
     line reports them as it does for one process: one line, their exit code)."""
-    from mannrl_gym.checkpoint import CheckpointError
-    from mannrl_gym.numerics import NumericalError
-
     if failure.interrupted:
         raise Stopped([failure])
-    for error in (ConfigError, DataError, CheckpointError, NumericalError, FileNotFoundError):
+    for error in _own_errors():
         if failure.kind == error.__name__:
             raise error(f"{unit.name}: {failure.message}")
-    raise RuntimeError(f"{unit.name} failed: {failure.kind}: {failure.message}")
+    if failure.kind == "died":
+        raise RunFailed(f"{unit.name}: its process ended ({failure.message}) before it "
+                        f"finished or reported an error; see its output above")
+    raise RunFailed(f"{unit.name} failed: {failure.kind}: {failure.message} (its traceback "
+                    f"is above)")
 
 
 def run_in_processes(units: list[TrainingUnit], jobs: int,
@@ -124,6 +167,7 @@ def run_in_processes(units: list[TrainingUnit], jobs: int,
     """Train ``units``, at most ``jobs`` at a time, each in a process of
     its own; ``done(unit, seconds)`` as each finishes, ``show(text)`` with what runs now.
     Ctrl-C or SIGTERM here: ``Stopped``, once every child has stopped."""
+    check_spawnable(units)
     context = multiprocessing.get_context("spawn")
     waiting = list(units)
     # a child's report pipe -> (its unit, its process, when it started)

@@ -474,3 +474,102 @@ def test_a_run_another_process_trains_is_left_to_it(tmp_path, capsys):
         assert not (out / "compare.md").exists() and not (held / "checkpoint.pt").exists()
     finally:
         os.close(handle)
+
+
+class _BuggyUnit:
+    """A unit whose training fails with an error that is not the project's own (a bug)."""
+
+    name, seeds = "buggy seed 0", (0,)
+
+    def train(self) -> None:
+        raise ValueError("a bug in the agent")
+
+
+class _DyingUnit:
+    """A unit whose process ends without a word, as one killed for memory would."""
+
+    name, seeds = "dying seed 0", (0,)
+
+    def train(self) -> None:
+        import os
+        os._exit(3)
+
+
+@pytest.mark.parametrize("unit, says", [
+    (_BuggyUnit(), r"^buggy seed 0 failed: ValueError: a bug in the agent \(its traceback is above\)"),
+    (_DyingUnit(), r"^dying seed 0: its process ended \(exit code 3\) before it finished"),
+])
+def test_a_job_that_fails_otherwise_is_named_with_its_traceback_above(unit, says, capfd):
+    from mannrl_gym.compare_jobs import RunFailed, run_in_processes
+
+    with pytest.raises(RunFailed, match=says):
+        run_in_processes([unit], 2, lambda u, s: None, lambda text: None)
+    err = capfd.readouterr().err
+    assert ("[buggy seed 0] failed:" in err and "ValueError: a bug in the agent" in err) \
+        == isinstance(unit, _BuggyUnit)
+
+
+class BrokenAct(RecallFirst):
+    """Fails at its first step (a user's agent with a bug)."""
+
+    def act(self, obs):
+        raise ValueError("a bug in my agent")
+
+
+def test_a_spec_agent_is_labelled_by_its_class_and_its_failure_is_one_line(tmp_path, capfd):
+    """`--agents test_compare:RecallFirst` imports the class (as `agent=` does) and labels it
+    RecallFirst; a spec agent whose child fails with its own bug: its traceback, then one
+    line, exit 1."""
+    from mannrl_gym import compare
+
+    try:
+        assert compare.parse_agents("test_compare:RecallFirst,zero=no_memory") == {
+            "RecallFirst": "test_compare:RecallFirst", "zero": "no_memory"}
+        out = tmp_path / "out"
+        assert _compare(out, "test_compare:BrokenAct,no_memory", "0", "--jobs", "2") == 1
+    finally:
+        for spec in ("test_compare:RecallFirst", "test_compare:BrokenAct"):
+            agent_registry.REGISTRY.pop(spec, None)
+    err = capfd.readouterr().err
+    assert "ValueError: a bug in my agent" in err
+    assert err.strip().splitlines()[-1].startswith(
+        "mannrl compare: error: BrokenAct seed 0 failed: ValueError: a bug in my agent")
+
+
+@pytest.mark.parametrize("spec, says", [
+    ("no_such_module_here:Agent", "--agents names 'no_such_module_here:Agent', but module "
+                                  "'no_such_module_here' cannot be imported"),
+    ("test_compare:NoSuchClass", "--agents names 'test_compare:NoSuchClass', but module "
+                                 "'test_compare' has no 'NoSuchClass'"),
+])
+def test_a_spec_that_cannot_be_imported_is_one_line(spec, says):
+    from mannrl_gym import compare
+    from mannrl_gym.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="^command line: " + says.replace("(", r"\(")):
+        compare.parse_agents(f"{spec},mannrl")
+
+
+def test_jobs_refuse_what_a_new_process_cannot_import(monkeypatch):
+    """An agent class defined in a notebook (``__main__`` without a file) or a script read
+    from standard input: one ConfigError before any child starts, naming the way out."""
+    import sys
+    import types
+
+    from mannrl_gym.compare_jobs import check_spawnable
+    from mannrl_gym.errors import ConfigError
+
+    class Notebook(RecallFirst):
+        pass
+    Notebook.__module__ = "__main__"
+    entry = agent_registry.AgentEntry("notebook_agent", Notebook, "memory_agent", "")
+    unit = types.SimpleNamespace(name="notebook_agent seed 0", agent=entry)
+    interactive = types.ModuleType("__main__")  # a notebook's or the prompt's: no __file__
+    monkeypatch.setitem(sys.modules, "__main__", interactive)
+    with pytest.raises(ConfigError, match="agent 'notebook_agent' is defined in this "
+                                          "interactive session .* or use --jobs 1"):
+        check_spawnable([unit])
+    check_spawnable([types.SimpleNamespace(name="mannrl seed 0", agent=None)])  # built-in: fine
+    interactive.__file__ = "<stdin>"
+    with pytest.raises(ConfigError, match="main script again, but it has no file"):
+        check_spawnable([types.SimpleNamespace(name="mannrl seed 0", agent=None)])
