@@ -30,12 +30,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
 
-from mannrl_gym import __version__
+from mannrl_gym import __version__, stopping
 from mannrl_gym.config import ConfigError, load, parse_overrides
 from mannrl_gym.errors import DataError
 
@@ -383,10 +381,12 @@ def main(argv: list[str] | None = None) -> int:
                     "(compare.md, compare.json) and figures (compare.png: each run's final figure; "
                     "compare-curves.png: mean and spread over seeds per epoch). key=value overrides "
                     "apply to every agent; LABEL.key=value to one (e.g. lstm.lr=1e-3).")
-    compare.add_argument("--task", default="logic", help="a packaged config (configs/TASK"
-                         ".yaml): logic, pos, sentence, sentence-ewt, sentence-pg, translate, "
-                         "translate-pg (default logic)")
-    compare.add_argument("--config", help="a config file instead of --task's")
+    config_source = compare.add_mutually_exclusive_group()  # one or the other, not both
+    # no default here: argparse tells a given --task from its default by identity
+    config_source.add_argument("--task", help="a packaged config (configs/"
+                               "TASK.yaml): logic, pos, sentence, sentence-ewt, sentence-pg, "
+                               "translate, translate-pg (default logic)")
+    config_source.add_argument("--config", help="a config file instead of --task's")
     compare.add_argument("--agents", required=True, help="comma-separated agent names or "
                          "package.module:Class specs (labelled Class); LABEL=AGENT runs AGENT "
                          "under LABEL (e.g. mannrl,quiet=mannrl)")
@@ -414,16 +414,14 @@ def main(argv: list[str] | None = None) -> int:
     vectors.add_argument("config", metavar="CONFIG", help="a POS config, e.g. configs/pos.yaml")
     vectors.add_argument("--force", action="store_true", help="rewrite an existing file")
     args, extra = parser.parse_known_args(argv)
+    if args.command == "compare" and args.task is None:
+        args.task = "logic"
     if getattr(args, "config", None) and "=" in args.config:  # an override, not a file
         extra.insert(0, args.config)
         args.config = None
-    terminated = []
-    previous = None
-    if args.command in ("train", "compare") and threading.current_thread() is threading.main_thread():
-        def on_sigterm(signum, frame) -> None:
-            terminated.append(signum)
-            raise _Terminated()
-        previous = signal.signal(signal.SIGTERM, on_sigterm)
+    # SIGTERM stops a run as Ctrl-C does, once (mannrl_gym.stopping)
+    restore = (stopping.on_signal(_Terminated) if args.command in ("train", "compare")
+               else lambda: None)
     try:
         if args.command == "train":
             return _train(args, extra)
@@ -466,10 +464,10 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     except KeyboardInterrupt as exc:  # trainer.Interrupted says where a run stopped
         print(str(exc) or "mannrl: interrupted", file=sys.stderr)
-        return 143 if terminated else 130  # the shell's codes for SIGTERM / SIGINT
+        return 143 if stopping.requested() else 130  # the shell's codes for SIGTERM / SIGINT
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        restore()
+        stopping.forget()
     return 1
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, Protocol, TextIO
 
+from mannrl_gym import stopping
 from mannrl_gym.errors import ConfigError, DataError
 
 STOP_GRACE_S = 30.0  # how long a stopped child may take to write its checkpoint, then SIGKILL
@@ -75,10 +76,6 @@ def check_spawnable(units: list[TrainingUnit]) -> None:
                               f"from there, or use --jobs 1")
 
 
-def _stop_on_sigterm(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt("terminated")
-
-
 class _Labelled(io.TextIOBase):
     """A text stream that starts each line written to ``stream`` with ``label``: the
     lines of runs trained side by side, told apart."""
@@ -112,6 +109,9 @@ class Failure:
     def where(self) -> str:
         if self.run_dir is None:
             return "interrupted"
+        if not os.path.isdir(self.run_dir):  # stopped before its first checkpoint: removed
+            return (f"interrupted at epoch {self.epoch} of {self.run_dir}, before its first "
+                    f"checkpoint (nothing kept)")
         return f"interrupted at epoch {self.epoch} of {self.run_dir}"
 
 
@@ -130,7 +130,9 @@ def _work(unit: TrainingUnit, parent_pid: int, report: Connection) -> None:
     from mannrl_gym.sweeps.trial import die_with_parent
 
     die_with_parent(parent_pid, signal.SIGTERM)
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    # the parent alone decides (Ctrl-C reaches the whole process group): its SIGTERM stops
+    # the run once, and a second signal cannot cut the checkpoint's write short
+    stopping.on_signal(lambda: KeyboardInterrupt("terminated"), ignore=(signal.SIGINT,))
     sys.stdout = _Labelled(sys.stdout, f"[{unit.name}] ")
     try:
         unit.train()
@@ -210,7 +212,19 @@ def _read(report: Connection, process) -> Failure | None:
 
 def _stop(running: dict[Connection, tuple[TrainingUnit, Any, float]]) -> list[Failure]:
     """SIGTERM to every child still running (each stops as on Ctrl-C, its checkpoint
-    intact), SIGKILL to any that has not ended within ``STOP_GRACE_S``; their reports."""
+    intact), SIGKILL to any that has not ended within ``STOP_GRACE_S``; their reports.
+    A second Ctrl-C meanwhile is ignored: the children are writing their checkpoints."""
+    if not running:
+        return []
+    restore = stopping.on_signal(KeyboardInterrupt, signals=(), ignore=(signal.SIGINT,))
+    try:
+        return _stop_children(running)
+    finally:
+        restore()
+
+
+def _stop_children(running: dict[Connection, tuple[TrainingUnit, Any, float]]
+                   ) -> list[Failure]:
     for _, process, _ in running.values():
         if process.is_alive():
             process.terminate()

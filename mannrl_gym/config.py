@@ -110,7 +110,7 @@ class Config:
 
     # --- evaluation ----------------------------------------------------------------------------
     bn_statistics: Literal["recalibrated", "running", "batch"] = "recalibrated"  # A's BN at eval
-    eval_every: int = 1  # epochs between evaluations (the last epoch is always evaluated)
+    eval_every: int = 1  # epochs between evaluations (the last always; a silent run says where it is each minute)
 
     # --- running ---------------------------------------------------------------------------
     out_dir: str = "runs"
@@ -258,10 +258,10 @@ class Config:
             self._fail("curriculum_every", f"must be >= 1 epoch or null, got {self.curriculum_every}")
         pairs = self.num_sentences * (2 if self.task == "translate" else 1)  # both directions
         if self.curriculum_chunk > pairs:
-            self._fail("curriculum_chunk", f"must be <= the {pairs} training pairs "
+            self._fail("curriculum_chunk", f"must be <= the {pairs} training sequences "
                        f"(num_sentences={self.num_sentences}"
-                       f"{', both directions' if self.task == 'translate' else ''}), "
-                       f"got {self.curriculum_chunk}")
+                       f"{' pairs, both directions' if self.task == 'translate' else ''}), "
+                       f"got {self.curriculum_chunk}: give curriculum_chunk={pairs} too")
 
     def _validate_length_band(self) -> None:
         for key in ("min_chars", "max_chars"):

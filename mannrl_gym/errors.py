@@ -4,6 +4,7 @@ naming the file and key or line, with no traceback."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
@@ -24,7 +25,8 @@ def not_a_file(path: str | Path, what: str = "file") -> str:
         return f"a directory, not a {what}"
     if path.is_absolute():
         return f"{what} not found"
-    return f"{what} not found (looked for {path.absolute()}: relative to the current directory)"
+    return (f"{what} not found (looked for {os.path.normpath(path.absolute())}: relative to "
+            f"the current directory)")
 
 
 def not_a_run_dir(path: str | Path, needs: str) -> str:

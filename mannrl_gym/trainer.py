@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from tqdm import tqdm
 
-from mannrl_gym import checkpoint, provenance, rundir
+from mannrl_gym import checkpoint, provenance, rundir, stopping
 from mannrl_gym.allocator import keep_freed_memory
 from mannrl_gym.config import (Config, ConfigError, as_saved, from_mapping, same_value,
                                with_absolute_paths)
@@ -29,6 +29,7 @@ from mannrl_gym.threads import limit_threads
 from mannrl_gym.tracking import Tracker, check_online_login
 
 F1_TARGET = 0.99
+QUIET_LINE_S = 60.0  # a run silent this long prints an unevaluated epoch's line
 
 
 def new_run_dir(config: Config) -> Path:
@@ -93,6 +94,7 @@ def _run(config: Config, task, run_dir: Path, state: dict[str, Any] | None) -> P
     try:
         log = RunLog(config, task, run_dir, state, tracker, make_experiment(config, task))
         for epoch in range(log.start_epoch, config.epochs):
+            stopping.raise_if_requested()  # a stop whose raise was lost (mannrl_gym.stopping)
             tic = time.perf_counter()
             stats = log.experiment.run_epoch(epoch, f"epoch {epoch + 1}/{config.epochs}")
             if log.finish_epoch(epoch, stats, time.perf_counter() - tic):
@@ -137,6 +139,7 @@ class RunLog:
         self.metrics = checkpoint.MetricsLog(self.run_dir / "metrics.jsonl")
         self.start_epoch, self.elapsed = 0, 0.0
         self.session_seconds, self.session_epochs = 0.0, 0  # this process's epochs (for the ETA)
+        self.last_line_at = time.monotonic()  # when this run last printed an epoch's line
         self.resumes: list[dict[str, Any]] = []
         self.this_resume = None  # recorded with the first checkpoint it writes
         self.code_versions = provenance.trained_by(None if state is None else state.get("code_versions"),
@@ -154,7 +157,11 @@ class RunLog:
             self.metrics.keep_through(0)
             write_config(self.run_dir, config)
         if self.start_epoch >= config.epochs:
-            print(f"{run_dir}: all {config.epochs} epochs are done; pass epochs=N to train further")
+            changed = sorted((self.this_resume or {}).get("changed", {}))
+            unused = (f" (nothing trained, so {', '.join(changed)} changed nothing: pass them "
+                      f"with epochs=N)" if changed else "")
+            print(f"{run_dir}: all {config.epochs} epochs are done; pass epochs=N to train "
+                  f"further{unused}")
         self.last_row: dict[str, Any] | None = None
 
     def out_of_time(self, train_seconds: float) -> bool:
@@ -203,8 +210,16 @@ class RunLog:
             checkpoint.MetricsLog(self.run_dir / "resumes.jsonl").append(self.this_resume)
             self.this_resume = None
         self.last_row = row
+        eta = None if out_of_time else self.eta_seconds(epoch)
         if announce and "train/f1" in row:
-            epoch_line(_progress_line(row, None if out_of_time else self.eta_seconds(epoch)))
+            epoch_line(_progress_line(row, eta))
+            self.last_line_at = time.monotonic()
+        elif announce and time.monotonic() - self.last_line_at >= QUIET_LINE_S:
+            # a log (no progress bar) would stay silent until the next evaluation
+            next_evaluation = min(config.epochs, (epoch + 1) // config.eval_every
+                                  * config.eval_every + config.eval_every)
+            epoch_line(_quiet_line(row, next_evaluation, eta))
+            self.last_line_at = time.monotonic()
         if announce and out_of_time:
             tqdm.write(f"stopping: {self.elapsed / 60:.1f} min reached "
                        f"max_minutes={config.max_minutes} (the run's training time over all "
@@ -317,6 +332,15 @@ def format_duration(seconds: float) -> str:
     if seconds < 3600:
         return f"{seconds // 60}m{seconds % 60:02d}s"
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def _quiet_line(row: dict[str, Any], next_evaluation: int, eta_seconds: float | None) -> str:
+    """An epoch trained without evaluation, printed when a run has been silent for
+    ``QUIET_LINE_S``: where it stands until the next evaluated epoch's line."""
+    return (f"epoch {row['epoch']:4d}  {row['minutes']:6.2f} min  trained; next evaluation "
+            f"after epoch {next_evaluation}"
+            + (f"  {row['train_steps_per_s']:.0f} steps/s" if row.get("train_steps_per_s") else "")
+            + (f"  ETA {format_duration(eta_seconds)}" if eta_seconds else ""))
 
 
 def _progress_line(row: dict[str, Any], eta_seconds: float | None = None) -> str:

@@ -44,6 +44,22 @@ def test_progress_bars_stay_out_of_a_pipe(tmp_path, capsys):
     assert "epoch    1" in captured.out  # the per-epoch line still reports progress
 
 
+def test_a_run_silent_between_evaluations_says_where_it_stands(tmp_path, capsys, monkeypatch):
+    """An epoch without evaluation prints a line once the run has been silent for
+    QUIET_LINE_S (a log would hold nothing until the next evaluation); evaluated epochs
+    print their usual line."""
+    from mannrl_gym import trainer
+
+    monkeypatch.setattr(trainer, "QUIET_LINE_S", 0.0)
+    assert cli.main(["train", str(ROOT / "configs/logic.yaml"), *QUICK, "wandb_mode=disabled",
+                     "epochs=3", "eval_every=2", f"out_dir={tmp_path}", "run_name=q"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch")]
+    assert lines[0].startswith("epoch    1") and "trained; next evaluation after epoch 2" \
+        in lines[0] and "train f1" not in lines[0]
+    assert [line[:10] for line in lines[1:]] == ["epoch    2", "epoch    3"]
+    assert all("train f1" in line for line in lines[1:])
+
+
 @pytest.mark.parametrize("mode, names_wandb", [("disabled", False), ("offline", True)])
 def test_the_closing_line_names_only_files_that_exist(tmp_path, capsys, mode, names_wandb):
     assert cli.main(["train", str(ROOT / "configs/logic.yaml"), *QUICK, f"wandb_mode={mode}",

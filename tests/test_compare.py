@@ -336,10 +336,12 @@ def test_jobs_train_the_same_runs_side_by_side(tmp_path, capfd):
     assert strip[0] == strip[1]
 
 
-def test_sigterm_stops_every_job_and_names_where_each_run_stood(tmp_path):
-    """`kill -TERM` of a --jobs 2 compare: each child stops with its checkpoint intact (exit
-    143, one line naming both runs), no child outlives it, and the next compare resumes the
-    runs where they lie (not as new replicas)."""
+@pytest.mark.parametrize("ctrl_c", [False, True])
+def test_sigterm_stops_every_job_and_names_where_each_run_stood(tmp_path, ctrl_c):
+    """`kill -TERM` of a --jobs 2 compare, or Ctrl-C (SIGINT to its whole process group, the
+    children too): each child stops once, with its checkpoint intact and no traceback (exit
+    143 / 130, one line naming both runs), no child outlives it, and the next compare resumes
+    the runs where they lie (not as new replicas)."""
     import os
     import signal
     import subprocess
@@ -353,8 +355,12 @@ def test_sigterm_stops_every_job_and_names_where_each_run_stood(tmp_path):
     command = [sys.executable, "-m", "mannrl_gym.cli", "compare", "--task", "logic", "--agents",
                "mannrl", "--seeds", "0-1", "--epochs", "500", "--out", str(out), "--jobs", "2",
                *TINY]
+    # a process group of its own, as a terminal gives a command, and Ctrl-C's default action
+    # (a shell's background job, as this suite may be, starts with SIGINT ignored)
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                               text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                               start_new_session=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     runs = [out / "mannrl-s0", out / "mannrl-s1"]
     deadline = time.monotonic() + 120
     while (not all((run / "checkpoint.pt").exists() for run in runs)
@@ -363,10 +369,14 @@ def test_sigterm_stops_every_job_and_names_where_each_run_stood(tmp_path):
     children = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
                 and _parent_pid(p) == process.pid]
     assert len(children) >= 2  # the two jobs (and multiprocessing's resource tracker)
-    process.send_signal(signal.SIGTERM)
+    if ctrl_c:
+        os.killpg(process.pid, signal.SIGINT)
+    else:
+        process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=120)
     lines = err.strip().splitlines()
-    assert process.returncode == 143 and "Traceback" not in err, err
+    assert process.returncode == (130 if ctrl_c else 143), err
+    assert "Traceback" not in err and "Exception ignored" not in err, err
     assert all(f"of {run}" in lines[-1] for run in runs), err
     assert lines[-1].startswith("interrupted at epoch ") and lines[-1].endswith(
         "the same mannrl compare command again resumes what it had trained and finishes the table")
@@ -496,7 +506,8 @@ class _DyingUnit:
 
 
 @pytest.mark.parametrize("unit, says", [
-    (_BuggyUnit(), r"^buggy seed 0 failed: ValueError: a bug in the agent \(its traceback is above\)"),
+    (_BuggyUnit(),
+     r"^buggy seed 0 failed: ValueError: a bug in the agent \(its traceback is above\)"),
     (_DyingUnit(), r"^dying seed 0: its process ended \(exit code 3\) before it finished"),
 ])
 def test_a_job_that_fails_otherwise_is_named_with_its_traceback_above(unit, says, capfd):
@@ -573,3 +584,13 @@ def test_jobs_refuse_what_a_new_process_cannot_import(monkeypatch):
     interactive.__file__ = "<stdin>"
     with pytest.raises(ConfigError, match="main script again, but it has no file"):
         check_spawnable([types.SimpleNamespace(name="mannrl seed 0", agent=None)])
+
+
+def test_task_and_config_together_are_refused(tmp_path, capsys):
+    """`--task` and `--config` name the config two ways: argparse's one line, nothing made."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["compare", "--task", "logic", "--config", "configs/logic.yaml", "--agents",
+              "mannrl", "--out", str(tmp_path / "out")])
+    assert exit_.value.code == 2
+    assert "argument --config: not allowed with argument --task" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

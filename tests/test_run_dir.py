@@ -82,6 +82,10 @@ def test_resume_overrides_are_recorded_and_the_next_resume_sees_them(tmp_path, c
     assert cli.main(["train", "--resume", str(run_dir)]) == 0
     assert "all 3 epochs are done" in capsys.readouterr().out  # not "all 2"
     assert epochs(run_dir) == [1, 2, 3]
+    assert cli.main(["train", "--resume", str(run_dir), "lr=5e-4"]) == 0  # nothing to train
+    assert ("all 3 epochs are done; pass epochs=N to train further (nothing trained, so lr "
+            "changed nothing: pass them with epochs=N)") in capsys.readouterr().out
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["lr"] == 1e-3
 
 
 def test_a_failed_resume_changes_no_record(tmp_path, capsys):

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 from tqdm import tqdm
 
-from mannrl_gym import checkpoint, rundir
+from mannrl_gym import checkpoint, rundir, stopping
 from mannrl_gym.allocator import keep_freed_memory
 from mannrl_gym.config import Config, ConfigError, with_absolute_paths
 from mannrl_gym.replicas.experiment import ReplicatedExperiment
@@ -141,6 +141,7 @@ def _run(configs: list[Config], tasks: list, run_dirs: list[Path],
                                replicated.experiments[k]))
         epochs = configs[0].epochs
         for epoch in range(min(log.start_epoch for log in logs), epochs):
+            stopping.raise_if_requested()  # a stop whose raise was lost (mannrl_gym.stopping)
             running = [log.start_epoch <= epoch for log in logs]  # a replica behind catches up
             tic = time.perf_counter()
             stats = replicated.run_epoch(epoch, f"epoch {epoch + 1}/{epochs} "

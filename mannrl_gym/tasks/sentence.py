@@ -320,10 +320,14 @@ def lengths_line(details: dict) -> str:
         stats = details[f"{split}_{name}_chars"]
         return f"{name} {stats['min']}/{stats['mean']}/{stats['max']}"
 
-    sides = ("source", "target") if "train_target_chars" in details else ("source",)
+    pairs = "train_target_chars" in details
+    sides = ("source", "target") if pairs else ("source",)
     train = ", ".join(side("train", name) for name in sides)
     held = ", ".join(side("validation", name) for name in sides)
-    return (f"train {details['train_sentences']} sentences, {train} characters "
+    count = details["train_sentences"]
+    what = (f"sentence pairs ({2 * count} sequences, both directions)" if pairs
+            else "sentences")
+    return (f"train {count} {what}, {train} characters "
             f"(min/mean/max); validation {details['validation_sentences']}, {held}")
 
 
