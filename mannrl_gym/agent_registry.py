@@ -81,6 +81,28 @@ def specific_keys() -> dict[str, list[str]]:
     return readers
 
 
+# the memory-net's keys: what f is, how it learns, what it carries. An experiment that
+# declares what it reads (``reads`` not None: the LSTM, most_frequent_tag, perfect_memory)
+# has no memory-net and reads none of them.
+MEMORY_NET_KEYS = ("memory_size", "history", "settle", "memory_train_iterations",
+                   "memory_optimizer", "memory_lr", "memory_clipping", "memory_samples",
+                   "memory_lr_decay_every", "memory_lr_decay", "memory_clamp", "gamma",
+                   "memory_sees_output", "detach_target", "carry_memory")
+
+
+def unread_keys(name: str) -> frozenset[str]:
+    """The config keys agent ``name`` declares it never reads: the other agents' own keys
+    (``specific_keys``) and, for an experiment without a memory-net, ``MEMORY_NET_KEYS``.
+    Empty for an agent that declares nothing (``reads`` None) or is not registered."""
+    entry = REGISTRY.get(name)
+    if entry is None or entry.reads is None:
+        return frozenset()
+    unread = set(specific_keys()) - set(entry.reads)
+    if entry.kind == "experiment":
+        unread |= set(MEMORY_NET_KEYS) - set(entry.reads)
+    return frozenset(unread)
+
+
 def _qualified(entry_point: str | Callable[..., Any]) -> str:
     """``"module:attribute"`` for an entry point given either way."""
     if isinstance(entry_point, str):

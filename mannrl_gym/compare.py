@@ -166,13 +166,11 @@ def configs_for(request: Request) -> dict[str, Config]:
 
 
 def _read_by(agent: str, overrides: dict[str, Any]) -> dict[str, Any]:
-    """The command line's keys for every agent, less the agent-specific keys that ``agent``
-    declares it does not read (``agent_window=64`` goes to es and pg, not to the control);
-    a label's own (``LABEL.key=value``) are checked as given."""
-    entry = agent_registry.REGISTRY.get(agent)
-    if entry is None or entry.reads is None:
-        return overrides
-    unread = set(agent_registry.specific_keys()) - set(entry.reads)
+    """The command line's keys for every agent, less the keys that ``agent`` declares it does
+    not read (``agent_window=64`` goes to es and pg, not to the control; ``memory_lr`` not
+    to the LSTM: ``agent_registry.unread_keys``); a label's own (``LABEL.key=value``) are
+    checked as given."""
+    unread = agent_registry.unread_keys(agent)
     return {key: value for key, value in overrides.items() if key not in unread}
 
 

@@ -204,7 +204,10 @@ def render() -> str:
              "read them, such as `num_sentences` on Logic), or that only other agents read "
              "(`agent_window`, `es_*`, `pg_*`, `repaired_*`, `reward_grad_*` below), must keep "
              "its default: another value would change nothing, so it stops with the tasks or "
-             "agents that read it. A key "
+             "agents that read it. The memory-net's keys (`memory_*`, `history`, `settle`, "
+             "`gamma`, `detach_target`, `carry_memory`) given on the command line to an agent "
+             "without one (`lstm`, `most_frequent_tag`, `perfect_memory`) stop the same way; "
+             "a config file's values stand (one file serves every agent of its task). A key "
              "given twice in a file is an error; on the command line the last value wins, as "
              "with argparse."]
     for section, docs in SECTIONS.items():

@@ -120,3 +120,29 @@ def test_a_key_only_other_agents_read_is_refused_and_declared_agents_pass(tmp_pa
     # a run saved before such keys were refused loads, the key at its default
     saved = from_mapping(as_saved({**Config().to_dict(), "repaired_tau": 0.5}))
     assert saved.repaired_tau == Config.repaired_tau
+
+
+def test_a_memory_net_key_given_to_an_agent_without_one_is_refused():
+    """`agent=lstm memory_lr=1e-3` would train the run without it: refused; the config file's
+    own memory-net values (one file for every agent of a task) and agents with a memory-net
+    pass; compare gives a common memory-net key to the agents that read it only."""
+    from conftest import ROOT
+
+    from mannrl_gym import compare
+    from mannrl_gym.config import load
+
+    sentence = ROOT / "configs/sentence-pg.yaml"
+    file_lr = load(sentence).memory_lr
+    with pytest.raises(ConfigError, match=r"key 'memory_lr' belongs to the memory-net, which "
+                                          r"agent 'lstm' does not have: memory_lr=0.001 would "
+                                          r"change nothing; drop it"):
+        load(sentence, {"agent": "lstm", "memory_lr": 1e-3})
+    with pytest.raises(ConfigError, match="key 'gamma' belongs to the memory-net"):
+        load(sentence, {"agent": "lstm", "gamma": 0.5})
+    assert load(sentence, {"agent": "lstm", "memory_lr": file_lr}).memory_lr == file_lr
+    assert load(sentence, {"agent": "lstm", "lr": 1e-3}).memory_lr == file_lr
+    for agent in ("mannrl", "frozen_weights", "no_memory"):
+        assert load(sentence, {"agent": agent, "memory_lr": 1e-3}).memory_lr == 1e-3
+    assert compare._read_by("lstm", {"memory_lr": 1e-3, "lr": 1e-3}) == {"lr": 1e-3}
+    assert compare._read_by("mannrl", {"memory_lr": 1e-3}) == {"memory_lr": 1e-3}
+
