@@ -67,3 +67,18 @@ def test_the_closing_line_names_only_files_that_exist(tmp_path, capsys, mode, na
     closing = capsys.readouterr().out.strip().splitlines()[-1]
     assert closing.startswith(f"results: {tmp_path / 'r'}") and "checkpoint.pt" in closing
     assert ("wandb/" in closing) == names_wandb
+
+
+def test_replicas_silent_between_evaluations_say_where_they_stand(tmp_path, capsys,
+                                                                  monkeypatch):
+    """Replicas with progress=false (as compare runs them) print an unevaluated epoch's line
+    once silent for QUIET_LINE_S, as a single run does."""
+    from mannrl_gym import trainer
+
+    monkeypatch.setattr(trainer, "QUIET_LINE_S", 0.0)
+    assert cli.main(["train", str(ROOT / "configs/logic.yaml"), *QUICK, "wandb_mode=disabled",
+                     "epochs=3", "eval_every=2", "seeds=0-1", "progress=false",
+                     f"out_dir={tmp_path}", "run_name=r"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch")]
+    assert [line[:10] for line in lines] == ["epoch    1", "epoch    2", "epoch    3"]
+    assert "train f1   n/a" in lines[0] and "train f1   n/a" not in lines[1]

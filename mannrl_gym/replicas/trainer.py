@@ -21,6 +21,7 @@ import yaml
 from tqdm import tqdm
 
 from mannrl_gym import checkpoint, rundir, stopping
+from mannrl_gym import trainer as trainer_module  # its QUIET_LINE_S, read at each epoch
 from mannrl_gym.allocator import keep_freed_memory
 from mannrl_gym.config import Config, ConfigError, with_absolute_paths
 from mannrl_gym.replicas.experiment import ReplicatedExperiment
@@ -140,6 +141,7 @@ def _run(configs: list[Config], tasks: list, run_dirs: list[Path],
             logs.append(RunLog(config, task, run_dir, state, trackers[-1],
                                replicated.experiments[k]))
         epochs = configs[0].epochs
+        last_line_at = time.monotonic()
         for epoch in range(min(log.start_epoch for log in logs), epochs):
             stopping.raise_if_requested()  # a stop whose raise was lost (mannrl_gym.stopping)
             running = [log.start_epoch <= epoch for log in logs]  # a replica behind catches up
@@ -154,10 +156,14 @@ def _run(configs: list[Config], tasks: list, run_dirs: list[Path],
                     log.finish_epoch(epoch, stats[k], seconds, stop=stop, announce=False)
                     rows.append(log.last_row)
             evaluated = any("train/f1" in row for row in rows)  # progress=false: as a single run
-            if configs[0].progress or evaluated or epoch + 1 == epochs or stop:
+            # (and, as a single run, a line when silent for QUIET_LINE_S: a log says it is alive)
+            quiet_for = time.monotonic() - last_line_at
+            if (configs[0].progress or evaluated or epoch + 1 == epochs or stop
+                    or quiet_for >= trainer_module.QUIET_LINE_S):
                 eta = None if stop else max(log.eta_seconds(epoch) for log, go
                                             in zip(logs, running) if go)
                 epoch_line(progress_line(epoch, rows, seconds, eta))
+                last_line_at = time.monotonic()
             if stop:
                 tqdm.write(f"stopping: max_minutes={configs[0].max_minutes} reached")
                 break
