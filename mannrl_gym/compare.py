@@ -158,8 +158,9 @@ def configs_for(request: Request) -> dict[str, Config]:
         agent = request.agent_of.get(label, label)
         asked = {**_read_by(agent, request.overrides), **request.label_overrides.get(label, {}),
                  "agent": agent}
-        keys = {**_defaults(load(request.config_path, asked)), **asked,
-                "epochs": request.epochs, "out_dir": str(request.out), "wandb_mode": "disabled",
+        # wandb off unless asked for (wandb_mode=offline): a table's runs are many and short
+        keys = {**_defaults(load(request.config_path, asked)), "wandb_mode": "disabled",
+                **asked, "epochs": request.epochs, "out_dir": str(request.out),
                 "progress": False, "seed": request.seeds[0]}
         configs[label] = load(request.config_path, keys)
     return configs

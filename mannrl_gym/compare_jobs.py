@@ -1,9 +1,9 @@
 """``mannrl compare --jobs N``: its units of work (``compare.Unit``), N processes at a time.
 
 Each unit trains in a process of its own (started fresh, ``spawn``; a unit carries what it
-needs, such as an agent registered at run time), so N runs use N cores; its run directories are the ones a
-single process would write, and a unit killed part-way resumes from its last checkpoint the
-next time. A child dies with this process (SIGTERM from the kernel if this one is killed);
+needs, such as an agent registered at run time), so N runs use N cores; its run directories
+are the ones a single process would write, and a unit killed part-way resumes from its last
+checkpoint the next time. A child dies with this process (SIGTERM from the kernel if this one is killed);
 Ctrl-C or SIGTERM here stop every child as the trainer stops on Ctrl-C (an intact
 checkpoint) and are raised again here. The first unit that fails stops the others and its
 error is raised here, the project's own (``ConfigError``, ``DataError``, ``CheckpointError``,
@@ -22,6 +22,7 @@ import signal
 import sys
 import time
 import traceback
+import dataclasses
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, Protocol, TextIO
@@ -98,17 +99,22 @@ class _Labelled(io.TextIOBase):
 @dataclass(frozen=True)
 class Failure:
     """What stopped a child's unit: the exception's class name and message; for a run
-    interrupted by Ctrl-C or SIGTERM, its run directory and epoch (``trainer.Interrupted``)."""
+    interrupted by Ctrl-C or SIGTERM, its run directory and epoch (``trainer.Interrupted``);
+    kind "finished" for a unit done before a stop reached it. ``unit``: its name, set here
+    (the parent) for the children it stops."""
 
     kind: str
     message: str
     interrupted: bool
     run_dir: str | None = None
     epoch: int | None = None
+    unit: str | None = None
 
     def where(self) -> str:
-        if self.run_dir is None:
-            return "interrupted"
+        if self.kind == "finished":  # its unit was done when the stop came
+            return f"{self.unit} had finished"
+        if self.run_dir is None:  # stopped before its trainer began (or not a run's stop)
+            return "interrupted" if self.unit is None else f"{self.unit} stopped before it began"
         if not os.path.isdir(self.run_dir):  # stopped before its first checkpoint: removed
             return (f"interrupted at epoch {self.epoch} of {self.run_dir}, before its first "
                     f"checkpoint (nothing kept)")
@@ -120,7 +126,7 @@ class Stopped(KeyboardInterrupt):
 
     def __init__(self, failures: list[Failure]) -> None:
         self.failures = failures
-        places = [f.where() for f in failures if f.run_dir is not None]
+        places = [f.where() for f in failures if f.run_dir is not None or f.unit is not None]
         self.where = ", ".join(places) if places else "interrupted"
         super().__init__(self.where)
 
@@ -147,6 +153,9 @@ def _work(unit: TrainingUnit, parent_pid: int, report: Connection) -> None:
         report.send(None)
     finally:
         report.close()
+        # done: a stop from now on would only land in the interpreter's exit (torch's atexit
+        # callbacks) and print "Exception ignored"
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _raise(unit: TrainingUnit, failure: Failure) -> None:
@@ -230,10 +239,11 @@ def _stop_children(running: dict[Connection, tuple[TrainingUnit, Any, float]]
             process.terminate()
     deadline = time.monotonic() + STOP_GRACE_S
     failures = []
-    for report, (_, process, _) in list(running.items()):
+    for report, (unit, process, _) in list(running.items()):
         process.join(max(0.0, deadline - time.monotonic()))
         if process.is_alive():
             process.kill()
-        failures.append(_read(report, process))
+        failure = _read(report, process) or Failure("finished", "", True)  # None: it was done
+        failures.append(dataclasses.replace(failure, unit=unit.name))
         del running[report]
-    return [failure for failure in failures if failure is not None]
+    return failures

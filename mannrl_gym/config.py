@@ -163,8 +163,12 @@ class Config:
             agent_registry.resolve(self.agent)
         except KeyError:
             names = agent_registry.agent_names()
+            hint = did_you_mean(self.agent, names) or (
+                " (a name that a script registers with register_agent exists only while that "
+                "script runs: resume or plot its runs from it, through mannrl_gym.cli.main, or "
+                "name the agent as package.module:Class)")
             self._fail("agent", f"must be one of {names} or package.module:Class, got "
-                       f"{self.agent!r}{did_you_mean(self.agent, names)}")
+                       f"{self.agent!r}{hint}")
         except ConfigError as exc:
             self._fail("agent", str(exc))
         self._validate_agent_keys()

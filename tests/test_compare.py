@@ -594,3 +594,29 @@ def test_task_and_config_together_are_refused(tmp_path, capsys):
     assert exit_.value.code == 2
     assert "argument --config: not allowed with argument --task" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_runs_log_to_wandb_only_when_asked(tmp_path):
+    """A table's runs skip wandb unless the command asks (wandb_mode=offline)."""
+    from mannrl_gym import compare
+
+    def mode(**overrides) -> str:
+        request = compare.Request(compare.task_config("logic"), ["mannrl"], [0], tmp_path,
+                                  overrides=overrides)
+        return compare.configs_for(request)["mannrl"].wandb_mode
+
+    assert mode() == "disabled" and mode(wandb_mode="offline") == "offline"
+
+
+def test_a_stop_names_each_child_whatever_it_was_doing():
+    """The closing line of a stopped --jobs compare names every child: where its run stood,
+    that it stopped before its run began, or that it had finished."""
+    from mannrl_gym.compare_jobs import Failure, Stopped
+
+    stopped = Stopped([
+        Failure("Interrupted", "", True, "/no/such/run", 3, "mannrl seed 0"),
+        Failure("KeyboardInterrupt", "terminated", True, None, None, "mannrl seed 1"),
+        Failure("finished", "", True, None, None, "lstm seed 0")])
+    assert stopped.where == ("interrupted at epoch 3 of /no/such/run, before its first "
+                             "checkpoint (nothing kept), mannrl seed 1 stopped before it began, "
+                             "lstm seed 0 had finished")

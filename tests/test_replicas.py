@@ -345,3 +345,42 @@ def test_progress_line_counts_replicas_in_words():
            "train_steps_per_s": 100.0}
     assert " 1 replica " in progress_line(0, [row], 1.0)
     assert " 2 replicas " in progress_line(0, [row, row], 1.0)
+
+
+class _HalfInput:
+    """A user's subclass of NoMemoryAgent that writes something (its ``act``), so the parent's
+    batched ``replicate`` (zeros for every row) would not compute what it does."""
+
+    def act(self, observation):
+        import numpy as np
+        memory = np.zeros((observation.shape[0], self.memory_size), np.float32)
+        memory[:, 0] = 0.5
+        return memory
+
+
+def test_an_inherited_replicate_that_would_skip_a_subclass_act_is_not_used(tmp_path):
+    """A subclass that overrides act (or explore, observe, ...) of a class with a batched
+    replicate is not replicable: seeds=0-1 is one line saying why; compare runs its seeds one
+    by one. A subclass that only passes flags to __init__ (FrozenWeightsAgent) stays so."""
+    from mannrl_gym import agent_registry, compare
+    from mannrl_gym.agents.baselines import NoMemoryAgent
+    from mannrl_gym.config import ConfigError, load
+    from mannrl_gym.replicas.agents import replicable, replicable_names, replicate
+    from mannrl_gym.replicas.spec import replicas
+
+    half = type("HalfInputAgent", (_HalfInput, NoMemoryAgent), {"__module__": __name__})
+    agent_registry.register_agent("half_input_test", half, "test agent")
+    try:
+        assert not replicable("half_input_test")
+        assert {"no_memory", "frozen_weights", "frozen_memory", "mannrl"} <= set(
+            replicable_names())
+        config = load(ROOT / "configs/logic.yaml", {"agent": "half_input_test"})
+        with pytest.raises(ConfigError, match="cannot run as replicas \\(HalfInputAgent "
+                                              "overrides act, which NoMemoryAgent.replicate"):
+            replicas(config, [0, 1], None)
+        with pytest.raises(ValueError, match="HalfInputAgent cannot be replicated"):
+            replicate([object.__new__(half), object.__new__(half)], 4)
+        units = compare.plan("half_input_test", [0, 1], config, tmp_path, jobs=1)
+        assert [(unit.seeds, unit.together) for unit in units] == [((0,), False), ((1,), False)]
+    finally:
+        agent_registry.REGISTRY.pop("half_input_test")

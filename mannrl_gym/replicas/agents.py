@@ -30,12 +30,47 @@ from mannrl_gym.agents.mannrl_agent import act_folded
 from mannrl_gym.protocols import AgentReplicas
 
 
+# what an agent does step by step: a batched ``replicate`` stands for these methods of the
+# class that defines it, not for a subclass's own
+_BEHAVIOUR = ("act", "explore", "observe", "learn", "start_epoch")
+
+
+def inherited_replicate(kind: type) -> str | None:
+    """Why ``kind``'s ``replicate``, inherited, would not compute what ``kind`` does (a
+    subclass that overrides ``act``, say, of a class whose batched path never calls it);
+    None when it would (it defines ``replicate`` itself, or overrides none of
+    ``_BEHAVIOUR`` below the class that does: FrozenWeightsAgent only passes flags to
+    MannRLAgent's ``__init__``)."""
+    for klass in kind.__mro__:
+        if "replicate" in vars(klass):
+            return None
+        overridden = [name for name in _BEHAVIOUR if name in vars(klass)]
+        if overridden:
+            owner = next(k for k in kind.__mro__ if "replicate" in vars(k))
+            return (f"{kind.__name__} overrides {', '.join(overridden)}, which "
+                    f"{owner.__name__}.replicate's batched path does not call: give "
+                    f"{kind.__name__} a replicate of its own, e.g. one that returns "
+                    f"mannrl_gym.replicas.agents.EachReplica(agents, slots)")
+    return None
+
+
+def replicate_mismatch(name: str) -> str | None:
+    """``inherited_replicate`` of the registered memory agent ``name``'s class (None for a
+    factory, or an agent without ``replicate``); imports its module."""
+    factory = agent_registry.entry(name).load()
+    if not isinstance(factory, type) or not callable(getattr(factory, "replicate", None)):
+        return None
+    return inherited_replicate(factory)
+
+
 def replicable(name: str) -> bool:
     """Whether the registered agent ``name`` can run as replicas (its factory has
-    ``replicate``); imports its module."""
+    ``replicate``, its own or one that computes what it does: ``replicate_mismatch``);
+    imports its module."""
     if not agent_registry.has_memory_agent(name):
         return False
-    return callable(getattr(agent_registry.entry(name).load(), "replicate", None))
+    factory = agent_registry.entry(name).load()
+    return callable(getattr(factory, "replicate", None)) and replicate_mismatch(name) is None
 
 
 def replicable_names() -> list[str]:
@@ -54,6 +89,9 @@ def replicate(agents: Sequence, slots: int) -> AgentReplicas:
     if make is None:
         raise ValueError(f"{kind.__name__} cannot be replicated (it has no classmethod "
                          f"'replicate'; see mannrl_gym.protocols.AgentReplicas)")
+    why = inherited_replicate(kind)
+    if why is not None:
+        raise ValueError(f"{kind.__name__} cannot be replicated: {why}")
     return make(list(agents), slots)
 
 

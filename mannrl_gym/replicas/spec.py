@@ -8,8 +8,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from mannrl_gym import agent_registry
 from mannrl_gym.config import Config, ConfigError, from_mapping
-from mannrl_gym.replicas.agents import replicable, replicable_names
+from mannrl_gym.replicas.agents import replicable, replicable_names, replicate_mismatch
 
 # keys a sweep point may set: they change no shape and no data, so replicas stay stackable
 POINT_KEYS = ("lr", "clipping", "memory_lr", "memory_clipping", "memory_clamp", "gamma",
@@ -105,9 +106,12 @@ def replicas(base: Config, seeds: list[int] | None,
     """Every (point, seed) of the request as a checked config; names like ``seed3`` or
     ``lr=0.0003-seed3``. Raises ConfigError for an agent that cannot be replicated."""
     if not replicable(base.agent):
+        why = (replicate_mismatch(base.agent) if agent_registry.has_memory_agent(base.agent)
+               else None)
         raise ConfigError(f"{base.source}: key 'agent' is '{base.agent}', which cannot run as "
-                          f"replicas; replicated agents: {', '.join(replicable_names())} (run the "
-                          f"others one seed per process)")
+                          f"replicas{f' ({why})' if why else ''}; replicated agents: "
+                          f"{', '.join(replicable_names())} (run the others one seed per "
+                          f"process)")
     seeds = seeds if seeds is not None else [base.seed]
     points = points if points is not None else [{}]
     limit = MAX_REPLICAS if base.device == "cpu" else MAX_DEVICE_REPLICAS
