@@ -468,6 +468,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         restore()
         stopping.forget()
+        if argv is None and args.command in ("train", "compare"):  # this process's command
+            stopping.done()
     return 1
 
 

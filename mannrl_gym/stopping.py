@@ -55,6 +55,15 @@ def on_signal(make: Callable[[], BaseException], signals: tuple[int, ...] = (sig
     return restore
 
 
+def done() -> None:
+    """The process's work is written (a trainer's ``results:``): SIGTERM is ignored from now
+    on, so it cannot kill the exit that follows (wandb's teardown, about a second) and turn
+    a finished run into a failed one (a sweep's trial: its value lost). A sweep that stops
+    its trials still kills one whose exit hangs (``sweeps.stopping.KILL_AFTER_S``)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def forget() -> None:
     """Clear the flag (a process that goes on after a stop it has handled, such as a test)."""
     _requested.clear()

@@ -54,3 +54,27 @@ def test_a_run_stops_at_the_next_epoch_when_the_raise_was_lost(tmp_path):
         stopping.forget()
     assert stopped.value.epoch == 1 and not (tmp_path / "run").exists()
     assert "before its first checkpoint; nothing kept" in str(stopped.value)
+
+
+def test_sigterm_after_the_results_line_does_not_fail_a_finished_run(tmp_path):
+    """A sweep that stops just as a trial prints `results:` must not lose it: the exit that
+    follows (wandb's teardown) ignores SIGTERM, and the command ends 0."""
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+
+    command = [sys.executable, "-m", "mannrl_gym.cli", "train", str(ROOT / "configs/logic.yaml"),
+               "epochs=1", "num_sequences=300", "eval_batch_size=64", f"out_dir={tmp_path}",
+               "run_name=r", "wandb_mode=offline"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    for line in process.stdout:
+        if line.startswith("results:"):
+            time.sleep(0.1)
+            process.send_signal(signal.SIGTERM)
+            break
+    process.wait(timeout=60)
+    assert process.returncode == 0, process.stderr.read()
+    assert (tmp_path / "r" / "summary.json").exists()

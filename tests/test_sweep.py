@@ -62,6 +62,12 @@ def test_local_sweep_runs_trials_into_sqlite_and_summarizes(tmp_path, capsys):
     assert f"best: trial {study.best_trial.number}, {study.best_value:.4f}" in printed
     assert len(optuna.load_study(study_name="sweep",
                                  storage=f"sqlite:///{out}/sweep/study.db").trials) == 2
+    assert "its config.yaml holds every key it trained with" in printed
+    # another storage on the same out-dir: its trial 0 would land in trial-0000, a run
+    other = sweep_error([str(path), "--trials", "1", "--out-dir", str(out), "--storage",
+                         f"sqlite:///{tmp_path}/other.db"], capsys)
+    assert "holds trial folders that the study in sqlite:///" in other
+    assert "(trial-0000, trial-0001: another study's" in other
 
 
 def test_grid_covers_the_grid_and_failed_trials_set_the_exit_code(tmp_path, capsys):

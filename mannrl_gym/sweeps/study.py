@@ -184,6 +184,8 @@ def summary_lines(study) -> list[str]:
                      f"{host:12s}  {trial.params}")
     if any(t.state == optuna.trial.TrialState.COMPLETE for t in trials):
         best = study.best_trial
+        run_dir = best.user_attrs.get("run_dir", "")
         lines.append(f"best: trial {best.number}, {study.best_value:.4f}, {best.params}  "
-                     f"({best.user_attrs.get('run_dir', '')})")
+                     f"({run_dir}" + ("; its config.yaml holds every key it trained with, the "
+                                      "sweep's fixed ones too)" if run_dir else ")"))
     return lines

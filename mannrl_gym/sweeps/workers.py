@@ -97,8 +97,9 @@ class Budget:
 
 
 def open_sweep(settings: SweepSettings, check: bool = True):
-    """Check the sweep, open the study (nothing is written if either fails); return the
-    sweep, the study and its storage. ``check=False``: skip checking the config and metric
+    """Check the sweep, open the study (nothing is written if either fails; a study whose
+    out-dir holds another study's trial folders fails once its storage is open:
+    ``check_trial_folders``); return the sweep, the study and its storage. ``check=False``: skip checking the config and metric
     (a worker process, whose parent did)."""
     import optuna
 
@@ -124,7 +125,30 @@ def open_sweep(settings: SweepSettings, check: bool = True):
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     storage = open_storage(settings.url, settings.heartbeat_interval, settings.grace_period)
     sampler = make_sampler(sweep, settings.seed, settings.run_id)
-    return sweep, open_study(storage, settings.name, sweep, sampler), storage
+    study = open_study(storage, settings.name, sweep, sampler)
+    if check:
+        check_trial_folders(settings.out, study, settings.url)
+    return sweep, study, storage
+
+
+def check_trial_folders(out: Path, study, url: str) -> None:
+    """SweepError when ``out`` holds trial folders the study does not know (another study's:
+    another --storage, or a deleted study.db): a trial takes the folder of its number
+    (``trial-NNNN``), so each new trial would fail on a folder that holds a run."""
+    from mannrl_gym.sweeps.study import redacted
+
+    if not out.is_dir():
+        return
+    known = {trial.number for trial in study.get_trials(deepcopy=False)}
+    strangers = sorted(path.name for path in out.glob("trial-[0-9][0-9][0-9][0-9]")
+                       if int(path.name[6:]) not in known)
+    if strangers:
+        shown = ", ".join(strangers[:3]) + (f" and {len(strangers) - 3} more"
+                                            if len(strangers) > 3 else "")
+        raise SweepError(f"{out} holds trial folders that the study in {redacted(url)} does not "
+                         f"know ({shown}: another study's, from another --storage or a "
+                         f"deleted study.db); its trials would be numbered into them: give "
+                         f"another --out-dir, or the --storage they came from")
 
 
 def work(settings: SweepSettings, budget: Budget, stop: Stop, worker: int = 0,
