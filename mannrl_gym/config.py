@@ -110,7 +110,7 @@ class Config:
 
     # --- evaluation ----------------------------------------------------------------------------
     bn_statistics: Literal["recalibrated", "running", "batch"] = "recalibrated"  # A's BN at eval
-    eval_every: int = 1  # epochs between evaluations (the last always; a silent run says where it is each minute)
+    eval_every: int = 1  # epochs between evaluations (the last epoch is always evaluated)
 
     # --- running ---------------------------------------------------------------------------
     out_dir: str = "runs"

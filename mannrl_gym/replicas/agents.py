@@ -55,8 +55,8 @@ def inherited_replicate(kind: type) -> str | None:
 
 
 def replicate_mismatch(name: str) -> str | None:
-    """``inherited_replicate`` of the registered memory agent ``name``'s class (None for a
-    factory, or an agent without ``replicate``); imports its module."""
+    """``inherited_replicate`` of the registered agent ``name``'s class (None for a factory,
+    or a class without ``replicate``); imports its module."""
     factory = agent_registry.entry(name).load()
     if not isinstance(factory, type) or not callable(getattr(factory, "replicate", None)):
         return None

@@ -8,7 +8,6 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from mannrl_gym import agent_registry
 from mannrl_gym.config import Config, ConfigError, from_mapping
 from mannrl_gym.replicas.agents import replicable, replicable_names, replicate_mismatch
 
@@ -106,8 +105,7 @@ def replicas(base: Config, seeds: list[int] | None,
     """Every (point, seed) of the request as a checked config; names like ``seed3`` or
     ``lr=0.0003-seed3``. Raises ConfigError for an agent that cannot be replicated."""
     if not replicable(base.agent):
-        why = (replicate_mismatch(base.agent) if agent_registry.has_memory_agent(base.agent)
-               else None)
+        why = replicate_mismatch(base.agent)
         raise ConfigError(f"{base.source}: key 'agent' is '{base.agent}', which cannot run as "
                           f"replicas{f' ({why})' if why else ''}; replicated agents: "
                           f"{', '.join(replicable_names())} (run the others one seed per "

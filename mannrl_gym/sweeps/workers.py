@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import re
 import signal
 import socket
 import sys
@@ -99,8 +100,9 @@ class Budget:
 def open_sweep(settings: SweepSettings, check: bool = True):
     """Check the sweep, open the study (nothing is written if either fails; a study whose
     out-dir holds another study's trial folders fails once its storage is open:
-    ``check_trial_folders``); return the sweep, the study and its storage. ``check=False``: skip checking the config and metric
-    (a worker process, whose parent did)."""
+    ``check_trial_folders``); return the sweep, the study and its storage. ``check=False``:
+    skip checking the config, the metric and the folders (a worker process, whose parent
+    did)."""
     import optuna
 
     from mannrl_gym.sweeps.samplers import make_sampler
@@ -131,6 +133,14 @@ def open_sweep(settings: SweepSettings, check: bool = True):
     return sweep, study, storage
 
 
+TRIAL_NAME = re.compile(r"trial-\d{4,}")  # the folder names ``trial_dir`` gives
+
+
+def trial_dir(out: Path, number: int) -> Path:
+    """Where trial ``number`` of a study under ``out`` trains: ``out/trial-0007``."""
+    return out / f"trial-{number:04d}"
+
+
 def check_trial_folders(out: Path, study, url: str) -> None:
     """SweepError when ``out`` holds trial folders the study does not know (another study's:
     another --storage, or a deleted study.db): a trial takes the folder of its number
@@ -139,9 +149,9 @@ def check_trial_folders(out: Path, study, url: str) -> None:
 
     if not out.is_dir():
         return
-    known = {trial.number for trial in study.get_trials(deepcopy=False)}
-    strangers = sorted(path.name for path in out.glob("trial-[0-9][0-9][0-9][0-9]")
-                       if int(path.name[6:]) not in known)
+    known = {trial_dir(out, trial.number) for trial in study.get_trials(deepcopy=False)}
+    strangers = sorted(path.name for path in out.glob("trial-*")
+                       if TRIAL_NAME.fullmatch(path.name) and path not in known)
     if strangers:
         shown = ", ".join(strangers[:3]) + (f" and {len(strangers) - 3} more"
                                             if len(strangers) > 3 else "")
@@ -166,7 +176,7 @@ def work(settings: SweepSettings, budget: Budget, stop: Stop, worker: int = 0,
     grid = study.sampler if isinstance(study.sampler, GridByTrialNumber) else None
 
     def objective(trial: optuna.Trial) -> float:
-        run_dir = out / f"trial-{trial.number:04d}"
+        run_dir = trial_dir(out, trial.number)
         for key, value in (("host", socket.gethostname()), ("run_id", settings.run_id),
                            ("worker", f"{socket.gethostname()}:{os.getpid()}"),
                            ("run_dir", str(run_dir))):
