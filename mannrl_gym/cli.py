@@ -109,8 +109,9 @@ def _train_replicas(args: argparse.Namespace, overrides: dict) -> int:
         chosen = replicas(base, parse_seeds(seeds) if asked["seeds"] else None,
                           parse_points(points) if asked["replicas"] else None)
         parent = replicas_trainer.train_replicas(chosen, replicas_trainer.parent_dir(base))
-    print(f"results: {parent}/<replica>/ ({', '.join(sorted(p.name for p in parent.iterdir() if p.is_dir()))}): "
-          f"config.yaml, metrics.jsonl, summary.json, checkpoint.pt")
+    replica_dirs = sorted(p for p in parent.iterdir() if p.is_dir())
+    print(f"results: {parent}/<replica>/ ({', '.join(p.name for p in replica_dirs)}): "
+          f"{', '.join(_run_files(replica_dirs[0]))}")
     return 0
 
 

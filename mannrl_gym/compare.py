@@ -26,7 +26,8 @@ import yaml
 from tqdm import tqdm
 
 from mannrl_gym import agent_registry, checkpoint, compare_figures
-from mannrl_gym.config import Config, ConfigError, did_you_mean, load, same_value
+from mannrl_gym.config import (Config, ConfigError, did_you_mean, load, same_value,
+                               wandb_mode_from_env)
 from mannrl_gym.samples import check_files
 from mannrl_gym.seed_table import (LAST_EVALUATIONS, evaluated, evaluated_rows, final_metrics,
                                    finished, markdown_table, paired_stats, seed_stats, started)
@@ -158,8 +159,10 @@ def configs_for(request: Request) -> dict[str, Config]:
         agent = request.agent_of.get(label, label)
         asked = {**_read_by(agent, request.overrides), **request.label_overrides.get(label, {}),
                  "agent": agent}
-        # wandb off unless asked for (wandb_mode=offline): a table's runs are many and short
-        keys = {**_defaults(load(request.config_path, asked)), "wandb_mode": "disabled",
+        # wandb off unless asked for (wandb_mode=offline, or WANDB_MODE): a table's runs are
+        # many and short
+        keys = {**_defaults(load(request.config_path, asked)),
+                "wandb_mode": wandb_mode_from_env() or "disabled",
                 **asked, "epochs": request.epochs, "out_dir": str(request.out),
                 "progress": False, "seed": request.seeds[0]}
         configs[label] = load(request.config_path, keys)

@@ -464,8 +464,27 @@ def _check_type(key: str, value: Any, source: str) -> Any:
     raise ConfigError(f"{source}: key '{key}' must be {names}, got {type(value).__name__} {value!r}")
 
 
+WANDB_MODE_ALIASES = {"dryrun": "offline", "run": "online"}  # wandb's older names
+
+
+def wandb_mode_from_env() -> str | None:
+    """``WANDB_MODE`` from the environment as a ``wandb_mode`` (wandb's ``dryrun`` and
+    ``run`` too), or None when unset or empty; a ConfigError for any other value."""
+    value = os.environ.get("WANDB_MODE", "").strip()
+    if not value:
+        return None
+    mode = WANDB_MODE_ALIASES.get(value, value)
+    allowed = typing.get_args(_HINTS["wandb_mode"])
+    if mode not in allowed:
+        raise ConfigError(f"environment: WANDB_MODE is {value!r}; mannrl-gym's runs take "
+                          f"{', '.join(allowed)} (or wandb's dryrun, run): set one, unset it, "
+                          f"or give wandb_mode=... on the command line")
+    return mode
+
+
 def from_mapping(data: dict[str, Any], source: str = "<mapping>") -> Config:
-    """Build and validate a Config from a plain mapping."""
+    """Build and validate a Config from a plain mapping. ``wandb_mode``, where the mapping
+    does not give it, is ``WANDB_MODE`` from the environment if set, else offline."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: a config must be a mapping of keys to values, "
                           f"got {type(data).__name__}")
@@ -474,6 +493,8 @@ def from_mapping(data: dict[str, Any], source: str = "<mapping>") -> Config:
         if key not in KEYS:
             raise ConfigError(f"{source}: unknown key '{key}'{unknown_key_hint(key)}")
         checked[key] = _check_type(key, value, source)
+    if "wandb_mode" not in checked and (mode := wandb_mode_from_env()):
+        checked["wandb_mode"] = mode
     if checked.get("data") == "sample":  # the package's sample replaces the path keys
         from mannrl_gym.samples import sample_paths
         checked.update(sample_paths(checked.get("task", "logic")))

@@ -146,8 +146,10 @@ SECTIONS: dict[str, dict[str, str]] = {
     },
     "Running": {
         "out_dir": "where run directories go",
-        "run_name": "the run directory's name (default: task-agent-seed-time)",
-        "wandb_mode": "`offline` (default, no network), `disabled` or `online`",
+        "run_name": "the run directory's name (default: task-data-agent-seed-time, data the "
+                    "data file's name less its suffix: `sentence-pg-mannrl-seed0-20261207-140000`)",
+        "wandb_mode": "`offline` (default, no network), `disabled` or `online`; where neither "
+                      "the config file nor the command line gives it, `WANDB_MODE` if set",
         "wandb_project": "the wandb project",
         "num_threads": "torch threads (NumPy's BLAS stays on one, A's step runs on one: "
                        "`mannrl_gym.threads`); one suits small batches and shared machines, "

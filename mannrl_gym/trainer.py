@@ -32,13 +32,40 @@ F1_TARGET = 0.99
 QUIET_LINE_S = 60.0  # a run silent this long prints an unevaluated epoch's line
 
 
+class LineClock:
+    """When a run last printed an epoch's line: one silent for ``QUIET_LINE_S`` prints one
+    though the epoch was not evaluated, so a log (no progress bar) shows it is alive."""
+
+    def __init__(self) -> None:
+        self.printed_at = time.monotonic()
+
+    def quiet(self) -> bool:
+        return time.monotonic() - self.printed_at >= QUIET_LINE_S
+
+    def printed(self) -> None:
+        self.printed_at = time.monotonic()
+
+
+DATA_NAME_CHARS = 40  # at most this much of the data file's name goes in a default run name
+
+
+def default_run_name(config: Config, which: str) -> str:
+    """A new run's folder name when ``run_name`` is not given: task, the data file's name
+    without its suffix where the task reads one (``sample`` for the package's sample), agent
+    (a ``package.module:Class`` spec: the class name), ``which`` (``seed0``, ``replicas``),
+    time; e.g. ``sentence-pg-mannrl-seed0-20261207-140000``."""
+    data = ("sample" if config.data == "sample" else
+            Path(config.data_path).stem[:DATA_NAME_CHARS] if config.data_path else "")
+    parts = [config.task, data, config.agent.rpartition(":")[2], which,
+             time.strftime("%Y%m%d-%H%M%S")]
+    return "-".join(part for part in parts if part)
+
+
 def new_run_dir(config: Config) -> Path:
-    """Where a new run of ``config`` goes: ``out_dir/run_name`` (default: task, agent (a
-    ``package.module:Class`` spec: the class name), seed, time)."""
-    agent = config.agent.rpartition(":")[2]
-    name = config.run_name or f"{config.task}-{agent}-seed{config.seed}-" \
-                              f"{time.strftime('%Y%m%d-%H%M%S')}"
-    return Path(config.out_dir) / name
+    """Where a new run of ``config`` goes: ``out_dir/run_name`` (default:
+    ``default_run_name``)."""
+    return Path(config.out_dir) / (config.run_name or default_run_name(config,
+                                                                       f"seed{config.seed}"))
 
 
 def train(config: Config, run_dir: Path | None = None, resume: bool = False) -> Path:
@@ -139,7 +166,7 @@ class RunLog:
         self.metrics = checkpoint.MetricsLog(self.run_dir / "metrics.jsonl")
         self.start_epoch, self.elapsed = 0, 0.0
         self.session_seconds, self.session_epochs = 0.0, 0  # this process's epochs (for the ETA)
-        self.last_line_at = time.monotonic()  # when this run last printed an epoch's line
+        self.line_clock = LineClock()
         self.resumes: list[dict[str, Any]] = []
         self.this_resume = None  # recorded with the first checkpoint it writes
         self.code_versions = provenance.trained_by(None if state is None else state.get("code_versions"),
@@ -213,13 +240,12 @@ class RunLog:
         eta = None if out_of_time else self.eta_seconds(epoch)
         if announce and "train/f1" in row:
             epoch_line(_progress_line(row, eta))
-            self.last_line_at = time.monotonic()
-        elif announce and time.monotonic() - self.last_line_at >= QUIET_LINE_S:
-            # a log (no progress bar) would stay silent until the next evaluation
+            self.line_clock.printed()
+        elif announce and self.line_clock.quiet():
             next_evaluation = min(config.epochs, (epoch + 1) // config.eval_every
                                   * config.eval_every + config.eval_every)
             epoch_line(_quiet_line(row, next_evaluation, eta))
-            self.last_line_at = time.monotonic()
+            self.line_clock.printed()
         if announce and out_of_time:
             tqdm.write(f"stopping: {self.elapsed / 60:.1f} min reached "
                        f"max_minutes={config.max_minutes} (the run's training time over all "

@@ -61,12 +61,16 @@ def test_a_run_silent_between_evaluations_says_where_it_stands(tmp_path, capsys,
 
 
 @pytest.mark.parametrize("mode, names_wandb", [("disabled", False), ("offline", True)])
-def test_the_closing_line_names_only_files_that_exist(tmp_path, capsys, mode, names_wandb):
+@pytest.mark.parametrize("replicated", [False, True])
+def test_the_closing_line_names_only_files_that_exist(tmp_path, capsys, mode, names_wandb,
+                                                      replicated):
     assert cli.main(["train", str(ROOT / "configs/logic.yaml"), *QUICK, f"wandb_mode={mode}",
-                     "progress=false", f"out_dir={tmp_path}", "run_name=r"]) == 0
+                     "progress=false", f"out_dir={tmp_path}", "run_name=r",
+                     *(["seeds=0-1"] if replicated else [])]) == 0
     closing = capsys.readouterr().out.strip().splitlines()[-1]
     assert closing.startswith(f"results: {tmp_path / 'r'}") and "checkpoint.pt" in closing
     assert ("wandb/" in closing) == names_wandb
+    assert ("<replica>/ (seed0, seed1)" in closing) == replicated
 
 
 def test_replicas_silent_between_evaluations_say_where_they_stand(tmp_path, capsys,

@@ -596,9 +596,12 @@ def test_task_and_config_together_are_refused(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-def test_runs_log_to_wandb_only_when_asked(tmp_path):
-    """A table's runs skip wandb unless the command asks (wandb_mode=offline)."""
+def test_runs_log_to_wandb_only_when_asked(tmp_path, monkeypatch):
+    """A table's runs skip wandb unless the command asks (wandb_mode=offline, or
+    WANDB_MODE in the environment)."""
     from mannrl_gym import compare
+
+    monkeypatch.delenv("WANDB_MODE", raising=False)
 
     def mode(**overrides) -> str:
         request = compare.Request(compare.task_config("logic"), ["mannrl"], [0], tmp_path,
@@ -606,6 +609,8 @@ def test_runs_log_to_wandb_only_when_asked(tmp_path):
         return compare.configs_for(request)["mannrl"].wandb_mode
 
     assert mode() == "disabled" and mode(wandb_mode="offline") == "offline"
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    assert mode() == "offline" and mode(wandb_mode="disabled") == "disabled"
 
 
 def test_a_stop_names_each_child_whatever_it_was_doing():

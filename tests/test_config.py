@@ -146,3 +146,36 @@ def test_a_memory_net_key_given_to_an_agent_without_one_is_refused():
     assert compare._read_by("lstm", {"memory_lr": 1e-3, "lr": 1e-3}) == {"lr": 1e-3}
     assert compare._read_by("mannrl", {"memory_lr": 1e-3}) == {"memory_lr": 1e-3}
 
+
+
+def test_wandb_mode_comes_from_the_environment_where_no_key_gives_it(monkeypatch):
+    from pathlib import Path
+
+    logic = Path(__file__).resolve().parents[1] / "configs" / "logic.yaml"
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    assert from_mapping({}).wandb_mode == "offline" and load(logic).wandb_mode == "offline"
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    assert from_mapping({}).wandb_mode == "disabled"
+    assert load(logic).wandb_mode == "disabled"  # the shipped configs leave the key out
+    assert from_mapping({"wandb_mode": "offline"}).wandb_mode == "offline"  # a key stands
+    monkeypatch.setenv("WANDB_MODE", "dryrun")  # wandb's older name for offline
+    assert from_mapping({}).wandb_mode == "offline"
+    monkeypatch.setenv("WANDB_MODE", "bogus")
+    with pytest.raises(ConfigError, match="environment: WANDB_MODE is 'bogus'; .* offline, "
+                                          "disabled, online"):
+        from_mapping({})
+    assert from_mapping({"wandb_mode": "disabled"}).wandb_mode == "disabled"  # not read
+
+
+def test_a_default_run_name_names_the_data_file(monkeypatch):
+    from mannrl_gym.replicas.trainer import parent_dir
+    from mannrl_gym.trainer import new_run_dir
+
+    pg = from_mapping({"task": "sentence", "data_path": "/nowhere/pg.en", "seed": 3})
+    assert new_run_dir(pg).name.startswith("sentence-pg-mannrl-seed3-")
+    assert parent_dir(pg).name.startswith("sentence-pg-mannrl-replicas-")
+    assert new_run_dir(from_mapping({"task": "translate", "data": "sample",
+                                     "agent": "lstm"})).name.startswith(
+        "translate-sample-lstm-seed0-")
+    assert new_run_dir(from_mapping({})).name.startswith("logic-mannrl-seed0-")  # no data file
+    assert new_run_dir(from_mapping({"run_name": "mine"})).name == "mine"

@@ -188,7 +188,8 @@ def test_a_metric_the_trainer_does_not_log_fails_before_any_trial(tmp_path, caps
     err = sweep_error([str(path), "--out-dir", str(tmp_path / "runs")], capsys)
     assert "metric.name 'validation/answer_accuracy' is not logged" in err
     assert "validation/answer_acc" in err  # names what is logged
-    assert not (tmp_path / "runs").exists()
+    assert "validation/answer_acc_or" in err and "validation/answer_acc_xor" not in err  # and
+    assert not (tmp_path / "runs").exists()  # not what is logged but never measured (null)
 
 
 @pytest.mark.parametrize("args", [["device=cuda"], []])

@@ -21,7 +21,7 @@ import yaml
 from tqdm import tqdm
 
 from mannrl_gym import checkpoint, rundir, stopping
-from mannrl_gym import trainer as trainer_module  # its QUIET_LINE_S, read at each epoch
+from mannrl_gym import trainer as trainer_module  # its LineClock and default run name
 from mannrl_gym.allocator import keep_freed_memory
 from mannrl_gym.config import Config, ConfigError, with_absolute_paths
 from mannrl_gym.replicas.experiment import ReplicatedExperiment
@@ -42,10 +42,10 @@ def is_replicated_run(run_dir: Path) -> bool:
 
 
 def parent_dir(base: Config) -> Path:
-    """Where a new replicated run of ``base`` goes: ``out_dir/run_name`` (default: task,
-    agent, 'replicas', time)."""
-    name = base.run_name or f"{base.task}-{base.agent}-replicas-{time.strftime('%Y%m%d-%H%M%S')}"
-    return Path(base.out_dir) / name
+    """Where a new replicated run of ``base`` goes: ``out_dir/run_name`` (default:
+    ``trainer.default_run_name`` with ``replicas`` for the seed)."""
+    return Path(base.out_dir) / (base.run_name
+                                 or trainer_module.default_run_name(base, "replicas"))
 
 
 def train_replicas(replicas: list[Replica], parent: Path) -> Path:
@@ -141,7 +141,7 @@ def _run(configs: list[Config], tasks: list, run_dirs: list[Path],
             logs.append(RunLog(config, task, run_dir, state, trackers[-1],
                                replicated.experiments[k]))
         epochs = configs[0].epochs
-        last_line_at = time.monotonic()
+        line_clock = trainer_module.LineClock()
         for epoch in range(min(log.start_epoch for log in logs), epochs):
             stopping.raise_if_requested()  # a stop whose raise was lost (mannrl_gym.stopping)
             running = [log.start_epoch <= epoch for log in logs]  # a replica behind catches up
@@ -156,14 +156,12 @@ def _run(configs: list[Config], tasks: list, run_dirs: list[Path],
                     log.finish_epoch(epoch, stats[k], seconds, stop=stop, announce=False)
                     rows.append(log.last_row)
             evaluated = any("train/f1" in row for row in rows)  # progress=false: as a single run
-            # (and, as a single run, a line when silent for QUIET_LINE_S: a log says it is alive)
-            quiet_for = time.monotonic() - last_line_at
             if (configs[0].progress or evaluated or epoch + 1 == epochs or stop
-                    or quiet_for >= trainer_module.QUIET_LINE_S):
+                    or line_clock.quiet()):  # as a single run, a line when silent a while
                 eta = None if stop else max(log.eta_seconds(epoch) for log, go
                                             in zip(logs, running) if go)
                 epoch_line(progress_line(epoch, rows, seconds, eta))
-                last_line_at = time.monotonic()
+                line_clock.printed()
             if stop:
                 tqdm.write(f"stopping: max_minutes={configs[0].max_minutes} reached")
                 break

@@ -192,7 +192,9 @@ def check_config_and_metric(sweep: dict[str, Any], source: str) -> None:
     task = build_task(config)
     keys = logged_keys(task.train.kind_names)  # per-category keys depend on the data
     if name not in keys:
-        examples = ", ".join(k for k in sorted(keys) if k.startswith("validation/"))
+        measured = perfect_metrics(task, "validation")  # NaN: never measured on this data
+        examples = ", ".join(f"validation/{metric}" for metric, value in sorted(measured.items())
+                             if f"validation/{metric}" in keys and not math.isnan(value))
         raise SweepError(f"{source}: metric.name '{name}' is not logged by the trainer; "
                          f"it logs {', '.join(ROW_KEYS)}, train/... and {examples}")
     if per_split:
@@ -205,19 +207,27 @@ def check_measured(name: str, task, source: str) -> None:
     long-range answer): the metric of a perfect prediction is NaN there."""
     import torch
 
-    from mannrl_gym.metrics import summarize_set
-
     split, _, metric = name.partition("/")
-    data = getattr(task, split)
-    perfect = summarize_set(data.targets, torch.zeros(len(data.targets)), data, task.num_outputs)
-    if not math.isnan(perfect.get(metric, 0.0)):
+    if not math.isnan(perfect_metrics(task, split).get(metric, 0.0)):
         return
+    data = getattr(task, split)
     counts = torch.bincount(data.kind, minlength=len(data.kind_names)).tolist()
     held = ", ".join(f"{kind} {count}" for kind, count in zip(data.kind_names, counts))
     raise SweepError(f"{source}: metric.name '{name}' is never measured: the {split} split "
                      f"of this config's data has no step it counts (sequences by kind: {held}), "
                      f"so every trial would log null; choose another metric, e.g. "
                      f"{split}/answer_acc")
+
+
+def perfect_metrics(task, split: str) -> dict[str, float]:
+    """The metrics of a perfect prediction on ``task``'s ``split`` (``train``,
+    ``validation``): NaN where the split has no step the metric counts."""
+    import torch
+
+    from mannrl_gym.metrics import summarize_set
+
+    data = getattr(task, split)
+    return summarize_set(data.targets, torch.zeros(len(data.targets)), data, task.num_outputs)
 
 
 def logged_keys(kind_names: tuple[str, ...]) -> set[str]:
