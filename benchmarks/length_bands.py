@@ -160,4 +160,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from mannrl_gym.cli import run_script
+    raise SystemExit(run_script(main))

@@ -58,4 +58,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from mannrl_gym.cli import run_script
+    raise SystemExit(run_script(main))

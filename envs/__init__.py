@@ -54,6 +54,9 @@ def _warn(message: str) -> None:
 def _config(defaults: dict[str, Any], kwargs: dict[str, Any]) -> tuple[Config, str]:
     kwargs = dict(kwargs)
     split = kwargs.pop("split", "train")
+    if split not in ("train", "validation"):  # before any warning about the split
+        raise ConfigError(f"environment kwargs: split must be 'train' or 'validation', "
+                          f"got {split!r}")
     settings = {**defaults, **kwargs}
     if (settings["task"] in SAMPLE_FILES and "data" not in settings
             and not any(settings.get(key) for key in PATH_KEYS)):

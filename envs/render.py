@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import gymnasium
 import numpy as np
 
 from mannrl_gym.tasks.base import Task
@@ -28,10 +27,11 @@ def check_render_mode(render_mode: str | None) -> str | None:
 
 
 def can_render(render_mode: str | None) -> bool:
-    """True for a render mode; without one, warn as Gymnasium's envs do and return False."""
+    """True for a render mode; without one, warn as Gymnasium's envs do (at the user's
+    line) and return False."""
     if render_mode is None:
-        gymnasium.logger.warn("render() called without a render_mode; make the env with "
-                              "render_mode='ansi'")
+        from mannrl_gym.envs import _warn
+        _warn("render() called without a render_mode; make the env with render_mode='ansi'")
         return False
     return True
 

@@ -32,6 +32,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Callable
 
 from mannrl_gym import __version__, stopping
 from mannrl_gym.config import ConfigError, load, parse_overrides
@@ -44,6 +45,16 @@ def _user_errors() -> tuple[type[Exception], ...]:
     checkpoint = sys.modules.get("mannrl_gym.checkpoint")
     return (ConfigError, DataError, FileNotFoundError) + (
         (checkpoint.CheckpointError,) if checkpoint else ())
+
+
+def run_script(main: Callable[[], int | None]) -> int:
+    """A script's ``main`` (``benchmarks/``) with ``mannrl``'s handling of bad input: the
+    project's input errors as one line, ``<script>: error: ...``, exit 2, not a traceback."""
+    try:
+        return main() or 0
+    except _user_errors() as exc:
+        print(f"{Path(sys.argv[0]).name}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 class _Terminated(KeyboardInterrupt):

@@ -154,6 +154,7 @@ def configs_for(request: Request) -> dict[str, Config]:
     if any(k in keys for keys in given for k in ("seed", "seeds", "agent", "epochs")):
         raise ConfigError("command line: give agents with --agents, seeds with --seeds and "
                           "epochs with --epochs, not as key=value")
+    _refuse_keys_no_agent_reads(request)
     configs = {}
     for label in request.agents:
         agent = request.agent_of.get(label, label)
@@ -167,6 +168,20 @@ def configs_for(request: Request) -> dict[str, Config]:
                 "progress": False, "seed": request.seeds[0]}
         configs[label] = load(request.config_path, keys)
     return configs
+
+
+def _refuse_keys_no_agent_reads(request: Request) -> None:
+    """ConfigError for a command-line key that every agent of ``request`` declares it never
+    reads (``agent_registry.unread_keys``): it would change no run of the table."""
+    agents = [request.agent_of.get(label, label) for label in request.agents]
+    for key in request.overrides:
+        if all(key in agent_registry.unread_keys(agent) for agent in agents):
+            readers = agent_registry.specific_keys().get(key)
+            who = (f"only {', '.join(readers)} read{'s' if len(readers) == 1 else ''} it"
+                   if readers else "it belongs to the memory-net, which none of them has")
+            raise ConfigError(f"command line: key '{key}' is read by none of --agents "
+                              f"({', '.join(request.agents)}): {who}; drop it, or add an "
+                              f"agent that reads it")
 
 
 def _read_by(agent: str, overrides: dict[str, Any]) -> dict[str, Any]:

@@ -575,7 +575,7 @@ def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
     if overrides:
         merged = {**config.to_dict(), **overrides}
         unknown = [k for k in overrides if k not in KEYS]
-        source = f"{path} (with command-line overrides)"
+        source = f"{path} (with overrides)"
         if unknown:
             from_mapping({unknown[0]: overrides[unknown[0]]}, source=source)
         file_config, config = config, from_mapping(merged, source=source)

@@ -62,13 +62,14 @@ def summarize(prediction: torch.Tensor, target: torch.Tensor, answer: torch.Tens
     exact = total = None
     if sequence is not None:
         exact, total = exact_sequences(correct, answer, sequence, kind, len(kind_names))
-        metrics["answer_exact"] = float(exact.sum() / total.sum()) if total.sum() else float("nan")
+        counted = int(total.sum())  # shares of counts in double, as answer_acc's
+        metrics["answer_exact"] = int(exact.sum()) / counted if counted else float("nan")
     if len(kind_names) > 1:
         for index, name in enumerate(kind_names):
             metrics[f"answer_acc_{name}"] = _share(correct, answer & (kind == index))
             metrics[f"long_range_acc_{name}"] = _share(correct, long_range & (kind == index))
             if total is not None:
-                metrics[f"answer_exact_{name}"] = (float(exact[index] / total[index])
+                metrics[f"answer_exact_{name}"] = (int(exact[index]) / int(total[index])
                                                    if total[index] else float("nan"))
     return metrics
 

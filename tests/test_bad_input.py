@@ -405,7 +405,7 @@ def test_an_error_in_a_key_from_the_file_does_not_blame_the_command_line(tmp_pat
     config.write_text("task: pos\ndata_path: nowhere.conllu\nval_path: nowhere.conllu\n")
     assert cli.main(["train", str(config), *QUICK, f"out_dir={tmp_path}"]) == 2
     err = error_line(capsys)
-    assert "with command-line overrides" in err and "(command-line override)" not in err
+    assert "bad.yaml (with overrides)" in err and "(command-line override)" not in err
 
 
 @pytest.mark.parametrize("seeds, says", [("0-100000", "names more than 4096 seeds"),

@@ -625,3 +625,23 @@ def test_a_stop_names_each_child_whatever_it_was_doing():
     assert stopped.where == ("interrupted at epoch 3 of /no/such/run, before its first "
                              "checkpoint (nothing kept), mannrl seed 1 stopped before it began, "
                              "lstm seed 0 had finished")
+
+
+def test_a_key_no_agent_of_the_table_reads_is_refused(tmp_path):
+    """`mannrl train` refuses es_sigma for mannrl; a table of agents none of which reads a
+    key refuses it too (one that some agent reads goes to that agent alone)."""
+    from mannrl_gym import compare
+    from mannrl_gym.config import ConfigError
+
+    def configs(agents: list[str], **overrides):
+        return compare.configs_for(compare.Request(compare.task_config("logic"), agents, [0],
+                                                   tmp_path, overrides=overrides))
+
+    with pytest.raises(ConfigError, match="key 'es_sigma' is read by none of --agents "
+                                          r"\(mannrl\): only es reads it"):
+        configs(["mannrl"], es_sigma=0.1)
+    with pytest.raises(ConfigError, match="'memory_lr' .* the memory-net, which none"):
+        configs(["lstm"], memory_lr=1e-3)
+    both = configs(["mannrl", "es"], es_sigma=0.1)
+    assert both["es"].es_sigma == 0.1 and both["mannrl"].es_sigma != 0.1
+    assert not any(tmp_path.iterdir())

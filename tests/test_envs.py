@@ -146,6 +146,17 @@ def test_a_held_out_env_made_by_make_vec_warns_that_its_network_learns():
     assert env.learn and env.owns_learner
 
 
+def test_a_split_that_is_not_one_is_refused_before_any_warning():
+    import warnings
+
+    from mannrl_gym.config import ConfigError
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning here would raise first
+        with pytest.raises(ConfigError, match="split must be 'train' or 'validation', got 'test'"):
+            gymnasium.make_vec("MannRL-Logic-v0", num_envs=4, split="test", num_sequences=300)
+
+
 def test_the_sample_data_warning_names_the_users_line():
     with pytest.warns(UserWarning, match="no data_path given") as caught:
         gymnasium.make("MannRL-POS-v0")

@@ -24,3 +24,17 @@ def test_answer_accuracy_counts_only_answer_steps():
     assert metrics["accuracy"] == 0.75
     assert metrics["answer_acc"] == 0.0 and metrics["long_range_acc"] == 0.0
     assert metrics["f1"] < 1.0
+
+
+def test_answer_exact_is_a_share_of_sequences_in_double():
+    """Three sequences of two answer steps each; one is all right: 1/3 in double, as
+    answer_acc's shares are (a float32 1/3 differs from it in the 8th digit)."""
+    target = torch.arange(6)
+    prediction = torch.tensor([0, 1, 2, 0, 0, 5])  # sequence 0 right, 1 and 2 one wrong each
+    answer = torch.ones(6, dtype=torch.bool)
+    sequence = torch.tensor([0, 0, 1, 1, 2, 2])
+    kind = torch.tensor([0, 0, 1, 1, 1, 1])
+    metrics = summarize(prediction, target, answer, answer, kind, torch.zeros(6), 6,
+                        ("a", "b"), sequence)
+    assert metrics["answer_exact"] == 1 / 3 and metrics["answer_acc"] == 4 / 6
+    assert metrics["answer_exact_a"] == 1.0 and metrics["answer_exact_b"] == 0.0

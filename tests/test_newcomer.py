@@ -227,8 +227,14 @@ def test_a_custom_agent_spec_in_a_config_file_and_its_errors(tmp_path, agent_fol
 def test_render_without_a_render_mode_warns_and_returns_none():
     env = gymnasium.make_vec("MannRL-Logic-v0", num_envs=2, num_sequences=300)
     env.reset(seed=0)
-    with pytest.warns(UserWarning, match="without a render_mode"):
+    with pytest.warns(UserWarning, match="without a render_mode") as caught:
         assert env.render() is None
+    assert caught[0].filename == __file__  # the user's line, as the env's other warnings
+    single = gymnasium.make("MannRL-Logic-v0", num_sequences=300)
+    single.reset(seed=0)
+    with pytest.warns(UserWarning, match="without a render_mode") as caught:
+        assert single.render() is None
+    assert caught[0].filename == __file__
 
 
 def test_the_sb3_adapter_takes_the_envs_render_mode_without_a_warning():

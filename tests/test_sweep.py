@@ -174,6 +174,8 @@ def test_a_sweep_must_name_its_config_file(tmp_path, capsys, monkeypatch):
     path.write_text(yaml.safe_dump(sweep))
     err = sweep_error([str(path), "--out-dir", str(tmp_path / "runs")], capsys)
     assert "'command' must name the config file every trial trains" in err
+    example = err[err.index("command: ["):err.index("]") + 1]  # the line it suggests parses
+    assert yaml.safe_load(example)["command"][0] == "${env}"
     sweep["command"] = ["mannrl", "train", "configs/logic.yaml", "${args}"]  # relative
     path.write_text(yaml.safe_dump(sweep))
     monkeypatch.chdir(tmp_path)

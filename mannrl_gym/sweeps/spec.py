@@ -110,7 +110,8 @@ def _config_file(sweep: dict[str, Any], path: Path) -> str:
         if isinstance(word, str) and word.endswith((".yaml", ".yml")):
             return word
     raise SweepError(f"{path}: 'command' must name the config file every trial trains, e.g. "
-                     f"command: [${{env}}, mannrl, train, configs/logic.yaml, ${{args}}]"
+                     f'command: ["${{env}}", mannrl, train, configs/logic.yaml, "${{args}}"]'
+                     f" (YAML needs the quotes in brackets)"
                      + ("" if command is None else f"; got {command!r}"))
 
 
