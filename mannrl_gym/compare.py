@@ -491,27 +491,73 @@ def status(request: Request) -> list[dict[str, Any]]:
             state = ("finished" if done else "missing" if not run_dir
                      else "training" if in_use(run_dir) else "partial")
             row = {"agent": agent, "seed": seed, "dir": str(run_dir) if run_dir else None,
-                   "state": state,
-                   "epochs": 0, "metric": title, "value": None, "changed": changed}
+                   "state": state, "epochs": 0, "metric": title, "value": None,
+                   "changed": changed, "minutes": 0.0, "pace": None, "left": None}
             if run_dir is not None:  # a run killed mid-write: its torn last line skipped
                 metrics = checkpoint.MetricsLog(run_dir / "metrics.jsonl").read()
                 row["epochs"] = metrics[-1]["epoch"] if metrics else 0
+                timed = [line for line in metrics if "minutes" in line]  # a trainer's rows
+                row["minutes"] = timed[-1]["minutes"] if timed else 0.0
+                row["pace"] = _pace(timed)
                 last = evaluated(metrics)
                 row["value"] = last[-1].get(key) if last else None
             rows.append(row)
+    _estimate_left(rows, request.epochs)
     return rows
+
+
+PACE_EPOCHS = 64  # a run's pace: its training minutes an epoch over its last this many epochs
+
+
+def _pace(metrics: list[dict[str, Any]]) -> float | None:
+    """Minutes of training an epoch (evaluations included) over a run's last
+    ``PACE_EPOCHS`` epochs; None before its first epoch."""
+    if not metrics:
+        return None
+    last = metrics[-1]
+    earlier = [row for row in metrics[:-1] if row["epoch"] >= last["epoch"] - PACE_EPOCHS]
+    if not earlier:
+        return last["minutes"] / last["epoch"]
+    first = earlier[0]
+    return (last["minutes"] - first["minutes"]) / max(last["epoch"] - first["epoch"], 1)
+
+
+def _estimate_left(rows: list[dict[str, Any]], epochs: int) -> None:
+    """Each row's ``left``: estimated minutes of training to ``epochs`` (0 when finished; a
+    started run at its recent pace, a missing one at the mean pace, minutes over epochs,
+    of its agent's other runs; None when no run of the agent has trained an epoch yet)."""
+    paces: dict[str, list[float]] = {}
+    for row in rows:
+        if row["epochs"] and row["minutes"] and not row["changed"]:
+            paces.setdefault(row["agent"], []).append(row["minutes"] / row["epochs"])
+    for row in rows:
+        if row["changed"]:
+            continue
+        if row["state"] == "finished":
+            row["left"] = 0.0
+            continue
+        known = paces.get(row["agent"])
+        pace = row["pace"] if row["pace"] is not None else (
+            sum(known) / len(known) if known else None)
+        row["left"] = None if pace is None else max(epochs - row["epochs"], 0) * pace
 
 
 def status_markdown(rows: list[dict[str, Any]], epochs: int) -> str:
     """``status``'s rows as a table, and a count."""
     title = rows[0]["metric"] if rows else ""
-    lines = [f"| agent | seed | state | epochs of {epochs} | {title}, last evaluation | run |",
-             "|---|---|---|---|---|---|"]
+    from mannrl_gym.trainer import format_duration
+
+    def duration(minutes: float | None) -> str:
+        return "" if minutes is None else "0" if minutes == 0 else format_duration(minutes * 60)
+
+    lines = [f"| agent | seed | state | epochs of {epochs} | {title}, last evaluation | "
+             f"trained for | left (estimate) | run |", "|---|---|---|---|---|---|---|---|"]
     for row in rows:
         value = "" if row["value"] is None else f"{row['value']:.3f}"
         state = row["state"] + (", other config" if row["changed"] else "")
         lines.append(f"| {row['agent']} | {row['seed']} | {state} | {row['epochs']} | "
-                     f"{value} | {row['dir'] or ''} |")
+                     f"{value} | {duration(row['minutes'] if row['dir'] else None)} | "
+                     f"{duration(row['left'])} | {row['dir'] or ''} |")
     other = [row for row in rows if row["changed"]]
     done = sum(row["state"] == "finished" and not row["changed"] for row in rows)
     partial = sum(row["state"] == "partial" and not row["changed"] for row in rows)
@@ -523,12 +569,32 @@ def status_markdown(rows: list[dict[str, Any]], epochs: int) -> str:
         left = ", leaves the ones in training to their process" if training else ""
         lines.append(f"\n{counts} (the same command without --status resumes the partial ones"
                      f"{left} and trains the missing ones)")
+        lines += _time_left(rows)
         return "\n".join(lines)
     lines.append(f"\n{counts}, {len(other)} of another config: the same command without "
                  f"--status would stop at them; give the overrides they ran with, another "
                  f"--out, or remove them:")
     lines += [f"  {row['dir']}: {'; '.join(row['changed'][:3])}" for row in other]
     return "\n".join(lines)
+
+
+def _time_left(rows: list[dict[str, Any]]) -> list[str]:
+    """The estimate of the training left, summed over the runs not finished (a line; none
+    when all are)."""
+    from mannrl_gym.trainer import format_duration
+
+    waiting = [row for row in rows if row["state"] != "finished"]
+    if not waiting:
+        return []
+    known = [row["left"] for row in waiting if row["left"] is not None]
+    unknown = len(waiting) - len(known)
+    line = (f"about {format_duration(sum(known) * 60)} of training left at the pace of the "
+            f"runs so far, one process at a time (--jobs N trains N at once, each slower "
+            f"where they share cores)" if known else "")
+    if unknown:
+        line += (f"{'; ' if line else ''}{unknown} run{'s' if unknown > 1 else ''} of agents "
+                 f"that have trained no epoch yet not estimated")
+    return [line]
 
 
 def compare(request: Request, say: Callable[[str], None] = tqdm.write, jobs: int = 1

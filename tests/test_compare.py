@@ -104,6 +104,14 @@ def test_status_says_where_each_run_stands_and_trains_nothing(compared, tmp_path
                     ("mannrl", "2", "missing", "0"), ("lstm", "0", "finished", "1"),
                     ("lstm", "1", "partial", "1"), ("lstm", "2", "missing", "0")}
     assert "3 of 6 runs finished, 1 partial" in said
+    # trained for, and the estimate of what is left: 0 when finished; a missing run at the
+    # pace of its agent's others (these runs: seconds an epoch)
+    cells = {tuple(c.strip() for c in line.strip("|").split("|")[:2]):
+             [c.strip() for c in line.strip("|").split("|")[5:7]]
+             for line in said.splitlines() if line.startswith(("| mannrl", "| lstm"))}
+    assert cells[("mannrl", "0")][0].endswith("s") and cells[("mannrl", "0")][1] == "0"
+    assert cells[("mannrl", "2")][0] == "" and cells[("mannrl", "2")][1].endswith("s")
+    assert "of training left at the pace of the runs so far" in said
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
 
 
@@ -645,3 +653,24 @@ def test_a_key_no_agent_of_the_table_reads_is_refused(tmp_path):
     both = configs(["mannrl", "es"], es_sigma=0.1)
     assert both["es"].es_sigma == 0.1 and both["mannrl"].es_sigma != 0.1
     assert not any(tmp_path.iterdir())
+
+
+def test_a_runs_pace_is_its_recent_minutes_an_epoch():
+    from mannrl_gym import compare
+
+    metrics = [{"epoch": e, "minutes": float(e) if e <= 100 else 100.0 + 2.0 * (e - 100)}
+               for e in range(1, 201)]  # 1 minute an epoch, then 2
+    assert compare._pace(metrics) == 2.0 and compare._pace(metrics[:1]) == 1.0
+    assert compare._pace([]) is None
+    rows = [{"agent": "a", "state": "finished", "epochs": 200, "minutes": 300.0, "pace": 2.0,
+             "changed": []},
+            {"agent": "a", "state": "partial", "epochs": 150, "minutes": 200.0, "pace": 2.0,
+             "changed": []},
+            {"agent": "a", "state": "missing", "epochs": 0, "minutes": 0.0, "pace": None,
+             "changed": []},
+            {"agent": "b", "state": "missing", "epochs": 0, "minutes": 0.0, "pace": None,
+             "changed": []}]
+    compare._estimate_left(rows, 200)
+    # finished: 0; partial: its own recent pace; missing: its agent's mean minutes an epoch
+    assert [row["left"] for row in rows] == [0.0, 100.0, 200 * (1.5 + 200 / 150) / 2, None]
+    assert "1 run of agents that have trained no epoch yet" in compare._time_left(rows)[0]
