@@ -543,9 +543,10 @@ def _estimate_left(rows: list[dict[str, Any]], epochs: int) -> None:
 
 
 def status_markdown(rows: list[dict[str, Any]], epochs: int) -> str:
-    """``status``'s rows as a table, and a count."""
-    title = rows[0]["metric"] if rows else ""
+    """``status``'s rows as a table, a count, and the estimate of the training left."""
     from mannrl_gym.trainer import format_duration
+
+    title = rows[0]["metric"] if rows else ""
 
     def duration(minutes: float | None) -> str:
         return "" if minutes is None else "0" if minutes == 0 else format_duration(minutes * 60)
