@@ -41,6 +41,9 @@ class AgentEntry:
     # the agent-specific config keys it reads (``specific_keys``: a key some agent declares;
     # the others refuse a value other than its default); None: undeclared, any key
     reads: tuple[str, ...] | None = None
+    # a memory agent's memory-net keys (``MEMORY_NET_KEYS``) that it reads; None: all of them
+    # (an experiment reads none). A key declared unread is refused on the command line.
+    memory_keys: tuple[str, ...] | None = None
 
     def load(self) -> Callable[..., Any]:
         """The factory the entry point names (imported now)."""
@@ -55,8 +58,8 @@ REGISTRY: dict[str, AgentEntry] = {}
 
 def register_agent(name: str, entry_point: str | Callable[..., Any], summary: str = "",
                    kind: Literal["memory_agent", "experiment"] = "memory_agent",
-                   reads_features: bool = True, reads: tuple[str, ...] | None = None
-                   ) -> AgentEntry:
+                   reads_features: bool = True, reads: tuple[str, ...] | None = None,
+                   memory_keys: tuple[str, ...] | None = None) -> AgentEntry:
     """Make ``name`` a valid ``config.agent``; raise ValueError if another agent holds it.
     The same entry point again (the same string, or a class of the same module and qualified
     name, as a re-run notebook cell defines) replaces the entry."""
@@ -67,7 +70,8 @@ def register_agent(name: str, entry_point: str | Callable[..., Any], summary: st
     if not callable(entry_point) and ":" not in entry_point:
         raise ValueError(f"entry_point must be 'module:attribute', got {entry_point!r}")
     REGISTRY[name] = AgentEntry(name, entry_point, kind, summary, reads_features,
-                                None if reads is None else tuple(reads))
+                                None if reads is None else tuple(reads),
+                                None if memory_keys is None else tuple(memory_keys))
     return REGISTRY[name]
 
 
@@ -92,14 +96,18 @@ MEMORY_NET_KEYS = ("memory_size", "history", "settle", "memory_train_iterations"
 
 def unread_keys(name: str) -> frozenset[str]:
     """The config keys agent ``name`` declares it never reads: the other agents' own keys
-    (``specific_keys``) and, for an experiment without a memory-net, ``MEMORY_NET_KEYS``.
-    Empty for an agent that declares nothing (``reads`` None) or is not registered."""
+    (``specific_keys``) and the memory-net's (``MEMORY_NET_KEYS``) that it does not read (an
+    experiment without a memory-net: all; a memory agent: those outside its
+    ``memory_keys``). Empty for an agent that declares nothing (``reads`` None) or is not
+    registered."""
     entry = REGISTRY.get(name)
     if entry is None or entry.reads is None:
         return frozenset()
     unread = set(specific_keys()) - set(entry.reads)
     if entry.kind == "experiment":
         unread |= set(MEMORY_NET_KEYS) - set(entry.reads)
+    elif entry.memory_keys is not None:
+        unread |= set(MEMORY_NET_KEYS) - set(entry.memory_keys)
     return frozenset(unread)
 
 
@@ -183,6 +191,13 @@ def memory_agent_names() -> list[str]:
 _AGENTS = "mannrl_gym.agents"
 _EXPERIMENTS = "mannrl_gym.experiments"
 _WINDOW = ("agent_window",)  # the agents that learn from the reward over a window of steps
+# the controls' memory-net keys: those that change a run of theirs (every metric, memory_loss
+# included; the others checked to leave a run identical, tests/test_agent_keys.py)
+_ACTING = ("memory_size", "memory_sees_output", "carry_memory")  # what f writes, not learns
+_NOT_STEPPED = ("memory_optimizer", "memory_lr", "memory_clipping", "memory_lr_decay_every",
+                "memory_lr_decay", "detach_target")  # f's weight steps alone
+_MEMORY_KEYS = {"no_memory": ("memory_size",), "frozen_memory": _ACTING,
+                "frozen_weights": tuple(k for k in MEMORY_NET_KEYS if k not in _NOT_STEPPED)}
 for _args in (
     ("mannrl", f"{_AGENTS}.mannrl_agent:MannRLAgent",
      "the paper's memory-net, trained by Q-learning on A's loss", ()),
@@ -205,7 +220,7 @@ for _args in (
      "f trained by the gradient of A's loss through the one write it made (no BPTT)",
      _WINDOW + ("reward_grad_lr", "reward_grad_trace")),
 ):
-    register_agent(*_args[:3], reads=_args[3])
+    register_agent(*_args[:3], reads=_args[3], memory_keys=_MEMORY_KEYS.get(_args[0]))
 register_agent("lstm", f"{_EXPERIMENTS}.lstm:LSTMExperiment",
                "an LSTM trained by backpropagation through time (no memory-net)",
                kind="experiment", reads=())

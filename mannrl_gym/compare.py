@@ -178,7 +178,7 @@ def _refuse_keys_no_agent_reads(request: Request) -> None:
         if all(key in agent_registry.unread_keys(agent) for agent in agents):
             readers = agent_registry.specific_keys().get(key)
             who = (f"only {', '.join(readers)} read{'s' if len(readers) == 1 else ''} it"
-                   if readers else "it belongs to the memory-net, which none of them has")
+                   if readers else "a memory-net key none of them reads")
             raise ConfigError(f"command line: key '{key}' is read by none of --agents "
                               f"({', '.join(request.agents)}): {who}; drop it, or add an "
                               f"agent that reads it")

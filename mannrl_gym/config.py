@@ -587,12 +587,13 @@ def _refuse_memory_net_keys(config: Config, file_config: Config,
                             overrides: dict[str, Any]) -> None:
     """ConfigError for an override of a memory-net key (``agent_registry.MEMORY_NET_KEYS``)
     that ``config.agent`` never reads (an experiment without a memory-net, such as the
-    LSTM): the run would be the one without it. A config file's own values stand (one file
-    serves every agent of a task)."""
+    LSTM; a control that writes zeros or never steps f's weights): the run would be the one
+    without it. A config file's own values stand (one file serves every agent of a task)."""
     unread = agent_registry.unread_keys(config.agent) & set(agent_registry.MEMORY_NET_KEYS)
     for key in overrides:
         if key in unread and not same_value(key, getattr(config, key),
                                             getattr(file_config, key)):
-            raise ConfigError(f"{config.source}: key '{key}' belongs to the memory-net, which "
-                              f"agent '{config.agent}' does not have: {key}="
+            entry = agent_registry.entry(config.agent)
+            raise ConfigError(f"{config.source}: key '{key}' is a memory-net key that agent "
+                              f"'{config.agent}' never reads ({entry.summary}): {key}="
                               f"{getattr(config, key)!r} would change nothing; drop it")

@@ -208,8 +208,12 @@ def render() -> str:
              "its default: another value would change nothing, so it stops with the tasks or "
              "agents that read it. The memory-net's keys (`memory_*`, `history`, `settle`, "
              "`gamma`, `detach_target`, `carry_memory`) given on the command line to an agent "
-             "without one (`lstm`, `most_frequent_tag`, `perfect_memory`) stop the same way; "
-             "a config file's values stand (one file serves every agent of its task). A key "
+             "without one (`lstm`, `most_frequent_tag`, `perfect_memory`) stop the same way, "
+             "as do those a control never reads (`no_memory`: all but `memory_size`; "
+             "`frozen_memory`: all but `memory_size`, `memory_sees_output`, `carry_memory`; "
+             "`frozen_weights`: the keys of f's weight steps, `memory_optimizer`, `memory_lr`, "
+             "`memory_clipping`, `memory_lr_decay*`, `detach_target`); a config file's values "
+             "stand (one file serves every agent of its task). A key "
              "given twice in a file is an error; on the command line the last value wins, as "
              "with argparse."]
     for section, docs in SECTIONS.items():

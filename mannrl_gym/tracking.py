@@ -36,9 +36,11 @@ def check_online_login(config: Config) -> None:
     """ConfigError before a ``wandb_mode: online`` run starts when no API key is at hand
     (wandb would otherwise stop the run at its first step, or ask on the terminal)."""
     if config.wandb_mode == "online" and not wandb_key_found():
-        raise ConfigError(f"{config.source}: key 'wandb_mode' is 'online', but no wandb API key "
-                          f"is set (WANDB_API_KEY, or `wandb login`, which writes ~/.netrc); "
-                          f"log in, or use wandb_mode=offline and `wandb sync` later")
+        from mannrl_gym.config import wandb_mode_from_env
+        where = " (WANDB_MODE in the environment)" if wandb_mode_from_env() == "online" else ""
+        raise ConfigError(f"{config.source}: key 'wandb_mode' is 'online'{where}, but no wandb "
+                          f"API key is set (WANDB_API_KEY, or `wandb login`, which writes "
+                          f"~/.netrc); log in, or use wandb_mode=offline and `wandb sync` later")
 
 
 class Tracker:

@@ -195,6 +195,15 @@ def test_wandb_online_without_a_key_stops_before_the_run(tmp_path, capsys, no_wa
     assert not (tmp_path / "runs").exists()
 
 
+def test_wandb_online_from_the_environment_is_named_so(tmp_path, capsys, no_wandb_key,
+                                                       monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "online")
+    quick = [arg for arg in QUICK if not arg.startswith("wandb_mode=")]
+    assert cli.main(["train", LOGIC, *quick, f"out_dir={tmp_path / 'runs'}"]) == 2
+    assert "'online' (WANDB_MODE in the environment), but no wandb API key" in error_line(capsys)
+    assert not (tmp_path / "runs").exists()
+
+
 def test_a_wandb_key_in_netrc_or_the_environment_is_found(no_wandb_key, monkeypatch):
     from mannrl_gym.tracking import wandb_key_found
 

@@ -648,8 +648,8 @@ def test_a_key_no_agent_of_the_table_reads_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="key 'es_sigma' is read by none of --agents "
                                           r"\(mannrl\): only es reads it"):
         configs(["mannrl"], es_sigma=0.1)
-    with pytest.raises(ConfigError, match="'memory_lr' .* the memory-net, which none"):
-        configs(["lstm"], memory_lr=1e-3)
+    with pytest.raises(ConfigError, match="'memory_lr' .* a memory-net key none of them reads"):
+        configs(["lstm", "no_memory", "frozen_weights"], memory_lr=1e-3)
     both = configs(["mannrl", "es"], es_sigma=0.1)
     assert both["es"].es_sigma == 0.1 and both["mannrl"].es_sigma != 0.1
     assert not any(tmp_path.iterdir())

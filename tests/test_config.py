@@ -133,18 +133,28 @@ def test_a_memory_net_key_given_to_an_agent_without_one_is_refused():
 
     sentence = ROOT / "configs/sentence-pg.yaml"
     file_lr = load(sentence).memory_lr
-    with pytest.raises(ConfigError, match=r"key 'memory_lr' belongs to the memory-net, which "
-                                          r"agent 'lstm' does not have: memory_lr=0.001 would "
-                                          r"change nothing; drop it"):
+    with pytest.raises(ConfigError, match=r"key 'memory_lr' is a memory-net key that agent "
+                                          r"'lstm' never reads \(an LSTM .*\): memory_lr=0.001 "
+                                          r"would change nothing; drop it"):
         load(sentence, {"agent": "lstm", "memory_lr": 1e-3})
-    with pytest.raises(ConfigError, match="key 'gamma' belongs to the memory-net"):
+    with pytest.raises(ConfigError, match="key 'gamma' is a memory-net key"):
         load(sentence, {"agent": "lstm", "gamma": 0.5})
     assert load(sentence, {"agent": "lstm", "memory_lr": file_lr}).memory_lr == file_lr
     assert load(sentence, {"agent": "lstm", "lr": 1e-3}).memory_lr == file_lr
-    for agent in ("mannrl", "frozen_weights", "no_memory"):
+    for agent in ("mannrl", "es", "pg", "reward_grad"):
         assert load(sentence, {"agent": agent, "memory_lr": 1e-3}).memory_lr == 1e-3
+    # the controls: f's learning keys change none of their runs (tests/test_agent_keys.py)
+    for agent in ("frozen_weights", "frozen_memory", "no_memory"):
+        with pytest.raises(ConfigError, match=f"'memory_lr' is a memory-net key that agent "
+                                              f"'{agent}' never reads"):
+            load(sentence, {"agent": agent, "memory_lr": 1e-3})
+    assert load(sentence, {"agent": "frozen_weights", "history": 12}).history == 12  # its BN
+    assert load(sentence, {"agent": "frozen_memory", "carry_memory": False}).carry_memory is False
+    with pytest.raises(ConfigError, match="'carry_memory' is a memory-net key"):
+        load(sentence, {"agent": "no_memory", "carry_memory": False})
     assert compare._read_by("lstm", {"memory_lr": 1e-3, "lr": 1e-3}) == {"lr": 1e-3}
     assert compare._read_by("mannrl", {"memory_lr": 1e-3}) == {"memory_lr": 1e-3}
+    assert compare._read_by("frozen_weights", {"memory_lr": 1e-3, "history": 4}) == {"history": 4}
 
 
 
