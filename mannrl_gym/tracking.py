@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from mannrl_gym.config import Config, ConfigError
+from mannrl_gym.config import Config, ConfigError, wandb_mode_from_env
 
 DEFAULT_WANDB_URL = "https://api.wandb.ai"
 
@@ -36,7 +36,6 @@ def check_online_login(config: Config) -> None:
     """ConfigError before a ``wandb_mode: online`` run starts when no API key is at hand
     (wandb would otherwise stop the run at its first step, or ask on the terminal)."""
     if config.wandb_mode == "online" and not wandb_key_found():
-        from mannrl_gym.config import wandb_mode_from_env
         where = " (WANDB_MODE in the environment)" if wandb_mode_from_env() == "online" else ""
         raise ConfigError(f"{config.source}: key 'wandb_mode' is 'online'{where}, but no wandb "
                           f"API key is set (WANDB_API_KEY, or `wandb login`, which writes "
