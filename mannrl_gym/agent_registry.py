@@ -191,13 +191,23 @@ def memory_agent_names() -> list[str]:
 _AGENTS = "mannrl_gym.agents"
 _EXPERIMENTS = "mannrl_gym.experiments"
 _WINDOW = ("agent_window",)  # the agents that learn from the reward over a window of steps
-# the controls' memory-net keys: those that change a run of theirs (every metric, memory_loss
-# included; the others checked to leave a run identical, tests/test_agent_keys.py)
+# the memory-net keys each agent other than mannrl reads: those that change a run of it
+# (every metric, memory_loss included); the others leave its runs identical
+# (tests/test_agent_keys.py). The agents that learn f another way than the paper's TD step
+# skip that step's keys, and those with no discounted return of the paper's its gamma.
 _ACTING = ("memory_size", "memory_sees_output", "carry_memory")  # what f writes, not learns
-_NOT_STEPPED = ("memory_optimizer", "memory_lr", "memory_clipping", "memory_lr_decay_every",
-                "memory_lr_decay", "detach_target")  # f's weight steps alone
+_TD_STEP = ("memory_optimizer", "memory_lr", "memory_clipping", "memory_lr_decay_every",
+            "memory_lr_decay", "detach_target")  # the paper's weight step of f alone
+
+
+def _without(*skipped: str) -> tuple[str, ...]:
+    return tuple(key for key in MEMORY_NET_KEYS if key not in skipped)
+
+
 _MEMORY_KEYS = {"no_memory": ("memory_size",), "frozen_memory": _ACTING,
-                "frozen_weights": tuple(k for k in MEMORY_NET_KEYS if k not in _NOT_STEPPED)}
+                "frozen_weights": _without(*_TD_STEP), "pg": _without(*_TD_STEP),
+                "es": _without(*_TD_STEP, "gamma"), "repaired": _without(*_TD_STEP, "gamma"),
+                "reward_grad": _without(*_TD_STEP, "gamma")}
 for _args in (
     ("mannrl", f"{_AGENTS}.mannrl_agent:MannRLAgent",
      "the paper's memory-net, trained by Q-learning on A's loss", ()),

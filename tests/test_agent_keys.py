@@ -1,5 +1,5 @@
-"""The memory-net keys a control declares it never reads (``agent_registry.memory_keys``)
-leave its runs identical: every metric of two epochs, f's own ``memory_loss`` included."""
+"""The memory-net keys an agent declares it never reads (``AgentEntry.memory_keys``) leave
+its runs identical: every metric of two epochs, f's own ``memory_loss`` included."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from mannrl_gym import agent_registry, trainer
 
 from conftest import small_config
 
-# a valid value other than Table 1's for every memory-net key a control may skip
+# a valid value other than Table 1's for every memory-net key an agent may skip
 CHANGED = {"history": 16, "settle": 4, "memory_train_iterations": 1, "memory_optimizer": "adam",
            "memory_lr": 1e-3, "memory_clipping": 1.0, "memory_samples": 4,
            "memory_lr_decay_every": 1, "memory_lr_decay": 0.1, "memory_clamp": 0.05,
@@ -26,8 +26,9 @@ def run_rows(tmp_path, name: str, **keys) -> list[dict]:
              if k not in ("epoch_seconds", "minutes", "train_steps_per_s")} for line in rows]
 
 
-@pytest.mark.parametrize("agent", ["no_memory", "frozen_memory", "frozen_weights"])
-def test_the_memory_net_keys_a_control_skips_change_none_of_its_runs(tmp_path, agent):
+@pytest.mark.parametrize("agent", ["no_memory", "frozen_memory", "frozen_weights", "es", "pg",
+                                   "repaired", "reward_grad"])
+def test_the_memory_net_keys_an_agent_skips_change_none_of_its_runs(tmp_path, agent):
     skipped = agent_registry.unread_keys(agent) & set(agent_registry.MEMORY_NET_KEYS)
     assert skipped and skipped <= set(CHANGED)
     reference = run_rows(tmp_path, "reference", agent=agent)

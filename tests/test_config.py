@@ -141,10 +141,10 @@ def test_a_memory_net_key_given_to_an_agent_without_one_is_refused():
         load(sentence, {"agent": "lstm", "gamma": 0.5})
     assert load(sentence, {"agent": "lstm", "memory_lr": file_lr}).memory_lr == file_lr
     assert load(sentence, {"agent": "lstm", "lr": 1e-3}).memory_lr == file_lr
-    for agent in ("mannrl", "es", "pg", "reward_grad"):
-        assert load(sentence, {"agent": agent, "memory_lr": 1e-3}).memory_lr == 1e-3
-    # the controls: f's learning keys change none of their runs (tests/test_agent_keys.py)
-    for agent in ("frozen_weights", "frozen_memory", "no_memory"):
+    assert load(sentence, {"agent": "mannrl", "memory_lr": 1e-3}).memory_lr == 1e-3
+    assert load(sentence, {"agent": "pg", "gamma": 0.5}).gamma == 0.5  # its returns
+    # the keys of the paper's step of f change no run of the others (tests/test_agent_keys.py)
+    for agent in ("frozen_weights", "frozen_memory", "no_memory", "es", "pg", "reward_grad"):
         with pytest.raises(ConfigError, match=f"'memory_lr' is a memory-net key that agent "
                                               f"'{agent}' never reads"):
             load(sentence, {"agent": agent, "memory_lr": 1e-3})
