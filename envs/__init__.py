@@ -57,7 +57,9 @@ def _config(defaults: dict[str, Any], kwargs: dict[str, Any]) -> tuple[Config, s
     if split not in ("train", "validation"):  # before any warning about the split
         raise ConfigError(f"environment kwargs: split must be 'train' or 'validation', "
                           f"got {split!r}")
-    settings = {**defaults, **kwargs}
+    # an env logs nothing: WANDB_MODE (which from_mapping reads where no key is given) is not
+    # its business, whatever value the user's shell holds for wandb
+    settings = {**defaults, "wandb_mode": "disabled", **kwargs}
     if (settings["task"] in SAMPLE_FILES and "data" not in settings
             and not any(settings.get(key) for key in PATH_KEYS)):
         settings["data"] = "sample"

@@ -157,6 +157,16 @@ def test_a_split_that_is_not_one_is_refused_before_any_warning():
             gymnasium.make_vec("MannRL-Logic-v0", num_envs=4, split="test", num_sequences=300)
 
 
+def test_an_env_ignores_wandb_mode_in_the_environment(monkeypatch):
+    """The trainer reads WANDB_MODE; an env logs nothing, so no value of it stops make()
+    (wandb's own "shared" is not one the trainer takes)."""
+    monkeypatch.setenv("WANDB_MODE", "shared")
+    env = gymnasium.make("MannRL-Logic-v0", num_sequences=300)
+    assert env.unwrapped.config.wandb_mode == "disabled"
+    vector = gymnasium.make_vec("MannRL-Logic-v0", num_envs=2, num_sequences=300)
+    assert vector.config.wandb_mode == "disabled"
+
+
 def test_the_sample_data_warning_names_the_users_line():
     with pytest.warns(UserWarning, match="no data_path given") as caught:
         gymnasium.make("MannRL-POS-v0")
