@@ -3,8 +3,8 @@
 Each unit trains in a process of its own (started fresh, ``spawn``; a unit carries what it
 needs, such as an agent registered at run time), so N runs use N cores; its run directories
 are the ones a single process would write, and a unit killed part-way resumes from its last
-checkpoint the next time. A child dies with this process (SIGTERM from the kernel if this one is killed);
-Ctrl-C or SIGTERM here stop every child as the trainer stops on Ctrl-C (an intact
+checkpoint the next time. A child dies with this process (SIGTERM from the kernel if this
+one is killed); Ctrl-C or SIGTERM here stop every child as the trainer stops on Ctrl-C (an intact
 checkpoint) and are raised again here. The first unit that fails stops the others and its
 error is raised here, the project's own (``ConfigError``, ``DataError``, ``CheckpointError``,
 ``NumericalError``) as themselves, named by the unit, any other as ``RunFailed`` (the child
@@ -15,6 +15,7 @@ script read from standard input.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import multiprocessing
 import os
@@ -22,7 +23,6 @@ import signal
 import sys
 import time
 import traceback
-import dataclasses
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, Protocol, TextIO

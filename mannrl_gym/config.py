@@ -586,9 +586,9 @@ def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
 def _refuse_memory_net_keys(config: Config, file_config: Config,
                             overrides: dict[str, Any]) -> None:
     """ConfigError for an override of a memory-net key (``agent_registry.MEMORY_NET_KEYS``)
-    that ``config.agent`` never reads (an experiment without a memory-net, such as the
-    LSTM; a control that writes zeros or never steps f's weights): the run would be the one
-    without it. A config file's own values stand (one file serves every agent of a task)."""
+    that ``config.agent`` declares it never reads (``agent_registry.unread_keys``: an
+    experiment without a memory-net, such as the LSTM; a memory agent that does not take the
+    paper's step of f): the run would be the one without it. A config file's own values stand (one file serves every agent of a task)."""
     unread = agent_registry.unread_keys(config.agent) & set(agent_registry.MEMORY_NET_KEYS)
     for key in overrides:
         if key in unread and not same_value(key, getattr(config, key),

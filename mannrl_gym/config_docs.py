@@ -147,7 +147,8 @@ SECTIONS: dict[str, dict[str, str]] = {
     "Running": {
         "out_dir": "where run directories go",
         "run_name": "the run directory's name (default: task-data-agent-seed-time, data the "
-                    "data file's name less its suffix: `sentence-pg-mannrl-seed0-20261207-140000`)",
+                    "data file's name less its suffix: "
+                    "`sentence-pg-mannrl-seed0-20261207-140000`)",
         "wandb_mode": "`offline` (default, no network), `disabled` or `online`; where neither "
                       "the config file nor the command line gives it, `WANDB_MODE` if set",
         "wandb_project": "the wandb project",
@@ -191,6 +192,27 @@ def _default(key: str) -> str:
     return f"`{value}`"
 
 
+def _skipped_memory_keys() -> str:
+    """Each registered memory agent's memory-net keys that it declares it never reads
+    (``agent_registry.unread_keys``), agents with the same ones together; ``all but ...``
+    where it reads fewer than it skips."""
+    everything = agent_registry.MEMORY_NET_KEYS
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for name in agent_registry.memory_agent_names():
+        skipped = tuple(k for k in everything if k in agent_registry.unread_keys(name))
+        if skipped:
+            groups.setdefault(skipped, []).append(name)
+
+    def keys(names) -> str:
+        return ", ".join(f"`{key}`" for key in names)
+    parts = []
+    for skipped, names in groups.items():
+        read = [key for key in everything if key not in skipped]
+        said = f"all but {keys(read)}" if len(read) < len(skipped) else keys(skipped)
+        parts.append(f"{keys(names)}: {said}")
+    return "; ".join(parts)
+
+
 def render() -> str:
     """The whole of ``docs/config.md``."""
     lines = ["# Config keys", "",
@@ -209,14 +231,9 @@ def render() -> str:
              "agents that read it. The memory-net's keys (`memory_*`, `history`, `settle`, "
              "`gamma`, `detach_target`, `carry_memory`) given on the command line to an agent "
              "without one (`lstm`, `most_frequent_tag`, `perfect_memory`) stop the same way, "
-             "as do those a memory agent never reads (`no_memory`: all but `memory_size`; "
-             "`frozen_memory`: all but `memory_size`, `memory_sees_output`, `carry_memory`; "
-             "`frozen_weights`, `es`, `pg`, `repaired`, `reward_grad`: the keys of the paper's "
-             "step of f, `memory_optimizer`, `memory_lr`, `memory_clipping`, "
-             "`memory_lr_decay*`, `detach_target`, and `gamma` but for `pg`); a config file's values "
-             "stand (one file serves every agent of its task). A key "
-             "given twice in a file is an error; on the command line the last value wins, as "
-             "with argparse."]
+             f"as do those a memory agent never reads ({_skipped_memory_keys()}); a config "
+             "file's values stand (one file serves every agent of its task). A key given twice "
+             "in a file is an error; on the command line the last value wins, as with argparse."]
     for section, docs in SECTIONS.items():
         lines += ["", f"## {section}", "", "| key | type | default | meaning |",
                   "|---|---|---|---|"]
