@@ -17,13 +17,8 @@ Keyword arguments are config keys (see ``mannrl_gym.config.Config``), checked th
 
 from __future__ import annotations
 
-import inspect
 import multiprocessing
-import os
-import sys
-import warnings
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import gymnasium
@@ -33,22 +28,10 @@ from mannrl_gym.config import PATH_KEYS, Config, ConfigError, from_mapping
 from mannrl_gym.envs.core import ActionError, ObservationLayout
 from mannrl_gym.envs.single_env import MannRLEnv
 from mannrl_gym.envs.replicated_env import ReplicatedVectorEnv
+from mannrl_gym.envs.user_warning import warn_at_user_line
 from mannrl_gym.envs.vector_env import MannRLVectorEnv, check_num_envs
 from mannrl_gym.samples import SAMPLE_FILES
 from mannrl_gym.tasks import build_task
-
-
-def _warn(message: str) -> None:
-    """A UserWarning attributed to the user's line that made the env (the first frame
-    outside mannrl-gym and Gymnasium), not to this module."""
-    import mannrl_gym
-
-    inside = tuple(str(Path(module.__file__).resolve().parent) + os.sep
-                   for module in (mannrl_gym, sys.modules[__name__], gymnasium))
-    frame, level = inspect.currentframe(), 0
-    while frame is not None and frame.f_code.co_filename.startswith(inside):
-        frame, level = frame.f_back, level + 1
-    warnings.warn(message, UserWarning, stacklevel=level + 1)
 
 
 def _config(defaults: dict[str, Any], kwargs: dict[str, Any]) -> tuple[Config, str]:
@@ -63,12 +46,14 @@ def _config(defaults: dict[str, Any], kwargs: dict[str, Any]) -> tuple[Config, s
     if (settings["task"] in SAMPLE_FILES and "data" not in settings
             and not any(settings.get(key) for key in PATH_KEYS)):
         settings["data"] = "sample"
-        _warn(f"no data_path given: task {settings['task']} steps through the sample shipped "
-              f"with mannrl-gym (data='sample'); pass data_path=... for your own data")
+        warn_at_user_line(f"no data_path given: task {settings['task']} steps through the "
+                          f"sample shipped with mannrl-gym (data='sample'); pass data_path=... "
+                          f"for your own data")
     if split != "train" and kwargs.get("replicas") is None:
-        _warn(f"split={split!r}: this env has an action network of its own, which learns from "
-              f"the {split} data as it steps; to evaluate a training env's network on it: "
-              f"train_env.evaluation_env() (a make_vec env), which shares it and does not train")
+        warn_at_user_line(f"split={split!r}: this env has an action network of its own, which "
+                          f"learns from the {split} data as it steps; to evaluate a training "
+                          f"env's network on it: train_env.evaluation_env() (a make_vec env), "
+                          f"which shares it and does not train")
     config = from_mapping(settings, source="environment kwargs")
     if config.device != "cpu":  # the envs take and give NumPy arrays; nothing runs on a device
         raise ConfigError(f"environment kwargs: key 'device' is '{config.device}', but the envs "

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from mannrl_gym.envs.user_warning import warn_at_user_line
 from mannrl_gym.tasks.base import Task
 
 RENDER_MODES = ["ansi"]
@@ -19,10 +20,9 @@ def check_render_mode(render_mode: str | None) -> str | None:
     if render_mode in RENDER_MODES:
         return render_mode
     if render_mode is not None and render_mode != "rgb_array":
-        from mannrl_gym.envs import _warn
-        _warn(f"render_mode {render_mode!r} is not one this env draws: it draws "
-              f"{' or '.join(map(repr, RENDER_MODES))} (text frames, returned by render()); "
-              f"it renders nothing")
+        warn_at_user_line(f"render_mode {render_mode!r} is not one this env draws: it draws "
+                          f"{' or '.join(map(repr, RENDER_MODES))} (text frames, returned by "
+                          f"render()); it renders nothing")
     return None
 
 
@@ -30,8 +30,8 @@ def can_render(render_mode: str | None) -> bool:
     """True for a render mode; without one, warn as Gymnasium's envs do (at the user's
     line) and return False."""
     if render_mode is None:
-        from mannrl_gym.envs import _warn
-        _warn("render() called without a render_mode; make the env with render_mode='ansi'")
+        warn_at_user_line("render() called without a render_mode; make the env with "
+                          "render_mode='ansi'")
         return False
     return True
 

@@ -71,6 +71,11 @@ def _numerical_errors() -> tuple[type[Exception], ...]:
 def _train(args: argparse.Namespace, extra: list[str]) -> int:
     from mannrl_gym import trainer
 
+    if args.config_option:  # train --config FILE, as compare takes it
+        if args.config:
+            raise ConfigError(f"command line: give the config file once, not {args.config} "
+                              f"and --config {args.config_option}")
+        args.config = args.config_option
     overrides = parse_overrides(extra)
     if "seeds" in overrides or "replicas" in overrides or (
             args.resume and _replicas_trainer().is_replicated_run(args.resume)):
@@ -319,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
                         description="Every registered Gymnasium env id, agent and task, one "
                                     "line each with what it is.")
     train = commands.add_parser("train", help="train a memory-net agent and its action network",
-                                usage="mannrl train [-h] [--resume RUN_DIR] [config] "
+                                usage="mannrl train [-h] [--resume RUN_DIR] [[--config] CONFIG] "
                                       "[key=value ...]",
                                 description="Overrides: key=value or --key=value, any config key. "
                                             "seeds=0-7 / replicas='[{lr: 1e-4}, {lr: 3e-4}]': "
@@ -327,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
                                 epilog=_config_keys_help(),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("config", nargs="?", help="YAML config, e.g. configs/logic.yaml")
+    train.add_argument("--config", dest="config_option", metavar="CONFIG",
+                       help="the same, named as `mannrl compare --config` takes it")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR (a "
                        "replicated run's parent resumes all its replicas)")
     plot = commands.add_parser("plot", help="learning curves and a memory heat map as PNG",

@@ -1,6 +1,7 @@
 """What the command line prints: help, progress, the per-epoch line, the closing line."""
 
 import pytest
+import yaml
 
 from mannrl_gym import cli
 from mannrl_gym.config import KEYS
@@ -25,6 +26,19 @@ def test_a_config_file_after_the_overrides_is_named(tmp_path, capsys):
     assert cli.main(["train", "epochs=1", "configs/logic.yaml", f"out_dir={tmp_path}"]) == 2
     assert "a config file goes first: mannrl train CONFIG key=value" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def test_train_takes_the_config_file_as_compare_does(tmp_path, capsys):
+    """`mannrl train --config FILE` trains as `mannrl train FILE`; the file given both ways
+    stops before a run directory is made."""
+    assert cli.main(["train", "configs/logic.yaml", "--config", "configs/logic.yaml",
+                     f"out_dir={tmp_path}"]) == 2
+    assert "give the config file once" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+    assert cli.main(["train", "--config", "configs/logic.yaml", "epochs=1", "num_sequences=64",
+                     "progress=false", "wandb_mode=disabled", f"out_dir={tmp_path}"]) == 0
+    (run_dir,) = tmp_path.iterdir()
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["num_sequences"] == 64
 
 
 def test_the_epoch_line_puts_each_exact_score_in_its_own_half():
