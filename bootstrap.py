@@ -2,6 +2,7 @@
 """Set up (or reuse) ./.venv and run the main job or the tests. Needs only Python 3.10+.
 
     python3 bootstrap.py train [key=value ...]   train Logic with the paper's recipe (offline)
+    python3 bootstrap.py train CONFIG [key=value ...]   train another config, e.g. configs/pos.yaml
     python3 bootstrap.py train --resume RUN_DIR [key=value ...]   go on with a stopped run
     python3 bootstrap.py test  [pytest args ...]  run the test suite
 """
@@ -52,7 +53,11 @@ def main(argv: list[str]) -> int:
         # the trainer's "resume with: ..." line names this command, as the user typed it
         env["MANNRL_TRAIN_COMMAND"] = "python3 bootstrap.py train"
         resuming = any(arg == "--resume" or arg.startswith("--resume=") for arg in argv[1:])
-        config = [] if resuming else ["configs/logic.yaml"]  # --resume RUN: the run's own config
+        # a config named first, or with --config, is the user's; else Table 1's
+        first = argv[1] if len(argv) > 1 else ""
+        given = (first and not first.startswith("-") and "=" not in first) or any(
+            arg == "--config" or arg.startswith("--config=") for arg in argv[1:])
+        config = [] if resuming or given else ["configs/logic.yaml"]  # --resume: the run's own
         command = [str(python()), "-m", "mannrl_gym.cli", "train", *config, *argv[1:]]
     else:
         command = [str(python()), "-m", "pytest", "-q", *argv[1:]]

@@ -389,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
                               "(default 3)")
     predict.add_argument("--drop-unknown", action="store_true",
                          help="remove characters never seen in training instead of failing")
-    predict.add_argument("--max-chars", type=_count, default=None,
+    predict.add_argument("--max-chars", type=_positive, default=None,
                          help="stop writing after this many characters (default: 2 x input + 20)")
     compare = commands.add_parser(
         "compare", help="agents x seeds on one task: mean ± sd and paired differences",
@@ -472,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
             if extra:
                 parser.error(f"unrecognized arguments: {' '.join(extra)}")
             from mannrl_gym.plotting import plot as make_plots
-            for path in make_plots(args.run_dirs, args.out, args.sequence):
+            for path in make_plots(args.run_dirs, args.out, args.sequence, say=print):
                 print(f"wrote {path}")
             return 0
     except _user_errors() as exc:

@@ -25,7 +25,7 @@ from typing import Any, Callable
 import yaml
 from tqdm import tqdm
 
-from mannrl_gym import agent_registry, checkpoint, compare_figures
+from mannrl_gym import agent_registry, checkpoint, compare_figures, provenance
 from mannrl_gym.config import (Config, ConfigError, did_you_mean, load, same_value,
                                wandb_mode_from_env)
 from mannrl_gym.samples import check_files
@@ -233,6 +233,10 @@ def finished_run(out: Path, agent: str, seed: int, config: Config) -> Path | Non
             hint = f", or train it further: mannrl train --resume {whole} epochs={config.epochs}"
         raise ConfigError(f"{found}: a finished run of {agent} seed {seed} with another config "
                           f"({'; '.join(changed[:3])}); give another --out or remove it{hint}")
+    if found is not None:
+        summary = json.loads((found / "summary.json").read_text() or "{}")
+        provenance.check_same_data(summary.get("data_sha256"), config, found,
+                                   "the table would mix runs on other data")
     return found
 
 
@@ -492,7 +496,8 @@ def status(request: Request) -> list[dict[str, Any]]:
                      else "training" if in_use(run_dir) else "partial")
             row = {"agent": agent, "seed": seed, "dir": str(run_dir) if run_dir else None,
                    "state": state, "epochs": 0, "metric": title, "value": None,
-                   "changed": changed, "minutes": 0.0, "pace": None, "left": None}
+                   "changed": changed, "minutes": 0.0, "pace": None, "left": None,
+                   "replicas": _replicas_beside(run_dir)}
             if run_dir is not None:  # a run killed mid-write: its torn last line skipped
                 metrics = checkpoint.MetricsLog(run_dir / "metrics.jsonl").read()
                 row["epochs"] = metrics[-1]["epoch"] if metrics else 0
@@ -522,14 +527,26 @@ def _pace(metrics: list[dict[str, Any]]) -> float | None:
     return (last["minutes"] - first["minutes"]) / max(last["epoch"] - first["epoch"], 1)
 
 
+def _replicas_beside(run_dir: Path | None) -> int:
+    """How many replicas train in ``run_dir``'s process: its replicated run's count, else 1
+    (their clock is the process's, shared by all of them)."""
+    from mannrl_gym.replicas.trainer import is_replicated_run
+    if run_dir is None or not is_replicated_run(run_dir.parent):
+        return 1
+    return len(_replica_names(run_dir.parent) or [run_dir.name])
+
+
 def _estimate_left(rows: list[dict[str, Any]], epochs: int) -> None:
     """Each row's ``left``: estimated minutes of training to ``epochs`` (0 when finished; a
     started run at its recent pace, a missing one at the mean pace, minutes over epochs,
-    of its agent's other runs; None when no run of the agent has trained an epoch yet)."""
+    of its agent's other runs, a replica's minutes shared by its replicas; None when no
+    run of the agent has trained an epoch yet). A replica's ``left`` is its replicated
+    run's, which ``_time_left`` counts once."""
     paces: dict[str, list[float]] = {}
     for row in rows:
         if row["epochs"] and row["minutes"] and not row["changed"]:
-            paces.setdefault(row["agent"], []).append(row["minutes"] / row["epochs"])
+            paces.setdefault(row["agent"], []).append(
+                row["minutes"] / row["epochs"] / row["replicas"])
     for row in rows:
         if row["changed"]:
             continue
@@ -587,8 +604,13 @@ def _time_left(rows: list[dict[str, Any]]) -> list[str]:
     waiting = [row for row in rows if row["state"] != "finished"]
     if not waiting:
         return []
-    known = [row["left"] for row in waiting if row["left"] is not None]
-    unknown = len(waiting) - len(known)
+    processes = {}  # a replicated run's replicas train in one process: counted once
+    for row in waiting:
+        if row["left"] is not None:
+            key = str(Path(row["dir"]).parent) if row["replicas"] > 1 else id(row)
+            processes[key] = max(processes.get(key, 0.0), row["left"])
+    known = list(processes.values())
+    unknown = sum(row["left"] is None for row in waiting)
     line = (f"about {format_duration(sum(known) * 60)} of training left at the pace of the "
             f"runs so far, one process at a time (--jobs N trains N at once, each slower "
             f"where they share cores)" if known else "")

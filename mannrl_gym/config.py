@@ -492,19 +492,30 @@ def from_mapping(data: dict[str, Any], source: str = "<mapping>") -> Config:
     for key, value in without_removed_keys(data, source).items():
         if key not in KEYS:
             raise ConfigError(f"{source}: unknown key '{key}'{unknown_key_hint(key)}")
+        if key in PATH_KEYS and isinstance(value, os.PathLike):  # a pathlib.Path, say
+            value = os.fspath(value)
         checked[key] = _check_type(key, value, source)
     if "wandb_mode" not in checked and (mode := wandb_mode_from_env()):
         checked["wandb_mode"] = mode
     if checked.get("data") == "sample":  # the package's sample replaces the path keys
         from mannrl_gym.samples import sample_paths
-        checked.update(sample_paths(checked.get("task", "logic")))
+        sample = sample_paths(checked.get("task", "logic"))
+        given = [key for key in PATH_KEYS if checked.get(key) and not same_value(
+            key, checked[key], sample.get(key))]  # a saved run's own sample paths pass
+        if given:
+            raise ConfigError(f"{source}: data='sample' reads the sample shipped with "
+                              f"mannrl-gym, not {given[0]}={checked[given[0]]!r}; give one of "
+                              f"them (data=files, the default, reads {given[0]})")
+        checked.update(sample)
     return Config(**checked, source=source).validate()
 
 
 def parse_overrides(args: list[str]) -> dict[str, Any]:
     """Parse ``key=value``, ``--key=value`` and ``--key value`` into a mapping.
 
-    Values are read as YAML scalars, so ``lr=3e-4`` is a float and ``carry_memory=false`` a bool.
+    Values are read as YAML scalars, so ``lr=3e-4`` is a float and ``carry_memory=false`` a bool;
+    a key of free text (a name, a path) keeps what was typed unless YAML reads a string or
+    null there (``run_name=2026`` is the name '2026'; ``data_path=null`` clears the key).
     A key given twice takes its last value (as argparse does; a script can append to a base
     list of overrides), where a config file refuses it.
     """
@@ -526,11 +537,22 @@ def parse_overrides(args: list[str]) -> dict[str, Any]:
         key, raw = arg.split("=", 1)
         key = key.replace("-", "_")
         try:
-            result[key] = yaml.safe_load(raw) if raw != "" else None
+            value = yaml.safe_load(raw) if raw != "" else None
         except yaml.YAMLError:
-            result[key] = raw
+            value = raw
+        if value is not None and not isinstance(value, str) and _takes_text(key):
+            value = raw  # run_name=2026 is a name, data_path=notes: a file name
+        result[key] = value
         i += 1
     return result
+
+
+def _takes_text(key: str) -> bool:
+    """Whether config key ``key`` holds free text (a name or a path: ``str`` or ``str |
+    None``), which a command line gives as it is typed, not read as YAML."""
+    hint = _HINTS.get(key)
+    return hint is str or (typing.get_origin(hint) is typing.Union
+                            and str in typing.get_args(hint))
 
 
 class UniqueKeyLoader(yaml.SafeLoader):
@@ -563,17 +585,31 @@ def read_yaml(path: Path) -> Any:
         raise ConfigError(f"{path}: {exc}") from None
 
 
-def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
-    """Read a YAML config file, apply ``overrides`` and validate everything."""
+def load(path: str | Path,
+         overrides: dict[str, Any] | typing.Sequence[str] | None = None) -> Config:
+    """Read a YAML config file, apply ``overrides`` (a mapping, or the command line's
+    ``key=value`` strings) and validate everything. A file without keys is refused: it
+    would train every default (Table 1's Logic) for what was meant as another run."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: {not_a_file(path, 'config file')}")
-    data = read_yaml(path) or {}
+    if isinstance(overrides, (list, tuple)):
+        overrides = parse_overrides([str(item) for item in overrides])
+    elif overrides is not None and not isinstance(overrides, dict):
+        raise ConfigError(f"{path}: overrides must be a mapping of keys to values or a list "
+                          f"of 'key=value' strings, got {type(overrides).__name__}")
+    data = read_yaml(path)
+    if data is None:
+        raise ConfigError(f"{path}: holds no keys (empty, or comments only), so the run would "
+                          f"be every default: write its keys, e.g. task: logic, or start from "
+                          f"a shipped config (configs/logic.yaml is Table 1)")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config must be a mapping of keys to values")
     config = from_mapping(data, source=str(path))
     if overrides:
         merged = {**config.to_dict(), **overrides}
+        if merged.get("data") == "sample":  # the sample stands in for the file's paths
+            merged.update({key: None for key in PATH_KEYS if key not in overrides})
         unknown = [k for k in overrides if k not in KEYS]
         source = f"{path} (with overrides)"
         if unknown:

@@ -9,27 +9,31 @@ memory.png   the memory vector at every step of one sequence (rows: memory units
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 
 from mannrl_gym import agent_registry, checkpoint
 from mannrl_gym.agents import make_agent
-from mannrl_gym.config import ConfigError
+from mannrl_gym.config import Config, ConfigError, as_saved, read_yaml
 from mannrl_gym.errors import DataError, not_a_run_dir
 from mannrl_gym.figure_backend import pyplot
 from mannrl_gym.envs.vector_env import MannRLVectorEnv
 from mannrl_gym.replicas.spec import POINT_KEYS
 from mannrl_gym.rollout import rollout
 from mannrl_gym.rundir import load_run, load_run_config
+from mannrl_gym.samples import check_files
 from mannrl_gym.tasks import build_task
 from mannrl_gym.tasks.base import Task
 
 PANELS = [("train/f1", "train F1 (all steps)"), ("validation/f1", "validation F1"),
           ("train/answer_acc", "train answer accuracy"),
           ("validation/answer_acc", "validation answer accuracy")]
-SWITCHES = tuple(dict.fromkeys(("seed", "double_softmax", "carry_memory", *POINT_KEYS)))
+SWITCHES = tuple(dict.fromkeys(("task", "data_path", "seed", "double_softmax",
+                                 "carry_memory", *POINT_KEYS)))
 
 
 def _label(config: dict, others: list[dict]) -> str:
@@ -42,8 +46,13 @@ def _label(config: dict, others: list[dict]) -> str:
 
 
 def _short(value) -> str:
-    """A legend's value: floats to 3 significant digits (5.3138726699706024e-05 -> 5.31e-05)."""
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
+    """A legend's value: floats to 3 significant digits (5.3138726699706024e-05 -> 5.31e-05),
+    paths by their file names (pg.en, not /home/.../pg.en)."""
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, str) and os.sep in value:
+        return os.pathsep.join(Path(part).name for part in value.split(os.pathsep))
+    return str(value)
 
 
 def _ordinal(n: int) -> str:
@@ -122,8 +131,13 @@ def curves_figure(run_dirs: list[Path]):
 
 
 def run_config(run_dir: Path) -> dict:
-    """The run's config (``config.yaml``, validated) as plain data."""
-    return load_run_config(run_dir).to_dict()
+    """The run's config (``config.yaml``) as plain data, not validated: curves need no data
+    file, so a run whose files have moved still plots them."""
+    data = read_yaml(Path(run_dir) / "config.yaml") if (Path(run_dir) / "config.yaml").is_file() \
+        else None
+    if not isinstance(data, dict):
+        return load_run_config(run_dir).to_dict()  # its error names what is wrong
+    return {**Config().to_dict(), **as_saved(data)}
 
 
 def memory_trace(run_dir: Path, sequence: int | None = None):
@@ -197,8 +211,11 @@ def memory_figure(memory: np.ndarray, inputs: list[str], outputs: list[str], tar
     return fig
 
 
-def plot(run_dirs: list[Path], out_dir: Path | None = None, sequence: int | None = None) -> list[Path]:
-    """Write curves.png and memory.png into ``out_dir`` (default: the first run directory)."""
+def plot(run_dirs: list[Path], out_dir: Path | None = None, sequence: int | None = None,
+         say: Callable[[str], None] = lambda text: None) -> list[Path]:
+    """Write curves.png and memory.png into ``out_dir`` (default: the first run directory);
+    ``say`` tells why memory.png is not drawn where the first run has a memory agent (no
+    checkpoint; its data files gone, unless ``sequence`` asks for the heat map)."""
     run_dirs = [Path(d) for d in run_dirs]
     for run_dir in run_dirs:
         if not (run_dir / "metrics.jsonl").is_file() and (run_dir / "replicas.yaml").is_file():
@@ -210,9 +227,19 @@ def plot(run_dirs: list[Path], out_dir: Path | None = None, sequence: int | None
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"--out {out_dir}: exists and is not a directory; give a folder")
     figures = {"curves.png": curves_figure(run_dirs)}  # every input read before any file is written
-    if ((run_dirs[0] / "checkpoint.pt").exists()
-            and agent_registry.has_memory_agent(run_config(run_dirs[0])["agent"])):
-        figures["memory.png"] = memory_figure(*memory_trace(run_dirs[0], sequence))
+    if agent_registry.has_memory_agent(run_config(run_dirs[0])["agent"]):
+        if not (run_dirs[0] / "checkpoint.pt").exists():
+            say(f"memory.png not drawn: the heat map replays {run_dirs[0]}'s last checkpoint, "
+                f"and it has none")
+        else:
+            try:
+                check_files(load_run_config(run_dirs[0]))  # the data the replay reads
+            except (ConfigError, DataError) as missing:
+                if sequence is not None:
+                    raise
+                say(f"memory.png not drawn: {missing}")
+            else:
+                figures["memory.png"] = memory_figure(*memory_trace(run_dirs[0], sequence))
     out_dir.mkdir(parents=True, exist_ok=True)
     plt = pyplot()
     for name, fig in figures.items():

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 
-from mannrl_gym import checkpoint
+from mannrl_gym import checkpoint, provenance
 from mannrl_gym.config import Config, ConfigError, as_saved, from_mapping, read_yaml
 from mannrl_gym.errors import not_a_run_dir
 
@@ -64,7 +64,10 @@ def load_run(run_dir: str | Path, overrides: dict[str, Any] | None = None) -> Sa
     ``checkpoint.pt``; writes nothing. ConfigError / CheckpointError name the file."""
     run_dir = Path(run_dir)
     config = load_run_config(run_dir, {**READ_ONLY, **(overrides or {})})
-    return SavedRun(run_dir, config, checkpoint.load(run_dir / "checkpoint.pt"))
+    state = checkpoint.load(run_dir / "checkpoint.pt")
+    provenance.check_same_data(state.get("data_sha256"), config, run_dir,
+                               "its networks would read it with another vocabulary or split")
+    return SavedRun(run_dir, config, state)
 
 
 def holds_run(run_dir: Path) -> bool:

@@ -107,6 +107,9 @@ def _train(config: Config, run_dir: Path | None, resume: bool) -> Path:
         return _run(config, task, run_dir, None)
 
 
+STAND_IN_SHARE = 0.25  # more of the vocabulary than this without a word vector: said
+
+
 def _run(config: Config, task, run_dir: Path, state: dict[str, Any] | None) -> Path:
     """Train ``run_dir``'s epochs (from the resumed checkpoint ``state``, if given)."""
     tracker = Tracker(config, run_dir, state["wandb_id"] if state else None)
@@ -117,6 +120,11 @@ def _run(config: Config, task, run_dir: Path, state: dict[str, Any] | None) -> P
     epoch = state["epoch"] if state else 0
     if "selected" in task.details:  # the sentence tasks' chosen lengths
         tqdm.write(f"data: {task.details['selected']}")
+    if len(task.unknown_words) > STAND_IN_SHARE * len(task.input_symbols):  # word vectors
+        tqdm.write(f"data: {len(task.unknown_words)} of the {len(task.input_symbols)} words "
+                   f"have no vector in {config.vectors_path} and read a stand-in (e.g. "
+                   f"{', '.join(task.unknown_words[:3])}): the input tells them apart "
+                   f"little; is it the vectors file meant?")
     tqdm.write(f"run: {run_dir}" + (f" (resumed after epoch {epoch})" if state else ""))
     try:
         log = RunLog(config, task, run_dir, state, tracker, make_experiment(config, task))
@@ -171,6 +179,8 @@ class RunLog:
         self.this_resume = None  # recorded with the first checkpoint it writes
         self.code_versions = provenance.trained_by(None if state is None else state.get("code_versions"),
                                         self.run_dir)
+        self.data_sha256 = (provenance.data_sha256(config) if state is None  # resume: checked
+                            else state.get("data_sha256") or provenance.data_sha256(config))
         if state is not None:
             experiment.load_state_dict(state["experiment"])
             self.start_epoch, self.elapsed = int(state["epoch"]), float(state["elapsed"])
@@ -231,6 +241,7 @@ class RunLog:
                                          "wandb_id": self.tracker.run_id,
                                          "resumes": self.resumes,
                                          "code_versions": self.code_versions,
+                                         "data_sha256": self.data_sha256,
                                          "experiment": experiment.state_dict()})
         if self.this_resume is not None:  # config.yaml and resumes.jsonl follow the checkpoint
             write_config(self.run_dir, config)
@@ -254,7 +265,8 @@ class RunLog:
 
     def close(self) -> Path:
         """Write ``summary.json``; return the run directory."""
-        write_summary(self.run_dir, self.metrics.read(), self.task, self.code_versions)
+        write_summary(self.run_dir, self.metrics.read(), self.task, self.code_versions,
+                      self.data_sha256)
         return self.run_dir
 
 
@@ -326,6 +338,8 @@ def resumed_state(run_dir: Path, config: Config) -> dict[str, Any]:
                 raise ConfigError(f"{run_dir}: key '{key}' cannot change on --resume "
                                   f"({saved[key]!r} -> {getattr(config, key)!r}): {why}; "
                                   f"start a new run instead")
+    provenance.check_same_data(state.get("data_sha256"), config, run_dir,
+                               "a resume would train on other data")
     return state
 
 
@@ -403,12 +417,16 @@ def first_stable_epoch(rows: list[dict[str, Any]], key: str, threshold: float) -
 
 
 def write_summary(run_dir: Path, rows: list[dict[str, Any]], task=None,
-                  code_versions: list[str] | None = None) -> dict[str, Any]:
+                  code_versions: list[str] | None = None,
+                  data_sha256: dict[str, list[str]] | None = None) -> dict[str, Any]:
     """Write ``summary.json``: the data, the last epoch's metrics, when F1 first reached
-    0.99 for good and the code versions that trained the run (``provenance``)."""
+    0.99 for good, the code versions that trained the run and its files' sha256
+    (``provenance``)."""
     summary: dict[str, Any] = {"epochs": len(rows)}
     if code_versions:
         summary["code_versions"] = code_versions
+    if data_sha256:
+        summary["data_sha256"] = data_sha256
     if task is not None:
         summary["data"] = {"task": task.name, "train_sequences": len(task.train),
                            "train_tokens": task.train.num_tokens,

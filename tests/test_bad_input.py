@@ -5,6 +5,7 @@ import json
 import shutil
 
 import pytest
+import yaml
 
 from mannrl_gym import cli
 from mannrl_gym.trainer import train
@@ -302,6 +303,25 @@ def test_ctrl_c_on_bootstrap_train_is_one_line_naming_its_own_resume(tmp_path):
                               f"epochs={saved + 1}"], cwd=ROOT, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
     assert f"run: {run} (resumed after epoch {saved})" in resumed.stdout + resumed.stderr
+
+
+@pytest.mark.skipif(not _bootstrap_ready(), reason="bootstrap.py has not set up .venv here")
+def test_bootstrap_train_takes_a_config_named_first(tmp_path):
+    """`python3 bootstrap.py train CONFIG key=value` trains CONFIG (not Table 1's Logic with
+    CONFIG read as an override); without one it trains configs/logic.yaml."""
+    import subprocess
+    import sys
+
+    config = tmp_path / "mine.yaml"
+    config.write_text("task: logic\nnum_sequences: 64\nhidden_size: 8\n")
+    for first, hidden in ([str(config)], 8), (["--config", str(config)], 8), ([], 64):
+        done = subprocess.run([sys.executable, "bootstrap.py", "train", *first, "epochs=1",
+                               "progress=false", "wandb_mode=disabled", f"out_dir={tmp_path}",
+                               f"run_name=r{len(first)}"], cwd=ROOT, capture_output=True,
+                              text=True)
+        assert done.returncode == 0, done.stderr
+        saved = yaml.safe_load((tmp_path / f"r{len(first)}" / "config.yaml").read_text())
+        assert saved["hidden_size"] == hidden
 
 
 def test_a_config_key_given_twice_is_named_with_its_lines(tmp_path, capsys):

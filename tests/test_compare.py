@@ -663,14 +663,29 @@ def test_a_runs_pace_is_its_recent_minutes_an_epoch():
     assert compare._pace(metrics) == 2.0 and compare._pace(metrics[:1]) == 1.0
     assert compare._pace([]) is None
     rows = [{"agent": "a", "state": "finished", "epochs": 200, "minutes": 300.0, "pace": 2.0,
-             "changed": []},
+             "changed": [], "replicas": 1, "dir": "out/a-s0"},
             {"agent": "a", "state": "partial", "epochs": 150, "minutes": 200.0, "pace": 2.0,
-             "changed": []},
+             "changed": [], "replicas": 1, "dir": "out/a-s1"},
             {"agent": "a", "state": "missing", "epochs": 0, "minutes": 0.0, "pace": None,
-             "changed": []},
+             "changed": [], "replicas": 1, "dir": None},
             {"agent": "b", "state": "missing", "epochs": 0, "minutes": 0.0, "pace": None,
-             "changed": []}]
+             "changed": [], "replicas": 1, "dir": None}]
     compare._estimate_left(rows, 200)
     # finished: 0; partial: its own recent pace; missing: its agent's mean minutes an epoch
     assert [row["left"] for row in rows] == [0.0, 100.0, 200 * (1.5 + 200 / 150) / 2, None]
     assert "1 run of agents that have trained no epoch yet" in compare._time_left(rows)[0]
+    assert "about 6h23m" in compare._time_left(rows)[0]  # 100 + 283.3 minutes
+
+
+def test_replicas_in_one_process_count_their_time_left_once():
+    """Two replicas of one process share its clock: 100 minutes over 50 epochs is 1 minute
+    an epoch a seed, and their 50 epochs left are 100 minutes of that process, not 200."""
+    from mannrl_gym import compare
+
+    rows = [{"agent": "a", "state": "partial", "epochs": 50, "minutes": 100.0, "pace": 2.0,
+             "changed": [], "replicas": 2, "dir": f"out/a-s0-1/seed{s}"} for s in (0, 1)]
+    rows.append({"agent": "a", "state": "missing", "epochs": 0, "minutes": 0.0, "pace": None,
+                 "changed": [], "replicas": 1, "dir": None})
+    compare._estimate_left(rows, 100)
+    assert [row["left"] for row in rows] == [100.0, 100.0, 100.0]
+    assert "about 3h20m of training left" in compare._time_left(rows)[0]

@@ -3,6 +3,8 @@ import pytest
 from mannrl_gym import cli
 from mannrl_gym.config import Config, ConfigError, from_mapping, load, parse_overrides
 
+from conftest import ROOT
+
 
 def write(tmp_path, text):
     path = tmp_path / "run.yaml"
@@ -189,3 +191,43 @@ def test_a_default_run_name_names_the_data_file(monkeypatch):
         "translate-sample-lstm-seed0-")
     assert new_run_dir(from_mapping({})).name.startswith("logic-mannrl-seed0-")  # no data file
     assert new_run_dir(from_mapping({"run_name": "mine"})).name == "mine"
+
+
+def test_a_config_file_without_keys_is_refused(tmp_path):
+    """An empty (or comments-only) file would train every default, Table 1's Logic, for what
+    was meant as another run."""
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# my sentence run\n")
+    with pytest.raises(ConfigError, match="holds no keys"):
+        load(empty)
+
+
+def test_load_takes_the_command_lines_overrides_as_a_list():
+    assert load(ROOT / "configs" / "logic.yaml", ["epochs=3", "--lr=0.001"]).epochs == 3
+    with pytest.raises(ConfigError, match="overrides must be a mapping"):
+        load(ROOT / "configs" / "logic.yaml", 3)
+
+
+def test_a_path_given_beside_data_sample_is_refused_not_replaced(tmp_path):
+    """data=sample stands in for a config file's paths, but a path given with it in the same
+    place (the command line, an env's kwargs) is one or the other."""
+    data = tmp_path / "mine.en"
+    data.write_text("Hello there.\n")
+    config = load(ROOT / "configs" / "sentence-pg.yaml", {"data": "sample"})
+    assert "sample" in config.data_path  # the file's data_path replaced by the sample's
+    with pytest.raises(ConfigError, match="data='sample' reads the sample .* not data_path"):
+        load(ROOT / "configs" / "sentence-pg.yaml", {"data": "sample", "data_path": str(data)})
+    with pytest.raises(ConfigError, match="not data_path"):
+        from_mapping({"task": "sentence", "data": "sample", "data_path": str(data)})
+
+
+def test_free_text_keys_keep_what_was_typed_and_paths_may_be_pathlib(tmp_path):
+    assert parse_overrides(["run_name=2026", "wandb_project=yes", "data_path=notes:"]) == {
+        "run_name": "2026", "wandb_project": "yes", "data_path": "notes:"}
+    assert parse_overrides(["data_path=null", "run_name='a b'", "epochs=7"]) == {
+        "data_path": None, "run_name": "a b", "epochs": 7}
+    data = tmp_path / "mine.en"
+    data.write_text("Hello there.\n")
+    config = from_mapping({"task": "sentence", "data_path": data, "num_sentences": 1,
+                           "curriculum_chunk": 1})
+    assert config.data_path == str(data)

@@ -96,3 +96,38 @@ def test_a_key_a_resume_changed_is_in_the_legend(tmp_path):
         train(resume_config(run, more), run_dir=run, resume=True)
     label = curves_figure([run]).axes[0].get_lines()[0].get_label()
     assert label == "mannrl; lr 0.0001→0.0003 at epoch 2", label
+
+
+def test_curves_need_no_data_file_and_memory_png_says_why_it_is_missing(tmp_path, capsys):
+    """A run whose data file has moved still plots its curves (metrics.jsonl alone); the heat
+    map, which replays the data, is skipped with the reason, or is an error when asked for
+    with --sequence. A run without a checkpoint says why it has no heat map either."""
+    from test_sentence_env import ENGLISH, sentence_config
+
+    english = tmp_path / "tiny.en"
+    english.write_text("\n".join(ENGLISH) + "\n", encoding="utf-8")
+    run = train(sentence_config((str(english),), tmp_path, epochs=1, run_name="moved"))
+    english.rename(tmp_path / "elsewhere.en")
+    capsys.readouterr()
+    assert cli.main(["plot", str(run), "--out", str(tmp_path / "a")]) == 0
+    said = capsys.readouterr().out
+    assert f"wrote {tmp_path / 'a' / 'curves.png'}" in said
+    assert "memory.png not drawn" in said and "tiny.en" in said
+    assert not (tmp_path / "a" / "memory.png").exists()
+    assert cli.main(["plot", str(run), "--sequence", "0", "--out", str(tmp_path / "b")]) == 2
+    assert "tiny.en" in capsys.readouterr().err
+    (run / "checkpoint.pt").unlink()
+    assert cli.main(["plot", str(run), "--out", str(tmp_path / "c")]) == 0
+    assert "it has none" in capsys.readouterr().out
+
+
+def test_runs_of_other_tasks_or_data_are_told_apart_in_the_legend(tmp_path):
+    from mannrl_gym.plotting import _labels, run_config
+
+    runs = [train(small_config(out_dir=str(tmp_path), run_name="logic", epochs=1)),
+            train(small_config(out_dir=str(tmp_path), run_name="sample", epochs=1,
+                               task="sentence", data="sample", num_sentences=20,
+                               curriculum_chunk=20, memory_size=16, hidden_size=16))]
+    labels = _labels(runs, [run_config(run) for run in runs])
+    assert labels[0].startswith("mannrl, task=logic") and "task=sentence" in labels[1]
+    assert "data_path=sentences.en" in labels[1]  # the file's name, not its folders

@@ -226,3 +226,25 @@ def test_mannrl_vectors_without_its_extra_says_what_to_install(tmp_path, monkeyp
     with pytest.raises(SystemExit, match=r"mannrl-gym\[vectors\]"):
         cli.main(["vectors", str(config)])
     assert not (tmp_path / "v.txt").exists()
+
+
+def test_a_vectors_file_missing_most_words_is_said_before_training(tmp_path, capsys):
+    """A word-vector file that covers few of the treebank's words trains on stand-ins; the
+    run says so in its first lines, and stays quiet when the file covers them."""
+    treebank = tmp_path / "tiny.conllu"
+    treebank.write_text(TINY)
+    words = sorted({line.split("\t")[1] for line in TINY.splitlines()
+                    if line and not line.startswith("#")})
+    for name, covered in ("few", words[:1]), ("all", words):
+        vectors_file = tmp_path / f"{name}.txt"
+        write_vectors(vectors_file, covered)
+        assert cli.main(["train", "configs/pos.yaml", f"data_path={treebank}",
+                         f"val_path={treebank}", f"vectors_path={vectors_file}",
+                         f"cache_dir={tmp_path / 'cache'}", "epochs=1", "batch_size=2",
+                         "progress=false",
+                         "wandb_mode=disabled", f"out_dir={tmp_path / 'runs'}",
+                         f"run_name={name}"]) == 0
+        said = capsys.readouterr().out
+        assert ("have no vector in" in said) == (name == "few"), said
+        if name == "few":
+            assert f"{len(words) - 1} of the {len(words)} words have no vector" in said

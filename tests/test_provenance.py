@@ -3,7 +3,9 @@ summary.json, and a resume on another version says so."""
 
 import json
 
-from mannrl_gym import checkpoint, provenance
+import pytest
+
+from mannrl_gym import checkpoint, compare, provenance
 from mannrl_gym.trainer import train
 
 from conftest import small_config
@@ -39,3 +41,38 @@ def test_a_resume_on_other_code_is_recorded_and_said(tmp_path, monkeypatch, caps
     assert "resuming on" not in capsys.readouterr().out
     assert checkpoint.load(run / "checkpoint.pt")["code_versions"] == [
         first, "9.9.9+gother"]
+
+
+def test_a_data_file_edited_after_the_run_began_stops_resume_predict_and_compare(tmp_path,
+                                                                                capsys):
+    """The sha256 of each data file is kept; a file edited since stops a resume (it would
+    train on other sentences), predict and plot (another vocabulary: a size mismatch) and a
+    compare that reuses the run (a table over other data), each in one line."""
+    from mannrl_gym import cli
+    from mannrl_gym.config import ConfigError
+    from test_sentence_env import ENGLISH, sentence_config
+
+    english = tmp_path / "tiny.en"
+    english.write_text("\n".join(ENGLISH) + "\n", encoding="utf-8")
+    run = train(sentence_config((str(english),), tmp_path, epochs=1, run_name="mannrl-s0"))
+    digest = provenance.data_sha256(sentence_config((str(english),), tmp_path))["data_path"]
+    assert checkpoint.load(run / "checkpoint.pt")["data_sha256"] == {"data_path": digest}
+    assert json.loads((run / "summary.json").read_text())["data_sha256"] == {"data_path": digest}
+    metrics = (run / "metrics.jsonl").read_bytes()
+
+    english.write_text("\n".join(reversed(ENGLISH)) + "\nQuiz? Jazz!\n", encoding="utf-8")
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", str(run), "epochs=2"]) == 2
+    said = capsys.readouterr().err
+    assert f"data_path {english} has changed since the run read it" in said
+    assert "a resume would train on other data" in said and "Traceback" not in said
+    assert (run / "metrics.jsonl").read_bytes() == metrics  # nothing trained
+    assert cli.main(["predict", str(run), "Hi."]) == 2
+    assert "another vocabulary" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="the table would mix runs on other data"):
+        compare.finished_run(tmp_path / "runs", "mannrl", 0, sentence_config(
+            (str(english),), tmp_path, epochs=1))
+
+    english.write_text("\n".join(ENGLISH) + "\n", encoding="utf-8")  # restored: it goes on
+    assert cli.main(["train", "--resume", str(run), "epochs=2"]) == 0
+    assert checkpoint.load(run / "checkpoint.pt")["epoch"] == 2

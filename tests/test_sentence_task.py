@@ -501,3 +501,14 @@ def test_pud_translation_targets_decode_to_the_aligned_lines(pud_tasks):
     assert train[0::2] == [(t, s) for s, t in train[1::2]]  # each pair, then its reverse
     for source, target in train[0::2] + sentences(task, "validation")[0::2]:
         assert (source, target) in pairs
+
+
+def test_sentences_emptied_by_min_char_count_are_named_as_the_cause(tmp_path):
+    """A small file whose every character is rarer than min_char_count: the error says the
+    lines became spaces and that a lower min_char_count keeps them."""
+    path = tmp_path / "three.txt"
+    path.write_text("Hi.\nGo on.\nWho?\n", encoding="utf-8")
+    with pytest.raises(DataError, match="3 of them held only characters seen fewer than "
+                                        "min_char_count=8"):
+        make_task(str(path), num_sentences=2, curriculum_chunk=2)
+    assert len(make_task(str(path), num_sentences=2, min_char_count=1).train) > 0

@@ -356,11 +356,16 @@ def make_task(source_path: str, target_path: str | None = None, num_sentences: i
     nonempty = [(s, t) for s, t in blanked if s and t]
     unique = list(dict.fromkeys(nonempty))
     if len(unique) < num_sentences + 1:
+        emptied = sum(1 for (s, t), (bs, bt) in zip(cleaned, blanked)
+                      if s and t and not (bs and bt))
+        why = (f"; {emptied} of them held only characters seen fewer than min_char_count="
+               f"{min_char_count} times in the file, which become spaces: a lower "
+               f"min_char_count keeps them" if emptied else "")
         raise DataError(
             f"{source_path}: only {len(unique)} usable sentence pairs of {len(raw)} lines "
-            f"(after dropping empty and duplicate lines), but num_sentences={num_sentences} "
-            f"needs at least {num_sentences + 1} (one held out for validation): use a "
-            f"smaller num_sentences")
+            f"(after dropping empty and duplicate lines{why}), but num_sentences="
+            f"{num_sentences} needs at least {num_sentences + 1} (one held out for "
+            f"validation): use a smaller num_sentences")
     train_lines, held_lines = select(unique, num_sentences, val_fraction, min_chars, max_chars,
                                      source_path)
     train = directions(train_lines, translate)
