@@ -26,8 +26,8 @@ import yaml
 from tqdm import tqdm
 
 from mannrl_gym import agent_registry, checkpoint, compare_figures, provenance
-from mannrl_gym.config import (Config, ConfigError, did_you_mean, load, same_value,
-                               wandb_mode_from_env)
+from mannrl_gym.config import (PATH_KEYS, Config, ConfigError, did_you_mean, load,
+                               same_value, wandb_mode_from_env)
 from mannrl_gym.samples import check_files
 from mannrl_gym.seed_table import (LAST_EVALUATIONS, evaluated, evaluated_rows, final_metrics,
                                    finished, markdown_table, paired_stats, seed_stats, started)
@@ -210,9 +210,25 @@ def same_config(run_dir: Path, config: Config) -> bool:
 
 
 def _differences(run_dir: Path, config: Config) -> list[str]:
+    """How ``run_dir``'s config differs from ``config``: each key, as 'key A there, B now'. A
+    data file found at another path is the same file when it holds what the run read (its
+    sha256 in ``summary.json``): a table's runs read back on another machine, or the data
+    moved."""
     saved = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
-    return [f"{k} {saved[k]!r} there, {v!r} now" for k, v in config.to_dict().items()
-            if k not in PLACE_KEYS and k in saved and not same_value(k, saved[k], v)]
+    changed = {k: v for k, v in config.to_dict().items()
+               if k not in PLACE_KEYS and k in saved and not same_value(k, saved[k], v)}
+    if any(key in PATH_KEYS for key in changed):
+        read = _summary(run_dir).get("data_sha256") or {}
+        now = provenance.data_sha256(config)
+        changed = {k: v for k, v in changed.items()
+                   if not (k in PATH_KEYS and k in read and read[k] == now.get(k))}
+    return [f"{k} {saved[k]!r} there, {v!r} now" for k, v in changed.items()]
+
+
+def _summary(run_dir: Path) -> dict[str, Any]:
+    """``run_dir/summary.json`` as data ({} before the run has finished)."""
+    path = run_dir / "summary.json"
+    return json.loads(path.read_text() or "{}") if path.is_file() else {}
 
 
 def _seeded(config: Config, seed: int) -> Config:
@@ -234,8 +250,7 @@ def finished_run(out: Path, agent: str, seed: int, config: Config) -> Path | Non
         raise ConfigError(f"{found}: a finished run of {agent} seed {seed} with another config "
                           f"({'; '.join(changed[:3])}); give another --out or remove it{hint}")
     if found is not None:
-        summary = json.loads((found / "summary.json").read_text() or "{}")
-        provenance.check_same_data(summary.get("data_sha256"), config, found,
+        provenance.check_same_data(_summary(found).get("data_sha256"), config, found,
                                    "the table would mix runs on other data")
     return found
 

@@ -53,9 +53,12 @@ def default_run_name(config: Config, which: str) -> str:
     """A new run's folder name when ``run_name`` is not given: task, the data file's name
     without its suffix where the task reads one (``sample`` for the package's sample), agent
     (a ``package.module:Class`` spec: the class name), ``which`` (``seed0``, ``replicas``),
-    time; e.g. ``sentence-pg-mannrl-seed0-20261207-140000``."""
+    time; e.g. ``sentence-pg-mannrl-seed0-20261207-140000``. Several files joined: the
+    first one's name and how many more (``sentence-en_ewt-ud-dev+1-...``)."""
+    files = [part for part in str(config.data_path or "").split(os.pathsep) if part]
     data = ("sample" if config.data == "sample" else
-            Path(config.data_path).stem[:DATA_NAME_CHARS] if config.data_path else "")
+            Path(files[0]).stem[:DATA_NAME_CHARS] + (f"+{len(files) - 1}" if len(files) > 1
+                                                     else "") if files else "")
     parts = [config.task, data, config.agent.rpartition(":")[2], which,
              time.strftime("%Y%m%d-%H%M%S")]
     return "-".join(part for part in parts if part)

@@ -191,6 +191,8 @@ def test_a_default_run_name_names_the_data_file(monkeypatch):
         "translate-sample-lstm-seed0-")
     assert new_run_dir(from_mapping({})).name.startswith("logic-mannrl-seed0-")  # no data file
     assert new_run_dir(from_mapping({"run_name": "mine"})).name == "mine"
+    joined = from_mapping({"task": "sentence", "data_path": "/a/dev.conllu:/a/test.conllu"})
+    assert new_run_dir(joined).name.startswith("sentence-dev+1-mannrl-seed0-")  # the first
 
 
 def test_a_config_file_without_keys_is_refused(tmp_path):

@@ -76,3 +76,32 @@ def test_a_data_file_edited_after_the_run_began_stops_resume_predict_and_compare
     english.write_text("\n".join(ENGLISH) + "\n", encoding="utf-8")  # restored: it goes on
     assert cli.main(["train", "--resume", str(run), "epochs=2"]) == 0
     assert checkpoint.load(run / "checkpoint.pt")["epoch"] == 2
+
+
+def test_a_finished_run_read_back_with_its_data_elsewhere_is_the_same_run(tmp_path):
+    """A table's runs read on another machine name their files at the paths they had there:
+    the same bytes (the sha256 kept in summary.json) make them the same data; without the
+    sha256, or with other bytes, the run is another config's."""
+    import shutil
+
+    import yaml
+
+    from mannrl_gym.config import ConfigError
+    from test_sentence_env import ENGLISH, sentence_config
+
+    here = tmp_path / "here"
+    here.mkdir()
+    (here / "tiny.en").write_text("\n".join(ENGLISH) + "\n", encoding="utf-8")
+    run = train(sentence_config((str(here / "tiny.en"),), tmp_path, epochs=1,
+                                run_name="mannrl-s0"))
+    moved = tmp_path / "elsewhere"
+    shutil.move(here, moved)
+    config = sentence_config((str(moved / "tiny.en"),), tmp_path, epochs=1)
+    assert compare.finished_run(tmp_path / "runs", "mannrl", 0, config) == run
+    summary = json.loads((run / "summary.json").read_text())
+    del summary["data_sha256"]  # a run from before the sha256 was kept: its path decides
+    (run / "summary.json").write_text(json.dumps(summary))
+    with pytest.raises(ConfigError, match="with another config .data_path"):
+        compare.finished_run(tmp_path / "runs", "mannrl", 0, config)
+    assert yaml.safe_load((run / "config.yaml").read_text())["data_path"] == str(
+        here / "tiny.en")
