@@ -24,7 +24,8 @@ from typing import Any
 import gymnasium
 
 from mannrl_gym import threads
-from mannrl_gym.config import PATH_KEYS, Config, ConfigError, from_mapping
+from mannrl_gym.config import (PATH_KEYS, Config, ConfigError, from_mapping,
+                               refuse_paths_beside_sample)
 from mannrl_gym.envs.core import ActionError, ObservationLayout
 from mannrl_gym.envs.single_env import MannRLEnv
 from mannrl_gym.envs.replicated_env import ReplicatedVectorEnv
@@ -42,6 +43,7 @@ def _config(defaults: dict[str, Any], kwargs: dict[str, Any]) -> tuple[Config, s
                           f"got {split!r}")
     # an env logs nothing: WANDB_MODE (which from_mapping reads where no key is given) is not
     # its business, whatever value the user's shell holds for wandb
+    refuse_paths_beside_sample(kwargs, "environment kwargs")
     settings = {**defaults, "wandb_mode": "disabled", **kwargs}
     if (settings["task"] in SAMPLE_FILES and "data" not in settings
             and not any(settings.get(key) for key in PATH_KEYS)):

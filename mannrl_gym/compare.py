@@ -218,11 +218,20 @@ def _differences(run_dir: Path, config: Config) -> list[str]:
     changed = {k: v for k, v in config.to_dict().items()
                if k not in PLACE_KEYS and k in saved and not same_value(k, saved[k], v)}
     if any(key in PATH_KEYS for key in changed):
-        read = _summary(run_dir).get("data_sha256") or {}
-        now = provenance.data_sha256(config)
+        read = _read_data_sha256(run_dir)
         changed = {k: v for k, v in changed.items()
-                   if not (k in PATH_KEYS and k in read and read[k] == now.get(k))}
+                   if not (k in PATH_KEYS and provenance.same_files(k, read, config))}
     return [f"{k} {saved[k]!r} there, {v!r} now" for k, v in changed.items()]
+
+
+def _read_data_sha256(run_dir: Path) -> dict[str, list[str]] | None:
+    """The sha256 of the files ``run_dir`` read: its summary's, else (a run not finished)
+    its checkpoint's; None for a run from before they were kept."""
+    if (run_dir / "summary.json").is_file():
+        return _summary(run_dir).get("data_sha256")
+    if (run_dir / "checkpoint.pt").is_file():
+        return checkpoint.load(run_dir / "checkpoint.pt").get("data_sha256")
+    return None
 
 
 def _summary(run_dir: Path) -> dict[str, Any]:
@@ -507,6 +516,10 @@ def status(request: Request) -> list[dict[str, Any]]:
             done = finished(request.out, agent, seed)
             run_dir = done or started(request.out, agent, seed)
             changed = _differences(run_dir, _seeded(configs[agent], seed)) if run_dir else []
+            if done:  # a file edited since: the table would stop at it
+                changed += [f"{key}: its file holds other bytes than the run read" for key in
+                            provenance.changed_files(_summary(done).get("data_sha256"),
+                                                     configs[agent])]
             state = ("finished" if done else "missing" if not run_dir
                      else "training" if in_use(run_dir) else "partial")
             row = {"agent": agent, "seed": seed, "dir": str(run_dir) if run_dir else None,

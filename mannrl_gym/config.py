@@ -315,6 +315,12 @@ KEYS = [f.name for f in fields(Config) if f.name != "source"]
 PATH_KEYS = ("data_path", "val_path", "target_path", "vectors_path")  # the files a run reads
 
 
+def path_parts(value: str | None) -> list[str]:
+    """The files a path key's value names: one path, or several joined with ``os.pathsep``
+    (``:`` on POSIX, as in ``PATH``; the sentence tasks read several files so)."""
+    return [part for part in str(value or "").split(os.pathsep) if part]
+
+
 def absolute_path(value: str | None, only_existing: bool = False) -> str | None:
     """A path key's value made absolute against the current directory (each part of an
     ``os.pathsep``-joined list: the sentence tasks read several files joined so); with
@@ -492,30 +498,35 @@ def from_mapping(data: dict[str, Any], source: str = "<mapping>") -> Config:
     for key, value in without_removed_keys(data, source).items():
         if key not in KEYS:
             raise ConfigError(f"{source}: unknown key '{key}'{unknown_key_hint(key)}")
-        if key in PATH_KEYS and isinstance(value, os.PathLike):  # a pathlib.Path, say
+        if isinstance(value, os.PathLike) and _takes_text(key):  # a pathlib.Path, say
             value = os.fspath(value)
         checked[key] = _check_type(key, value, source)
     if "wandb_mode" not in checked and (mode := wandb_mode_from_env()):
         checked["wandb_mode"] = mode
     if checked.get("data") == "sample":  # the package's sample replaces the path keys
         from mannrl_gym.samples import sample_paths
-        sample = sample_paths(checked.get("task", "logic"))
-        given = [key for key in PATH_KEYS if checked.get(key) and not same_value(
-            key, checked[key], sample.get(key))]  # a saved run's own sample paths pass
+        checked.update(sample_paths(checked.get("task", "logic")))
+    return Config(**checked, source=source).validate()
+
+
+def refuse_paths_beside_sample(layer: dict[str, Any], source: str) -> None:
+    """ConfigError when one layer a user wrote (a config file, the command line's overrides,
+    an env's kwargs) gives ``data='sample'`` and a path key: the sample would replace the
+    path unsaid. (A saved run's config, whose paths are the sample's, is not such a layer.)"""
+    if layer.get("data") == "sample":
+        given = [key for key in PATH_KEYS if layer.get(key)]
         if given:
             raise ConfigError(f"{source}: data='sample' reads the sample shipped with "
-                              f"mannrl-gym, not {given[0]}={checked[given[0]]!r}; give one of "
+                              f"mannrl-gym, not {given[0]}={layer[given[0]]!r}; give one of "
                               f"them (data=files, the default, reads {given[0]})")
-        checked.update(sample)
-    return Config(**checked, source=source).validate()
 
 
 def parse_overrides(args: list[str]) -> dict[str, Any]:
     """Parse ``key=value``, ``--key=value`` and ``--key value`` into a mapping.
 
     Values are read as YAML scalars, so ``lr=3e-4`` is a float and ``carry_memory=false`` a bool;
-    a key of free text (a name, a path) keeps what was typed unless YAML reads a string or
-    null there (``run_name=2026`` is the name '2026'; ``data_path=null`` clears the key).
+    a key of free text (a name, a path) keeps what was typed (``run_name=2026`` is the name
+    '2026'; ``data_path=null`` clears the key; ``_text_value``).
     A key given twice takes its last value (as argparse does; a script can append to a base
     list of overrides), where a config file refuses it.
     """
@@ -536,15 +547,34 @@ def parse_overrides(args: list[str]) -> dict[str, Any]:
             raise ConfigError(f"command line: expected key=value, got '{arg}'{first}")
         key, raw = arg.split("=", 1)
         key = key.replace("-", "_")
-        try:
-            value = yaml.safe_load(raw) if raw != "" else None
-        except yaml.YAMLError:
-            value = raw
-        if value is not None and not isinstance(value, str) and _takes_text(key):
-            value = raw  # run_name=2026 is a name, data_path=notes: a file name
-        result[key] = value
+        result[key] = _text_value(key, raw) if _takes_text(key) else _yaml_value(raw)
         i += 1
     return result
+
+
+def _yaml_value(raw: str) -> Any:
+    """A command-line value read as YAML (the text itself where YAML cannot read it)."""
+    try:
+        return yaml.safe_load(raw) if raw != "" else None
+    except yaml.YAMLError:
+        return raw
+
+
+def _text_value(key: str, raw: str) -> str | None:
+    """A free-text key's command-line value as typed (``run_name=2026``, ``run_name=#3``,
+    ``data_path=notes:``), but null for ``null``, ``~`` or nothing and a quoted string
+    unquoted; a list or mapping is refused (several files are joined with ``:``)."""
+    text = raw.strip()
+    if text in ("", "null", "Null", "NULL", "~"):
+        return None
+    if len(text) > 1 and text[0] == text[-1] and text[0] in "'\"":
+        value = _yaml_value(text)
+        return value if isinstance(value, str) else raw
+    if text[0] in "[{" and isinstance(_yaml_value(text), (list, dict)):
+        raise ConfigError(f"command line: key '{key}' takes one text, got {raw!r}"
+                          + (f"; several files are joined with '{os.pathsep}': "
+                             f"{key}=a.txt{os.pathsep}b.txt" if key in PATH_KEYS else ""))
+    return raw
 
 
 def _takes_text(key: str) -> bool:
@@ -605,10 +635,13 @@ def load(path: str | Path,
                           f"a shipped config (configs/logic.yaml is Table 1)")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config must be a mapping of keys to values")
+    refuse_paths_beside_sample(data, str(path))
     config = from_mapping(data, source=str(path))
     if overrides:
         merged = {**config.to_dict(), **overrides}
         if merged.get("data") == "sample":  # the sample stands in for the file's paths
+            refuse_paths_beside_sample({**overrides, "data": "sample"},
+                                       f"{path} (with overrides)")
             merged.update({key: None for key in PATH_KEYS if key not in overrides})
         unknown = [k for k in overrides if k not in KEYS]
         source = f"{path} (with overrides)"

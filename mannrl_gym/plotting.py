@@ -18,14 +18,13 @@ import torch
 
 from mannrl_gym import agent_registry, checkpoint
 from mannrl_gym.agents import make_agent
-from mannrl_gym.config import Config, ConfigError, as_saved, read_yaml
+from mannrl_gym.config import Config, ConfigError, as_saved, path_parts, read_yaml
 from mannrl_gym.errors import DataError, not_a_run_dir
 from mannrl_gym.figure_backend import pyplot
 from mannrl_gym.envs.vector_env import MannRLVectorEnv
 from mannrl_gym.replicas.spec import POINT_KEYS
 from mannrl_gym.rollout import rollout
 from mannrl_gym.rundir import load_run, load_run_config
-from mannrl_gym.samples import check_files
 from mannrl_gym.tasks import build_task
 from mannrl_gym.tasks.base import Task
 
@@ -51,7 +50,7 @@ def _short(value) -> str:
     if isinstance(value, float):
         return f"{value:.3g}"
     if isinstance(value, str) and os.sep in value:
-        return os.pathsep.join(Path(part).name for part in value.split(os.pathsep))
+        return os.pathsep.join(Path(part).name for part in path_parts(value))
     return str(value)
 
 
@@ -232,14 +231,12 @@ def plot(run_dirs: list[Path], out_dir: Path | None = None, sequence: int | None
             say(f"memory.png not drawn: the heat map replays {run_dirs[0]}'s last checkpoint, "
                 f"and it has none")
         else:
-            try:
-                check_files(load_run_config(run_dirs[0]))  # the data the replay reads
-            except (ConfigError, DataError) as missing:
-                if sequence is not None:
-                    raise
-                say(f"memory.png not drawn: {missing}")
-            else:
+            try:  # the replay reads the run's data: gone or edited, curves alone
                 figures["memory.png"] = memory_figure(*memory_trace(run_dirs[0], sequence))
+            except (ConfigError, DataError) as unreadable:
+                if sequence is not None:  # asked for: the reason is the answer
+                    raise
+                say(f"memory.png not drawn: {unreadable}")
     out_dir.mkdir(parents=True, exist_ok=True)
     plt = pyplot()
     for name, fig in figures.items():

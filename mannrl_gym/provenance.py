@@ -19,11 +19,19 @@ import hashlib
 import os
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+from mannrl_gym.config import PATH_KEYS, ConfigError, path_parts
+from mannrl_gym.vectors import DEFAULT_CACHE
+
+if TYPE_CHECKING:
+    from mannrl_gym.config import Config
 
 from mannrl_gym import __version__
 
 CHECKOUT = Path(__file__).resolve().parents[1]  # the repository, for an editable install
+DIGEST_CACHE = DEFAULT_CACHE / "sha256"  # one small file a large data file
+DIGEST_CACHE_FROM = 64 << 20  # bytes: files this large keep their sha256 on disk
 
 
 @functools.lru_cache(maxsize=1)
@@ -56,50 +64,76 @@ def trained_by(saved: list[str] | None, run_dir: Path) -> list[str]:
     return versions + [now] if now not in versions else versions
 
 
-def data_sha256(config: Any) -> dict[str, list[str]]:
+def data_sha256(config: Config) -> dict[str, list[str]]:
     """The sha256 of each file ``config``'s path keys name (``config.PATH_KEYS``; each part of
     an ``os.pathsep``-joined value, in order), by key; a key without files is left out."""
-    from mannrl_gym.config import PATH_KEYS
-
     digests = {}
     for key in PATH_KEYS:
-        parts = [part for part in str(getattr(config, key) or "").split(os.pathsep) if part]
+        parts = path_parts(getattr(config, key))
         if parts and all(os.path.isfile(part) for part in parts):
-            digests[key] = [_file_sha256(os.path.abspath(part), *_stamp(part)) for part in parts]
+            digests[key] = [file_sha256(part) for part in parts]
     return digests
 
 
-def _stamp(path: str) -> tuple[int, int]:
+def file_sha256(path: str | Path) -> str:
+    """A file's sha256 (hex). Kept, by the file's absolute path, size and modification time,
+    in this process and in ``DIGEST_CACHE`` on disk: a 5 GB vectors file is read once, not
+    by every run, resume and predict."""
     stat = os.stat(path)
-    return stat.st_size, stat.st_mtime_ns
+    return _sha256(os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
 
 
 @functools.lru_cache(maxsize=64)
-def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
-    """A file's sha256 (hex), cached while its size and modification time stay."""
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    """``file_sha256`` once the file's stamp is known (the stamp keys both caches)."""
+    stamp = hashlib.sha256(f"{path}\0{size}\0{mtime_ns}".encode()).hexdigest()
+    kept = DIGEST_CACHE / stamp
+    try:
+        text = kept.read_text().strip()
+        if len(text) == 64:
+            return text
+    except OSError:
+        pass
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
+    if size >= DIGEST_CACHE_FROM:  # small files are read again sooner than looked up
+        try:
+            DIGEST_CACHE.mkdir(parents=True, exist_ok=True)
+            kept.write_text(digest.hexdigest())
+        except OSError:  # a read-only home: hashed again next time
+            pass
     return digest.hexdigest()
 
 
-def check_same_data(saved: dict[str, list[str]] | None, config: Any, where: Path | str,
-                    what: str) -> dict[str, list[str]]:
-    """``config``'s ``data_sha256``, once it is known to match ``saved`` (a run's; None: a run
-    from before they were kept, not checked). ConfigError naming the key and its file when a
-    file changed since the run read it: ``what`` says what would go wrong."""
-    from mannrl_gym.config import ConfigError
-
+def changed_files(saved: dict[str, list[str]] | None, config: Config) -> list[str]:
+    """The path keys whose files no longer hold what ``saved`` (a run's ``data_sha256``)
+    says; a key the run kept no digest for, or whose files are not there, is not judged."""
     now = data_sha256(config)
-    for key, digests in (saved or {}).items():
-        if key in now and now[key] != list(digests):
-            files = [part for part in str(getattr(config, key)).split(os.pathsep) if part]
-            pairs = list(zip(files, digests, now[key]))
-            file, then, today = next((pair for pair in pairs if pair[1] != pair[2]),
-                                     (os.pathsep.join(files), f"{len(digests)} files",
-                                      f"{len(now[key])} files"))
-            raise ConfigError(f"{where}: {key} {file} has changed since the run read it "
-                              f"(sha256 {then[:12]} then, {today[:12]} now): {what}; restore "
-                              f"the file, or start a new run on it")
-    return now
+    return [key for key, digests in (saved or {}).items()
+            if key in now and now[key] != list(digests)]
+
+
+def same_files(key: str, saved: dict[str, list[str]] | None, config: Config) -> bool:
+    """Whether ``config``'s files for ``key`` hold what a run read (``saved``, its
+    ``data_sha256``), wherever they lie now: a table read back on another machine, or data
+    moved. False when the run kept no digest for ``key``."""
+    return key in (saved or {}) and data_sha256(config).get(key) == list(saved[key])
+
+
+def check_same_data(saved: dict[str, list[str]] | None, config: Config, where: Path | str,
+                    what: str) -> None:
+    """ConfigError naming the key and its file when a file changed since the run read it
+    (``saved``: the run's ``data_sha256``; None: a run from before they were kept, not
+    checked); ``what`` says what would go wrong."""
+    for key in changed_files(saved, config):
+        files = path_parts(getattr(config, key))
+        now = [file_sha256(part) for part in files]
+        file, then, today = next(pair for pair in [
+            *zip(files, saved[key], now),  # else the count differs: the files named now
+            (os.pathsep.join(files), f"of {len(saved[key])} files", f"of {len(now)}")]
+            if pair[1] != pair[2])
+        raise ConfigError(f"{where}: {key} {file} has changed since the run read it "
+                          f"(sha256 {then[:12]} then, {today[:12]} now): {what}; restore the "
+                          f"file, or start a new run on it")

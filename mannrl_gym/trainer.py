@@ -20,8 +20,8 @@ from tqdm import tqdm
 
 from mannrl_gym import checkpoint, provenance, rundir, stopping
 from mannrl_gym.allocator import keep_freed_memory
-from mannrl_gym.config import (Config, ConfigError, as_saved, from_mapping, same_value,
-                               with_absolute_paths)
+from mannrl_gym.config import (PATH_KEYS, Config, ConfigError, as_saved, from_mapping,
+                               path_parts, same_value, with_absolute_paths)
 from mannrl_gym.experiments import make_experiment
 from mannrl_gym.rundir import load_run_config
 from mannrl_gym.tasks import build_task, check_trainable
@@ -55,7 +55,7 @@ def default_run_name(config: Config, which: str) -> str:
     (a ``package.module:Class`` spec: the class name), ``which`` (``seed0``, ``replicas``),
     time; e.g. ``sentence-pg-mannrl-seed0-20261207-140000``. Several files joined: the
     first one's name and how many more (``sentence-en_ewt-ud-dev+1-...``)."""
-    files = [part for part in str(config.data_path or "").split(os.pathsep) if part]
+    files = path_parts(config.data_path)
     data = ("sample" if config.data == "sample" else
             Path(files[0]).stem[:DATA_NAME_CHARS] + (f"+{len(files) - 1}" if len(files) > 1
                                                      else "") if files else "")
@@ -125,7 +125,8 @@ def _run(config: Config, task, run_dir: Path, state: dict[str, Any] | None) -> P
         tqdm.write(f"data: {task.details['selected']}")
     if len(task.unknown_words) > STAND_IN_SHARE * len(task.input_symbols):  # word vectors
         tqdm.write(f"data: {len(task.unknown_words)} of the {len(task.input_symbols)} words "
-                   f"have no vector in {config.vectors_path} and read a stand-in (e.g. "
+                   f"have no vector in {task.details.get('word_vectors')} and read a "
+                   f"stand-in (e.g. "
                    f"{', '.join(task.unknown_words[:3])}): the input tells them apart "
                    f"little; is it the vectors file meant?")
     tqdm.write(f"run: {run_dir}" + (f" (resumed after epoch {epoch})" if state else ""))
@@ -337,6 +338,8 @@ def resumed_state(run_dir: Path, config: Config) -> dict[str, Any]:
                       (DATA_KEYS, "it changes the data the run trains on"),
                       (PLACE_KEYS, f"the run stays in {run_dir}")):
         for key in keys:
+            if key in PATH_KEYS and provenance.same_files(key, state.get("data_sha256"), config):
+                continue  # the same bytes at another path: the data moved
             if key in saved and not same_value(key, saved[key], getattr(config, key)):
                 raise ConfigError(f"{run_dir}: key '{key}' cannot change on --resume "
                                   f"({saved[key]!r} -> {getattr(config, key)!r}): {why}; "

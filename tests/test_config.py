@@ -219,8 +219,14 @@ def test_a_path_given_beside_data_sample_is_refused_not_replaced(tmp_path):
     assert "sample" in config.data_path  # the file's data_path replaced by the sample's
     with pytest.raises(ConfigError, match="data='sample' reads the sample .* not data_path"):
         load(ROOT / "configs" / "sentence-pg.yaml", {"data": "sample", "data_path": str(data)})
-    with pytest.raises(ConfigError, match="not data_path"):
-        from_mapping({"task": "sentence", "data": "sample", "data_path": str(data)})
+    import gymnasium
+
+    with pytest.raises(ConfigError, match="environment kwargs: data='sample' .* not data_path"):
+        gymnasium.make("MannRL-Sentence-v0", data="sample", data_path=str(data))
+    # a saved run's config names the sample where it lay then: read back, it is today's
+    saved = from_mapping({"task": "sentence", "data": "sample",
+                          "data_path": "/old/checkout/sample_data/sentences.en"})
+    assert saved.data_path == config.data_path
 
 
 def test_free_text_keys_keep_what_was_typed_and_paths_may_be_pathlib(tmp_path):

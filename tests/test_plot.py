@@ -107,8 +107,13 @@ def test_curves_need_no_data_file_and_memory_png_says_why_it_is_missing(tmp_path
     english = tmp_path / "tiny.en"
     english.write_text("\n".join(ENGLISH) + "\n", encoding="utf-8")
     run = train(sentence_config((str(english),), tmp_path, epochs=1, run_name="moved"))
-    english.rename(tmp_path / "elsewhere.en")
+    english.write_text("\n".join(ENGLISH[::-1]) + "\n", encoding="utf-8")  # edited
     capsys.readouterr()
+    assert cli.main(["plot", str(run), "--out", str(tmp_path / "e")]) == 0
+    said = capsys.readouterr().out
+    assert "memory.png not drawn" in said and "has changed since the run read it" in said
+    assert (tmp_path / "e" / "curves.png").is_file()
+    english.rename(tmp_path / "elsewhere.en")
     assert cli.main(["plot", str(run), "--out", str(tmp_path / "a")]) == 0
     said = capsys.readouterr().out
     assert f"wrote {tmp_path / 'a' / 'curves.png'}" in said
@@ -122,12 +127,12 @@ def test_curves_need_no_data_file_and_memory_png_says_why_it_is_missing(tmp_path
 
 
 def test_runs_of_other_tasks_or_data_are_told_apart_in_the_legend(tmp_path):
-    from mannrl_gym.plotting import _labels, run_config
+    from mannrl_gym.plotting import curves_figure
 
     runs = [train(small_config(out_dir=str(tmp_path), run_name="logic", epochs=1)),
             train(small_config(out_dir=str(tmp_path), run_name="sample", epochs=1,
                                task="sentence", data="sample", num_sentences=20,
                                curriculum_chunk=20, memory_size=16, hidden_size=16))]
-    labels = _labels(runs, [run_config(run) for run in runs])
+    labels = [text.get_text() for text in curves_figure(runs).legends[0].get_texts()]
     assert labels[0].startswith("mannrl, task=logic") and "task=sentence" in labels[1]
     assert "data_path=sentences.en" in labels[1]  # the file's name, not its folders

@@ -4,6 +4,7 @@ summary.json, and a resume on another version says so."""
 import json
 
 import pytest
+import yaml
 
 from mannrl_gym import checkpoint, compare, provenance
 from mannrl_gym.trainer import train
@@ -72,10 +73,21 @@ def test_a_data_file_edited_after_the_run_began_stops_resume_predict_and_compare
     with pytest.raises(ConfigError, match="the table would mix runs on other data"):
         compare.finished_run(tmp_path / "runs", "mannrl", 0, sentence_config(
             (str(english),), tmp_path, epochs=1))
+    request = compare.Request(tmp_path / "c.yaml", ["mannrl"], [0], tmp_path / "runs", 1)
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(
+        sentence_config((str(english),), tmp_path, epochs=1).to_dict()))
+    (row,) = compare.status(request)  # --status says so too, where training would stop
+    assert row["state"] == "finished" and any("other bytes" in c for c in row["changed"])
 
     english.write_text("\n".join(ENGLISH) + "\n", encoding="utf-8")  # restored: it goes on
     assert cli.main(["train", "--resume", str(run), "epochs=2"]) == 0
     assert checkpoint.load(run / "checkpoint.pt")["epoch"] == 2
+    moved = english.rename(tmp_path / "moved.en")  # the same bytes elsewhere: the same data
+    assert cli.main(["train", "--resume", str(run), "epochs=3", f"data_path={moved}"]) == 0
+    (tmp_path / "other.en").write_text("\n".join(ENGLISH[1:]) + "\n", encoding="utf-8")
+    assert cli.main(["train", "--resume", str(run), "epochs=4",
+                     f"data_path={tmp_path / 'other.en'}"]) == 2
+    assert "key 'data_path' cannot change on --resume" in capsys.readouterr().err
 
 
 def test_a_finished_run_read_back_with_its_data_elsewhere_is_the_same_run(tmp_path):
@@ -83,8 +95,6 @@ def test_a_finished_run_read_back_with_its_data_elsewhere_is_the_same_run(tmp_pa
     the same bytes (the sha256 kept in summary.json) make them the same data; without the
     sha256, or with other bytes, the run is another config's."""
     import shutil
-
-    import yaml
 
     from mannrl_gym.config import ConfigError
     from test_sentence_env import ENGLISH, sentence_config
@@ -98,6 +108,11 @@ def test_a_finished_run_read_back_with_its_data_elsewhere_is_the_same_run(tmp_pa
     shutil.move(here, moved)
     config = sentence_config((str(moved / "tiny.en"),), tmp_path, epochs=1)
     assert compare.finished_run(tmp_path / "runs", "mannrl", 0, config) == run
+    (moved / "tiny.en").write_text("\n".join(ENGLISH[::-1]) + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="with another config .data_path"):
+        compare.finished_run(tmp_path / "runs", "mannrl", 0, config)  # other bytes
+    (moved / "tiny.en").write_text("\n".join(ENGLISH) + "\n", encoding="utf-8")
+    assert compare.finished_run(tmp_path / "runs", "mannrl", 0, config) == run
     summary = json.loads((run / "summary.json").read_text())
     del summary["data_sha256"]  # a run from before the sha256 was kept: its path decides
     (run / "summary.json").write_text(json.dumps(summary))
@@ -105,3 +120,25 @@ def test_a_finished_run_read_back_with_its_data_elsewhere_is_the_same_run(tmp_pa
         compare.finished_run(tmp_path / "runs", "mannrl", 0, config)
     assert yaml.safe_load((run / "config.yaml").read_text())["data_path"] == str(
         here / "tiny.en")
+
+
+def test_a_large_files_sha256_is_read_once_and_kept_on_disk(tmp_path, monkeypatch):
+    """A file at or above DIGEST_CACHE_FROM keeps its sha256 on disk by its path, size and
+    time: another process reads the digest, not the file (a 5 GB vectors file)."""
+    import hashlib
+    import os
+
+    monkeypatch.setattr(provenance, "DIGEST_CACHE", tmp_path / "cache")
+    monkeypatch.setattr(provenance, "DIGEST_CACHE_FROM", 4)
+    data = tmp_path / "vectors.txt"
+    data.write_bytes(b"word 0.1 0.2\n")
+    first = provenance.file_sha256(data)
+    assert first == hashlib.sha256(b"word 0.1 0.2\n").hexdigest()
+    assert len(list((tmp_path / "cache").iterdir())) == 1
+    stamp = os.stat(data)
+    data.write_bytes(b"word 0.3 0.4\n")  # the same size and, set back, the same time
+    os.utime(data, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    provenance._sha256.cache_clear()  # as a new process
+    assert provenance.file_sha256(data) == first  # read from the disk cache
+    os.utime(data, ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 1))  # touched: hashed anew
+    assert provenance.file_sha256(data) == hashlib.sha256(b"word 0.3 0.4\n").hexdigest()

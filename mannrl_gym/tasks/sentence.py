@@ -52,7 +52,6 @@ are one-hot features. The paper used the 500 shortest sentences of WMT14 news-co
 from __future__ import annotations
 
 import math
-import os
 import re
 import unicodedata
 from collections import Counter
@@ -60,6 +59,7 @@ from pathlib import Path
 
 import torch
 
+from mannrl_gym.config import path_parts
 from mannrl_gym.errors import ConfigError, DataError, not_a_file, read_utf8
 from mannrl_gym.tasks.base import Curriculum, SequenceSet, Task
 
@@ -143,7 +143,7 @@ def conllu_texts(path: str | Path, lines: list[str]) -> list[str]:
 def data_files(paths: str | Path) -> list[Path]:
     """The files a ``data_path`` / ``target_path`` value names: one path, or several joined
     with ``os.pathsep`` (``:`` on POSIX, as in ``PATH``)."""
-    return [Path(part) for part in str(paths).split(os.pathsep) if part]
+    return [Path(part) for part in path_parts(str(paths))]
 
 
 def read_sentences(path: str | Path) -> list[str]:
