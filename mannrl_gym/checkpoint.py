@@ -11,6 +11,7 @@ import io
 import json
 import os
 import pickle
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -54,15 +55,45 @@ def save(path: Path, payload: dict[str, Any]) -> None:
     inner = io.BytesIO()
     torch.save(payload, inner)
     body = inner.getvalue()
+    odd = _first_odd_value(payload)
+    if odd is not None:  # refused on load? say so now, naming it, not at the next resume
+        try:
+            torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:
+            where, value = odd
+            raise CheckpointError(
+                f"{path}: cannot keep {where}, a {type(value).__module__}."
+                f"{type(value).__qualname__}: a checkpoint holds tensors and plain data (it "
+                f"loads with torch.load(weights_only=True)); a state_dict() must return only "
+                f"those (torch.as_tensor(array), a float, a list)") from None
     outer = io.BytesIO()
     torch.save({"format": FORMAT_VERSION, "sha256": hashlib.sha256(body).hexdigest(),
                 "body": torch.frombuffer(bytearray(body), dtype=torch.uint8)}, outer)
     atomic_write_bytes(path, outer.getvalue())
 
 
+PLAIN = (torch.Tensor, int, float, bool, str, bytes, type(None), torch.Size, torch.dtype,
+         torch.device)
+
+
+def _first_odd_value(value: Any, where: str = "state") -> tuple[str, Any] | None:
+    """The first value in ``value`` (dicts, lists and tuples walked) that is not a tensor
+    or plain data, with where it lies (``state['experiment']['agent']['obj']``); None if
+    there is none."""
+    if isinstance(value, dict):
+        items = ((f"{where}[{key!r}]", item) for key, item in value.items())
+    elif isinstance(value, (list, tuple)):
+        items = ((f"{where}[{i}]", item) for i, item in enumerate(value))
+    else:
+        return None if isinstance(value, PLAIN) else (where, value)
+    return next((odd for odd in (_first_odd_value(item, at) for at, item in items) if odd),
+                None)
+
+
 def _reason(exc: BaseException) -> str:
-    """The first line of an exception's message (its type when the message is empty)."""
-    lines = str(exc).strip().splitlines()
+    """The first line of an exception's message (its type when the message is empty),
+    without terminal colour codes."""
+    lines = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()
     return lines[0][:200] if lines else type(exc).__name__
 
 
@@ -76,8 +107,10 @@ def _load_weights_only(source, name: str):
     try:
         return torch.load(source, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
         raise CheckpointError(f"{name}: refused: the file holds objects other than tensors and "
-                              f"plain data ({_reason(exc)})") from None
+                              f"plain data ({found[1] if found else _reason(exc)}), which "
+                              f"torch.load(weights_only=True) does not unpickle") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, IndexError,
             KeyError) as exc:
         raise CheckpointError(f"{name}: unreadable or truncated checkpoint "

@@ -306,8 +306,10 @@ def _count(text: str, least: int = 0) -> int:
 
 def _file_stem(text: str) -> str:
     """argparse type: a file name without folders or suffix."""
-    if not text or "/" in text or "\\" in text or text.startswith("."):
-        raise argparse.ArgumentTypeError(f"expected a plain file name, got {text!r}")
+    if (not text or "/" in text or "\\" in text or text.startswith(".")
+            or any(c.isspace() for c in text)):
+        raise argparse.ArgumentTypeError(f"expected a plain file name, without spaces, got "
+                                         f"{text!r}")
     return text
 
 

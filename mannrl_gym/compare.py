@@ -15,12 +15,13 @@ per-seed differences and on how many seeds the agent is ahead / behind. ``out`` 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import yaml
 from tqdm import tqdm
@@ -117,10 +118,11 @@ def parse_agents(text: str) -> dict[str, str]:
         raise ConfigError(f"command line: --agents has unknown agent(s) {', '.join(unknown)}; "
                           f"registered: {', '.join(agent_registry.agent_names())}")
     labels = [label for label, _ in pairs]
-    bad = [label for label in labels if not label or "/" in label or "." in label]
+    bad = [label for label in labels
+           if not label or "/" in label or "." in label or any(c.isspace() for c in label)]
     if bad:
         raise ConfigError(f"command line: --agents label(s) {bad} must be non-empty, without "
-                          f"'/' or '.'")
+                          f"'/', '.' or spaces (each names run folders)")
     repeated = sorted({n for n in labels if labels.count(n) > 1})
     if repeated:
         raise ConfigError(f"command line: --agents repeats {', '.join(repeated)}")
@@ -157,17 +159,39 @@ def configs_for(request: Request) -> dict[str, Config]:
     _refuse_keys_no_agent_reads(request)
     configs = {}
     for label in request.agents:
-        agent = request.agent_of.get(label, label)
-        asked = {**_read_by(agent, request.overrides), **request.label_overrides.get(label, {}),
-                 "agent": agent}
+        asked, defaults = _asked_and_defaults(request, label)
         # wandb off unless asked for (wandb_mode=offline, or WANDB_MODE): a table's runs are
         # many and short
-        keys = {**_defaults(load(request.config_path, asked)),
-                "wandb_mode": wandb_mode_from_env() or "disabled",
+        keys = {**defaults, "wandb_mode": wandb_mode_from_env() or "disabled",
                 **asked, "epochs": request.epochs, "out_dir": str(request.out),
                 "progress": False, "seed": request.seeds[0]}
-        configs[label] = load(request.config_path, keys)
+        with _naming_defaults(defaults):
+            configs[label] = load(request.config_path, keys)
     return configs
+
+
+def _asked_and_defaults(request: Request, label: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The keys the command line gives ``label`` (with its agent), and the table defaults
+    (``_defaults``) that compare adds where they leave a key at Config's default."""
+    agent = request.agent_of.get(label, label)
+    asked = {**_read_by(agent, request.overrides), **request.label_overrides.get(label, {}),
+             "agent": agent}
+    return asked, _defaults(load(request.config_path, asked))
+
+
+@contextlib.contextmanager
+def _naming_defaults(defaults: dict[str, Any]) -> Iterator[None]:
+    """A ConfigError about a key that compare set by default (``defaults``) says so, and how
+    to give another value: the user never typed it."""
+    try:
+        yield
+    except ConfigError as refused:
+        key = next((key for key in defaults if f"'{key}'" in str(refused)), None)
+        if key is None:
+            raise
+        raise ConfigError(f"{refused} ({key}={defaults[key]} is compare's default for its "
+                          f"tables; give {key}=... or {key}=null for the config's "
+                          f"own)") from None
 
 
 def _refuse_keys_no_agent_reads(request: Request) -> None:
@@ -657,7 +681,10 @@ def compare(request: Request, say: Callable[[str], None] = tqdm.write, jobs: int
     configs = configs_for(request)
     task = configs[request.agents[0]].task
     request.out.mkdir(parents=True, exist_ok=True)
-    trained = run_all(request, configs, say, jobs)
+    defaults = {k: v for label in request.agents
+                for k, v in _asked_and_defaults(request, label)[1].items()}
+    with _naming_defaults(defaults):  # the data a default asks too much of, say
+        trained = run_all(request, configs, say, jobs)
     summary = summarise(request, task, collect(request, configs))
     summary["trained"] = trained
     out, name = request.out, request.name

@@ -22,6 +22,7 @@ from mannrl_gym import checkpoint, provenance, rundir, stopping
 from mannrl_gym.allocator import keep_freed_memory
 from mannrl_gym.config import (PATH_KEYS, Config, ConfigError, as_saved, from_mapping,
                                path_parts, same_value, with_absolute_paths)
+from mannrl_gym.envs.core import ActionError
 from mannrl_gym.experiments import make_experiment
 from mannrl_gym.rundir import load_run_config
 from mannrl_gym.tasks import build_task, check_trainable
@@ -140,6 +141,9 @@ def _run(config: Config, task, run_dir: Path, state: dict[str, Any] | None) -> P
                 break
     except KeyboardInterrupt:
         raise Interrupted(run_dir, epoch + 1) from None
+    except ActionError as refused:  # a user's agent (agent=module:Class) acted wrongly
+        raise ConfigError(f"agent {config.agent}: its act() gave an action the env refuses, "
+                          f"at epoch {epoch + 1}: {refused}") from None
     finally:
         tracker.finish()
     return log.close()

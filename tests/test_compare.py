@@ -4,6 +4,7 @@ user's registered agent, and one-line errors for bad input."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -689,3 +690,26 @@ def test_replicas_in_one_process_count_their_time_left_once():
     compare._estimate_left(rows, 100)
     assert [row["left"] for row in rows] == [100.0, 100.0, 100.0]
     assert "about 3h20m of training left" in compare._time_left(rows)[0]
+
+
+def test_a_key_compare_set_by_default_is_named_as_compares_in_its_error(tmp_path, capsys):
+    """Logic's tables hold out 100 distinct sequences (compare's default); data too small for
+    them stops in one line that says compare set the key and how to give another value."""
+    assert main(["compare", "--task", "logic", "--agents", "mannrl", "--seeds", "0",
+                     "--epochs", "1", "--out", str(tmp_path / "c"), "num_sequences=200"]) == 2
+    said = capsys.readouterr().err
+    assert "key 'holdout_distinct' is 100" in said and \
+        "(holdout_distinct=100 is compare's default for its tables; give holdout_distinct=... " \
+        "or holdout_distinct=null" in said
+    assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("arguments, said", [
+    (["--agents", "mannrl,x y=mannrl"], "label(s) ['x y'] must be non-empty, without '/', '.'"),
+    (["--agents", "mannrl,a/b=mannrl"], "label(s) ['a/b'] must be non-empty"),
+    (["--agents", "mannrl", "--name", "a b"], "expected a plain file name, without spaces")])
+def test_labels_and_table_names_that_would_make_odd_file_names_are_refused(
+        arguments, said, tmp_path, capsys):
+    with pytest.raises(SystemExit) if "--name" in arguments else contextlib.nullcontext():
+        assert main(["compare", *arguments, "--out", str(tmp_path / "c"), "--status"]) == 2
+    assert said in capsys.readouterr().err

@@ -173,6 +173,20 @@ class HalfAgent:
         self.steps = int(state["steps"])
 
 
+class WrongShape(HalfAgent):
+    """Writes 3 memory units where the env has more."""
+
+    def act(self, observation):
+        return np.full((observation.shape[0], 3), 0.5, np.float32)
+
+
+class KeepsArrays(HalfAgent):
+    """Keeps a NumPy array in its state, which a checkpoint cannot hold."""
+
+    def state_dict(self):
+        return {"steps": self.steps, "seen": np.zeros(3)}
+
+
 class NotAnAgent:
     """Has none of the methods."""
 '''
@@ -205,6 +219,24 @@ def test_a_custom_agent_trains_resumes_and_plots_from_the_command_line(tmp_path,
     lost = run_cli(["train", "--resume", str(run), "epochs=3"], tmp_path)  # no PYTHONPATH
     assert lost.returncode == 2 and "PYTHONPATH" in lost.stderr
     assert len(lost.stderr.strip().splitlines()) == 1
+
+
+def test_a_custom_agents_wrong_action_or_state_is_one_line_at_once(tmp_path, agent_folder,
+                                                                   monkeypatch, capsys):
+    """A user's agent that acts with the wrong shape, or keeps what a checkpoint cannot hold,
+    stops in one line naming the agent or the key, in its first epoch, not at a resume."""
+    monkeypatch.syspath_prepend(str(agent_folder))
+    base = ["train", str(ROOT / "configs/logic.yaml"), *QUICK, "epochs=2", "progress=false",
+            "wandb_mode=disabled", f"out_dir={tmp_path / 'runs'}"]
+    assert cli.main([*base, "agent=my_agents.half:WrongShape", "run_name=w"]) == 2
+    said = capsys.readouterr().err
+    assert said.startswith("mannrl: error: agent my_agents.half:WrongShape: its act() gave an "
+                           "action the env refuses, at epoch 1: action shape is") and \
+        len(said.strip().splitlines()) == 1
+    assert cli.main([*base, "agent=my_agents.half:KeepsArrays", "run_name=k"]) == 2
+    said = capsys.readouterr().err
+    assert "cannot keep state['experiment']" in said and "['seen'], a numpy.ndarray" in said
+    assert len(said.strip().splitlines()) == 1
 
 
 def test_a_custom_agent_spec_in_a_config_file_and_its_errors(tmp_path, agent_folder, monkeypatch):

@@ -191,6 +191,22 @@ def test_killed_replicated_run_resumes_and_a_replica_resumes_alone(tmp_path, cap
         assert says in capsys.readouterr().err
 
 
+def test_a_resume_that_would_collapse_the_points_into_one_is_refused(tmp_path, capsys):
+    """Sweep points lr=1e-4 and lr=3e-4 resumed with lr=1e-3 for all would become one point
+    under names that say otherwise: refused, naming the key; more epochs go on."""
+    assert cli.main(["train", "configs/logic.yaml", "replicas=[{lr: 1e-4}, {lr: 3e-4}]",
+                     "epochs=1", f"out_dir={tmp_path}", "run_name=pts"] + SMALL) == 0
+    parent = tmp_path / "pts"
+    before = {d.name: (d / "config.yaml").read_text() for d in parent.iterdir() if d.is_dir()}
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", str(parent), "epochs=2", "lr=1e-3"]) == 2
+    said = capsys.readouterr().err
+    assert "key 'lr' is what its replicas vary" in said and "resume without it" in said
+    assert {d.name: (d / "config.yaml").read_text() for d in parent.iterdir()
+            if d.is_dir()} == before
+    assert cli.main(["train", "--resume", str(parent), "epochs=2"]) == 0
+
+
 def test_one_replica_resumed_further_alone_asks_the_parent_for_epochs(tmp_path, capsys):
     """seed0 resumed alone to 2 epochs, then the parent without epochs=: the loop ran every
     replica to seed0's 2 epochs while seed1's config still said 1; now it asks for epochs=."""

@@ -91,6 +91,13 @@ def test_bad_sweep_files_are_named(tmp_path):
     path.write_text("method: annealing\n")
     with pytest.raises(SweepError, match="method"):
         load_sweep(path)
+    text = write_sweep(tmp_path, lr={"values": [1e-4]}).read_text()
+    path.write_text(text.replace("goal: maximize", "goal: upward"))
+    with pytest.raises(SweepError, match="got goal 'upward'"):
+        load_sweep(path)
+    path.write_text(text + "early_terminate: {type: hyperband, min_iter: 3}\n")
+    with pytest.raises(SweepError, match="'early_terminate' .* does not run"):
+        load_sweep(path)
 
 
 def test_a_killed_sweep_leaves_its_running_trial_failed_not_lost(tmp_path):
@@ -127,6 +134,8 @@ def sweep_error(argv, capsys) -> str:
     ({"min": "a", "max": 1}, "'min' and 'max' must be numbers"),
     ({"min": 0.0, "max": 1.0, "distribution": "log_uniform_values"}, "needs 'min' > 0"),
     ({"min": 0.1, "max": 1.0, "distribution": "normal"}, "distribution 'normal'"),
+    ({"mu": 0.1, "sigma": 1.0, "distribution": "normal"}, "distribution 'normal' is not "
+                                                          "supported here"),
     ({"values": []}, "'values' must be a non-empty list"),
 ])
 def test_bad_parameter_ranges_are_named(tmp_path, capsys, spec, message):

@@ -25,7 +25,7 @@ from mannrl_gym import trainer as trainer_module  # its LineClock and default ru
 from mannrl_gym.allocator import keep_freed_memory
 from mannrl_gym.config import Config, ConfigError, with_absolute_paths
 from mannrl_gym.replicas.experiment import ReplicatedExperiment
-from mannrl_gym.replicas.spec import Replica, check_device
+from mannrl_gym.replicas.spec import POINT_KEYS, Replica, check_device
 from mannrl_gym.tasks import build_task, check_trainable
 from mannrl_gym.threads import limit_threads
 from mannrl_gym.tracking import Tracker, check_online_login
@@ -79,6 +79,9 @@ def resume_replicas(parent: Path, overrides: dict[str, Any] | None = None) -> Pa
     if not isinstance(names, list) or not names:
         raise ConfigError(f"{parent / INDEX}: expected 'replicas: [names]'")
     run_dirs = [parent / name for name in names]
+    if overrides:
+        _refuse_collapsing_points(parent, names, [resume_config(d) for d in run_dirs],
+                                  overrides)
     configs = [resume_config(run_dir, overrides) for run_dir in run_dirs]
     for key in SHARED_RUN_KEYS:  # e.g. one replica resumed alone with more epochs
         values = {name: getattr(config, key) for name, config in zip(names, configs)}
@@ -92,6 +95,21 @@ def resume_replicas(parent: Path, overrides: dict[str, Any] | None = None) -> Pa
               for run_dir, config in zip(run_dirs, configs)]
     _train(configs, _tasks(configs), run_dirs, states, new_run=False)
     return parent
+
+
+def _refuse_collapsing_points(parent: Path, names: list[str], saved: list[Config],
+                              overrides: dict[str, Any] | None) -> None:
+    """ConfigError for an override of a key the replicas' points vary (``replicas=[{lr:
+    ...}, ...]``): one value for all would make the points one, under names that still say
+    otherwise."""
+    for key in sorted(set(overrides or {}) & set(POINT_KEYS)):  # device: SHARED_RUN_KEYS
+        values = {name: getattr(config, key) for name, config in zip(names, saved)}
+        if len({repr(v) for v in values.values()}) > 1:
+            listed = ", ".join(f"{name}: {value}" for name, value in list(values.items())[:4])
+            raise ConfigError(f"{parent}: key '{key}' is what its replicas vary ({listed}); "
+                              f"one value for all would make them one point under their old "
+                              f"names: resume without it, or one replica alone: `mannrl train "
+                              f"--resume {parent / names[0]} {key}=...`")
 
 
 def _tasks(configs: list[Config]) -> list:

@@ -52,7 +52,14 @@ def load_sweep(path: str | Path, overrides: dict[str, Any] | None = None) -> dic
     metric = sweep.get("metric") or {}
     if (not isinstance(metric, dict) or not isinstance(metric.get("name"), str)
             or metric.get("goal", "maximize") not in ("maximize", "minimize")):
-        raise SweepError(f"{path}: 'metric' needs a name and a goal (maximize or minimize)")
+        got = (f", got goal {metric.get('goal')!r}" if isinstance(metric, dict)
+               and isinstance(metric.get("name"), str) else f", got {metric!r}")
+        raise SweepError(f"{path}: 'metric' needs a name and a goal (maximize or minimize)"
+                         f"{got}")
+    if sweep.get("early_terminate"):  # wandb's hyperband: not run here, so not silently
+        raise SweepError(f"{path}: 'early_terminate' ({sweep['early_terminate']!r}) is wandb's "
+                         f"server-side stopping, which this local sweep does not run; remove "
+                         f"it (every trial trains its full epochs)")
     parameters = sweep.get("parameters")
     if not isinstance(parameters, dict) or not parameters:
         raise SweepError(f"{path}: 'parameters' must map config keys to their ranges")
@@ -73,6 +80,10 @@ def _check_parameter(path: Path, method: str, key: str, spec: Any) -> None:
     where = f"{path}: parameters.{key}"
     if key not in KEYS:
         raise SweepError(f"{path}: parameters: unknown config key '{key}'{unknown_key_hint(key)}")
+    if (isinstance(spec, dict) and spec.get("distribution")
+            and spec["distribution"] not in DISTRIBUTIONS):  # normal (mu, sigma), say
+        raise SweepError(f"{where}: distribution '{spec['distribution']}' is not supported "
+                         f"here ({', '.join(DISTRIBUTIONS)})")
     if not isinstance(spec, dict) or not ({"value", "values"} & set(spec) or {"min", "max"} <= set(spec)):
         raise SweepError(f"{where}: give 'value', 'values' or 'min' and 'max'")
     if "values" in spec and (not isinstance(spec["values"], list) or not spec["values"]):
