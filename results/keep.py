@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 FILES = ("config.yaml", "metrics.jsonl", "summary.json")
+SAME_RUN = ("config.yaml", "metrics.jsonl")  # a kept summary.json may say more (data_sha256)
 
 
 def finished_runs(source: Path) -> dict[str, Path]:
@@ -39,7 +40,7 @@ def keep(source: Path, kept: Path) -> list[str]:
     for name, run in finished_runs(source).items():
         target = kept / name
         if target.is_dir():
-            differ = [f for f in FILES if (target / f).read_bytes() != (run / f).read_bytes()]
+            differ = [f for f in SAME_RUN if (target / f).read_bytes() != (run / f).read_bytes()]
             if differ:
                 sys.exit(f"keep.py: {target} holds another run than {run} ({', '.join(differ)} "
                          f"differ); remove one of them")
