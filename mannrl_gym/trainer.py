@@ -187,8 +187,8 @@ class RunLog:
         self.this_resume = None  # recorded with the first checkpoint it writes
         self.code_versions = provenance.trained_by(None if state is None else state.get("code_versions"),
                                         self.run_dir)
-        self.data_sha256 = (provenance.data_sha256(config) if state is None  # resume: checked
-                            else state.get("data_sha256") or provenance.data_sha256(config))
+        # a resume's were checked (resumed_state); a run from before they were kept: now's
+        self.data_sha256 = (state or {}).get("data_sha256") or provenance.data_sha256(config)
         if state is not None:
             experiment.load_state_dict(state["experiment"])
             self.start_epoch, self.elapsed = int(state["epoch"]), float(state["elapsed"])
