@@ -92,8 +92,10 @@ def make_vector_env(task: str = "logic", num_envs: int = 16, replicas: int | Non
     check_num_envs(num_envs)
     config, split = _config({"task": task}, kwargs)
     if replicas is None:
-        return MannRLVectorEnv(build_task(config), config, num_envs=num_envs, split=split,
-                               render_mode=render_mode)
+        env = MannRLVectorEnv(build_task(config), config, num_envs=num_envs, split=split,
+                              render_mode=render_mode)
+        _warn_idle_slots(num_envs, len(env.data), split)
+        return env
     if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
         raise ConfigError(f"environment kwargs: replicas must be a whole number >= 1, "
                           f"got {replicas!r}")
@@ -104,8 +106,19 @@ def make_vector_env(task: str = "logic", num_envs: int = 16, replicas: int | Non
         raise ConfigError("environment kwargs: replicas are learning envs of the train split; "
                           "evaluate replica k with env.replicas[k].evaluation_env()")
     configs = [replace(config, seed=config.seed + k) for k in range(replicas)]
-    return ReplicatedVectorEnv([MannRLVectorEnv(build_task(c), c, num_envs=num_envs)
-                                for c in configs])
+    envs = [MannRLVectorEnv(build_task(c), c, num_envs=num_envs) for c in configs]
+    _warn_idle_slots(num_envs, min(len(env.data) for env in envs), split)
+    return ReplicatedVectorEnv(envs)
+
+
+def _warn_idle_slots(num_envs: int, sequences: int, split: str) -> None:
+    """Warn (at the user's line) where more slots than sequences means slots that never read:
+    ``mannrl train`` refuses such a batch_size; an env user may want them, so it only warns."""
+    if num_envs > sequences:
+        warn_at_user_line(f"num_envs={num_envs}, but the {split} split holds {sequences} "
+                          f"sequences: {num_envs - sequences} slots idle at every step of a pass "
+                          f"(info['valid'] False, reward 0); num_envs <= {sequences} keeps every "
+                          f"slot reading")
 
 
 __all__ = ["ActionError", "MannRLEnv", "MannRLVectorEnv", "ObservationLayout",

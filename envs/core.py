@@ -21,6 +21,26 @@ def check_seed(seed: int | None) -> None:
                          "(it seeds torch's generators and A's weights, like the config's seed)")
 
 
+def check_options(options: dict | None, known: tuple[str, ...] = ("epoch",)) -> None:
+    """ValueError in one line for ``reset(options=...)`` that is not a mapping, names a key the
+    env does not read (a typo such as ``{"epcoh": 3}`` would otherwise train epoch 0's data
+    silently), or gives an ``epoch`` that is not a whole number >= 0."""
+    if options is None:
+        return
+    if not isinstance(options, dict):
+        raise ValueError(f"reset(options={options!r}): options must be a dict such as "
+                         "{'epoch': 3}")
+    unknown = sorted(str(key) for key in options if key not in known)
+    if unknown:
+        raise ValueError(f"reset(options=...): unknown key(s) {', '.join(map(repr, unknown))}; "
+                         f"this env reads {', '.join(map(repr, known))}")
+    epoch = options.get("epoch")
+    if "epoch" in options and not (isinstance(epoch, (int, np.integer))
+                                   and not isinstance(epoch, bool) and epoch >= 0):
+        raise ValueError(f"reset(options={{'epoch': {epoch!r}}}): the epoch must be a whole "
+                         "number >= 0 (the curriculum's epoch whose data the pass reads)")
+
+
 class ActionError(ValueError):
     """An action (the next memory) has the wrong shape or dtype, or values outside [0, 1]."""
 

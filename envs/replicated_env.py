@@ -19,7 +19,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from mannrl_gym.envs.core import as_memory, step_outputs
+from mannrl_gym.envs.core import as_memory, check_options, step_outputs
 from mannrl_gym.envs.vector_env import MannRLVectorEnv, autoreset_step
 from mannrl_gym.stacked_learners import StackedLearners
 from mannrl_gym.stream import refill_schedules
@@ -132,6 +132,7 @@ class ReplicatedVectorEnv(VectorEnv):
 
     # -- Gymnasium API ---------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        check_options(options, known=("epoch", "replicas"))
         super().reset(seed=seed)
         options = dict(options or {})
         running = np.asarray(options.pop("replicas", np.ones(self.num_replicas, bool)), bool)

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from mannrl_gym.config import Config
-from mannrl_gym.envs.core import StepCore, as_memory, check_seed, make_learner, make_spaces
+from mannrl_gym.envs.core import StepCore, as_memory, check_options, check_seed, make_learner, make_spaces
 from mannrl_gym.envs.render import (RENDER_FPS, RENDER_MODES, can_render, check_render_mode,
                                     text_frame)
 from mannrl_gym.tasks.base import Task
@@ -112,6 +112,7 @@ class MannRLEnv(gymnasium.Env):
               ) -> tuple[np.ndarray, dict[str, Any]]:
         """Draw a sequence, zero the memory, show step 0; return (observation (D,), info)."""
         check_seed(seed)
+        check_options(options)
         super().reset(seed=seed)
         if seed is not None:
             self._generator = torch.Generator().manual_seed(seed)

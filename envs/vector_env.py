@@ -11,7 +11,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from mannrl_gym.config import Config, ConfigError
-from mannrl_gym.envs.core import StepCore, as_memory, check_seed, make_learner, make_spaces
+from mannrl_gym.envs.core import StepCore, as_memory, check_options, check_seed, make_learner, make_spaces
 from mannrl_gym.envs.render import (RENDER_FPS, RENDER_MODES, can_render, check_render_mode,
                                     text_frame)
 from mannrl_gym.stream import EpochStream, PassPlan, build, plan, schedule
@@ -188,6 +188,7 @@ class MannRLVectorEnv(VectorEnv):
         (``stream.plan``). ``start_pass`` does the rest; between the two, several envs'
         schedules may be computed together (``ReplicatedVectorEnv``)."""
         check_seed(seed)
+        check_options(options)
         super().reset(seed=seed)
         if seed is not None:
             self._generator = torch.Generator().manual_seed(seed)

@@ -1,3 +1,5 @@
+import warnings
+
 import gymnasium
 import numpy as np
 import pytest
@@ -79,6 +81,37 @@ def test_a_seed_out_of_range_is_one_clear_error_and_leaves_the_env_usable(make):
             env.reset(seed=seed)
     env.reset(seed=2**32 - 1)  # the largest the config takes too
     env.step(env.action_space.sample())
+
+
+@pytest.mark.parametrize("make", [
+    lambda: gymnasium.make("MannRL-Logic-v0", num_sequences=300),
+    lambda: gymnasium.make_vec("MannRL-Logic-v0", num_envs=4, num_sequences=300),
+    lambda: gymnasium.make_vec("MannRL-Logic-v0", num_envs=4, replicas=2, num_sequences=300)])
+def test_reset_options_the_env_does_not_read_are_one_clear_error(make):
+    env = make()
+    env.reset(seed=0)
+    for options, message in (({"epcoh": 3}, r"unknown key\(s\) 'epcoh'; this env reads 'epoch'"),
+                              ({"epoch": -1}, "whole number >= 0"),
+                              ({"epoch": 2.5}, "whole number >= 0"),
+                              ({"epoch": True}, "whole number >= 0"),
+                              ([("epoch", 3)], "must be a dict")):
+        with pytest.raises(ValueError, match=message):
+            env.reset(options=options)
+    env.reset(options={"epoch": np.int64(2)})  # what a loop over np.arange passes
+    env.reset(options={})  # Stable-Baselines3's VecEnv passes an empty dict
+    env.step(env.action_space.sample())
+
+
+def test_more_slots_than_sequences_warns_once_at_the_users_line():
+    with pytest.warns(UserWarning, match=r"num_envs=500, but the train split holds \d+ sequences"
+                      ) as caught:
+        env = gymnasium.make_vec("MannRL-Logic-v0", num_envs=500, num_sequences=200)
+    assert [w.filename for w in caught if "num_envs=500" in str(w.message)] == [__file__]
+    observation, info = env.reset(seed=0)
+    assert not info["valid"].all()  # the idle slots it warned of
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # as many slots as sequences: no warning
+        gymnasium.make_vec("MannRL-Logic-v0", num_envs=16, num_sequences=200)
 
 
 @pytest.mark.parametrize("action, message", [
