@@ -17,7 +17,7 @@ from stable_baselines3 import SAC
 
 from mannrl_gym.agents import make_agent
 from mannrl_gym.agents.sb3 import SB3MemoryAgent, SB3VecEnv
-from mannrl_gym.config import Config, from_mapping, parse_overrides
+from mannrl_gym.config import Config, ConfigError, from_mapping, parse_overrides
 from mannrl_gym.envs import MannRLVectorEnv
 from mannrl_gym.evaluation import evaluate_splits, evaluation_envs
 from mannrl_gym.rollout import train_steps
@@ -58,13 +58,19 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20000, help="env steps (batches of 16)")
     parser.add_argument("overrides", nargs="*", help="config key=value")
     args = parser.parse_args()
+    if args.steps < 1:
+        parser.error(f"--steps must be >= 1, got {args.steps}")
     torch.set_num_threads(1)
-    config = from_mapping({"wandb_mode": "disabled", **parse_overrides(args.overrides)})
+    try:
+        config = from_mapping({"wandb_mode": "disabled", **parse_overrides(args.overrides)},
+                              source="command line")
+    except ConfigError as exc:
+        parser.error(str(exc))
     rows = {"SAC (SB3)": train_sac(config, args.steps),
             "MANN-RL (paper agent)": train_paper_agent(config, args.steps)}
     keys = ["train/f1", "train/answer_acc", "train/long_range_acc", "validation/f1",
             "validation/answer_acc"]
-    print(f"Logic, {args.steps} env steps of {config.batch_size} slots\n")
+    print(f"{config.task}, {args.steps} env steps of {config.batch_size} slots\n")
     print(f"{'memory-net':24s} {'seconds':>8s} " + " ".join(f"{k:>22s}" for k in keys))
     for name, (metrics, seconds) in rows.items():
         print(f"{name:24s} {seconds:8.1f} " + " ".join(f"{metrics[k]:22.3f}" for k in keys))

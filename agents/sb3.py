@@ -21,10 +21,27 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 from mannrl_gym.envs.vector_env import MannRLVectorEnv
 
 
+def slot_infos(info: dict[str, Any], slots: int) -> list[dict[str, Any]]:
+    """The env's ``info`` arrays (each (B,)) as SB3's one dict a slot, of Python scalars:
+    ``[{"loss": ..., "correct": ..., "valid": ..., ...}, ...]`` (a callback's accuracy reads
+    ``correct`` where ``valid``)."""
+    keys = [key for key, value in info.items() if np.shape(value) == (slots,)]
+    columns = [np.asarray(info[key]).tolist() for key in keys]
+    return [dict(zip(keys, row)) for row in zip(*columns)] if keys else [{} for _ in range(slots)]
+
+
 class SB3VecEnv(VecEnv):
     """SB3 VecEnv view of a MannRLVectorEnv (observations (B, D), actions (B, M) in [0, 1])."""
 
     def __init__(self, env: MannRLVectorEnv) -> None:
+        """``env``: a ``MannRLVectorEnv`` or a ``ReplicatedVectorEnv`` (K * B slots)."""
+        from mannrl_gym.envs.replicated_env import ReplicatedVectorEnv  # (imports the agents)
+
+        if not isinstance(getattr(env, "unwrapped", env), (MannRLVectorEnv, ReplicatedVectorEnv)):
+            raise TypeError(f"SB3VecEnv takes a MANN-RL vector env, gymnasium.make_vec(id, "
+                            f"num_envs=B) (vectorization_mode 'vector_entry_point', the "
+                            f"default), got {type(env).__name__}; a single env from "
+                            f"gymnasium.make goes through SB3's own make_vec_env")
         self.env = env  # first: VecEnv.__init__ reads render_mode through get_attr
         super().__init__(env.num_envs, env.single_observation_space, env.single_action_space)
         self._actions: np.ndarray | None = None
@@ -45,11 +62,11 @@ class SB3VecEnv(VecEnv):
     def step_wait(self):
         observation, reward, terminated, truncated, info = self.env.step(self._actions)
         dones = terminated | truncated
-        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        infos = slot_infos(info, self.num_envs)
         if dones.any():  # end of the pass: report each slot's last state, start the next pass
             for slot in np.nonzero(dones)[0]:
-                infos[slot] = {"terminal_observation": observation[slot],
-                               "TimeLimit.truncated": bool(truncated[slot])}
+                infos[slot].update({"terminal_observation": observation[slot],
+                                    "TimeLimit.truncated": bool(truncated[slot])})
             observation, _ = self.env.reset()
         return observation, reward, dones, infos
 

@@ -24,7 +24,7 @@ from typing import Any
 import gymnasium
 
 from mannrl_gym import threads
-from mannrl_gym.config import (PATH_KEYS, Config, ConfigError, from_mapping,
+from mannrl_gym.config import (MAX_SEED, PATH_KEYS, Config, ConfigError, from_mapping,
                                refuse_paths_beside_sample)
 from mannrl_gym.envs.core import ActionError, ObservationLayout
 from mannrl_gym.envs.single_env import MannRLEnv
@@ -32,7 +32,8 @@ from mannrl_gym.envs.replicated_env import ReplicatedVectorEnv
 from mannrl_gym.envs.user_warning import warn_at_user_line
 from mannrl_gym.envs.vector_env import MannRLVectorEnv, check_num_envs
 from mannrl_gym.samples import SAMPLE_FILES
-from mannrl_gym.tasks import build_task
+from mannrl_gym.tasks import build_task, stand_in_note
+from mannrl_gym.tasks.base import Task
 
 
 def _config(defaults: dict[str, Any], kwargs: dict[str, Any]) -> tuple[Config, str]:
@@ -78,10 +79,22 @@ def limit_threads(count: int) -> None:
     threads.limit_threads(count)
 
 
+def _task(config: Config) -> Task:
+    """The config's task, warning at the user's line where most words lack a vector."""
+    built = build_task(config)
+    if note := stand_in_note(built):
+        warn_at_user_line(note)
+    return built
+
+
 def make_env(task: str = "logic", render_mode: str | None = None, **kwargs: Any) -> MannRLEnv:
     """Single-slot env for ``gymnasium.make`` (``render_mode``: None or ``"ansi"``)."""
+    if "replicas" in kwargs:  # also what a sync/async make_vec passes to each copy
+        raise ConfigError("environment kwargs: replicas= is a key of make_vec's default mode "
+                          "(vectorization_mode='vector_entry_point': one env over K replicas); "
+                          "gymnasium.make and a sync/async make_vec build single envs")
     config, split = _config({"task": task}, kwargs)
-    return MannRLEnv(build_task(config), config, split=split, render_mode=render_mode)
+    return MannRLEnv(_task(config), config, split=split, render_mode=render_mode)
 
 
 def make_vector_env(task: str = "logic", num_envs: int = 16, replicas: int | None = None,
@@ -92,13 +105,22 @@ def make_vector_env(task: str = "logic", num_envs: int = 16, replicas: int | Non
     check_num_envs(num_envs)
     config, split = _config({"task": task}, kwargs)
     if replicas is None:
-        env = MannRLVectorEnv(build_task(config), config, num_envs=num_envs, split=split,
+        env = MannRLVectorEnv(_task(config), config, num_envs=num_envs, split=split,
                               render_mode=render_mode)
         _warn_idle_slots(num_envs, len(env.data), split)
         return env
     if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
         raise ConfigError(f"environment kwargs: replicas must be a whole number >= 1, "
                           f"got {replicas!r}")
+    from mannrl_gym.replicas.spec import MAX_REPLICAS  # (the replicas package imports envs)
+
+    if replicas > MAX_REPLICAS:
+        raise ConfigError(f"environment kwargs: replicas={replicas}, but at most "
+                          f"{MAX_REPLICAS} replicas step in one process on the CPU")
+    if config.seed + replicas - 1 > MAX_SEED:
+        raise ConfigError(f"environment kwargs: replica k takes seed + k, so with {replicas} "
+                          f"replicas the seed must be at most {MAX_SEED - replicas + 1}, "
+                          f"got {config.seed}")
     if render_mode is not None:
         raise ConfigError("environment kwargs: render_mode applies to one replica's env "
                           "(make_vec without replicas)")
@@ -106,7 +128,8 @@ def make_vector_env(task: str = "logic", num_envs: int = 16, replicas: int | Non
         raise ConfigError("environment kwargs: replicas are learning envs of the train split; "
                           "evaluate replica k with env.replicas[k].evaluation_env()")
     configs = [replace(config, seed=config.seed + k) for k in range(replicas)]
-    envs = [MannRLVectorEnv(build_task(c), c, num_envs=num_envs) for c in configs]
+    envs = [MannRLVectorEnv(_task(c) if k == 0 else build_task(c), c, num_envs=num_envs)
+            for k, c in enumerate(configs)]  # (the same words in every replica: warned once)
     _warn_idle_slots(num_envs, min(len(env.data) for env in envs), split)
     return ReplicatedVectorEnv(envs)
 

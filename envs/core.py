@@ -113,8 +113,8 @@ def as_memory(action, shape: tuple[int, ...]) -> np.ndarray:
             raise ActionError("action contains NaN")
         if np.isinf(memory).any():
             raise ActionError("action contains infinite values")
-        raise ActionError(f"action values must lie in [0, 1]; got min {float(memory.min()):.4g}, "
-                          f"max {float(memory.max()):.4g}")
+        raise ActionError(f"action values must lie in [0, 1]; got min {float(memory.min())!r}, "
+                          f"max {float(memory.max())!r}")
     return memory
 
 

@@ -19,7 +19,9 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from mannrl_gym.config import MAX_SEED
 from mannrl_gym.envs.core import as_memory, check_options, step_outputs
+from mannrl_gym.envs.user_warning import warn_at_user_line
 from mannrl_gym.envs.vector_env import MannRLVectorEnv, autoreset_step
 from mannrl_gym.stacked_learners import StackedLearners
 from mannrl_gym.stream import refill_schedules
@@ -44,6 +46,19 @@ class StackedPass:
     fast: np.ndarray
     start_memory: np.ndarray | None
     has_start: np.ndarray
+
+
+def replica_mask(mask: Any, count: int) -> np.ndarray:
+    """``options["replicas"]`` as (K,) bools: ValueError in one line unless it holds K bools,
+    at least one True (a pass in which no replica runs has no steps)."""
+    values = np.asarray(mask)
+    if values.shape != (count,) or values.dtype != bool:
+        raise ValueError(f"reset(options={{'replicas': ...}}): the mask must hold {count} bools "
+                         f"(True: the replica runs this pass), got {mask!r}")
+    if not values.any():
+        raise ValueError("reset(options={'replicas': ...}): the mask leaves every replica out; "
+                         "at least one must run the pass")
+    return values
 
 
 class ReplicatedVectorEnv(VectorEnv):
@@ -112,8 +127,21 @@ class ReplicatedVectorEnv(VectorEnv):
         self.reset_workers = 1
 
     def replica_slice(self, k: int) -> slice:
-        """The rows of replica k in observations, actions and info arrays."""
+        """The rows of replica k in observations, actions and info arrays (``k`` in
+        ``[-K, K)``, negative from the end as Python's indexing)."""
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) \
+                or not -self.num_replicas <= k < self.num_replicas:
+            raise IndexError(f"replica_slice({k!r}): replica index out of range for "
+                             f"{self.num_replicas} replicas")
+        k = int(k) % self.num_replicas
         return slice(k * self.slots, (k + 1) * self.slots)
+
+    def render(self) -> None:
+        """Nothing: a replicated env draws no frames (render one replica's env:
+        ``make_vec(id, render_mode="ansi")`` without ``replicas``); warns, as Gymnasium's envs
+        do without a render mode."""
+        warn_at_user_line("render(): a replicated env draws no frames; render one replica's "
+                          "env (make_vec(id, render_mode='ansi') without replicas)")
 
     @property
     def t(self) -> int:
@@ -133,11 +161,15 @@ class ReplicatedVectorEnv(VectorEnv):
     # -- Gymnasium API ---------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         check_options(options, known=("epoch", "replicas"))
+        if seed is not None and isinstance(seed, (int, np.integer)) and 0 <= seed <= MAX_SEED \
+                and seed + self.num_replicas - 1 > MAX_SEED:
+            raise ValueError(f"reset(seed={seed}): replica k takes seed + k, so with "
+                             f"{self.num_replicas} replicas the seed must be at most "
+                             f"{MAX_SEED - self.num_replicas + 1}")
         super().reset(seed=seed)
         options = dict(options or {})
-        running = np.asarray(options.pop("replicas", np.ones(self.num_replicas, bool)), bool)
-        if running.shape != (self.num_replicas,):
-            raise ValueError(f"options['replicas'] must hold {self.num_replicas} bools")
+        running = replica_mask(options.pop("replicas", [True] * self.num_replicas),
+                               self.num_replicas)
         shape = (self.num_replicas, self.slots)
         observations = np.empty(shape + (self.layout.size,), np.float32)
         loss, prediction = np.zeros(shape, np.float32), np.zeros(shape, np.int64)

@@ -130,7 +130,9 @@ class MannRLEnv(gymnasium.Env):
              ) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Write the next memory (M,), read the next symbol; return (observation (D,), reward,
         terminated, truncated (always False), info)."""
-        if self._sequence < 0 or self._position >= self._length - 1:
+        if self._sequence < 0:
+            raise gymnasium.error.ResetNeeded("call reset() before the first step()")
+        if self._position >= self._length - 1:
             raise gymnasium.error.ResetNeeded("call reset() before step(): the episode has ended")
         memory = as_memory(action, (self.config.memory_size,))[None]
         self._position += 1

@@ -114,7 +114,9 @@ class MannRLVectorEnv(VectorEnv):
                     render_mode=None)
     ```
 
-    * ``num_envs``: B, the number of slots (A's batch size; the paper: 16).
+    * ``num_envs``: B, the number of slots (A's batch size; the paper: 16). Gymnasium's
+      ``make_vec`` default is 1: one row a step, which batch norm cannot train on, so A then
+      gathers ``batch_size`` steps into one supervised step, as the single-slot env does.
     * ``config_keys`` / ``config``: any key of ``mannrl_gym.config.Config`` (docs/config.md);
       an env id's defaults are its table's settings (``configs/*.yaml``).
     * ``split``: ``"train"`` or ``"validation"`` (an env of its own, whose A learns from that
@@ -156,7 +158,10 @@ class MannRLVectorEnv(VectorEnv):
             raise ValueError(f"the {split} split of task {task.name!r} holds no sequences")
         self.epoch: int | None = None  # the curriculum's epoch; None before the first pass
         self.owns_learner = learner is None
-        self.learner = learner if learner is not None else make_learner(task, config, config.seed)
+        # one slot gives A one row a step, which batch norm cannot train on: gather
+        # batch_size steps into one supervised step, as the single-slot env does
+        self.learner = learner if learner is not None else make_learner(
+            task, config, config.seed, gather_small=num_envs == 1)
         self.learn, self.shuffle = learn, shuffle
         self.single_observation_space, self.single_action_space, self.layout = make_spaces(
             task, config.memory_size)

@@ -288,7 +288,9 @@ def _predict(args: argparse.Namespace) -> int:
             print(f"wrote:  {written.text}{end}\ntarget: {target}   "
                   f"[{'exact' if is_exact else 'differs'}]\n")
         if pairs and label != "your sentences":
-            print(f"{exact}/{len(pairs)} {label} written back exactly\n")
+            done = "translated exactly" if predictor.task.name == "translate" else \
+                "written back exactly"
+            print(f"{exact}/{len(pairs)} {label} {done}\n")
     return 0
 
 

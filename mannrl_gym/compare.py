@@ -618,7 +618,7 @@ def status_markdown(rows: list[dict[str, Any]], epochs: int) -> str:
     title = rows[0]["metric"] if rows else ""
 
     def duration(minutes: float | None) -> str:
-        return "" if minutes is None else "0" if minutes == 0 else format_duration(minutes * 60)
+        return "" if minutes is None else format_duration(minutes * 60)  # 0: "0s"
 
     lines = [f"| agent | seed | state | epochs of {epochs} | {title}, last evaluation | "
              f"trained for | left (estimate) | run |", "|---|---|---|---|---|---|---|---|"]

@@ -23,6 +23,8 @@ def not_a_file(path: str | Path, what: str = "file") -> str:
     path = Path(path)
     if path.is_dir():
         return f"a directory, not a {what}"
+    if path.exists():  # a device, a pipe or a socket: /dev/null
+        return "not a regular file (a device, a pipe or a socket)"
     if path.is_absolute():
         return f"{what} not found"
     return (f"{what} not found (looked for {os.path.normpath(path.absolute())}: relative to "

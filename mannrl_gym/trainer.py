@@ -25,7 +25,7 @@ from mannrl_gym.config import (PATH_KEYS, Config, ConfigError, as_saved, from_ma
 from mannrl_gym.envs.core import ActionError
 from mannrl_gym.experiments import make_experiment
 from mannrl_gym.rundir import load_run_config
-from mannrl_gym.tasks import build_task, check_trainable
+from mannrl_gym.tasks import build_task, check_trainable, stand_in_note
 from mannrl_gym.threads import limit_threads
 from mannrl_gym.tracking import Tracker, check_online_login
 
@@ -111,9 +111,6 @@ def _train(config: Config, run_dir: Path | None, resume: bool) -> Path:
         return _run(config, task, run_dir, None)
 
 
-STAND_IN_SHARE = 0.25  # more of the vocabulary than this without a word vector: said
-
-
 def _run(config: Config, task, run_dir: Path, state: dict[str, Any] | None) -> Path:
     """Train ``run_dir``'s epochs (from the resumed checkpoint ``state``, if given)."""
     tracker = Tracker(config, run_dir, state["wandb_id"] if state else None)
@@ -124,12 +121,8 @@ def _run(config: Config, task, run_dir: Path, state: dict[str, Any] | None) -> P
     epoch = state["epoch"] if state else 0
     if "selected" in task.details:  # the sentence tasks' chosen lengths
         tqdm.write(f"data: {task.details['selected']}")
-    if len(task.unknown_words) > STAND_IN_SHARE * len(task.input_symbols):  # word vectors
-        tqdm.write(f"data: {len(task.unknown_words)} of the {len(task.input_symbols)} words "
-                   f"have no vector in {task.details.get('word_vectors')} and read a "
-                   f"stand-in (e.g. "
-                   f"{', '.join(task.unknown_words[:3])}): the input tells them apart "
-                   f"little; is it the vectors file meant?")
+    if note := stand_in_note(task):  # most words without a vector
+        tqdm.write(f"data: {note}")
     tqdm.write(f"run: {run_dir}" + (f" (resumed after epoch {epoch})" if state else ""))
     try:
         log = RunLog(config, task, run_dir, state, tracker, make_experiment(config, task))

@@ -4,10 +4,13 @@ or the right behaviour."""
 import json
 import shutil
 
+import gymnasium
 import pytest
 import yaml
 
+import mannrl_gym  # noqa: F401  (registers the ids)
 from mannrl_gym import cli
+from mannrl_gym.errors import DataError
 from mannrl_gym.trainer import train
 
 from conftest import ROOT, for_task, small_config
@@ -542,3 +545,9 @@ def test_sigterm_stops_like_ctrl_c_with_exit_143(tmp_path, extra, replica):
     assert code == 143, err
     assert "Traceback" not in err and err.strip().splitlines()[-1].endswith(
         f"; resume with: mannrl train --resume {run}"), err
+
+
+def test_a_data_path_that_is_not_a_regular_file_says_so(tmp_path):
+    """/dev/null exists: "not found" would send the user looking for a missing file."""
+    with pytest.raises(DataError, match="/dev/null: not a regular file"):
+        gymnasium.make("MannRL-Sentence-v0", data_path="/dev/null")

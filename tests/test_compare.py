@@ -110,7 +110,7 @@ def test_status_says_where_each_run_stands_and_trains_nothing(compared, tmp_path
     cells = {tuple(c.strip() for c in line.strip("|").split("|")[:2]):
              [c.strip() for c in line.strip("|").split("|")[5:7]]
              for line in said.splitlines() if line.startswith(("| mannrl", "| lstm"))}
-    assert cells[("mannrl", "0")][0].endswith("s") and cells[("mannrl", "0")][1] == "0"
+    assert cells[("mannrl", "0")][0].endswith("s") and cells[("mannrl", "0")][1] == "0s"
     assert cells[("mannrl", "2")][0] == "" and cells[("mannrl", "2")][1].endswith("s")
     assert "of training left at the pace of the runs so far" in said
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before

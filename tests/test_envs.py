@@ -30,8 +30,11 @@ def test_single_env_episode_is_one_sequence():
         assert -10.0 <= reward <= 0.0 and not truncated
         steps += 1
     assert steps == length - 1 and info["answer_step"] and info["position"] == length - 1
-    with pytest.raises(gymnasium.error.ResetNeeded):
+    with pytest.raises(gymnasium.error.ResetNeeded, match="the episode has ended"):
         env.step(env.action_space.sample())
+    fresh = gymnasium.make("MannRL-Logic-v0", num_sequences=200).unwrapped
+    with pytest.raises(gymnasium.error.ResetNeeded, match="before the first step"):
+        fresh.step(fresh.action_space.sample())
 
 
 def test_make_vec_gives_the_batched_env_with_one_shared_network():
@@ -112,6 +115,18 @@ def test_more_slots_than_sequences_warns_once_at_the_users_line():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # as many slots as sequences: no warning
         gymnasium.make_vec("MannRL-Logic-v0", num_envs=16, num_sequences=200)
+
+
+def test_one_slot_vector_env_trains_its_action_network():
+    """Gymnasium's make_vec defaults to num_envs=1: one row a step, which batch norm cannot
+    train on; A then gathers batch_size steps into one step, as the single env does."""
+    env = gymnasium.make_vec("MannRL-Logic-v0", num_sequences=300)
+    assert env.num_envs == 1
+    env.reset(seed=0)
+    before = env.learner.flat.clone()
+    for _ in range(100):
+        env.step(np.full((1, 48), 0.5, np.float32))
+    assert env.learner.steps >= 100 // 16 - 1 and not (env.learner.flat == before).all()
 
 
 @pytest.mark.parametrize("action, message", [

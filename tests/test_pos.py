@@ -1,6 +1,7 @@
 """POS tagging: CoNLL-U reading, word vectors and their cache, the env and the baselines."""
 
 import json
+import warnings
 
 import gymnasium
 import numpy as np
@@ -228,16 +229,25 @@ def test_mannrl_vectors_without_its_extra_says_what_to_install(tmp_path, monkeyp
     assert not (tmp_path / "v.txt").exists()
 
 
-def test_a_vectors_file_missing_most_words_is_said_before_training(tmp_path, capsys):
-    """A word-vector file that covers few of the treebank's words trains on stand-ins; the
-    run says so in its first lines, and stays quiet when the file covers them."""
+def few_and_all_vectors(tmp_path):
+    """TINY as a treebank file, its words, and two vectors files: ("few", one word covered)
+    and ("all", every word)."""
     treebank = tmp_path / "tiny.conllu"
     treebank.write_text(TINY)
     words = sorted({line.split("\t")[1] for line in TINY.splitlines()
                     if line and not line.startswith("#")})
+    files = []
     for name, covered in ("few", words[:1]), ("all", words):
-        vectors_file = tmp_path / f"{name}.txt"
-        write_vectors(vectors_file, covered)
+        write_vectors(tmp_path / f"{name}.txt", covered)
+        files.append((name, tmp_path / f"{name}.txt"))
+    return treebank, words, files
+
+
+def test_a_vectors_file_missing_most_words_is_said_before_training(tmp_path, capsys):
+    """A word-vector file that covers few of the treebank's words trains on stand-ins; the
+    run says so in its first lines, and stays quiet when the file covers them."""
+    treebank, words, vectors_files = few_and_all_vectors(tmp_path)
+    for name, vectors_file in vectors_files:
         assert cli.main(["train", "configs/pos.yaml", f"data_path={treebank}",
                          f"val_path={treebank}", f"vectors_path={vectors_file}",
                          f"cache_dir={tmp_path / 'cache'}", "epochs=1", "batch_size=2",
@@ -248,3 +258,18 @@ def test_a_vectors_file_missing_most_words_is_said_before_training(tmp_path, cap
         assert ("have no vector in" in said) == (name == "few"), said
         if name == "few":
             assert f"{len(words) - 1} of the {len(words)} words have no vector" in said
+
+
+def test_an_env_over_a_vectors_file_missing_most_words_warns_at_the_users_line(tmp_path):
+    treebank, words, vectors_files = few_and_all_vectors(tmp_path)
+    for name, vectors_file in vectors_files:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            gymnasium.make_vec("MannRL-POS-v0", num_envs=2, data_path=str(treebank),
+                               val_path=str(treebank), vectors_path=str(vectors_file),
+                               cache_dir=str(tmp_path / "cache"))
+        said = [w for w in caught if "have no vector in" in str(w.message)]
+        assert len(said) == (name == "few")
+        if said:
+            assert said[0].filename == __file__
+            assert f"{len(words) - 1} of the {len(words)} words" in str(said[0].message)

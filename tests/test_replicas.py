@@ -340,6 +340,34 @@ def test_make_vec_replicas_checks_its_arguments():
     with pytest.raises(ConfigError, match="train split"):
         gymnasium.make_vec("MannRL-Logic-v0", num_envs=4, replicas=2, num_sequences=40,
                            split="validation")
+    with pytest.raises(ConfigError, match="replicas= is a key of make_vec's default mode"):
+        gymnasium.make_vec("MannRL-Logic-v0", num_envs=2, replicas=2, num_sequences=40,
+                           vectorization_mode="sync")
+    with pytest.raises(ConfigError, match="at most 256 replicas"):
+        gymnasium.make_vec("MannRL-Logic-v0", num_envs=4, replicas=257, num_sequences=40)
+    with pytest.raises(ConfigError, match="seed must be at most 4294967294"):
+        gymnasium.make_vec("MannRL-Logic-v0", num_envs=4, replicas=2, num_sequences=40,
+                           seed=2**32 - 1)
+
+
+def test_replicated_env_refuses_bad_masks_indices_and_seeds_and_stays_usable():
+    env = gymnasium.make_vec("MannRL-Logic-v0", num_envs=4, replicas=3, num_sequences=40)
+    env.reset(seed=0)
+    for mask, message in (([False] * 3, "leaves every replica out"),
+                          ([0, 5, 2], "must hold 3 bools"), ([True], "must hold 3 bools")):
+        with pytest.raises(ValueError, match=message):
+            env.reset(options={"replicas": mask})
+    with pytest.raises(ValueError, match="seed must be at most 4294967293"):
+        env.reset(seed=2**32 - 1)
+    assert env.replica_slice(-1) == env.replica_slice(2) == slice(8, 12)
+    for k in (3, -4, 1.0):
+        with pytest.raises(IndexError, match="out of range for 3 replicas"):
+            env.replica_slice(k)
+    with pytest.warns(UserWarning, match="a replicated env draws no frames"):
+        assert env.render() is None
+    env.reset(options={"replicas": np.array([True, False, True])})
+    _, _, _, _, info = env.step(env.action_space.sample())
+    assert not info["replica_active"][env.replica_slice(1)].any()
 
 
 @pytest.mark.parametrize("make", [

@@ -2,6 +2,7 @@
 
 import gymnasium
 import numpy as np
+import pytest
 from stable_baselines3 import SAC
 from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
 from stable_baselines3.common.env_util import make_vec_env
@@ -50,6 +51,22 @@ def test_pass_end_is_a_truncated_episode_with_terminal_observation():
     assert dones.all() and all(i["TimeLimit.truncated"] for i in infos)
     assert infos[0]["terminal_observation"].shape == (48 + 22,)
     assert venv.env.observation_space.contains(observation)  # the next pass has begun
+
+
+def test_each_slots_info_reaches_sb3_and_other_envs_are_refused():
+    venv = SB3VecEnv(gymnasium.make_vec("MannRL-Logic-v0", num_envs=4, num_sequences=40))
+    venv.seed(0)
+    venv.reset()
+    _, _, _, infos = venv.step(np.full((4, 48), 0.5, np.float32))
+    env_info = venv.env.unwrapped._shown  # the env's own (B,) arrays of this step
+    assert [i["loss"] for i in infos] == pytest.approx(env_info["loss"].tolist())
+    assert [i["correct"] for i in infos] == env_info["correct"].tolist()
+    assert all(isinstance(i["valid"], bool) for i in infos)
+    for env in (gymnasium.make("MannRL-Logic-v0", num_sequences=40),
+                gymnasium.make_vec("MannRL-Logic-v0", num_envs=2, num_sequences=40,
+                                   vectorization_mode="sync")):
+        with pytest.raises(TypeError, match="takes a MANN-RL vector env"):
+            SB3VecEnv(env)
 
 
 def test_single_env_works_with_sb3_make_vec_env():

@@ -90,7 +90,7 @@ def test_wrong_inputs_stop_in_one_line_before_a_run_directory(files, tmp_path, c
                 *small]
     cases = {
         "CoNLL-U without '# text = ' lines": [*sentence, f"data_path={notext}"],
-        "min_chars=50, max_chars=None select none of its 12 usable sentences": [
+        "min_chars=50, max_chars=null select none of its 12 usable sentences": [
             *sentence, f"data_path={files[0]}", "min_chars=50"],
         f"has 12 lines but {short} has 10": [
             str(ROOT / "configs/translate.yaml"), "wandb_mode=disabled", f"out_dir={out}",
@@ -329,6 +329,7 @@ def test_translate_trains_and_predict_compares_with_the_translation(files, tmp_p
     assert main(["predict", str(run_dir), "--train", "1", "--held-out", "0"]) == 0
     out = capsys.readouterr().out
     assert "translate, 1 epoch trained" in out and "target: Salut." in out
+    assert "/1 training sentences translated exactly" in out and "written back" not in out
 
 
 def test_predict_reads_the_batch_norm_statistics_saved_with_the_run(files, tmp_path, monkeypatch,

@@ -301,7 +301,7 @@ def test_band_that_selects_too_few_is_a_config_error_with_the_counts(tmp_path):
     with pytest.raises(ConfigError) as error:
         make_task(path, num_sentences=1, min_char_count=1, min_chars=100)
     message = str(error.value)
-    assert "min_chars=100, max_chars=None select none of its 6 usable" in message
+    assert "min_chars=100, max_chars=null select none of its 6 usable" in message
     assert message.endswith("<=16: 2, 17-32: 1, 33-64: 1, 65+: 2") and "\n" not in message
     with pytest.raises(ConfigError, match=r"select only 1 of its 6 .*num_sentences=1 needs 2"):
         make_task(path, num_sentences=1, min_char_count=1, min_chars=40, max_chars=69)

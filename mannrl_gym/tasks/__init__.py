@@ -33,6 +33,21 @@ def build_task(config: Config) -> Task:
     return task
 
 
+STAND_IN_SHARE = 0.25  # more of the vocabulary than this without a word vector: said
+
+
+def stand_in_note(task: Task) -> str | None:
+    """A line on the word vectors where more than ``STAND_IN_SHARE`` of the task's words have
+    none (each reads a stand-in; a wrong vectors file looks like this), else None. The trainer
+    prints it; an env warns with it."""
+    if len(task.unknown_words) <= STAND_IN_SHARE * len(task.input_symbols):
+        return None
+    return (f"{len(task.unknown_words)} of the {len(task.input_symbols)} words have no vector "
+            f"in {task.details.get('word_vectors')} and read a stand-in (e.g. "
+            f"{', '.join(task.unknown_words[:3])}): the input tells them apart little; is it "
+            f"the vectors file meant?")
+
+
 def check_trainable(config: Config, task: Task) -> None:
     """ConfigError when training ``config`` on ``task`` cannot work: ``batch_size`` above the
     training sequences (slots that never read), or arrays beyond this machine's memory

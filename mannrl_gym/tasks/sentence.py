@@ -297,7 +297,8 @@ def select(pairs: list[Pair], num_sentences: int, val_fraction: float, min_chars
     if len(banded) < num_sentences + 1:
         held = "none" if not banded else f"only {len(banded)}"
         raise ConfigError(
-            f"{source_path}: min_chars={min_chars}, max_chars={max_chars} select {held} of its "
+            f"{source_path}: min_chars={_yaml(min_chars)}, max_chars={_yaml(max_chars)} select "
+            f"{held} of its "
             f"{len(pairs)} usable sentences, but num_sentences={num_sentences} needs "
             f"{num_sentences + 1} (one held out); sentences by source characters: "
             f"{band_counts([len(s) for s, _ in pairs])}")
@@ -447,3 +448,8 @@ def encode_inputs(task: Task, text: str, drop_unknown: bool = False) -> list[int
         raise DataError("text is empty after cleaning and removing unknown characters")
     start, sep = task.input_symbols.index("<start>"), task.input_symbols.index("<sep>")
     return [start, *ids, sep]
+
+
+def _yaml(value: int | None) -> str:
+    """A length bound as the config file writes it (``null`` for no bound)."""
+    return "null" if value is None else str(value)
