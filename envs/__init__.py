@@ -23,7 +23,7 @@ from typing import Any
 
 import gymnasium
 
-from mannrl_gym import threads
+from mannrl_gym import agent_registry, threads
 from mannrl_gym.config import (MAX_SEED, PATH_KEYS, Config, ConfigError, from_mapping,
                                refuse_paths_beside_sample)
 from mannrl_gym.envs.core import ActionError, ObservationLayout
@@ -31,9 +31,41 @@ from mannrl_gym.envs.single_env import MannRLEnv
 from mannrl_gym.envs.replicated_env import ReplicatedVectorEnv
 from mannrl_gym.envs.user_warning import warn_at_user_line
 from mannrl_gym.envs.vector_env import MannRLVectorEnv, check_num_envs
+from mannrl_gym.presets import ENV_PRESETS, env_preset
 from mannrl_gym.samples import SAMPLE_FILES
 from mannrl_gym.tasks import build_task, stand_in_note
 from mannrl_gym.tasks.base import Task
+
+
+# keys of the memory agent and of `mannrl train`'s runs: an env has no agent and no run, so it
+# reads none of them (each id still registers its table's values, e.g. POS's history 16)
+UNREAD_BY_ENV = ("agent", "history", "settle", "memory_train_iterations", "memory_optimizer",
+                 "memory_lr", "memory_clipping", "memory_samples", "memory_lr_decay_every",
+                 "memory_lr_decay", "gamma", "agent_window", "detach_target", "epochs",
+                 "eval_every", "out_dir", "run_name", "wandb_mode", "wandb_project",
+                 "max_minutes", "progress")
+
+
+def _without_unread(settings: dict[str, Any], kwargs: dict[str, Any], task: str
+                    ) -> dict[str, Any]:
+    """``settings`` less the keys the env does not read where ``kwargs`` set them (a value
+    other than the one registered by the id of ``task``), with a warning at the user's line
+    naming them; the registered value stays. Their values are checked first (a bad one is an
+    error, read or not), but for the agents' own keys, which need their agent."""
+    registered = {**next((preset for preset in map(env_preset, ENV_PRESETS)
+                          if preset["task"] == task), {}), "wandb_mode": "disabled"}
+    unread = set(UNREAD_BY_ENV) | set(agent_registry.specific_keys())
+    passed = [key for key in kwargs if key in unread
+              and (key not in registered or kwargs[key] != registered[key])]
+    if not passed:
+        return settings
+    agents_own = set(agent_registry.specific_keys())
+    from_mapping({key: value for key, value in settings.items() if key not in agents_own},
+                 source="environment kwargs")
+    warn_at_user_line(f"the env does not read {', '.join(passed)}: they are keys of the memory "
+                      f"agent or of `mannrl train`'s runs (an env has neither); ignored")
+    return {key: registered[key] if key in passed else value for key, value in settings.items()
+            if key not in passed or key in registered}
 
 
 def _config(defaults: dict[str, Any], kwargs: dict[str, Any]) -> tuple[Config, str]:
@@ -57,7 +89,8 @@ def _config(defaults: dict[str, Any], kwargs: dict[str, Any]) -> tuple[Config, s
                           f"learns from the {split} data as it steps; to evaluate a training "
                           f"env's network on it: train_env.evaluation_env() (a make_vec env), "
                           f"which shares it and does not train")
-    config = from_mapping(settings, source="environment kwargs")
+    config = from_mapping(_without_unread(settings, kwargs, defaults["task"]),
+                          source="environment kwargs")
     if config.device != "cpu":  # the envs take and give NumPy arrays; nothing runs on a device
         raise ConfigError(f"environment kwargs: key 'device' is '{config.device}', but the envs "
                           f"step on the CPU (NumPy arrays in and out); device applies to "

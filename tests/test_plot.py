@@ -46,6 +46,19 @@ def test_one_epoch_runs_are_drawn_with_markers(tmp_path):
     lines = [line for ax in fig.axes for line in ax.get_lines()]
     assert len(lines) == 4 and all(line.get_marker() not in (None, "None", "") for line in lines)
     assert all(len(line.get_xdata()) == 1 for line in lines)  # one point: only a marker shows
+    ticks = fig.axes[2].get_xticks()  # whole epochs, not 0.945 ... 1.050
+    assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks)
+
+
+def test_a_run_given_twice_is_drawn_once(tmp_path, monkeypatch):
+    from mannrl_gym import plotting
+
+    run = train(small_config(out_dir=str(tmp_path), run_name="one", epochs=1))
+    drawn = []
+    monkeypatch.setattr(plotting, "curves_figure", lambda dirs: drawn.append(dirs) or
+                        plotting.pyplot().figure())
+    plotting.plot([run, tmp_path / "." / "one", run], out_dir=tmp_path / "png")
+    assert drawn == [[run]]
 
 
 def test_a_long_sequence_heat_map_stays_readable():

@@ -229,6 +229,11 @@ def test_mannrl_vectors_without_its_extra_says_what_to_install(tmp_path, monkeyp
     assert not (tmp_path / "v.txt").exists()
 
 
+def test_mannrl_vectors_never_rewrites_the_samples_vectors(capsys):
+    assert cli.main(["vectors", "configs/pos.yaml", "data=sample", "--force"]) == 2
+    assert "data=sample reads the sample's own vectors" in capsys.readouterr().err
+
+
 def few_and_all_vectors(tmp_path):
     """TINY as a treebank file, its words, and two vectors files: ("few", one word covered)
     and ("all", every word)."""
