@@ -10,12 +10,13 @@ import torch
 
 from mannrl_gym.config import Config
 from mannrl_gym.envs.core import StepCore, as_memory, check_options, check_seed, make_learner, make_spaces
+from mannrl_gym.envs.spec import SpecSettled
 from mannrl_gym.envs.render import (RENDER_FPS, RENDER_MODES, can_render, check_render_mode,
                                     text_frame)
 from mannrl_gym.tasks.base import Task
 
 
-class MannRLEnv(gymnasium.Env):
+class MannRLEnv(SpecSettled, gymnasium.Env):
     """One slot reading one sequence per episode, with its own embedded action network A; the
     agent plays the memory-net.
 

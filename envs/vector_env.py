@@ -12,6 +12,7 @@ from gymnasium.vector.utils import batch_space
 
 from mannrl_gym.config import Config, ConfigError
 from mannrl_gym.envs.core import StepCore, as_memory, check_options, check_seed, make_learner, make_spaces
+from mannrl_gym.envs.spec import SpecSettled
 from mannrl_gym.envs.render import (RENDER_FPS, RENDER_MODES, can_render, check_render_mode,
                                     text_frame)
 from mannrl_gym.stream import EpochStream, PassPlan, build, plan, schedule
@@ -42,7 +43,7 @@ def evaluation_env(task: Task, config: Config, learner: ActionLearner, split: st
                            shuffle=False)
 
 
-class MannRLVectorEnv(VectorEnv):
+class MannRLVectorEnv(SpecSettled, VectorEnv):
     """B slots that read the data through one shared action network A, which learns as the env
     steps; the agent plays the memory-net.
 

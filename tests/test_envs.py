@@ -249,3 +249,22 @@ def test_keys_of_the_agent_and_the_run_warn_that_the_env_does_not_read_them():
         gymnasium.make("MannRL-Logic-v0", num_sequences=300, epochs=512, memory_size=32)
     with pytest.raises(ValueError, match="key 'epochs' must be int"):  # checked all the same
         gymnasium.make("MannRL-Logic-v0", num_sequences=300, epochs="x")
+
+
+def test_a_task_other_than_the_ids_is_refused_naming_the_id_to_make():
+    with pytest.raises(ValueError, match="MannRL-Logic-v0 is task 'logic', got task='pos'; "
+                                         "for task 'pos' make MannRL-POS-v0"):
+        gymnasium.make("MannRL-Logic-v0", task="pos")
+    with pytest.raises(ValueError, match="MannRL-Symbolic-v0 is task 'jsonl'"):
+        gymnasium.make_vec("MannRL-Symbolic-v0", num_envs=2, task="logic")
+
+
+def test_the_sample_choice_is_in_the_spec_so_check_env_warns_no_more():
+    with pytest.warns(UserWarning, match="no data_path given"):
+        env = gymnasium.make("MannRL-POS-v0")
+    assert env.unwrapped.spec.kwargs["data"] == "sample"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # its close check makes the env again from the spec
+        check_env(env.unwrapped, skip_render_check=True)
+        gymnasium.make(env.unwrapped.spec)
+
