@@ -61,6 +61,10 @@ def main(argv: list[str]) -> int:
         command = [str(python()), "-m", "mannrl_gym.cli", "train", *config, *argv[1:]]
     else:
         command = [str(python()), "-m", "pytest", "-q", *argv[1:]]
+    sys.stdout.flush()
+    if os.name == "posix":  # become the job: `kill PID` (SIGTERM, SIGINT) reaches the trainer
+        os.chdir(ROOT)
+        os.execve(command[0], command, env)
     child = subprocess.Popen(command, cwd=ROOT, env=env)
     while True:
         try:

@@ -29,7 +29,18 @@ def make_agent(config: Config, layout: ObservationLayout, num_slots: int) -> Mem
     if entry.kind != "memory_agent":
         raise ConfigError(f"{config.source}: agent '{config.agent}' is an experiment of its "
                           f"own, not a memory agent")
-    return entry.load()(layout, config, num_slots, config.seed)
+    if not agent_registry.is_spec(config.agent):  # ours: a failure is a bug, shown whole
+        return entry.load()(layout, config, num_slots, config.seed)
+    try:  # a user's class or factory: called as every memory agent is
+        agent = entry.load()(layout, config, num_slots, config.seed)
+    except TypeError as exc:
+        raise ConfigError(f"{config.source}: agent '{config.agent}' cannot be called as a memory "
+                          f"agent, (layout, config, num_slots, seed) -> agent: {exc}") from None
+    if not isinstance(agent, MemoryAgent):
+        raise ConfigError(f"{config.source}: agent '{config.agent}' gave a "
+                          f"{type(agent).__name__}, not a memory agent "
+                          f"(mannrl_gym.protocols.MemoryAgent)")
+    return agent
 
 
 __all__ = ["BatchStateReplay", "EvolutionStrategiesAgent", "FrozenMemoryAgent",

@@ -30,8 +30,9 @@ from mannrl_gym import agent_registry, checkpoint, compare_figures, provenance
 from mannrl_gym.config import (PATH_KEYS, Config, ConfigError, did_you_mean, load,
                                same_value, wandb_mode_from_env)
 from mannrl_gym.samples import check_files
-from mannrl_gym.seed_table import (LAST_EVALUATIONS, evaluated, evaluated_rows, final_metrics,
-                                   finished, markdown_table, paired_stats, seed_stats, started)
+from mannrl_gym.seed_table import (LAST_EVALUATIONS, complete, evaluated, evaluated_rows,
+                                   final_metrics, finished, markdown_table, paired_stats,
+                                   seed_stats, started)
 
 # per task: the table's metrics (metrics.jsonl keys, column title); the figure plots
 # FIGURE_KEYS[task] (default FIGURE_KEY)
@@ -61,8 +62,9 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {"logic": {"holdout_distinct": 100}}
 # agent -> keys compare sets unless the command line gives them: the LSTM peer's own recipe,
 # as every table of this project trains it (benchmarks/learning.py's "lstm" variant)
 AGENT_DEFAULTS: dict[str, dict[str, Any]] = {"lstm": {"lr": 1e-3, "clipping": 1.0}}
-# keys that name where a run goes or how it reports, not what it computes
-PLACE_KEYS = ("out_dir", "run_name", "progress", "wandb_mode", "wandb_project")
+# keys that name where a run goes, how it reports or how long one sitting may train
+# (max_minutes: a table built over sittings raises it), not what it computes
+PLACE_KEYS = ("out_dir", "run_name", "progress", "wandb_mode", "wandb_project", "max_minutes")
 DEFAULT_EPOCHS = 30
 
 
@@ -245,7 +247,21 @@ def _differences(run_dir: Path, config: Config) -> list[str]:
         read = _read_data_sha256(run_dir)
         changed = {k: v for k, v in changed.items()
                    if not (k in PATH_KEYS and provenance.same_files(k, read, config))}
-    return [f"{k} {saved[k]!r} there, {v!r} now" for k, v in changed.items()]
+    return ([f"{k} {saved[k]!r} there, {v!r} now" for k, v in changed.items()]
+            + _changed_at_resumes(run_dir))
+
+
+def _changed_at_resumes(run_dir: Path) -> list[str]:
+    """The keys a resume of ``run_dir`` changed that change what it computes (its
+    ``resumes.jsonl``): its config.yaml holds the last value alone, so a table reading it back
+    would take the run as trained with that value throughout."""
+    path = run_dir / "resumes.jsonl"
+    entries = [json.loads(line) for line in path.read_text().splitlines()
+               if line.strip()] if path.is_file() else []
+    return [f"{key} {change.get('from')!r} until epoch {entry['at_epoch']}, then "
+            f"{change.get('to')!r} (a resume changed it)"
+            for entry in entries for key, change in entry.get("changed", {}).items()
+            if key not in PLACE_KEYS + ("epochs", "num_threads")]
 
 
 def _read_data_sha256(run_dir: Path) -> dict[str, list[str]] | None:
@@ -268,10 +284,24 @@ def _seeded(config: Config, seed: int) -> Config:
     return Config(**{**config.to_dict(), "seed": seed}, source=config.source).validate()
 
 
-def finished_run(out: Path, agent: str, seed: int, config: Config) -> Path | None:
-    """The finished run of ``agent`` and ``seed`` under ``out``; ConfigError when it was
-    trained with another config (the table would mix them)."""
+def whole_run(out: Path, agent: str, seed: int) -> Path | None:
+    """The run of ``agent`` and ``seed`` under ``out`` that trained all its epochs."""
     found = finished(out, agent, seed)
+    return found if found is not None and complete(found) else None
+
+
+def partial_run(out: Path, agent: str, seed: int) -> Path | None:
+    """The run of ``agent`` and ``seed`` under ``out`` to go on with: killed part-way (or
+    training now), or stopped by ``max_minutes`` before its epochs."""
+    found = finished(out, agent, seed)
+    return started(out, agent, seed) or (found if found is not None and not complete(found)
+                                         else None)
+
+
+def finished_run(out: Path, agent: str, seed: int, config: Config) -> Path | None:
+    """The finished run of ``agent`` and ``seed`` under ``out`` (all its epochs trained);
+    ConfigError when it was trained with another config (the table would mix them)."""
+    found = whole_run(out, agent, seed)
     changed = _differences(found, _seeded(config, seed)) if found is not None else []
     if changed:
         hint = ""
@@ -305,7 +335,8 @@ def _train_together(config: Config, seeds: list[int], parent: Path) -> None:
         if names != [f"seed{s}" for s in seeds]:
             raise ConfigError(f"{parent}: holds replicas {names}, not the missing seeds "
                               f"{seeds}; remove it or give another --out")
-        replicas_trainer.resume_replicas(parent, {"epochs": config.epochs})
+        replicas_trainer.resume_replicas(parent, {"epochs": config.epochs,
+                                                  "max_minutes": config.max_minutes})
         return
     replicas_trainer.train_replicas(replicas(config, seeds, None), parent)
 
@@ -371,7 +402,7 @@ def plan(label: str, seeds: list[int], config: Config, out: Path, jobs: int) -> 
     entry = agent_registry.REGISTRY.get(config.agent)
     units, left = [], list(seeds)
     for seed in seeds:
-        run_dir = started(out, label, seed)
+        run_dir = partial_run(out, label, seed)
         if run_dir is None or seed not in left:
             continue
         parent = run_dir.parent
@@ -437,6 +468,10 @@ def run_all(request: Request, configs: dict[str, Config],
             run_in_processes(units, jobs, done, lambda text: bar.set_postfix_str(text))
         else:
             for unit in units:
+                if unit.in_use():  # another command took it up since this one began
+                    say(f"{unit.name}: another process trains it now; left to it")
+                    busy.append(unit)
+                    continue
                 bar.set_postfix_str(unit.name)
                 tic = time.perf_counter()
                 unit.train()
@@ -449,7 +484,25 @@ def run_all(request: Request, configs: dict[str, Config],
                       for s in unit.seeds)]
     if waiting:
         raise TableWaits(waiting, sum(trained.values()))
+    short = [(agent, seed) for agent, seeds in todo.items() for seed in seeds
+             if whole_run(out, agent, seed) is None]
+    if short:  # max_minutes stopped them before --epochs
+        raise BudgetSpent(short, configs[short[0][0]], sum(trained.values()))
     return trained
+
+
+class BudgetSpent(TableWaits):
+    """Runs the table needs stopped at ``max_minutes`` before their epochs: the same command
+    with a larger budget (or none) goes on with them."""
+
+    def __init__(self, short: list[tuple[str, int]], config: Config, trained: int) -> None:
+        Exception.__init__(self, f"{trained} run(s) trained now; {len(short)} stopped at "
+                                 f"max_minutes={config.max_minutes} before {config.epochs} "
+                                 f"epochs ({', '.join(f'{a} seed {s}' for a, s in short)}): the "
+                                 f"table waits for them; run the same command with a larger "
+                                 f"max_minutes (or none) to go on (--status says where they "
+                                 f"stand)")
+        self.busy, self.trained = [], trained
 
 
 def collect(request: Request, configs: dict[str, Config]) -> list[dict[str, Any]]:
@@ -537,8 +590,8 @@ def status(request: Request) -> list[dict[str, Any]]:
     rows = []
     for agent in request.agents:
         for seed in request.seeds:
-            done = finished(request.out, agent, seed)
-            run_dir = done or started(request.out, agent, seed)
+            done = whole_run(request.out, agent, seed)
+            run_dir = done or partial_run(request.out, agent, seed)
             changed = _differences(run_dir, _seeded(configs[agent], seed)) if run_dir else []
             if done:  # a file edited since: the table would stop at it
                 changed += [f"{key}: its file holds other bytes than the run read" for key in

@@ -647,22 +647,27 @@ def load(path: str | Path,
         source = f"{path} (with overrides)"
         if unknown:
             from_mapping({unknown[0]: overrides[unknown[0]]}, source=source)
-        file_config, config = config, from_mapping(merged, source=source)
-        _refuse_memory_net_keys(config, file_config, overrides)
+        # before the values' own checks: `agent=lstm history=4` is a key lstm never reads,
+        # not a memory_samples too large for that history
+        _refuse_memory_net_keys(merged, config, overrides, source)
+        config = from_mapping(merged, source=source)
     return config
 
 
-def _refuse_memory_net_keys(config: Config, file_config: Config,
-                            overrides: dict[str, Any]) -> None:
+def _refuse_memory_net_keys(merged: dict[str, Any], file_config: Config,
+                            overrides: dict[str, Any], source: str) -> None:
     """ConfigError for an override of a memory-net key (``agent_registry.MEMORY_NET_KEYS``)
-    that ``config.agent`` declares it never reads (``agent_registry.unread_keys``: an
+    that ``merged``'s agent declares it never reads (``agent_registry.unread_keys``: an
     experiment without a memory-net, such as the LSTM; a memory agent that does not take the
-    paper's step of f): the run would be the one without it. A config file's own values stand (one file serves every agent of a task)."""
-    unread = agent_registry.unread_keys(config.agent) & set(agent_registry.MEMORY_NET_KEYS)
+    paper's step of f): the run would be the one without it. A config file's own values
+    stand (one file serves every agent of a task)."""
+    agent = merged.get("agent")
+    if not isinstance(agent, str) or agent not in agent_registry.agent_names():
+        return  # a spec is imported, an unknown name refused, by the checks that follow
+    unread = agent_registry.unread_keys(agent) & set(agent_registry.MEMORY_NET_KEYS)
     for key in overrides:
-        if key in unread and not same_value(key, getattr(config, key),
-                                            getattr(file_config, key)):
-            entry = agent_registry.entry(config.agent)
-            raise ConfigError(f"{config.source}: key '{key}' is a memory-net key that agent "
-                              f"'{config.agent}' never reads ({entry.summary}): {key}="
-                              f"{getattr(config, key)!r} would change nothing; drop it")
+        if key in unread and not same_value(key, merged[key], getattr(file_config, key)):
+            entry = agent_registry.entry(agent)
+            raise ConfigError(f"{source}: key '{key}' is a memory-net key that agent "
+                              f"'{agent}' never reads ({entry.summary}): {key}="
+                              f"{merged[key]!r} would change nothing; drop it")

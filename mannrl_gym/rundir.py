@@ -116,7 +116,11 @@ def claim(run_dir: Path, new_run: bool, source: str) -> Iterator[Path]:
     run_dir = Path(run_dir)
     if new_run:
         check_creatable(run_dir, source)
-        run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # /proc/x, a read-only disk: the key that named the place
+            raise ConfigError(f"{source}: key 'out_dir': cannot make the run directory "
+                              f"{run_dir} ({exc.strerror})") from None
     elif not run_dir.is_dir():
         raise ConfigError(f"{run_dir}: no run to resume here (not a directory)")
     handle = os.open(run_dir, os.O_RDONLY)

@@ -8,12 +8,14 @@ Shared by ``mannrl compare`` (``mannrl_gym.compare``) and ``benchmarks/learning.
 from __future__ import annotations
 
 import glob
+import json
 import math
 import re
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+import yaml
 
 from mannrl_gym.checkpoint import MetricsLog
 
@@ -26,6 +28,14 @@ def finished(out: Path, name: str, seed: int) -> Path | None:
     None when none has written its summary. So a table can grow by seeds across invocations
     and mix runs made either way."""
     return next((d for d in run_places(out, name, seed) if (d / "summary.json").exists()), None)
+
+
+def complete(run_dir: Path) -> bool:
+    """Whether ``run_dir`` (a run with a summary) trained all its config's epochs: a run that
+    ``max_minutes`` stopped has a summary too, with fewer."""
+    summary = json.loads((run_dir / "summary.json").read_text() or "{}")
+    wanted = (yaml.safe_load((run_dir / "config.yaml").read_text()) or {}).get("epochs")
+    return not isinstance(wanted, int) or summary.get("epochs", wanted) >= wanted
 
 
 def started(out: Path, name: str, seed: int) -> Path | None:

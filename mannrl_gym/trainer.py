@@ -126,7 +126,7 @@ def _run(config: Config, task, run_dir: Path, state: dict[str, Any] | None) -> P
     tqdm.write(f"run: {run_dir}" + (f" (resumed after epoch {epoch})" if state else ""))
     try:
         log = RunLog(config, task, run_dir, state, tracker, make_experiment(config, task))
-        for epoch in range(log.start_epoch, config.epochs):
+        for epoch in range(log.start_epoch, log.start_epoch if log.spent else config.epochs):
             stopping.raise_if_requested()  # a stop whose raise was lost (mannrl_gym.stopping)
             tic = time.perf_counter()
             stats = log.experiment.run_epoch(epoch, f"epoch {epoch + 1}/{config.epochs}")
@@ -200,7 +200,18 @@ class RunLog:
                       f"with epochs=N)" if changed else "")
             print(f"{run_dir}: all {config.epochs} epochs are done; pass epochs=N to train "
                   f"further{unused}")
+        elif self.spent:
+            print(f"{run_dir}: max_minutes={config.max_minutes} is spent ("
+                  f"{format_duration(self.elapsed)} of training over its sittings, "
+                  f"{self.start_epoch} of {config.epochs} epochs); nothing trained: pass a "
+                  f"larger max_minutes to train further")
         self.last_row: dict[str, Any] | None = None
+
+    @property
+    def spent(self) -> bool:
+        """Whether ``max_minutes`` was used up before this process trained (a resume)."""
+        return (self.config.max_minutes is not None and self.session_epochs == 0
+                and self.elapsed / 60 >= self.config.max_minutes)
 
     def out_of_time(self, train_seconds: float) -> bool:
         """Whether ``max_minutes`` is reached once an epoch of ``train_seconds`` is counted."""
@@ -259,7 +270,7 @@ class RunLog:
             epoch_line(_quiet_line(row, next_evaluation, eta))
             self.line_clock.printed()
         if announce and out_of_time:
-            tqdm.write(f"stopping: {self.elapsed / 60:.1f} min reached "
+            tqdm.write(f"stopping: {format_duration(self.elapsed)} of training reached "
                        f"max_minutes={config.max_minutes} (the run's training time over all "
                        f"its sittings)")
         return out_of_time
@@ -321,10 +332,14 @@ def resumed_state(run_dir: Path, config: Config) -> dict[str, Any]:
     """
     path = run_dir / "checkpoint.pt"
     if not path.exists():
+        logged = checkpoint.MetricsLog(run_dir / "metrics.jsonl").read() \
+            if (run_dir / "metrics.jsonl").is_file() else []
+        why = (f"its metrics.jsonl logs {logged[-1]['epoch']} epoch(s), but their checkpoint "
+               f"is gone" if logged else "no epoch of this run finished")
         raise checkpoint.CheckpointError(
-            f"{path}: not found, so there is nothing to resume (no epoch of this run finished); "
-            f"start it anew with `mannrl train {run_dir / 'config.yaml'} "
-            f"out_dir={run_dir.parent} run_name={run_dir.name}`")
+            f"{path}: not found, so there is nothing to resume ({why}); train it anew under "
+            f"another name, `mannrl train {run_dir / 'config.yaml'} out_dir={run_dir.parent} "
+            f"run_name={run_dir.name}-anew`, or remove {run_dir} and train it under its own")
     state = checkpoint.load(path)
     if int(state["epoch"]) > config.epochs:
         raise ConfigError(f"{run_dir}: the run already has {state['epoch']} epochs, and "

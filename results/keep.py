@@ -5,48 +5,74 @@ summary.json from where it trained into this folder, as ``<agent>-s<seed>/``.
 
 A run trained alone (``RUNS/pg-2048/mannrl-s0``) and a replica of runs trained together
 (``RUNS/pg-2048/mannrl-s0-2/seed1``, or ``mannrl/seed1``) are kept alike; a run not finished
-(no summary.json yet) is left. A kept run is never overwritten by another: a run of the same
-name whose files differ stops the copy with both named.
+(no summary.json yet, or stopped by max_minutes before its epochs) is left, and named. A
+resumed run's resumes.jsonl (the keys each resume changed) is kept with it. A kept run is
+never overwritten by another: a run of the same name whose files differ stops the copy with
+both named.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import sys
 from pathlib import Path
 
+import yaml
+
 FILES = ("config.yaml", "metrics.jsonl", "summary.json")
+WHERE_RESUMED = "resumes.jsonl"  # a resumed run's: kept with it
 SAME_RUN = ("config.yaml", "metrics.jsonl")  # a kept summary.json may say more (data_sha256)
 
 
-def finished_runs(source: Path) -> dict[str, Path]:
-    """``<agent>-s<seed>`` -> run directory, for every finished run under ``source``."""
+def table_runs(source: Path) -> dict[str, Path]:
+    """``<agent>-s<seed>`` -> run directory, for every run under ``source`` (finished or
+    not)."""
     runs = {}
     for folder in sorted(p for p in source.iterdir() if p.is_dir()):
-        if (folder / "summary.json").is_file() and re.fullmatch(r".+-s\d+", folder.name):
+        if (folder / "metrics.jsonl").is_file() and re.fullmatch(r".+-s\d+", folder.name):
             runs[folder.name] = folder
         label = re.sub(r"-s\d+-\d+$", "", folder.name)
         for replica in sorted(folder.glob("seed*")):
-            if (replica / "summary.json").is_file() and re.fullmatch(r"seed\d+", replica.name):
+            if (replica / "metrics.jsonl").is_file() and re.fullmatch(r"seed\d+", replica.name):
                 runs[f"{label}-s{replica.name[4:]}"] = replica
     return runs
 
 
-def keep(source: Path, kept: Path) -> list[str]:
-    """Copy the finished runs under ``source`` not yet in ``kept``; return their names."""
+def unfinished(run: Path) -> str | None:
+    """Why ``run`` is not kept yet (None: it trained all its epochs)."""
+    if not (run / "summary.json").is_file():
+        return "not finished"
+    summary = json.loads((run / "summary.json").read_text() or "{}")
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    wanted = saved.get("epochs") if isinstance(saved, dict) else None
+    if isinstance(wanted, int) and summary.get("epochs", wanted) < wanted:
+        return f"stopped by max_minutes at epoch {summary['epochs']} of {wanted}"
+    return None
+
+
+def keep(source: Path, kept: Path, say=print) -> list[str]:
+    """Copy the finished runs under ``source`` not yet in ``kept``; return their names
+    (``say`` names the runs left)."""
     copied = []
-    for name, run in finished_runs(source).items():
+    for name, run in table_runs(source).items():
+        if why := unfinished(run):
+            say(f"left {name} ({run}): {why}")
+            continue
         target = kept / name
+        files = FILES + ((WHERE_RESUMED,) if (run / WHERE_RESUMED).is_file() else ())
         if target.is_dir():
             differ = [f for f in SAME_RUN if (target / f).read_bytes() != (run / f).read_bytes()]
             if differ:
                 sys.exit(f"keep.py: {target} holds another run than {run} ({', '.join(differ)} "
                          f"differ); remove one of them")
+            if (run / WHERE_RESUMED).is_file() and not (target / WHERE_RESUMED).is_file():
+                shutil.copy2(run / WHERE_RESUMED, target / WHERE_RESUMED)  # kept before it was
             continue
         target.mkdir(parents=True)
-        for file in FILES:
+        for file in files:
             shutil.copy2(run / file, target / file)
         copied.append(name)
     return copied

@@ -2,7 +2,12 @@
 or the right behaviour."""
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import gymnasium
 import pytest
@@ -273,28 +278,29 @@ def _bootstrap_ready() -> bool:
     return stamp.exists() and stamp.read_text() == wanted.hexdigest()
 
 
+def _bootstrap_at_first_checkpoint(command: list[str], run, **popen) -> subprocess.Popen:
+    """``command`` (bootstrap.py train) started in a session of its own, once ``run`` has its
+    first checkpoint (or the process ended, or 120 s passed)."""
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                               start_new_session=True, **popen)
+    deadline = time.monotonic() + 120
+    while not (run / "checkpoint.pt").exists() and time.monotonic() < deadline \
+            and process.poll() is None:
+        time.sleep(0.2)
+    return process
+
+
 @pytest.mark.skipif(not _bootstrap_ready(), reason="bootstrap.py has not set up .venv here")
 def test_ctrl_c_on_bootstrap_train_is_one_line_naming_its_own_resume(tmp_path):
     """The README's first command, stopped as a terminal stops it (SIGINT to the whole
     foreground group): one line, no traceback from bootstrap.py, and the resume it names
     works."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
     run = tmp_path / "r"
     command = [sys.executable, "bootstrap.py", "train", *QUICK, "epochs=500",
                f"out_dir={tmp_path}", "run_name=r"]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
-                               start_new_session=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    deadline = time.monotonic() + 120
-    while not (run / "checkpoint.pt").exists() and time.monotonic() < deadline \
-            and process.poll() is None:
-        time.sleep(0.2)
+    process = _bootstrap_at_first_checkpoint(
+        command, run, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     os.killpg(process.pid, signal.SIGINT)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
@@ -306,6 +312,22 @@ def test_ctrl_c_on_bootstrap_train_is_one_line_naming_its_own_resume(tmp_path):
                               f"epochs={saved + 1}"], cwd=ROOT, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
     assert f"run: {run} (resumed after epoch {saved})" in resumed.stdout + resumed.stderr
+
+
+@pytest.mark.skipif(not _bootstrap_ready(), reason="bootstrap.py has not set up .venv here")
+def test_kill_of_bootstrap_train_stops_the_run_itself(tmp_path):
+    """`kill PID` of `python3 bootstrap.py train` (SIGTERM to that one process, not its group)
+    stops the training: bootstrap becomes the trainer, so no trainer is left orphaned."""
+    run = tmp_path / "r"
+    process = _bootstrap_at_first_checkpoint(
+        [sys.executable, "bootstrap.py", "train", *QUICK, "epochs=500", f"out_dir={tmp_path}",
+         "run_name=r"], run)
+    os.kill(process.pid, signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 143, err
+    assert "resume with: python3 bootstrap.py train --resume" in err
+    time.sleep(0.5)  # no process of this run is left (pgrep: 1 when none matches)
+    assert subprocess.run(["pgrep", "-f", f"out_dir={tmp_path}"]).returncode == 1
 
 
 @pytest.mark.skipif(not _bootstrap_ready(), reason="bootstrap.py has not set up .venv here")
@@ -551,3 +573,11 @@ def test_a_data_path_that_is_not_a_regular_file_says_so(tmp_path):
     """/dev/null exists: "not found" would send the user looking for a missing file."""
     with pytest.raises(DataError, match="/dev/null: not a regular file"):
         gymnasium.make("MannRL-Sentence-v0", data_path="/dev/null")
+
+
+def test_an_out_dir_that_cannot_be_made_names_the_key(capsys):
+    assert cli.main(["train", "configs/logic.yaml", "out_dir=/proc/mannrl-x", "epochs=1",
+                     "num_sequences=200", "wandb_mode=disabled"]) == 2
+    err = capsys.readouterr().err
+    assert "key 'out_dir': cannot make the run directory /proc/mannrl-x/" in err
+    assert "Errno" not in err

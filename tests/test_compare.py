@@ -713,3 +713,74 @@ def test_labels_and_table_names_that_would_make_odd_file_names_are_refused(
     with pytest.raises(SystemExit) if "--name" in arguments else contextlib.nullcontext():
         assert main(["compare", *arguments, "--out", str(tmp_path / "c"), "--status"]) == 2
     assert said in capsys.readouterr().err
+
+
+def test_a_run_max_minutes_stopped_is_partial_and_a_larger_budget_finishes_it(tmp_path, capsys):
+    """A table built over sittings with max_minutes: a run it stopped short of --epochs is not
+    read back as finished; the same command with a larger budget goes on with it."""
+    def compare(*extra: str) -> int:
+        return main(["compare", "--task", "logic", "--agents", "mannrl", "--seeds", "0",
+                     "--epochs", "3", "--out", str(tmp_path), *TINY, *extra])
+
+    assert compare("max_minutes=1e-9") == 75  # one epoch crosses the budget; no table yet
+    said = capsys.readouterr()
+    run = tmp_path / "mannrl-s0"
+    assert json.loads((run / "summary.json").read_text())["epochs"] == 1
+    assert ("1 stopped at max_minutes=1e-09 before 3 epochs (mannrl seed 0): the table waits "
+            "for them; run the same command with a larger max_minutes") in said.err
+    assert not (tmp_path / "compare.md").exists()
+    assert compare("max_minutes=1e-9", "--status") == 0
+    assert "| mannrl | 0 | partial | 1 |" in capsys.readouterr().out
+    assert compare("max_minutes=1e-9") == 75  # spent: nothing more is trained
+    assert "is spent" in capsys.readouterr().out
+    assert compare() == 0  # no budget: the run goes on to its 3 epochs, and the table is made
+    said = capsys.readouterr()
+    assert f"run: {run} (resumed after epoch 1)" in said.out + said.err
+    assert json.loads((run / "summary.json").read_text())["epochs"] == 3
+    assert "1 run(s) trained now, 0 read back" in said.out
+
+
+def test_a_run_another_command_takes_up_midway_is_left_to_it(tmp_path, capsys, monkeypatch):
+    """Two commands on one --out: B takes up frozen_weights while A trains mannrl; A, reaching
+    it, leaves it to B (exit 75, the table waits) instead of failing on B's lock."""
+    import fcntl
+    import os
+
+    from mannrl_gym import compare
+
+    held = []
+    train = compare.Unit.train
+
+    def train_then_b_starts(unit):
+        train(unit)
+        if unit.label == "mannrl":  # B's claim of the next run, made while A trained
+            other = tmp_path / "frozen_weights-s0"
+            other.mkdir()
+            held.append(os.open(other, os.O_RDONLY))
+            fcntl.flock(held[-1], fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    monkeypatch.setattr(compare.Unit, "train", train_then_b_starts)
+    try:
+        assert _compare(tmp_path, "mannrl,frozen_weights", "0") == 75
+    finally:
+        for handle in held:
+            os.close(handle)
+    said = capsys.readouterr()
+    assert "frozen_weights seed 0: another process trains it now; left to it" in said.out + said.err
+    assert "the table waits for 1 run(s) that another process trains" in said.err
+    assert (tmp_path / "mannrl-s0" / "summary.json").is_file()
+
+
+def test_a_run_resumed_with_a_changed_key_is_not_read_back_as_one_config(tmp_path, capsys):
+    """Its config.yaml holds the new value alone; resumes.jsonl says the first epochs had the
+    old one, so the table refuses it as another config (more epochs alone are fine)."""
+    assert _compare(tmp_path, "mannrl", "0") == 0
+    run = tmp_path / "mannrl-s0"
+    assert main(["train", "--resume", str(run), "epochs=2"]) == 0  # more epochs: the same run
+    assert main(["compare", "--task", "logic", "--agents", "mannrl", "--seeds", "0", "--epochs",
+                 "2", "--out", str(tmp_path), *TINY]) == 0
+    assert main(["train", "--resume", str(run), "epochs=3", "lr=5e-4"]) == 0
+    capsys.readouterr()
+    assert main(["compare", "--task", "logic", "--agents", "mannrl", "--seeds", "0", "--epochs",
+                 "3", "--out", str(tmp_path), *TINY, "lr=5e-4"]) == 2
+    assert "lr 0.0001 until epoch 2, then 0.0005 (a resume changed it)" in capsys.readouterr().err

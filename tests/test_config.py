@@ -141,6 +141,8 @@ def test_a_memory_net_key_given_to_an_agent_without_one_is_refused():
         load(sentence, {"agent": "lstm", "memory_lr": 1e-3})
     with pytest.raises(ConfigError, match="key 'gamma' is a memory-net key"):
         load(sentence, {"agent": "lstm", "gamma": 0.5})
+    with pytest.raises(ConfigError, match="key 'history' is a memory-net key"):  # not: the
+        load(sentence, {"agent": "lstm", "history": 4})  # memory_samples too large for it
     assert load(sentence, {"agent": "lstm", "memory_lr": file_lr}).memory_lr == file_lr
     assert load(sentence, {"agent": "lstm", "lr": 1e-3}).memory_lr == file_lr
     assert load(sentence, {"agent": "mannrl", "memory_lr": 1e-3}).memory_lr == 1e-3

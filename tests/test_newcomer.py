@@ -255,6 +255,18 @@ def test_a_custom_agent_spec_in_a_config_file_and_its_errors(tmp_path, agent_fol
     with pytest.raises(ConfigError, match=r"or package.module:Class, got 'nonsense'"):
         small_config(agent="nonsense")
 
+    from mannrl_gym.agents import make_agent
+    from mannrl_gym.envs.core import make_spaces
+    from mannrl_gym.tasks import build_task
+
+    for spec, message in (("os.path:join", r"cannot be called as a memory agent, \(layout, "
+                                           r"config, num_slots, seed\) -> agent: expected str"),
+                          ("builtins:sorted", "cannot be called as a memory agent")):
+        config = small_config(agent=spec)  # a callable: taken as a factory until it is called
+        layout = make_spaces(build_task(config), config.memory_size)[2]
+        with pytest.raises(ConfigError, match=message):
+            make_agent(config, layout, 4)
+
 
 def test_render_without_a_render_mode_warns_and_returns_none():
     env = gymnasium.make_vec("MannRL-Logic-v0", num_envs=2, num_sequences=300)

@@ -61,6 +61,17 @@ def test_keep_copies_finished_runs_alone_or_replicated_and_overwrites_none(tmp_p
     assert (kept / "no_memory-s1" / "config.yaml").read_text() == \
         "no_memory-s0-1/seed1 config.yaml"
     assert keep(source, kept) == []  # kept already: nothing new
+    (source / "mannrl-s0" / "resumes.jsonl").write_text('{"changed": {"lr": [1e-4, 5e-4]}}')
+    assert keep(source, kept) == [] and (kept / "mannrl-s0" / "resumes.jsonl").is_file()
+    short = source / "frozen_weights-s0"  # max_minutes stopped it at epoch 1 of 3
+    short.mkdir()
+    (short / "config.yaml").write_text("epochs: 3\n")
+    (short / "metrics.jsonl").write_text('{"epoch": 1}\n')
+    (short / "summary.json").write_text('{"epochs": 1}')
+    said = []
+    assert keep(source, kept, said.append) == []
+    assert f"left frozen_weights-s0 ({short}): stopped by max_minutes at epoch 1 of 3" in said
+    assert f"left mannrl-s1 ({source / 'mannrl-s1'}): not finished" in said
     (source / "mannrl-s0" / "metrics.jsonl").write_text("another run")
     with pytest.raises(SystemExit, match="holds another run"):
         keep(source, kept)

@@ -119,8 +119,13 @@ def test_resume_without_a_checkpoint_is_an_error_not_a_restart(tmp_path, capsys)
     (run_dir / "checkpoint.pt").unlink()
     before = listing(run_dir)
     assert cli.main(["train", "--resume", str(run_dir), "epochs=3"]) == 2
-    assert "nothing to resume" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "nothing to resume (its metrics.jsonl logs 2 epoch(s), but their checkpoint is gone)" \
+        in err
     assert listing(run_dir) == before and epochs(run_dir) == [1, 2]
+    anew = err.split("`")[1].split()  # the command it names works as it is
+    assert anew[:2] == ["mannrl", "train"] and cli.main(anew[1:] + ["epochs=1"]) == 0
+    assert (tmp_path / "x-anew" / "summary.json").is_file()
 
 
 def test_an_empty_checkpoint_is_named(tmp_path, capsys):

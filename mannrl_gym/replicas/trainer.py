@@ -108,8 +108,9 @@ def _refuse_collapsing_points(parent: Path, names: list[str], saved: list[Config
             listed = ", ".join(f"{name}: {value}" for name, value in list(values.items())[:4])
             raise ConfigError(f"{parent}: key '{key}' is what its replicas vary ({listed}); "
                               f"one value for all would make them one point under their old "
-                              f"names: resume without it, or one replica alone: `mannrl train "
-                              f"--resume {parent / names[0]} {key}=...`")
+                              f"names: resume without it (a point with another {key} is a new "
+                              f"run: `mannrl train {parent / names[0] / 'config.yaml'} "
+                              f"{key}=... run_name=NAME`)")
 
 
 def _tasks(configs: list[Config]) -> list:
@@ -160,7 +161,9 @@ def _run(configs: list[Config], tasks: list, run_dirs: list[Path],
                                replicated.experiments[k]))
         epochs = configs[0].epochs
         line_clock = trainer_module.LineClock()
-        for epoch in range(min(log.start_epoch for log in logs), epochs):
+        first = min(log.start_epoch for log in logs)
+        # replicas stop together at max_minutes: one spent (a resume) leaves them all spent
+        for epoch in range(first, first if any(log.spent for log in logs) else epochs):
             stopping.raise_if_requested()  # a stop whose raise was lost (mannrl_gym.stopping)
             running = [log.start_epoch <= epoch for log in logs]  # a replica behind catches up
             tic = time.perf_counter()
