@@ -4,7 +4,7 @@ summary.json from where it trained into this folder, as ``<agent>-s<seed>/``.
     python results/keep.py RUNS/pg-2048 results/pg-2048
 
 A run trained alone (``RUNS/pg-2048/mannrl-s0``) and a replica of runs trained together
-(``RUNS/pg-2048/mannrl-s0-2/seed1``, or ``mannrl/seed1``) are kept alike; a run not finished
+(``RUNS/pg-2048/mannrl-s0-2/seed1``: compare's two layouts) are kept alike; a run not finished
 (no summary.json yet, or stopped by max_minutes before its epochs) is left, and named. A
 resumed run's resumes.jsonl (the keys each resume changed) is kept with it. A kept run is
 never overwritten by another: a run of the same name whose files differ stops the copy with
@@ -34,6 +34,8 @@ def table_runs(source: Path) -> dict[str, Path]:
     for folder in sorted(p for p in source.iterdir() if p.is_dir()):
         if (folder / "metrics.jsonl").is_file() and re.fullmatch(r".+-s\d+", folder.name):
             runs[folder.name] = folder
+        if not re.fullmatch(r".+-s\d+-\d+", folder.name):  # not compare's replicas
+            continue
         label = re.sub(r"-s\d+-\d+$", "", folder.name)
         for replica in sorted(folder.glob("seed*")):
             if (replica / "metrics.jsonl").is_file() and re.fullmatch(r"seed\d+", replica.name):
@@ -85,6 +87,9 @@ def main() -> None:
     args = parser.parse_args()
     if not args.source.is_dir():
         sys.exit(f"keep.py: {args.source}: not a folder")
+    if not table_runs(args.source):
+        sys.exit(f"keep.py: {args.source}: holds no run of a table (`mannrl compare --out`: "
+                 f"<agent>-s<seed>/ or <agent>-s<a>-<b>/seed<seed>/)")
     copied = keep(args.source, args.kept)
     print(f"kept {len(copied)} run(s) in {args.kept}: {', '.join(copied) or 'none new'}")
 

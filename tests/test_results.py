@@ -49,7 +49,8 @@ def test_keep_copies_finished_runs_alone_or_replicated_and_overwrites_none(tmp_p
 
     keep = runpy.run_path(str(ROOT / "results" / "keep.py"))["keep"]
     source, kept = tmp_path / "runs", tmp_path / "kept"
-    for run in ("mannrl-s0", "mannrl-s1", "no_memory-s0-1/seed0", "no_memory-s0-1/seed1"):
+    for run in ("mannrl-s0", "mannrl-s1", "no_memory-s0-1/seed0", "no_memory-s0-1/seed1",
+                "rep/seed0"):  # a replicated `mannrl train` run, not a table's: not kept
         (source / run).mkdir(parents=True)
         for name in ("config.yaml", "metrics.jsonl", "checkpoint.pt"):
             (source / run / name).write_text(f"{run} {name}")
