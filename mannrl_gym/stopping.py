@@ -56,12 +56,15 @@ def on_signal(make: Callable[[], BaseException], signals: tuple[int, ...] = (sig
 
 
 def done() -> None:
-    """The process's work is written (a trainer's ``results:``): SIGTERM is ignored from now
-    on, so it cannot kill the exit that follows (wandb's teardown, about a second) and turn
-    a finished run into a failed one (a sweep's trial: its value lost). A sweep that stops
-    its trials still kills one whose exit hangs (``sweeps.stopping.KILL_AFTER_S``)."""
+    """The process's work is written (a trainer's ``results:``, or its interrupted line):
+    SIGTERM and SIGINT are ignored from now on, so they cannot kill the exit that follows
+    (wandb's teardown, about a second) and turn a finished run into a failed one (a sweep's
+    trial: its value lost), nor print a traceback from an exit handler (Ctrl-C pressed again
+    and again). A sweep that stops its trials still kills one whose exit hangs
+    (``sweeps.stopping.KILL_AFTER_S``)."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def forget() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -78,3 +80,14 @@ def test_sigterm_after_the_results_line_does_not_fail_a_finished_run(tmp_path):
     process.wait(timeout=60)
     assert process.returncode == 0, process.stderr.read()
     assert (tmp_path / "r" / "summary.json").exists()
+
+
+def test_once_the_work_is_written_further_signals_are_ignored():
+    """After a run's results (or its interrupted line), Ctrl-C pressed again and again must
+    not reach the exit handlers (torch's printed a KeyboardInterrupt traceback)."""
+    code = ("import signal, sys\nfrom mannrl_gym import stopping\nstopping.done()\n"
+            "print(signal.getsignal(signal.SIGINT) == signal.SIG_IGN == "
+            "signal.getsignal(signal.SIGTERM))\n"
+            "import os\nos.kill(os.getpid(), signal.SIGINT)\nprint('alive')")
+    said = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert said.returncode == 0 and said.stdout.split() == ["True", "alive"], said.stderr
