@@ -73,7 +73,9 @@ def main() -> None:
     print(f"{config.task}, {args.steps} env steps of {config.batch_size} slots\n")
     print(f"{'memory-net':24s} {'seconds':>8s} " + " ".join(f"{k:>22s}" for k in keys))
     for name, (metrics, seconds) in rows.items():
-        print(f"{name:24s} {seconds:8.1f} " + " ".join(f"{metrics[k]:22.3f}" for k in keys))
+        print(f"{name:24s} {seconds:8.1f} " + " ".join(  # a metric the task has not: "-"
+            f"{metrics[k]:22.3f}" if metrics.get(k) is not None and metrics[k] == metrics[k]
+            else f"{'-':>22s}" for k in keys))
 
 
 if __name__ == "__main__":

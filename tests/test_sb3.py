@@ -1,5 +1,9 @@
 """Stable-Baselines3 agents as the memory-net, for real."""
 
+import os
+import subprocess
+import sys
+
 import gymnasium
 import numpy as np
 import pytest
@@ -75,3 +79,21 @@ def test_single_env_works_with_sb3_make_vec_env():
     model.learn(total_timesteps=100)
     assert isinstance(gymnasium.make("MannRL-Logic-v0", num_sequences=60).action_space,
                       gymnasium.spaces.Box)
+
+
+def test_the_sac_example_names_its_task_and_refuses_bad_input_in_one_line():
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "mannrl_gym.agents.sac_memory", *args],
+                              capture_output=True, text=True,
+                              env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+    said = run("--steps", "3", "task=pos", "data=sample")
+    assert said.returncode == 0, said.stderr
+    assert said.stdout.startswith("pos, 3 env steps of 16 slots")
+    sac = next(line for line in said.stdout.splitlines() if line.startswith("SAC"))
+    assert sac.split()[-3] == "-" and "nan" not in said.stdout  # POS has no long-range steps
+    for args, message in ((("--steps", "0"), "--steps must be >= 1, got 0"),
+                          (("foo=1",), "command line: unknown key 'foo'")):
+        said = run(*args)
+        assert said.returncode == 2 and message in said.stderr
+        assert "Traceback" not in said.stderr
