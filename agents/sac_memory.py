@@ -10,6 +10,7 @@ the paper's agent trained for the same number of env steps.
 from __future__ import annotations
 
 import argparse
+import math
 import time
 
 import torch
@@ -74,7 +75,7 @@ def main() -> None:
     print(f"{'memory-net':24s} {'seconds':>8s} " + " ".join(f"{k:>22s}" for k in keys))
     for name, (metrics, seconds) in rows.items():
         print(f"{name:24s} {seconds:8.1f} " + " ".join(  # a metric the task has not: "-"
-            f"{metrics[k]:22.3f}" if metrics.get(k) is not None and metrics[k] == metrics[k]
+            f"{metrics[k]:22.3f}" if metrics.get(k) is not None and not math.isnan(metrics[k])
             else f"{'-':>22s}" for k in keys))
 
 

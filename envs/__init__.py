@@ -24,14 +24,14 @@ from typing import Any
 import gymnasium
 
 from mannrl_gym import agent_registry, threads
-from mannrl_gym.config import (MAX_SEED, PATH_KEYS, Config, ConfigError, from_mapping,
+from mannrl_gym.config import (PATH_KEYS, Config, ConfigError, from_mapping,
                                refuse_paths_beside_sample)
-from mannrl_gym.envs.core import ActionError, ObservationLayout
+from mannrl_gym.envs.core import ActionError, ObservationLayout, check_replica_seed
 from mannrl_gym.envs.single_env import MannRLEnv
 from mannrl_gym.envs.replicated_env import ReplicatedVectorEnv
 from mannrl_gym.envs.user_warning import warn_at_user_line
 from mannrl_gym.envs.vector_env import MannRLVectorEnv, check_num_envs
-from mannrl_gym.presets import ENV_PRESETS, env_preset
+from mannrl_gym.presets import env_preset, ids_of_task
 from mannrl_gym.samples import SAMPLE_FILES
 from mannrl_gym.tasks import build_task, stand_in_note
 from mannrl_gym.tasks.base import Task
@@ -52,14 +52,13 @@ def _without_unread(settings: dict[str, Any], kwargs: dict[str, Any], task: str
     other than the one registered by the id of ``task``), with a warning at the user's line
     naming them; the registered value stays. Their values are checked first (a bad one is an
     error, read or not), but for the agents' own keys, which need their agent."""
-    registered = {**next((preset for preset in map(env_preset, ENV_PRESETS)
-                          if preset["task"] == task), {}), "wandb_mode": "disabled"}
-    unread = set(UNREAD_BY_ENV) | set(agent_registry.specific_keys())
-    passed = [key for key in kwargs if key in unread
+    ids = ids_of_task(task)
+    registered = {**(env_preset(ids[0]) if ids else {}), "wandb_mode": "disabled"}
+    agents_own = set(agent_registry.specific_keys())
+    passed = [key for key in kwargs if key in set(UNREAD_BY_ENV) | agents_own
               and (key not in registered or kwargs[key] != registered[key])]
     if not passed:
         return settings
-    agents_own = set(agent_registry.specific_keys())
     from_mapping({key: value for key, value in settings.items() if key not in agents_own},
                  source="environment kwargs")
     warn_at_user_line(f"the env does not read {', '.join(passed)}: they are keys of the memory "
@@ -150,10 +149,7 @@ def make_vector_env(task: str = "logic", num_envs: int = 16, replicas: int | Non
     if replicas > MAX_REPLICAS:
         raise ConfigError(f"environment kwargs: replicas={replicas}, but at most "
                           f"{MAX_REPLICAS} replicas step in one process on the CPU")
-    if config.seed + replicas - 1 > MAX_SEED:
-        raise ConfigError(f"environment kwargs: replica k takes seed + k, so with {replicas} "
-                          f"replicas the seed must be at most {MAX_SEED - replicas + 1}, "
-                          f"got {config.seed}")
+    check_replica_seed(config.seed, replicas, "environment kwargs")
     if render_mode is not None:
         raise ConfigError("environment kwargs: render_mode applies to one replica's env "
                           "(make_vec without replicas)")

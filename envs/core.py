@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from mannrl_gym.config import MAX_SEED, Config
+from mannrl_gym.config import MAX_SEED, Config, ConfigError
 from mannrl_gym.supervised import ActionLearner
 from mannrl_gym.tasks.base import Task
 
@@ -39,6 +39,16 @@ def check_options(options: dict | None, known: tuple[str, ...] = ("epoch",)) -> 
                                    and not isinstance(epoch, bool) and epoch >= 0):
         raise ValueError(f"reset(options={{'epoch': {epoch!r}}}): the epoch must be a whole "
                          "number >= 0 (the curriculum's epoch whose data the pass reads)")
+
+
+def check_replica_seed(seed: int | None, count: int, where: str) -> None:
+    """ConfigError (a ValueError) in one line where ``count`` replicas from ``seed`` (replica
+    k takes seed + k) would pass ``MAX_SEED``; ``where`` names the call. The seed itself is
+    ``check_seed``'s."""
+    check_seed(seed)
+    if seed is not None and seed + count - 1 > MAX_SEED:
+        raise ConfigError(f"{where}: replica k takes seed + k, so with {count} replicas the "
+                          f"seed must be at most {MAX_SEED - count + 1}, got {seed}")
 
 
 class ActionError(ValueError):

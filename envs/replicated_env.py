@@ -19,8 +19,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from mannrl_gym.config import MAX_SEED
-from mannrl_gym.envs.core import as_memory, check_options, step_outputs
+from mannrl_gym.envs.core import as_memory, check_options, check_replica_seed, step_outputs
 from mannrl_gym.envs.user_warning import warn_at_user_line
 from mannrl_gym.envs.vector_env import MannRLVectorEnv, autoreset_step
 from mannrl_gym.stacked_learners import StackedLearners
@@ -161,11 +160,7 @@ class ReplicatedVectorEnv(VectorEnv):
     # -- Gymnasium API ---------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         check_options(options, known=("epoch", "replicas"))
-        if seed is not None and isinstance(seed, (int, np.integer)) and 0 <= seed <= MAX_SEED \
-                and seed + self.num_replicas - 1 > MAX_SEED:
-            raise ValueError(f"reset(seed={seed}): replica k takes seed + k, so with "
-                             f"{self.num_replicas} replicas the seed must be at most "
-                             f"{MAX_SEED - self.num_replicas + 1}")
+        check_replica_seed(seed, self.num_replicas, f"reset(seed={seed!r})")
         super().reset(seed=seed)
         options = dict(options or {})
         running = replica_mask(options.pop("replicas", [True] * self.num_replicas),

@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 from mannrl_gym.config import Config
-from mannrl_gym.envs.core import StepCore, as_memory, check_options, check_seed, make_learner, make_spaces
+from mannrl_gym.envs.core import (StepCore, as_memory, check_options, check_seed, make_learner,
+                                  make_spaces)
 from mannrl_gym.envs.spec import SpecSettled
 from mannrl_gym.envs.render import (RENDER_FPS, RENDER_MODES, can_render, check_render_mode,
                                     text_frame)

@@ -7,7 +7,7 @@ from typing import Any
 from gymnasium.envs.registration import EnvSpec
 
 from mannrl_gym.config import Config, ConfigError
-from mannrl_gym.presets import ENV_PRESETS, env_preset
+from mannrl_gym.presets import ENV_PRESETS, env_preset, ids_of_task
 
 
 def settle_spec(spec: EnvSpec | None, config: Config) -> EnvSpec | None:
@@ -20,7 +20,7 @@ def settle_spec(spec: EnvSpec | None, config: Config) -> EnvSpec | None:
         return spec
     registered = env_preset(spec.id)["task"]
     if config.task != registered:
-        ids = [env_id for env_id in ENV_PRESETS if env_preset(env_id)["task"] == config.task]
+        ids = ids_of_task(config.task)
         instead = f"; for task {config.task!r} make {ids[0]}" if ids else ""
         raise ConfigError(f"environment kwargs: {spec.id} is task {registered!r}, got "
                           f"task={config.task!r}{instead}")

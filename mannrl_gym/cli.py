@@ -159,7 +159,7 @@ def _compare(args: argparse.Namespace, extra: list[str]) -> int:
     made_out = not request.out.exists()
     try:
         summary = compare.compare(request, jobs=args.jobs)
-    except compare.TableWaits as waits:  # not an error: the other process finishes them
+    except compare.TableIncomplete as waits:  # not an error: the same command goes on
         print(f"mannrl compare: {waits}", file=sys.stderr)
         return EX_TEMPFAIL
     except BaseException as stopped:
@@ -220,13 +220,10 @@ def _config_keys_help() -> str:
     """``mannrl train --help``'s epilog: every config key with its default, as YAML writes it."""
     import textwrap
 
-    from mannrl_gym.config import Config, KEYS
+    from mannrl_gym.config import Config, KEYS, yaml_text
 
-    def yaml_value(value) -> str:
-        return "null" if value is None else str(value).lower() if isinstance(value, bool) \
-            else str(value)
     defaults = Config()
-    entries = "  ".join(f"{key}={yaml_value(getattr(defaults, key))}" for key in KEYS)
+    entries = "  ".join(f"{key}={yaml_text(getattr(defaults, key))}" for key in KEYS)
     return ("Config keys and their defaults (the paper's Table 1, Logic); what each means:\n"
             "docs/config.md and mannrl_gym/config.py (Config).\n"
             + textwrap.fill(entries, width=96, initial_indent="  ", subsequent_indent="  ",

@@ -151,6 +151,12 @@ def split_overrides(overrides: dict[str, Any], labels: list[str]
 
 def configs_for(request: Request) -> dict[str, Config]:
     """Each agent's config (seed set per run), all validated before anything trains."""
+    return _configs_and_defaults(request)[0]
+
+
+def _configs_and_defaults(request: Request) -> tuple[dict[str, Config], dict[str, Any]]:
+    """``configs_for``'s configs, and the table defaults compare added to them (every
+    label's: ``_defaults``)."""
     if request.control is not None and request.control not in request.agents:
         raise ConfigError(f"command line: --control {request.control!r} is not among --agents "
                           f"({', '.join(request.agents)})")
@@ -159,9 +165,10 @@ def configs_for(request: Request) -> dict[str, Config]:
         raise ConfigError("command line: give agents with --agents, seeds with --seeds and "
                           "epochs with --epochs, not as key=value")
     _refuse_keys_no_agent_reads(request)
-    configs = {}
+    configs, every_default = {}, {}
     for label in request.agents:
         asked, defaults = _asked_and_defaults(request, label)
+        every_default.update(defaults)
         # wandb off unless asked for (wandb_mode=offline, or WANDB_MODE): a table's runs are
         # many and short
         keys = {**defaults, "wandb_mode": wandb_mode_from_env() or "disabled",
@@ -169,7 +176,7 @@ def configs_for(request: Request) -> dict[str, Config]:
                 "progress": False, "seed": request.seeds[0]}
         with _naming_defaults(defaults):
             configs[label] = load(request.config_path, keys)
-    return configs
+    return configs, every_default
 
 
 def _asked_and_defaults(request: Request, label: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -426,16 +433,25 @@ def in_order(units: list[Unit]) -> list[Unit]:
     return sorted(units, key=lambda unit: (not unit.resuming, unit.seeds[0]))
 
 
-class TableWaits(Exception):
-    """The table needs runs that another process trains now: this command trained the rest."""
+class TableIncomplete(Exception):
+    """The table waits for runs this command did not finish (it trained the rest): not an
+    error; the same command again goes on (`mannrl compare` exits 75)."""
+
+    def __init__(self, message: str, trained: int) -> None:
+        super().__init__(f"{trained} run(s) trained now; {message} (--status says where they "
+                         f"stand)")
+        self.trained = trained
+
+
+class TableWaits(TableIncomplete):
+    """The table needs runs that another process trains now."""
 
     def __init__(self, busy: list[Unit], trained: int) -> None:
         dirs = ", ".join(str(run_dir) for unit in busy for run_dir in unit.run_dirs)
-        super().__init__(f"{trained} run(s) trained now; the table waits for "
-                         f"{sum(len(unit.seeds) for unit in busy)} run(s) that another process "
-                         f"trains ({dirs}): run the same command again once they are done "
-                         f"(--status says where they stand)")
-        self.busy, self.trained = busy, trained
+        super().__init__(f"the table waits for {sum(len(unit.seeds) for unit in busy)} run(s) "
+                         f"that another process trains ({dirs}): run the same command again "
+                         f"once they are done", trained)
+        self.busy = busy
 
 
 def run_all(request: Request, configs: dict[str, Config],
@@ -491,18 +507,15 @@ def run_all(request: Request, configs: dict[str, Config],
     return trained
 
 
-class BudgetSpent(TableWaits):
+class BudgetSpent(TableIncomplete):
     """Runs the table needs stopped at ``max_minutes`` before their epochs: the same command
     with a larger budget (or none) goes on with them."""
 
     def __init__(self, short: list[tuple[str, int]], config: Config, trained: int) -> None:
-        Exception.__init__(self, f"{trained} run(s) trained now; {len(short)} stopped at "
-                                 f"max_minutes={config.max_minutes} before {config.epochs} "
-                                 f"epochs ({', '.join(f'{a} seed {s}' for a, s in short)}): the "
-                                 f"table waits for them; run the same command with a larger "
-                                 f"max_minutes (or none) to go on (--status says where they "
-                                 f"stand)")
-        self.busy, self.trained = [], trained
+        super().__init__(f"{len(short)} stopped at max_minutes={config.max_minutes} before "
+                         f"{config.epochs} epochs ({', '.join(f'{a} seed {s}' for a, s in short)}"
+                         f"): the table waits for them; run the same command with a larger "
+                         f"max_minutes (or none) to go on", trained)
 
 
 def collect(request: Request, configs: dict[str, Config]) -> list[dict[str, Any]]:
@@ -731,11 +744,9 @@ def compare(request: Request, say: Callable[[str], None] = tqdm.write, jobs: int
     ``<name>.md``, ``<name>.json``, ``<name>.png`` and ``<name>-curves.png`` under
     ``request.out``; return the summary (``trained``: runs
     trained now, per agent; ``curves``: ``compare_figures.curves``)."""
-    configs = configs_for(request)
+    configs, defaults = _configs_and_defaults(request)
     task = configs[request.agents[0]].task
     request.out.mkdir(parents=True, exist_ok=True)
-    defaults = {k: v for label in request.agents
-                for k, v in _asked_and_defaults(request, label)[1].items()}
     with _naming_defaults(defaults):  # the data a default asks too much of, say
         trained = run_all(request, configs, say, jobs)
     summary = summarise(request, task, collect(request, configs))

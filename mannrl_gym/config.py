@@ -654,6 +654,12 @@ def load(path: str | Path,
     return config
 
 
+def yaml_text(value: Any) -> str:
+    """A value as a config file writes it: ``null``, ``true`` / ``false``, else its text."""
+    return "null" if value is None else str(value).lower() if isinstance(value, bool) \
+        else str(value)
+
+
 def _refuse_memory_net_keys(merged: dict[str, Any], file_config: Config,
                             overrides: dict[str, Any], source: str) -> None:
     """ConfigError for an override of a memory-net key (``agent_registry.MEMORY_NET_KEYS``)

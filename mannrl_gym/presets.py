@@ -27,6 +27,11 @@ NOT_REGISTERED = ("data_path", "val_path", "target_path", "vectors_path", "cache
                   "wandb_project")
 
 
+def ids_of_task(task: str) -> list[str]:
+    """The env ids that register ``task`` (``"logic"`` -> ``["MannRL-Logic-v0"]``)."""
+    return [env_id for env_id in ENV_PRESETS if env_preset(env_id)["task"] == task]
+
+
 def read_config_file(name: str) -> dict[str, Any]:
     """The mapping in the packaged config file ``name`` (e.g. ``"pos.yaml"``)."""
     return yaml.safe_load(resources.files("mannrl_gym.configs").joinpath(name).read_text())

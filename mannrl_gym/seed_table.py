@@ -30,12 +30,19 @@ def finished(out: Path, name: str, seed: int) -> Path | None:
     return next((d for d in run_places(out, name, seed) if (d / "summary.json").exists()), None)
 
 
-def complete(run_dir: Path) -> bool:
-    """Whether ``run_dir`` (a run with a summary) trained all its config's epochs: a run that
-    ``max_minutes`` stopped has a summary too, with fewer."""
+def epochs_short(run_dir: Path) -> tuple[int, int] | None:
+    """(epochs trained, epochs its config asks) of ``run_dir`` (a run with a summary) where it
+    stopped short of them (``max_minutes``: such a run has a summary too), else None."""
     summary = json.loads((run_dir / "summary.json").read_text() or "{}")
-    wanted = (yaml.safe_load((run_dir / "config.yaml").read_text()) or {}).get("epochs")
-    return not isinstance(wanted, int) or summary.get("epochs", wanted) >= wanted
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    wanted = saved.get("epochs") if isinstance(saved, dict) else None
+    trained = summary.get("epochs", wanted)
+    return (trained, wanted) if isinstance(wanted, int) and trained < wanted else None
+
+
+def complete(run_dir: Path) -> bool:
+    """Whether ``run_dir`` (a run with a summary) trained all its config's epochs."""
+    return epochs_short(run_dir) is None
 
 
 def started(out: Path, name: str, seed: int) -> Path | None:

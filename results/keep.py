@@ -14,13 +14,12 @@ both named.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shutil
 import sys
 from pathlib import Path
 
-import yaml
+from mannrl_gym.seed_table import epochs_short
 
 FILES = ("config.yaml", "metrics.jsonl", "summary.json")
 WHERE_RESUMED = "resumes.jsonl"  # a resumed run's: kept with it
@@ -47,12 +46,8 @@ def unfinished(run: Path) -> str | None:
     """Why ``run`` is not kept yet (None: it trained all its epochs)."""
     if not (run / "summary.json").is_file():
         return "not finished"
-    summary = json.loads((run / "summary.json").read_text() or "{}")
-    saved = yaml.safe_load((run / "config.yaml").read_text())
-    wanted = saved.get("epochs") if isinstance(saved, dict) else None
-    if isinstance(wanted, int) and summary.get("epochs", wanted) < wanted:
-        return f"stopped by max_minutes at epoch {summary['epochs']} of {wanted}"
-    return None
+    short = epochs_short(run)
+    return f"stopped by max_minutes at epoch {short[0]} of {short[1]}" if short else None
 
 
 def keep(source: Path, kept: Path, say=print) -> list[str]:

@@ -59,7 +59,7 @@ from pathlib import Path
 
 import torch
 
-from mannrl_gym.config import path_parts
+from mannrl_gym.config import path_parts, yaml_text
 from mannrl_gym.errors import ConfigError, DataError, not_a_file, read_utf8
 from mannrl_gym.tasks.base import Curriculum, SequenceSet, Task
 
@@ -297,7 +297,7 @@ def select(pairs: list[Pair], num_sentences: int, val_fraction: float, min_chars
     if len(banded) < num_sentences + 1:
         held = "none" if not banded else f"only {len(banded)}"
         raise ConfigError(
-            f"{source_path}: min_chars={_yaml(min_chars)}, max_chars={_yaml(max_chars)} select "
+            f"{source_path}: min_chars={yaml_text(min_chars)}, max_chars={yaml_text(max_chars)} select "
             f"{held} of its "
             f"{len(pairs)} usable sentences, but num_sentences={num_sentences} needs "
             f"{num_sentences + 1} (one held out); sentences by source characters: "
@@ -449,7 +449,3 @@ def encode_inputs(task: Task, text: str, drop_unknown: bool = False) -> list[int
     start, sep = task.input_symbols.index("<start>"), task.input_symbols.index("<sep>")
     return [start, *ids, sep]
 
-
-def _yaml(value: int | None) -> str:
-    """A length bound as the config file writes it (``null`` for no bound)."""
-    return "null" if value is None else str(value)
