@@ -322,8 +322,31 @@ def _positive(text: str) -> int:
     return _count(text, least=1)
 
 
+class _StoreOnce(argparse.Action):
+    """argparse's plain store, but an option given twice is an error, not its last value
+    (``--resume A --resume B`` would resume B alone, with no word of A)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        given = f"_given_{self.dest}"
+        if option_string and getattr(namespace, given, None) is not None:
+            parser.error(f"argument {'/'.join(self.option_strings)}: given twice "
+                         f"({getattr(namespace, given)}, then {values}); give it once")
+        if option_string:
+            setattr(namespace, given, values)
+        setattr(namespace, self.dest, values)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser (and subcommand parsers) whose options each take one value once."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("action", None, _StoreOnce)
+        self.register("action", "store", _StoreOnce)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mannrl", description="MANN-RL experiments")
+    parser = _Parser(prog="mannrl", description="MANN-RL experiments")
     parser.add_argument("--version", action="version", version=f"mannrl-gym {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="env ids, agents and tasks, one line each",

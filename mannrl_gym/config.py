@@ -527,8 +527,9 @@ def parse_overrides(args: list[str]) -> dict[str, Any]:
     Values are read as YAML scalars, so ``lr=3e-4`` is a float and ``carry_memory=false`` a bool;
     a key of free text (a name, a path) keeps what was typed (``run_name=2026`` is the name
     '2026'; ``data_path=null`` clears the key; ``_text_value``).
-    A key given twice takes its last value (as argparse does; a script can append to a base
-    list of overrides), where a config file refuses it.
+    A key given twice takes its last value (a script can append to a base list of
+    overrides), where a config file refuses it, as the commands' own options do
+    (``--resume``, ``--out``: ``cli._StoreOnce``).
     """
     result: dict[str, Any] = {}
     i = 0

@@ -39,6 +39,23 @@ def cores() -> int:
     return _cores
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, else the machine's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def beyond_cores_note(count: int) -> str | None:
+    """A line for a run asking ``count`` threads on fewer cores (None where they fit)."""
+    usable = usable_cores()
+    if count <= usable:
+        return None
+    return (f"num_threads={count}, but this process may run on {usable} core"
+            f"{'s' if usable > 1 else ''}: the threads beyond them wait for a core and slow "
+            f"every step; num_threads={usable} at most is faster")
+
+
 def limit_threads(count: int) -> "ThreadLimits":
     """For this whole process: torch (and OpenMP) ``count`` threads, NumPy's BLAS one,
     ``cores()`` = count. As a context manager, the previous settings come back on leaving."""

@@ -26,7 +26,7 @@ from mannrl_gym.envs.core import ActionError
 from mannrl_gym.experiments import make_experiment
 from mannrl_gym.rundir import load_run_config
 from mannrl_gym.tasks import build_task, check_trainable, stand_in_note
-from mannrl_gym.threads import limit_threads
+from mannrl_gym.threads import beyond_cores_note, limit_threads
 from mannrl_gym.tracking import Tracker, check_online_login
 
 F1_TARGET = 0.99
@@ -123,6 +123,8 @@ def _run(config: Config, task, run_dir: Path, state: dict[str, Any] | None) -> P
         tqdm.write(f"data: {task.details['selected']}")
     if note := stand_in_note(task):  # most words without a vector
         tqdm.write(f"data: {note}")
+    if note := beyond_cores_note(config.num_threads):
+        tqdm.write(f"threads: {note}")
     tqdm.write(f"run: {run_dir}" + (f" (resumed after epoch {epoch})" if state else ""))
     try:
         log = RunLog(config, task, run_dir, state, tracker, make_experiment(config, task))

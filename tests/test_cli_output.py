@@ -100,3 +100,32 @@ def test_replicas_silent_between_evaluations_say_where_they_stand(tmp_path, caps
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch")]
     assert [line[:10] for line in lines] == ["epoch    1", "epoch    2", "epoch    3"]
     assert "train f1   n/a" in lines[0] and "train f1   n/a" not in lines[1]
+
+
+@pytest.mark.parametrize("replicated", [False, True])
+def test_more_threads_than_cores_says_so_at_the_start(tmp_path, capsys, monkeypatch,
+                                                      replicated):
+    """num_threads beyond the cores the process may use trains, with a line saying it is
+    slower (and nothing said where it fits)."""
+    from mannrl_gym import threads
+
+    monkeypatch.setattr(threads, "usable_cores", lambda: 1)
+    seeds = ["seeds=0-1"] if replicated else []
+    for count, said in ((1, False), (2, True)):
+        assert cli.main(["train", str(ROOT / "configs/logic.yaml"), *QUICK, *seeds,
+                         "wandb_mode=disabled", f"num_threads={count}", f"out_dir={tmp_path}",
+                         f"run_name=t{count}"]) == 0
+        out = capsys.readouterr().out
+        assert ("threads: num_threads=2, but this process may run on 1 core:" in out) is said
+
+
+@pytest.mark.parametrize("argv", [["train", "--resume", "a", "--resume", "b"],
+                                  ["compare", "--task", "logic", "--agents", "mannrl",
+                                   "--agents", "lstm"],
+                                  ["plot", "--out", "a", "--out", "b", "run"]])
+def test_an_option_given_twice_is_refused_not_its_first_value_dropped(argv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(argv)
+    assert exit_.value.code == 2
+    option = argv[argv.index(next(a for a in argv if argv.count(a) == 2 and a.startswith("--")))]
+    assert f"argument {option}: given twice" in capsys.readouterr().err

@@ -27,7 +27,7 @@ from mannrl_gym.config import Config, ConfigError, with_absolute_paths
 from mannrl_gym.replicas.experiment import ReplicatedExperiment
 from mannrl_gym.replicas.spec import POINT_KEYS, Replica, check_device
 from mannrl_gym.tasks import build_task, check_trainable
-from mannrl_gym.threads import limit_threads
+from mannrl_gym.threads import beyond_cores_note, limit_threads
 from mannrl_gym.tracking import Tracker, check_online_login
 from mannrl_gym.trainer import (Interrupted, RunLog, epoch_line, format_duration,
                                 resume_config, resumed_state)
@@ -149,6 +149,8 @@ def _run(configs: list[Config], tasks: list, run_dirs: list[Path],
     epoch = min(state["epoch"] if state else 0 for state in states)
     if "selected" in tasks[0].details:  # the sentence tasks' chosen lengths
         tqdm.write(f"data: {tasks[0].details['selected']}")
+    if note := beyond_cores_note(configs[0].num_threads):
+        tqdm.write(f"threads: {note}")
     tqdm.write(f"runs: {run_dirs[0].parent}/ ({', '.join(d.name for d in run_dirs)})"
                + (f", resumed after epoch {epoch}" if any(states) else ""))
     try:
