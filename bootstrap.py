@@ -62,7 +62,9 @@ def main(argv: list[str]) -> int:
     else:
         command = [str(python()), "-m", "pytest", "-q", *argv[1:]]
     sys.stdout.flush()
-    if os.name == "posix":  # become the job: `kill PID` (SIGTERM, SIGINT) reaches the trainer
+    # become the job: `kill PID` (SIGTERM) reaches the trainer; SIGINT too where the shell
+    # leaves it on (a script's background job ignores it, as the shell sets it)
+    if os.name == "posix":
         os.chdir(ROOT)
         os.execve(command[0], command, env)
     child = subprocess.Popen(command, cwd=ROOT, env=env)

@@ -55,21 +55,38 @@ def save(path: Path, payload: dict[str, Any]) -> None:
     inner = io.BytesIO()
     torch.save(payload, inner)
     body = inner.getvalue()
-    odd = _first_odd_value(payload)
-    if odd is not None:  # refused on load? say so now, naming it, not at the next resume
-        try:
-            torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError:
-            where, value = odd
-            raise CheckpointError(
-                f"{path}: cannot keep {where}, a {type(value).__module__}."
-                f"{type(value).__qualname__}: a checkpoint holds tensors and plain data (it "
-                f"loads with torch.load(weights_only=True)); a state_dict() must return only "
-                f"those (torch.as_tensor(array), a float, a list)") from None
+    _refuse_unloadable(path, payload, body)  # refused on load? say so now, not at the resume
     outer = io.BytesIO()
     torch.save({"format": FORMAT_VERSION, "sha256": hashlib.sha256(body).hexdigest(),
                 "body": torch.frombuffer(bytearray(body), dtype=torch.uint8)}, outer)
     atomic_write_bytes(path, outer.getvalue())
+
+
+def check_storable(path: Path, payload: dict[str, Any]) -> None:
+    """CheckpointError where ``save(path, payload)`` would refuse ``payload`` (a value that
+    ``torch.load(weights_only=True)`` cannot read back): called before a run's first epoch,
+    so that an agent's state_dict() holding a NumPy array fails at once, not an epoch later."""
+    if _first_odd_value(payload) is not None:
+        inner = io.BytesIO()
+        torch.save(payload, inner)
+        _refuse_unloadable(path, payload, inner.getvalue())
+
+
+def _refuse_unloadable(path: Path, payload: dict[str, Any], body: bytes) -> None:
+    """CheckpointError naming the first value of ``payload`` that makes its serialised
+    ``body`` unreadable by ``torch.load(weights_only=True)``; nothing where it loads."""
+    odd = _first_odd_value(payload)
+    if odd is None:
+        return
+    try:
+        torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        where, value = odd
+        raise CheckpointError(
+            f"{path}: cannot keep {where}, a {type(value).__module__}."
+            f"{type(value).__qualname__}: a checkpoint holds tensors and plain data (it "
+            f"loads with torch.load(weights_only=True)); a state_dict() must return only "
+            f"those (torch.as_tensor(array), a float, a list)") from None
 
 
 PLAIN = (torch.Tensor, int, float, bool, str, bytes, type(None), torch.Size, torch.dtype,

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Callable
@@ -91,9 +92,28 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
         if not args.config:
             raise ConfigError("command line: give a config file, or --resume RUN_DIR")
         config = load(args.config, overrides)
+        if note := _recipe_note(config):
+            print(note)
         run_dir = trainer.train(config)
     print(f"results: {run_dir}  ({', '.join(_run_files(run_dir))})")
     return 0
+
+
+def _recipe_note(config) -> str | None:
+    """A line where ``config``'s agent has its own recipe in ``mannrl compare`` (the LSTM
+    peer: lr 1e-3, clipping 1) and this run trains at other values: train keeps the
+    config's, and says so (one epoch at lr 1e-4 looks like an LSTM that cannot learn)."""
+    from mannrl_gym.compare import AGENT_DEFAULTS
+    from mannrl_gym.config import yaml_text
+
+    recipe = AGENT_DEFAULTS.get(config.agent, {})
+    differ = {key: value for key, value in recipe.items() if getattr(config, key) != value}
+    if not differ:
+        return None
+    now = " ".join(f"{key}={yaml_text(getattr(config, key))}" for key in differ)
+    wanted = " ".join(f"{key}={yaml_text(value)}" for key, value in differ.items())
+    return (f"note: agent={config.agent} trains at {now} (the config's); mannrl compare "
+            f"trains it at its own recipe, {wanted}: pass those for the peer of the tables")
 
 
 def _replicas_trainer():
@@ -198,14 +218,15 @@ def _vectors(args: argparse.Namespace, extra: list[str]) -> int:
                           f"with mannrl-gym; mannrl vectors writes a vectors file for your "
                           f"treebanks (data_path, val_path, vectors_path)")
     out = Path(config.vectors_path)
+    train = " ".join(map(shlex.quote, ["mannrl", "train", args.config, *extra]))
     if out.exists() and not args.force:
-        print(f"{out} exists; nothing to do (--force rewrites it)")
+        print(f"{out} exists; nothing to do (--force rewrites it). Train: {train}")
         return 0
     require_extra()
     print(f"reading {config.data_path} and {config.val_path} ...", flush=True)
     written, total = write_minilm_vectors(out, [config.data_path, config.val_path])
     print(f"wrote {out}: {written} of {total} words with a MiniLM vector (384-d); the rest get "
-          f"the library's unknown-word vectors. Now: mannrl train {args.config}")
+          f"the library's unknown-word vectors. Now: {train}")
     return 0
 
 
@@ -258,7 +279,9 @@ def _predict(args: argparse.Namespace) -> int:
     from mannrl_gym.predict import Predictor
     from mannrl_gym.tasks.sentence import sentence_pairs
 
-    predictor = Predictor(args.run_dir)
+    moved = {key: value for key, value in (("data_path", args.data_path),
+                                           ("target_path", args.target_path)) if value}
+    predictor = Predictor(args.run_dir, paths=moved)
     groups = [("your sentences", [(text, None) for text in args.texts])]
     groups += [(f"{label} sentences", sentence_pairs(predictor.task, split, count))
                for label, split, count in (("training", "train", args.train),
@@ -401,7 +424,8 @@ def main(argv: list[str] | None = None) -> int:
     predict = commands.add_parser(
         "predict", help="sentence tasks: read texts, print what the trained model writes back",
         usage="mannrl predict [-h] [--train K] [--held-out K] [--drop-unknown] "
-              "[--max-chars MAX_CHARS] RUN_DIR [TEXT ...]",
+              "[--max-chars MAX_CHARS] [--data-path PATH] [--target-path PATH] RUN_DIR "
+              "[TEXT ...]",
         description="For a run of the sentence or translate task: read each TEXT character "
                     "by character into the memory, then print what the action network writes "
                     "from memory alone until <end> (read / wrote / target lines, and the "
@@ -418,8 +442,13 @@ def main(argv: list[str] | None = None) -> int:
                               "(default 3)")
     predict.add_argument("--drop-unknown", action="store_true",
                          help="remove characters never seen in training instead of failing")
+    predict.add_argument("--data-path", metavar="PATH", help="where the run's data_path "
+                         "lies now, if it moved (the same bytes)")
+    predict.add_argument("--target-path", metavar="PATH", help="the same for a translate "
+                         "run's target_path")
     predict.add_argument("--max-chars", type=_positive, default=None,
-                         help="stop writing after this many characters (default: 2 x input + 20)")
+                         help="stop writing after this many characters (default: each TEXT's "
+                              "length x 2 + 20)")
     compare = commands.add_parser(
         "compare", help="agents x seeds on one task: mean ± sd and paired differences",
         usage="mannrl compare [-h] --agents AGENTS [--task TASK | --config CONFIG] "

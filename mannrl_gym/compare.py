@@ -27,8 +27,9 @@ import yaml
 from tqdm import tqdm
 
 from mannrl_gym import agent_registry, checkpoint, compare_figures, provenance
-from mannrl_gym.config import (PATH_KEYS, Config, ConfigError, did_you_mean, load,
+from mannrl_gym.config import (PATH_KEYS, Config, ConfigError, did_you_mean, load, path_parts,
                                same_value, wandb_mode_from_env)
+from mannrl_gym.errors import DataError
 from mannrl_gym.samples import check_files
 from mannrl_gym.seed_table import (LAST_EVALUATIONS, complete, evaluated, evaluated_rows,
                                    final_metrics, finished, markdown_table, paired_stats,
@@ -242,20 +243,28 @@ def same_config(run_dir: Path, config: Config) -> bool:
     return not _differences(run_dir, config)
 
 
-def _differences(run_dir: Path, config: Config) -> list[str]:
+def _differences(run_dir: Path, config: Config, files_here: bool = True) -> list[str]:
     """How ``run_dir``'s config differs from ``config``: each key, as 'key A there, B now'. A
     data file found at another path is the same file when it holds what the run read (its
     sha256 in ``summary.json``): a table's runs read back on another machine, or the data
-    moved."""
+    moved. Without the files here (``files_here`` False: ``--status`` on a machine without
+    the data), the path keys are compared by their files' names."""
     saved = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
     changed = {k: v for k, v in config.to_dict().items()
                if k not in PLACE_KEYS and k in saved and not same_value(k, saved[k], v)}
     if any(key in PATH_KEYS for key in changed):
         read = _read_data_sha256(run_dir)
         changed = {k: v for k, v in changed.items()
-                   if not (k in PATH_KEYS and provenance.same_files(k, read, config))}
+                   if not (k in PATH_KEYS and (provenance.same_files(k, read, config)
+                                               or not files_here
+                                               and _file_names(saved[k]) == _file_names(v)))}
     return ([f"{k} {saved[k]!r} there, {v!r} now" for k, v in changed.items()]
             + _changed_at_resumes(run_dir))
+
+
+def _file_names(value: str | None) -> list[str]:
+    """The names (no folders) of the files a path key's value names."""
+    return [Path(part).name for part in path_parts(value)]
 
 
 def _changed_at_resumes(run_dir: Path) -> list[str]:
@@ -597,15 +606,20 @@ def status(request: Request) -> list[dict[str, Any]]:
     does not; such a run is reported, where training would stop at it)."""
     from mannrl_gym.rundir import in_use
     configs = configs_for(request)
-    for config in configs.values():  # a file not there: the error training would give
-        check_files(config)
+    unchecked = None  # no data here (the kept runs read back elsewhere): said, not an error
+    for config in configs.values():
+        try:
+            check_files(config)
+        except DataError as missing:
+            unchecked = str(missing).split("; ")[0]
     key, title = TASK_METRICS[configs[request.agents[0]].task][0]
     rows = []
     for agent in request.agents:
         for seed in request.seeds:
             done = whole_run(request.out, agent, seed)
             run_dir = done or partial_run(request.out, agent, seed)
-            changed = _differences(run_dir, _seeded(configs[agent], seed)) if run_dir else []
+            changed = (_differences(run_dir, _seeded(configs[agent], seed), unchecked is None)
+                       if run_dir else [])
             if done:  # a file edited since: the table would stop at it
                 changed += [f"{key}: its file holds other bytes than the run read" for key in
                             provenance.changed_files(_summary(done).get("data_sha256"),
@@ -615,7 +629,7 @@ def status(request: Request) -> list[dict[str, Any]]:
             row = {"agent": agent, "seed": seed, "dir": str(run_dir) if run_dir else None,
                    "state": state, "epochs": 0, "metric": title, "value": None,
                    "changed": changed, "minutes": 0.0, "pace": None, "left": None,
-                   "replicas": _replicas_beside(run_dir)}
+                   "replicas": _replicas_beside(run_dir), "unchecked": unchecked}
             if run_dir is not None:  # a run killed mid-write: its torn last line skipped
                 metrics = checkpoint.MetricsLog(run_dir / "metrics.jsonl").read()
                 row["epochs"] = metrics[-1]["epoch"] if metrics else 0
@@ -706,12 +720,21 @@ def status_markdown(rows: list[dict[str, Any]], epochs: int) -> str:
         lines.append(f"\n{counts} (the same command without --status resumes the partial ones"
                      f"{left} and trains the missing ones)")
         lines += _time_left(rows)
-        return "\n".join(lines)
+        return "\n".join(lines + _unchecked_note(rows))
     lines.append(f"\n{counts}, {len(other)} of another config: the same command without "
                  f"--status would stop at them; give the overrides they ran with, another "
                  f"--out, or remove them:")
     lines += [f"  {row['dir']}: {'; '.join(row['changed'][:3])}" for row in other]
-    return "\n".join(lines)
+    return "\n".join(lines + _unchecked_note(rows))
+
+
+def _unchecked_note(rows: list[dict[str, Any]]) -> list[str]:
+    """A line where the data files are not here: the runs' files compared by name alone."""
+    unchecked = next((row["unchecked"] for row in rows if row.get("unchecked")), None)
+    if unchecked is None:
+        return []
+    return [f"data not here ({unchecked}): the runs' data files are compared by their names, "
+            f"not their bytes; training needs them"]
 
 
 def _time_left(rows: list[dict[str, Any]]) -> list[str]:

@@ -260,12 +260,6 @@ class Config:
             return
         if self.curriculum_every < 1:
             self._fail("curriculum_every", f"must be >= 1 epoch or null, got {self.curriculum_every}")
-        pairs = self.num_sentences * (2 if self.task == "translate" else 1)  # both directions
-        if self.curriculum_chunk > pairs:
-            self._fail("curriculum_chunk", f"must be <= the {pairs} training sequences "
-                       f"(num_sentences={self.num_sentences}"
-                       f"{' pairs, both directions' if self.task == 'translate' else ''}), "
-                       f"got {self.curriculum_chunk}: give curriculum_chunk={pairs} too")
 
     def _validate_length_band(self) -> None:
         for key in ("min_chars", "max_chars"):
@@ -313,6 +307,15 @@ KEYS = [f.name for f in fields(Config) if f.name != "source"]
 
 
 PATH_KEYS = ("data_path", "val_path", "target_path", "vectors_path")  # the files a run reads
+
+
+HOME_KEYS = PATH_KEYS + ("cache_dir", "out_dir")  # where ``~`` is the home folder, as in a shell
+
+
+def expand_home(value: str) -> str:
+    """``~`` and ``~user`` at the start of each ``os.pathsep``-joined part made the home
+    folder, as a shell does (a config file or a quoted value gets no shell to do it)."""
+    return os.pathsep.join(os.path.expanduser(part) for part in value.split(os.pathsep))
 
 
 def path_parts(value: str | None) -> list[str]:
@@ -488,9 +491,10 @@ def wandb_mode_from_env() -> str | None:
     return mode
 
 
-def from_mapping(data: dict[str, Any], source: str = "<mapping>") -> Config:
-    """Build and validate a Config from a plain mapping. ``wandb_mode``, where the mapping
-    does not give it, is ``WANDB_MODE`` from the environment if set, else offline."""
+def from_mapping(data: dict[str, Any], source: str = "<mapping>", validate: bool = True) -> Config:
+    """Build and validate a Config from a plain mapping (each key's type always; the values
+    together only with ``validate``: a layer that others complete). ``wandb_mode``, where the
+    mapping does not give it, is ``WANDB_MODE`` from the environment if set, else offline."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: a config must be a mapping of keys to values, "
                           f"got {type(data).__name__}")
@@ -501,12 +505,15 @@ def from_mapping(data: dict[str, Any], source: str = "<mapping>") -> Config:
         if isinstance(value, os.PathLike) and _takes_text(key):  # a pathlib.Path, say
             value = os.fspath(value)
         checked[key] = _check_type(key, value, source)
+        if key in HOME_KEYS and isinstance(checked[key], str):
+            checked[key] = expand_home(checked[key])
     if "wandb_mode" not in checked and (mode := wandb_mode_from_env()):
         checked["wandb_mode"] = mode
     if checked.get("data") == "sample":  # the package's sample replaces the path keys
         from mannrl_gym.samples import sample_paths
         checked.update(sample_paths(checked.get("task", "logic")))
-    return Config(**checked, source=source).validate()
+    config = Config(**checked, source=source)
+    return config.validate() if validate else config
 
 
 def refuse_paths_beside_sample(layer: dict[str, Any], source: str) -> None:
@@ -637,7 +644,14 @@ def load(path: str | Path,
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config must be a mapping of keys to values")
     refuse_paths_beside_sample(data, str(path))
-    config = from_mapping(data, source=str(path))
+    try:
+        config = from_mapping(data, source=str(path))
+    except ConfigError:
+        if not overrides:
+            raise
+        # the overrides may complete the file (its data_path given on the command line):
+        # the values are checked together below
+        config = from_mapping(data, source=str(path), validate=False)
     if overrides:
         merged = {**config.to_dict(), **overrides}
         if merged.get("data") == "sample":  # the sample stands in for the file's paths

@@ -40,8 +40,8 @@ SECTIONS: dict[str, dict[str, str]] = {
         "curriculum_every": "sentence / translate: add the next chunk of pairs (by length) "
                             "every N epochs (the configs: the reference's 1,000)",
         "curriculum_chunk": "sentence / translate: training sequences per curriculum chunk "
-                            "(translate: each direction of a pair is one); at most the "
-                            "training sequences, so a smaller `num_sentences` needs it too",
+                            "(translate: each direction of a pair is one); one as large as "
+                            "the training sequences holds them all (one chunk)",
         "tag_column": "pos: `xpos` (the paper's Penn Treebank tags) or `upos`",
         "data": "`files`: read the path keys; `sample`: read the small sample shipped in the "
                 "package instead (`mannrl_gym/sample_data`, its README: a few hundred "

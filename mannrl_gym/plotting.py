@@ -108,10 +108,12 @@ def curves_figure(run_dirs: list[Path]):
         rows = checkpoint.MetricsLog(run_dir / "metrics.jsonl").read()
         if not rows:  # else an empty curves.png, and no word why
             raise DataError(f"{run_dir / 'metrics.jsonl'}: no epoch logged yet; nothing to plot")
-        epochs = [r["epoch"] for r in rows]
         for ax, (key, title) in zip(axes.flat, PANELS):
-            ax.plot(epochs, [r.get(key) if r.get(key) is not None else np.nan for r in rows],
-                    label=label, marker="o", markersize=3)
+            # the epochs that hold the value: eval_every > 1 leaves the others without, and
+            # a NaN between two evaluations would break the line into dots
+            held = [(r["epoch"], r[key]) for r in rows if r.get(key) is not None]
+            epochs, values = zip(*held) if held else ((), ())
+            ax.plot(epochs, values, label=label, marker="o", markersize=3)
             ax.set_title(title)
             ax.set_ylim(0, 1.01)
             ax.grid(alpha=0.3)
@@ -217,8 +219,8 @@ def memory_figure(memory: np.ndarray, inputs: list[str], outputs: list[str], tar
 def plot(run_dirs: list[Path], out_dir: Path | None = None, sequence: int | None = None,
          say: Callable[[str], None] = lambda text: None) -> list[Path]:
     """Write curves.png and memory.png into ``out_dir`` (default: the first run directory);
-    ``say`` tells why memory.png is not drawn where the first run has a memory agent (no
-    checkpoint; its data files gone, unless ``sequence`` asks for the heat map)."""
+    ``say`` tells why memory.png is not drawn (no memory agent, no checkpoint, its data
+    files gone); where ``sequence`` asks for the heat map, the reason is an error."""
     unique: dict[Path, Path] = {}
     for run_dir in map(Path, run_dirs):  # each run once, in the order first given
         unique.setdefault(run_dir.resolve(), run_dir)
@@ -233,17 +235,23 @@ def plot(run_dirs: list[Path], out_dir: Path | None = None, sequence: int | None
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"--out {out_dir}: exists and is not a directory; give a folder")
     figures = {"curves.png": curves_figure(run_dirs)}  # every input read before any file is written
-    if agent_registry.has_memory_agent(run_config(run_dirs[0])["agent"]):
-        if not (run_dirs[0] / "checkpoint.pt").exists():
-            say(f"memory.png not drawn: the heat map replays {run_dirs[0]}'s last checkpoint, "
-                f"and it has none")
-        else:
-            try:  # the replay reads the run's data: gone or edited, curves alone
-                figures["memory.png"] = memory_figure(*memory_trace(run_dirs[0], sequence))
-            except (ConfigError, DataError) as unreadable:
-                if sequence is not None:  # asked for: the reason is the answer
-                    raise
-                say(f"memory.png not drawn: {unreadable}")
+    agent = run_config(run_dirs[0])["agent"]
+    if not agent_registry.has_memory_agent(agent):
+        why = (f"{agent} has no memory-net (the heat map replays a memory agent's memory over "
+               f"one sequence)")
+        if sequence is not None:  # asked for: the reason is the answer
+            raise ConfigError(f"--sequence {sequence}: {run_dirs[0]}: {why}")
+        say(f"memory.png not drawn: {why}")
+    elif not (run_dirs[0] / "checkpoint.pt").exists():
+        say(f"memory.png not drawn: the heat map replays {run_dirs[0]}'s last checkpoint, "
+            f"and it has none")
+    else:
+        try:  # the replay reads the run's data: gone or edited, curves alone
+            figures["memory.png"] = memory_figure(*memory_trace(run_dirs[0], sequence))
+        except (ConfigError, DataError) as unreadable:
+            if sequence is not None:  # asked for: the reason is the answer
+                raise
+            say(f"memory.png not drawn: {unreadable}")
     out_dir.mkdir(parents=True, exist_ok=True)
     plt = pyplot()
     for name, fig in figures.items():

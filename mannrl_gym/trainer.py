@@ -25,6 +25,7 @@ from mannrl_gym.config import (PATH_KEYS, Config, ConfigError, as_saved, from_ma
 from mannrl_gym.envs.core import ActionError
 from mannrl_gym.experiments import make_experiment
 from mannrl_gym.rundir import load_run_config
+from mannrl_gym.samples import SAMPLE_FILES
 from mannrl_gym.tasks import build_task, check_trainable, stand_in_note
 from mannrl_gym.threads import beyond_cores_note, limit_threads
 from mannrl_gym.tracking import Tracker, check_online_login
@@ -54,15 +55,28 @@ def default_run_name(config: Config, which: str) -> str:
     """A new run's folder name when ``run_name`` is not given: task, the data file's name
     without its suffix where the task reads one (``sample`` for the package's sample), agent
     (a ``package.module:Class`` spec: the class name), ``which`` (``seed0``, ``replicas``),
-    time; e.g. ``sentence-pg-mannrl-seed0-20261207-140000``. Several files joined: the
-    first one's name and how many more (``sentence-en_ewt-ud-dev+1-...``)."""
+    time; e.g. ``sentence-pg-mannrl-seed0-20261207-140000``; several files joined:
+    ``data_files_name``."""
     files = path_parts(config.data_path)
-    data = ("sample" if config.data == "sample" else
-            Path(files[0]).stem[:DATA_NAME_CHARS] + (f"+{len(files) - 1}" if len(files) > 1
-                                                     else "") if files else "")
+    reads_files = config.task in SAMPLE_FILES  # Logic generates its data: no sample to name
+    data = ("sample" if config.data == "sample" and reads_files else
+            data_files_name(files) if files else "")
     parts = [config.task, data, config.agent.rpartition(":")[2], which,
              time.strftime("%Y%m%d-%H%M%S")]
     return "-".join(part for part in parts if part)
+
+
+def data_files_name(files: list[str]) -> str:
+    """The data files' part of a default run name: one file's name without its suffix;
+    several: the first one's, then what tells each other apart from it (``en_ewt-ud-dev``
+    and ``en_ewt-ud-test``: ``en_ewt-ud-dev+test``), or, where that is empty or too long,
+    how many more (``dev+2``). At most DATA_NAME_CHARS characters (and ``+N``)."""
+    stems = [Path(file).stem for file in files]
+    shared = len(os.path.commonprefix(stems))
+    name = "+".join([stems[0], *(stem[shared:] for stem in stems[1:])])
+    if len(stems) > 1 and (not all(stem[shared:] for stem in stems) or len(name) > DATA_NAME_CHARS):
+        return f"{stems[0][:DATA_NAME_CHARS]}+{len(stems) - 1}"
+    return name[:DATA_NAME_CHARS]
 
 
 def new_run_dir(config: Config) -> Path:
@@ -207,6 +221,8 @@ class RunLog:
                   f"{format_duration(self.elapsed)} of training over its sittings, "
                   f"{self.start_epoch} of {config.epochs} epochs); nothing trained: pass a "
                   f"larger max_minutes to train further")
+        else:  # an agent whose state a checkpoint cannot hold fails now, not an epoch later
+            checkpoint.check_storable(self.ckpt_path, {"experiment": experiment.state_dict()})
         self.last_row: dict[str, Any] | None = None
 
     @property

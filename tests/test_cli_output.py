@@ -129,3 +129,13 @@ def test_an_option_given_twice_is_refused_not_its_first_value_dropped(argv, caps
     assert exit_.value.code == 2
     option = argv[argv.index(next(a for a in argv if argv.count(a) == 2 and a.startswith("--")))]
     assert f"argument {option}: given twice" in capsys.readouterr().err
+
+
+def test_training_the_lstm_away_from_its_recipe_says_what_compare_uses(tmp_path, capsys):
+    base = ["train", str(ROOT / "configs/logic.yaml"), *QUICK, "agent=lstm",
+            "wandb_mode=disabled", f"out_dir={tmp_path}"]
+    assert cli.main([*base, "run_name=a"]) == 0
+    assert "note: agent=lstm trains at lr=0.0001 clipping=0.01 (the config's); mannrl compare " \
+           "trains it at its own recipe, lr=0.001 clipping=1.0" in capsys.readouterr().out
+    assert cli.main([*base, "run_name=b", "lr=1e-3", "clipping=1"]) == 0
+    assert "note:" not in capsys.readouterr().out

@@ -138,9 +138,12 @@ def test_bad_data_leaves_no_out_folder(tmp_path, capsys):
     assert code == 2 and len(err.splitlines()) == 1 and "absent.txt" in err
     assert str(Path.cwd() / "absent.txt") in err  # where it was looked for
     assert not out.exists()
+    # --status trains nothing: it reports, and says the file is not here
     assert main(["compare", "--config", "configs/sentence-pg.yaml", "--agents", "mannrl",
-                 "--seeds", "0", "--out", str(out), "--status", "data_path=absent.txt"]) == 2
-    assert "absent.txt" in capsys.readouterr().err and not out.exists()
+                 "--seeds", "0", "--out", str(out), "--status", "data_path=absent.txt"]) == 0
+    said = capsys.readouterr().out
+    assert "| mannrl | 0 | missing | 0 |" in said and "data not here (" in said
+    assert "absent.txt" in said and not out.exists()
 
 
 def test_ctrl_c_says_to_run_the_same_compare_again(tmp_path):
@@ -784,3 +787,27 @@ def test_a_run_resumed_with_a_changed_key_is_not_read_back_as_one_config(tmp_pat
     assert main(["compare", "--task", "logic", "--agents", "mannrl", "--seeds", "0", "--epochs",
                  "3", "--out", str(tmp_path), *TINY, "lr=5e-4"]) == 2
     assert "lr 0.0001 until epoch 2, then 0.0005 (a resume changed it)" in capsys.readouterr().err
+
+
+def test_status_without_the_data_files_compares_them_by_name(tmp_path, capsys):
+    """Kept runs read back where their data is not (a clone without the corpora): --status
+    still says where each run stands, with a note, and a file of another name is another
+    config. The table itself reads finished runs back without their data."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "mine.en").write_text("\n".join(f"line {i} of text." for i in range(30)) + "\n")
+    tiny = ["num_sentences=20", "min_char_count=1", "memory_size=16", "hidden_size=16",
+            "embed_size=8"]
+    base = ["compare", "--task", "sentence", "--agents", "no_memory", "--seeds", "0",
+            "--epochs", "1", "--out", str(tmp_path / "out"), *tiny]
+    assert main([*base, f"data_path={data / 'mine.en'}"]) == 0
+    (data / "mine.en").rename(tmp_path / "mine.en")  # the data not where it was read
+    capsys.readouterr()
+    assert main([*base, "--status", f"data_path={data / 'mine.en'}"]) == 0
+    said = capsys.readouterr().out
+    assert "| no_memory | 0 | finished | 1 |" in said
+    assert "data not here (" in said and "compared by their names, not their bytes" in said
+    assert main([*base, "--status", f"data_path={data / 'other.en'}"]) == 0
+    assert "| no_memory | 0 | finished, other config | 1 |" in capsys.readouterr().out
+    assert main([*base, f"data_path={data / 'mine.en'}"]) == 0
+    assert "0 run(s) trained now, 1 read back" in capsys.readouterr().out

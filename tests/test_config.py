@@ -192,9 +192,22 @@ def test_a_default_run_name_names_the_data_file(monkeypatch):
                                      "agent": "lstm"})).name.startswith(
         "translate-sample-lstm-seed0-")
     assert new_run_dir(from_mapping({})).name.startswith("logic-mannrl-seed0-")  # no data file
+    # Logic generates its data: data=sample changes nothing, and is not in the name
+    assert new_run_dir(from_mapping({"data": "sample"})).name.startswith("logic-mannrl-seed0-")
     assert new_run_dir(from_mapping({"run_name": "mine"})).name == "mine"
     joined = from_mapping({"task": "sentence", "data_path": "/a/dev.conllu:/a/test.conllu"})
-    assert new_run_dir(joined).name.startswith("sentence-dev+1-mannrl-seed0-")  # the first
+    assert new_run_dir(joined).name.startswith("sentence-dev+test-mannrl-seed0-")
+
+
+def test_joined_data_files_are_named_by_what_tells_them_apart():
+    from mannrl_gym.trainer import data_files_name
+
+    assert data_files_name(["/d/en_ewt-ud-dev.conllu", "/d/en_ewt-ud-test.conllu"]) == \
+        "en_ewt-ud-dev+test"
+    assert data_files_name(["/a/x.en", "/b/x.en"]) == "x+1"  # nothing tells them apart
+    assert data_files_name(["/a/pg.en"]) == "pg"
+    long = [f"/a/{'w' * 36}{i}.txt" for i in range(3)]
+    assert data_files_name(long) == f"{'w' * 36}0+2"  # too long joined: how many more
 
 
 def test_a_config_file_without_keys_is_refused(tmp_path):
@@ -241,3 +254,30 @@ def test_free_text_keys_keep_what_was_typed_and_paths_may_be_pathlib(tmp_path):
     config = from_mapping({"task": "sentence", "data_path": data, "num_sentences": 1,
                            "curriculum_chunk": 1})
     assert config.data_path == str(data)
+
+
+def test_a_path_from_the_home_folder_is_read_as_a_shell_would(tmp_path, monkeypatch):
+    """``~`` in a config file or a quoted value is the home folder, in every part of a
+    joined path and in out_dir (else a folder named '~' appears in the current one)."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "a.en").write_text("Hello there.\n")
+    (tmp_path / "b.en").write_text("Go on.\n")
+    path = write(tmp_path, "task: sentence\ndata_path: ~/a.en:~/b.en\nnum_sentences: 2\n"
+                           "curriculum_chunk: 2\nout_dir: ~/runs\n")
+    config = load(path)
+    assert config.data_path == f"{tmp_path}/a.en:{tmp_path}/b.en"
+    assert config.out_dir == f"{tmp_path}/runs"
+    assert load(path, ["data_path=~/b.en"]).data_path == f"{tmp_path}/b.en"
+
+
+def test_a_config_file_completed_by_the_command_line_loads(tmp_path):
+    """A file may leave a required key (a sentence task's data_path) to the command line;
+    without it, the file is named."""
+    (tmp_path / "a.en").write_text("Hello there.\n")
+    path = write(tmp_path, "task: sentence\nnum_sentences: 1\ncurriculum_chunk: 1\n")
+    assert load(path, [f"data_path={tmp_path / 'a.en'}"]).data_path == str(tmp_path / "a.en")
+    with pytest.raises(ConfigError, match=rf"^{path}: key 'data_path' is required"):
+        load(path)
+    with pytest.raises(ConfigError, match=rf"^{path} \(with overrides\): key 'data_path' is "
+                                          rf"required"):
+        load(path, ["epochs=2"])

@@ -181,7 +181,14 @@ class WrongShape(HalfAgent):
 
 
 class KeepsArrays(HalfAgent):
-    """Keeps a NumPy array in its state, which a checkpoint cannot hold."""
+    """Keeps a NumPy array in its state, which a checkpoint cannot hold; ``acts`` counts
+    every act of every instance."""
+
+    acts = 0
+
+    def act(self, observation):
+        KeepsArrays.acts += 1
+        return super().act(observation)
 
     def state_dict(self):
         return {"steps": self.steps, "seen": np.zeros(3)}
@@ -224,7 +231,8 @@ def test_a_custom_agent_trains_resumes_and_plots_from_the_command_line(tmp_path,
 def test_a_custom_agents_wrong_action_or_state_is_one_line_at_once(tmp_path, agent_folder,
                                                                    monkeypatch, capsys):
     """A user's agent that acts with the wrong shape, or keeps what a checkpoint cannot hold,
-    stops in one line naming the agent or the key, in its first epoch, not at a resume."""
+    stops in one line naming the agent or the key, in its first epoch (the state: before it),
+    not at a resume."""
     monkeypatch.syspath_prepend(str(agent_folder))
     base = ["train", str(ROOT / "configs/logic.yaml"), *QUICK, "epochs=2", "progress=false",
             "wandb_mode=disabled", f"out_dir={tmp_path / 'runs'}"]
@@ -234,9 +242,14 @@ def test_a_custom_agents_wrong_action_or_state_is_one_line_at_once(tmp_path, age
                            "action the env refuses, at epoch 1: action shape is") and \
         len(said.strip().splitlines()) == 1
     assert cli.main([*base, "agent=my_agents.half:KeepsArrays", "run_name=k"]) == 2
-    said = capsys.readouterr().err
+    captured = capsys.readouterr()
+    said = captured.err
     assert "cannot keep state['experiment']" in said and "['seen'], a numpy.ndarray" in said
     assert len(said.strip().splitlines()) == 1
+    from my_agents.half import KeepsArrays as imported
+
+    assert "epoch    1" not in captured.out and imported.acts == 0  # before any epoch trains
+    assert not (tmp_path / "runs" / "k").exists()  # and nothing kept of it
 
 
 def test_a_custom_agent_spec_in_a_config_file_and_its_errors(tmp_path, agent_folder, monkeypatch):

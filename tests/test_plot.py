@@ -149,3 +149,28 @@ def test_runs_of_other_tasks_or_data_are_told_apart_in_the_legend(tmp_path):
     labels = [text.get_text() for text in curves_figure(runs).legends[0].get_texts()]
     assert labels[0].startswith("mannrl, task=logic") and "task=sentence" in labels[1]
     assert "data_path=sentences.en" in labels[1]  # the file's name, not its folders
+
+
+def test_runs_evaluated_every_kth_epoch_are_drawn_as_lines_through_their_evaluations(tmp_path):
+    """eval_every=2: the validation panels join epochs 2 and 4 (a NaN at 1 and 3 would
+    break the line into lone dots); train panels likewise hold only the epochs with a value."""
+    import math
+
+    from mannrl_gym.plotting import curves_figure
+
+    run = train(small_config(out_dir=str(tmp_path), run_name="every2", epochs=4, eval_every=2))
+    fig = curves_figure([run])
+    validation = fig.axes[1].get_lines()[0]
+    assert list(validation.get_xdata()) == [2, 4]
+    assert not any(math.isnan(y) for ax in fig.axes for line in ax.get_lines()
+                   for y in line.get_ydata())
+
+
+def test_plot_of_a_run_without_a_memory_net_says_why_there_is_no_heat_map(tmp_path, capsys):
+    run = train(small_config(out_dir=str(tmp_path), run_name="nomem", agent="lstm", epochs=1))
+    assert cli.main(["plot", str(run), "--out", str(tmp_path / "p")]) == 0
+    said = capsys.readouterr().out
+    assert "memory.png not drawn: lstm has no memory-net" in said
+    assert not (tmp_path / "p" / "memory.png").exists()
+    assert cli.main(["plot", str(run), "--sequence", "0", "--out", str(tmp_path / "q")]) == 2
+    assert "--sequence 0:" in capsys.readouterr().err and not (tmp_path / "q").exists()

@@ -204,15 +204,16 @@ def test_mannrl_vectors_writes_a_pos_configs_vectors_file(tmp_path, capsys):
     treebank.write_text(TINY)
     out = tmp_path / "made" / "vectors.txt"
     config = tmp_path / "pos.yaml"
-    config.write_text(f"task: pos\ndata_path: {treebank}\nval_path: {treebank}\n"
-                      f"vectors_path: {out}\n")
-    assert cli.main(["vectors", str(config)]) == 0
-    assert f"mannrl train {config}" in capsys.readouterr().out
+    config.write_text(f"task: pos\nvectors_path: {out}\n")
+    paths = [f"data_path={treebank}", f"val_path={treebank}"]  # the next command needs them too
+    assert cli.main(["vectors", str(config), *paths]) == 0
+    assert f"Now: mannrl train {config} {' '.join(paths)}\n" in capsys.readouterr().out
     table, missing = load_vectors(out, ["The", "dog", "barks", "n't"], tmp_path / "cache")
     assert table.shape == (4, 384) and missing == [] and np.isfinite(table).all()
     assert not np.allclose(table[0], table[1])  # real, distinct pretrained rows
-    assert cli.main(["vectors", str(config)]) == 0  # once made, left alone
-    assert "exists; nothing to do" in capsys.readouterr().out
+    assert cli.main(["vectors", str(config), *paths]) == 0  # once made, left alone
+    assert f"exists; nothing to do (--force rewrites it). Train: mannrl train {config} " \
+           f"{' '.join(paths)}\n" in capsys.readouterr().out
 
 
 def test_mannrl_vectors_without_its_extra_says_what_to_install(tmp_path, monkeypatch):

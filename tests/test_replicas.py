@@ -218,6 +218,11 @@ def test_one_replica_resumed_further_alone_asks_the_parent_for_epochs(tmp_path, 
     assert cli.main(["train", "--resume", str(parent)]) == 2
     assert "key 'epochs' differs between its replicas (seed0: 2, seed1: 1)" in capsys.readouterr().err
     assert len((parent / "seed1" / "metrics.jsonl").read_text().splitlines()) == 1
+    assert cli.main(["train", "--resume", str(parent), "epochs=3"]) == 0  # seed0 waits a round
+    assert ", resumed after epoch 1 (seed0 after 2: waiting while the others catch up)" in \
+        capsys.readouterr().out
+    assert [len((parent / f"seed{s}" / "metrics.jsonl").read_text().splitlines())
+            for s in (0, 1)] == [3, 3]
 
 
 @pytest.mark.parametrize("override,message", [

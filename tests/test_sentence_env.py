@@ -3,6 +3,7 @@ networks, the curriculum, exact-sentence metrics, the ceilings, training, decodi
 input."""
 
 import json
+from pathlib import Path
 
 import gymnasium
 import numpy as np
@@ -16,7 +17,7 @@ import mannrl_gym  # noqa: F401  (registers the ids)
 from mannrl_gym.cli import main
 from mannrl_gym.config import ConfigError
 from mannrl_gym.metrics import summarize
-from mannrl_gym.predict import Predictor
+from mannrl_gym.predict import Predictor, writing_limits
 from mannrl_gym.tasks.sentence import sentence_pairs
 from mannrl_gym.tasks.base import DataError
 from mannrl_gym.trainer import train
@@ -158,6 +159,9 @@ def test_predict_reads_and_writes_back_batched_and_rejects_unknown_characters(
     # rows of a batch are independent: the same sentence alone gives the same writing
     alone = predictor.write(["Go on."], max_chars=5)
     assert alone[0].text == written[1].text
+    # by default each text stops at twice its own length + 20, whatever the batch's longest
+    assert writing_limits([3, 41]) == [26, 102] and writing_limits([3, 41], 5) == [5, 5]
+    assert predictor.write(["Hi.", " ".join(["Go on."] * 6)])[0] == predictor.write(["Hi."])[0]
     with pytest.raises(DataError, match="'Z'"):
         predictor.write(["Zoo."])
     assert predictor.write(["Zoo."], drop_unknown=True)[0].source == "oo."
@@ -342,8 +346,8 @@ def test_predict_reads_the_batch_norm_statistics_saved_with_the_run(files, tmp_p
     run_dir = train(sentence_config(files, tmp_path, epochs=1, run_name="bn"))
     saved = checkpoint.load(run_dir / "checkpoint.pt")["experiment"]["evaluation_bn"]
     fresh = Predictor(run_dir, recalibrate=False)  # re-estimate here: the trainer's values?
-    recalibrate(evaluation_envs(fresh.task, fresh.config, fresh.learner)["train"], fresh.agent)
-    for (mean, var), (saved_mean, saved_var) in zip(fresh.learner.statistics(), saved):
+    recalibrate(evaluation_envs(fresh.task, fresh.config, fresh.writer.learner)["train"], fresh.writer.agent)
+    for (mean, var), (saved_mean, saved_var) in zip(fresh.writer.learner.statistics(), saved):
         assert np.allclose(mean, saved_mean.numpy()) and np.allclose(var, saved_var.numpy())
 
     def no_pass(*args):
@@ -351,7 +355,7 @@ def test_predict_reads_the_batch_norm_statistics_saved_with_the_run(files, tmp_p
     monkeypatch.setattr(predict, "recalibrate_statistics", no_pass)
     predictor = Predictor(run_dir)
     assert not predictor.recalibrated_now
-    for (mean, var), (saved_mean, saved_var) in zip(predictor.learner.statistics(), saved):
+    for (mean, var), (saved_mean, saved_var) in zip(predictor.writer.learner.statistics(), saved):
         assert np.array_equal(mean, saved_mean.numpy()) and np.array_equal(var, saved_var.numpy())
     capsys.readouterr()
     assert main(["predict", str(run_dir), "Hi."]) == 0
@@ -389,3 +393,41 @@ def test_a_run_given_a_relative_data_path_is_read_back_from_any_directory(files,
     monkeypatch.chdir(tmp_path)
     assert cli.main(["train", "--resume", str(run_dir), "epochs=3", f"data_path={relative}"]) == 0
     assert "cannot change" not in capsys.readouterr().err
+
+
+def test_predict_writes_with_the_lstm_peer_as_its_evaluation_scores_it(files, tmp_path,
+                                                                       capsys):
+    """The LSTM's run decoded by predict: the training sentences it writes back exactly are
+    as many as its last evaluation counted (its own metric, computed apart); an agent that
+    writes nothing (no memory-net, no sequence model) is named."""
+    run_dir = train(sentence_config(files, tmp_path, agent="lstm", epochs=36, lr=3e-2,
+                                    clipping=1.0, hidden_size=32, run_name="lstm"))
+    predictor = Predictor(run_dir)
+    pairs = sentence_pairs(predictor.task, "train", 8)
+    written = predictor.write([source for source, _ in pairs])
+    exact = sum(w.finished and w.text == target for w, (_, target) in zip(written, pairs))
+    final = json.loads((run_dir / "summary.json").read_text())["final"]
+    assert exact == round(final["train/answer_exact_sentence"] * 8)
+    assert main(["predict", str(run_dir), "--train", "8", "--held-out", "0"]) == 0
+    assert f"{exact}/8 training sentences written back exactly" in capsys.readouterr().out
+    most = train(sentence_config(files, tmp_path, agent="most_frequent_tag", epochs=1,
+                                 run_name="most"))
+    with pytest.raises(ConfigError, match=r"predict writes with a memory agent .* or lstm; "
+                                          r"this run's agent is 'most_frequent_tag'"):
+        Predictor(most)
+
+
+def test_predict_finds_moved_data_where_it_is_told_and_checks_its_bytes(files, tmp_path,
+                                                                        capsys):
+    run_dir = train(sentence_config(files, tmp_path, epochs=1, run_name="moved"))
+    moved = tmp_path / "elsewhere.en"
+    Path(files[0]).rename(moved)
+    assert main(["predict", str(run_dir), "Hi."]) == 2
+    said = capsys.readouterr().err
+    assert f"its data_path {files[0]} is not there (moved?)" in said
+    assert f"mannrl predict {run_dir} --data-path PATH" in said
+    assert main(["predict", str(run_dir), "Hi.", "--data-path", str(moved)]) == 0
+    assert "read:   Hi." in capsys.readouterr().out
+    moved.write_text("\n".join(ENGLISH[::-1]) + "\n", encoding="utf-8")  # other bytes
+    assert main(["predict", str(run_dir), "--data-path", str(moved), "Hi."]) == 2
+    assert "changed since the run read it" in capsys.readouterr().err

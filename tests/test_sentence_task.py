@@ -228,12 +228,10 @@ def test_curriculum_adds_a_chunk_every_n_epochs(tmp_path):
     assert task.details["curriculum_stages"] == [11, 13]
 
 
-def test_curriculum_chunk_larger_than_the_data_or_zero_is_a_config_error():
+def test_curriculum_chunk_zero_or_every_zero_is_a_config_error():
     base = {"task": "translate", "data_path": "en", "target_path": "fr", "num_sentences": 10,
             "curriculum_every": 5}
-    from_mapping({**base, "curriculum_chunk": 20})  # both directions: 20 pairs
-    with pytest.raises(ConfigError, match=r"key 'curriculum_chunk' must be <= the 20 training"):
-        from_mapping({**base, "curriculum_chunk": 21})
+    from_mapping({**base, "curriculum_chunk": 21})  # beyond the 20 pairs: one chunk
     with pytest.raises(ConfigError, match=r"key 'curriculum_chunk' must be >= 1, got 0"):
         from_mapping({**base, "curriculum_chunk": 0})
     with pytest.raises(ConfigError, match=r"key 'curriculum_every' must be >= 1"):
@@ -242,11 +240,20 @@ def test_curriculum_chunk_larger_than_the_data_or_zero_is_a_config_error():
         from_mapping({"task": "logic", "curriculum_every": 5})
 
 
-def test_curriculum_chunk_larger_than_the_pairs_left_names_the_key(tmp_path):
+def test_a_curriculum_chunk_holding_every_pair_is_one_chunk_and_says_so(tmp_path):
+    """A tiny run of a shipped config (chunks of 500) needs no curriculum_chunk of its own:
+    a chunk larger than the training pairs holds them all, from the first epoch."""
     path = write(tmp_path / "s.txt", ["ab", "ba", "ab", "ab", "abb"])  # 3 distinct
-    with pytest.raises(DataError, match=r"curriculum_chunk=3 is larger than the 2 training"):
-        make_task(path, num_sentences=2, min_char_count=1, curriculum_every=1,
-                  curriculum_chunk=3)
+    task = make_task(path, num_sentences=2, min_char_count=1, curriculum_every=1,
+                     curriculum_chunk=500)
+    assert task.curriculum.sizes == (len(task.train),)
+    assert task.split_at("train", 0) is task.train or len(task.split_at("train", 0)) == \
+        len(task.train)
+    assert task.details["selected"].endswith("; curriculum: one chunk (curriculum_chunk=500, "
+                                             "2 training sequences), all from the first epoch")
+    two = make_task(path, num_sentences=2, min_char_count=1, curriculum_every=1,
+                    curriculum_chunk=1)
+    assert len(two.curriculum.sizes) == 2 and "curriculum" not in two.details["selected"]
 
 
 def test_removed_echo_keys_say_why():

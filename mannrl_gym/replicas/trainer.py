@@ -146,13 +146,17 @@ def _run(configs: list[Config], tasks: list, run_dirs: list[Path],
     device = configs[0].device
     replicated = ReplicatedExperiment(configs, tasks, None if device == "cpu" else device)
     trackers: list[Tracker] = []
-    epoch = min(state["epoch"] if state else 0 for state in states)
+    done = [state["epoch"] if state else 0 for state in states]  # each replica's epochs
+    epoch = min(done)
     if "selected" in tasks[0].details:  # the sentence tasks' chosen lengths
         tqdm.write(f"data: {tasks[0].details['selected']}")
     if note := beyond_cores_note(configs[0].num_threads):
         tqdm.write(f"threads: {note}")
+    ahead = [f"{run_dir.name} after {count}" for run_dir, count in zip(run_dirs, done)
+             if count > epoch]  # a stop between two replicas' checkpoints
     tqdm.write(f"runs: {run_dirs[0].parent}/ ({', '.join(d.name for d in run_dirs)})"
-               + (f", resumed after epoch {epoch}" if any(states) else ""))
+               + (f", resumed after epoch {epoch}" if any(states) else "")
+               + (f" ({', '.join(ahead)}: waiting while the others catch up)" if ahead else ""))
     try:
         logs = []
         for k, (config, task, run_dir) in enumerate(zip(configs, tasks, run_dirs)):

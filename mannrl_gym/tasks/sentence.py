@@ -41,7 +41,8 @@ Data, as the reference implementation builds it:
   has one direction.
 * curriculum (``curriculum_every=N``): the training pairs, in length order, are cut into
   chunks of ``curriculum_chunk``; epochs 0 to N - 1 train the character sequences and the
-  first chunk, and every N epochs the next chunk joins (``Task.split_at``). Without it every
+  first chunk, and every N epochs the next chunk joins (``Task.split_at``). A chunk as large
+  as the training pairs holds them all: one chunk, every pair from the first epoch. Without it every
   training sequence trains every epoch.
 
 Answer steps are the writing phase; they are long-range when the first source character lies
@@ -372,9 +373,6 @@ def make_task(source_path: str, target_path: str | None = None, num_sentences: i
     train = directions(train_lines, translate)
     seen = set(train)
     held_out = [pair for pair in directions(held_lines, translate) if pair not in seen]
-    if curriculum_every is not None and curriculum_chunk > len(train):
-        raise DataError(f"{source_path}: curriculum_chunk={curriculum_chunk} is larger than "
-                        f"the {len(train)} training pairs: use curriculum_chunk <= {len(train)}")
 
     characters = sorted({c for s, t in train + held_out for c in s + t})
     input_symbols = INPUT_SPECIALS + tuple(characters)
@@ -409,6 +407,9 @@ def make_task(source_path: str, target_path: str | None = None, num_sentences: i
         details["train_target_chars"] = length_stats([t for _, t in train_lines])
         details["validation_target_chars"] = length_stats([t for _, t in held_lines])
     details["selected"] = lengths_line(details)
+    if curriculum is not None and len(curriculum.sizes) == 1:  # a chunk holds them all
+        details["selected"] += (f"; curriculum: one chunk (curriculum_chunk={curriculum_chunk},"
+                                f" {len(train)} training sequences), all from the first epoch")
     return Task(
         name="translate" if translate else "sentence",
         input_symbols=input_symbols, output_symbols=output_symbols,
