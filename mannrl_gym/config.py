@@ -324,6 +324,13 @@ def path_parts(value: str | None) -> list[str]:
     return [part for part in str(value or "").split(os.pathsep) if part]
 
 
+def missing_files(value: str | None, joined: bool = True) -> list[Path]:
+    """The files a path key's value names that are not there, in order; ``joined``: the
+    value may join several (``path_parts``), else it is one path."""
+    parts = path_parts(value) if joined else [str(value)]
+    return [Path(part) for part in parts if not Path(part).is_file()]
+
+
 def absolute_path(value: str | None, only_existing: bool = False) -> str | None:
     """A path key's value made absolute against the current directory (each part of an
     ``os.pathsep``-joined list: the sentence tasks read several files joined so); with

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from mannrl_gym import agent_registry
-from mannrl_gym.config import PATH_KEYS, ConfigError, path_parts
+from mannrl_gym.config import PATH_KEYS, ConfigError, missing_files
 from mannrl_gym.errors import DataError
 from mannrl_gym.evaluation import recalibrate as recalibrate_statistics
 from mannrl_gym.evaluation import warm_start_memory
@@ -121,7 +121,7 @@ def _refuse_missing_files(run_dir: Path, config) -> None:
     """DataError naming the first data file of the run that is not where it was read, and
     how to say where it lies now."""
     for key in PATH_KEYS:
-        missing = [part for part in path_parts(getattr(config, key)) if not Path(part).is_file()]
+        missing = missing_files(getattr(config, key))
         if missing:
             raise DataError(f"{run_dir}: its {key} {missing[0]} is not there (moved?); give "
                             f"where it lies now: mannrl predict {run_dir} "

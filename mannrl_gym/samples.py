@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mannrl_gym import agent_registry
-from mannrl_gym.config import PATH_KEYS
+from mannrl_gym.config import PATH_KEYS, missing_files
 from mannrl_gym.errors import DataError, not_a_file
 
 SAMPLE_FILES: dict[str, dict[str, str]] = {  # task -> {path key: file in sample_data/}
@@ -61,11 +61,7 @@ def check_files(config) -> None:
         keys = [key for key in keys if key != "vectors_path"]
     for key in keys:
         value = getattr(config, key)
-        if config.task in ("sentence", "translate"):  # several files may be joined
-            from mannrl_gym.tasks.sentence import data_files
-            missing = [path for path in data_files(value) if not path.is_file()]
-        else:
-            missing = [] if Path(value).is_file() else [Path(value)]
+        missing = missing_files(value, joined=config.task in ("sentence", "translate"))
         if not missing:
             continue
         path = missing[0]
