@@ -125,6 +125,10 @@ def make_env(task: str = "logic", render_mode: str | None = None, **kwargs: Any)
         raise ConfigError("environment kwargs: replicas= is a key of make_vec's default mode "
                           "(vectorization_mode='vector_entry_point': one env over K replicas); "
                           "gymnasium.make and a sync/async make_vec build single envs")
+    if "num_envs" in kwargs:
+        raise ConfigError("environment kwargs: num_envs is a keyword of gymnasium.make_vec (B "
+                          "slots that share one action network); gymnasium.make builds one slot "
+                          "(its A trains on batch_size steps gathered)")
     config, split = _config({"task": task}, kwargs)
     return MannRLEnv(_task(config), config, split=split, render_mode=render_mode)
 
@@ -135,6 +139,11 @@ def make_vector_env(task: str = "logic", num_envs: int = 16, replicas: int | Non
     """Batched env for ``gymnasium.make_vec``; with ``replicas=K``, K replicas of B =
     ``num_envs`` slots each, replica k drawn from seed ``seed + k`` (its data, order and A)."""
     check_num_envs(num_envs)
+    if "max_episode_steps" in kwargs:
+        raise ConfigError("environment kwargs: max_episode_steps: this env's episode is one pass "
+                          "over the data (env.steps_per_pass steps), truncated at its end; "
+                          "Gymnasium's TimeLimit applies to gymnasium.make and to make_vec(..., "
+                          "vectorization_mode='sync' or 'async'), whose copies are single envs")
     config, split = _config({"task": task}, kwargs)
     if replicas is None:
         env = MannRLVectorEnv(_task(config), config, num_envs=num_envs, split=split,

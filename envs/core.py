@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import gymnasium
 import torch
 from gymnasium import spaces
 
@@ -16,9 +17,18 @@ from mannrl_gym.tasks.base import Task
 def check_seed(seed: int | None) -> None:
     """ValueError in one line for a ``reset(seed=...)`` outside ``[0, MAX_SEED]``: the seed
     also seeds torch generators and A's weights, as the config's ``seed`` does."""
-    if seed is not None and not (isinstance(seed, (int, np.integer)) and 0 <= seed <= MAX_SEED):
+    if seed is not None and (isinstance(seed, bool) or not (
+            isinstance(seed, (int, np.integer)) and 0 <= seed <= MAX_SEED)):
         raise ValueError(f"reset(seed={seed!r}): the seed must be an integer in [0, {MAX_SEED}] "
                          "(it seeds torch's generators and A's weights, like the config's seed)")
+
+
+def check_open(closed: bool, call: str) -> None:
+    """Gymnasium's ``ClosedEnvironmentError`` for ``call`` (``"step()"``, ``"reset()"``) on
+    an env after its ``close()``: a closed env's A and data are not to be stepped on."""
+    if closed:
+        raise gymnasium.error.ClosedEnvironmentError(
+            f"{call} after close(): this env is closed; make a new one")
 
 
 def check_options(options: dict | None, known: tuple[str, ...] = ("epoch",)) -> None:

@@ -26,9 +26,14 @@ def check_render_mode(render_mode: str | None) -> str | None:
     return None
 
 
-def can_render(render_mode: str | None) -> bool:
+def can_render(render_mode: str | None, asked: str | None = None) -> bool:
     """True for a render mode; without one, warn as Gymnasium's envs do (at the user's
-    line) and return False."""
+    line), naming the mode ``asked`` at ``make`` where it was one this env cannot draw, and
+    return False."""
+    if render_mode is None and asked is not None:
+        warn_at_user_line(f"render(): render_mode {asked!r} is not one this env draws; it "
+                          f"draws {' or '.join(map(repr, RENDER_MODES))} (text frames)")
+        return False
     if render_mode is None:
         warn_at_user_line("render() called without a render_mode; make the env with "
                           "render_mode='ansi'")

@@ -19,7 +19,8 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from mannrl_gym.envs.core import as_memory, check_options, check_replica_seed, step_outputs
+from mannrl_gym.envs.core import (as_memory, check_open, check_options, check_replica_seed,
+                                  step_outputs)
 from mannrl_gym.envs.user_warning import warn_at_user_line
 from mannrl_gym.envs.vector_env import MannRLVectorEnv, autoreset_step
 from mannrl_gym.stacked_learners import StackedLearners
@@ -159,6 +160,7 @@ class ReplicatedVectorEnv(VectorEnv):
 
     # -- Gymnasium API ---------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        check_open(self.closed, "reset()")
         check_options(options, known=("epoch", "replicas"))
         check_replica_seed(seed, self.num_replicas, f"reset(seed={seed!r})")
         super().reset(seed=seed)
@@ -216,6 +218,7 @@ class ReplicatedVectorEnv(VectorEnv):
         return observations.reshape(self.num_envs, -1), self._info(loss, prediction)
 
     def step(self, actions):
+        check_open(self.closed, "step()")
         if self.stacked is None:
             raise gymnasium.error.ResetNeeded("call reset() before step()")
         if self._needs_reset:
@@ -268,9 +271,10 @@ class ReplicatedVectorEnv(VectorEnv):
         rows, t = self.stacked.rows, self._t
         target = rows["targets"][t].reshape(-1)
         prediction = prediction.reshape(-1)
-        return {"loss": loss.reshape(-1), "correct": prediction == target,
+        valid = rows["valid"][t].reshape(-1)
+        return {"loss": loss.reshape(-1), "correct": (prediction == target) & valid,
                 "prediction": prediction, "target": target,
-                "valid": rows["valid"][t].reshape(-1),
+                "valid": valid,
                 "sequence_start": rows["start"][t].reshape(-1),
                 "answer_step": rows["answer"][t].reshape(-1),
                 "long_range": rows["long_range"][t].reshape(-1),

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 from mannrl_gym.config import Config
-from mannrl_gym.envs.core import (StepCore, as_memory, check_options, check_seed, make_learner,
-                                  make_spaces)
+from mannrl_gym.envs.core import (StepCore, as_memory, check_open, check_options, check_seed,
+                                  make_learner, make_spaces)
 from mannrl_gym.envs.spec import SpecSettled
 from mannrl_gym.envs.render import (RENDER_FPS, RENDER_MODES, can_render, check_render_mode,
                                     text_frame)
@@ -98,6 +98,8 @@ class MannRLEnv(SpecSettled, gymnasium.Env):
                  render_mode: str | None = None) -> None:
         self.task, self.config, self.learn = task, config, learn
         self.render_mode = check_render_mode(render_mode)
+        self.asked_render_mode = render_mode  # what make was given (render() names it)
+        self.closed = False
         self._shown: tuple[np.ndarray, dict[str, Any]] | None = None  # last step: ids, info
         self.split = split
         self.data = task.split_at(split, 0)
@@ -113,6 +115,7 @@ class MannRLEnv(SpecSettled, gymnasium.Env):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
               ) -> tuple[np.ndarray, dict[str, Any]]:
         """Draw a sequence, zero the memory, show step 0; return (observation (D,), info)."""
+        check_open(self.closed, "reset()")
         check_seed(seed)
         check_options(options)
         super().reset(seed=seed)
@@ -132,6 +135,7 @@ class MannRLEnv(SpecSettled, gymnasium.Env):
              ) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Write the next memory (M,), read the next symbol; return (observation (D,), reward,
         terminated, truncated (always False), info)."""
+        check_open(self.closed, "step()")
         if self._sequence < 0:
             raise gymnasium.error.ResetNeeded("call reset() before the first step()")
         if self._position >= self._length - 1:
@@ -158,10 +162,15 @@ class MannRLEnv(SpecSettled, gymnasium.Env):
         self._shown = (ids, info)
         return observation[0], float(reward[0]), info
 
+    def close(self) -> None:
+        """Mark the env closed: a later ``step()`` or ``reset()`` raises Gymnasium's
+        ``ClosedEnvironmentError``; closing twice does nothing."""
+        self.closed = True
+
     def render(self) -> str | None:
         """``render_mode="ansi"``: the last step as text (sequence, position, input, target,
         prediction, loss); None before the first reset or without a render mode."""
-        if not can_render(self.render_mode) or self._shown is None:
+        if not can_render(self.render_mode, self.asked_render_mode) or self._shown is None:
             return None
         ids, info = self._shown
         header = (f"{self.split} sequence {self._sequence}, step {self._position + 1}"

@@ -6,7 +6,7 @@ from typing import Any
 
 from gymnasium.envs.registration import EnvSpec
 
-from mannrl_gym.config import Config, ConfigError
+from mannrl_gym.config import PATH_KEYS, Config, ConfigError, absolute_path
 from mannrl_gym.presets import ENV_PRESETS, env_preset, ids_of_task
 
 
@@ -15,7 +15,8 @@ def settle_spec(spec: EnvSpec | None, config: Config) -> EnvSpec | None:
     than the id registers (``make("MannRL-Logic-v0", task="pos")`` would build POS with
     Logic's settings); where the env chose the shipped sample (no data path given), the spec's
     kwargs say ``data="sample"``, so ``spec.make()`` (Gymnasium's ``check_env`` does it) builds
-    the same env again without the sample's warning."""
+    the same env again without the sample's warning; path keys are made absolute
+    (where they name a file), so the spec makes the same env from any directory."""
     if spec is None or spec.id not in ENV_PRESETS:
         return spec
     registered = env_preset(spec.id)["task"]
@@ -26,6 +27,9 @@ def settle_spec(spec: EnvSpec | None, config: Config) -> EnvSpec | None:
                           f"task={config.task!r}{instead}")
     if config.data == "sample" and "data" not in spec.kwargs:
         spec.kwargs["data"] = "sample"
+    for key in PATH_KEYS:  # absolute, so that spec.make() works from any directory
+        if spec.kwargs.get(key):
+            spec.kwargs[key] = absolute_path(spec.kwargs[key], only_existing=True)
     return spec
 
 

@@ -11,8 +11,8 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from mannrl_gym.config import Config, ConfigError
-from mannrl_gym.envs.core import (StepCore, as_memory, check_options, check_seed, make_learner,
-                                  make_spaces)
+from mannrl_gym.envs.core import (StepCore, as_memory, check_open, check_options, check_seed,
+                                  make_learner, make_spaces)
 from mannrl_gym.envs.spec import SpecSettled
 from mannrl_gym.envs.render import (RENDER_FPS, RENDER_MODES, can_render, check_render_mode,
                                     text_frame)
@@ -101,7 +101,7 @@ class MannRLVectorEnv(SpecSettled, VectorEnv):
 
     ## Info
 
-    Arrays of shape (B,): ``loss`` (float32), ``correct`` (A's argmax equals the target),
+    Arrays of shape (B,): ``loss`` (float32), ``correct`` (A's argmax equals the target; False on idle slots),
     ``prediction`` and ``target`` (int64 symbol ids), ``valid`` (False on idle slots),
     ``sequence_start`` (a new sequence began this step), ``answer_step`` (the target needs
     memory), ``long_range`` (an answer deciding more than 10 steps back), ``kind`` (int64
@@ -153,6 +153,7 @@ class MannRLVectorEnv(SpecSettled, VectorEnv):
         check_num_envs(num_envs)
         self.task, self.config, self.num_envs = task, config, num_envs
         self.render_mode = check_render_mode(render_mode)
+        self.asked_render_mode = render_mode  # what make_vec was given (render() names it)
         self._shown: dict[str, np.ndarray] | None = None  # the last step's info
         self.split = split
         self.data = task.split(split)
@@ -194,6 +195,7 @@ class MannRLVectorEnv(SpecSettled, VectorEnv):
         """The first half of ``reset``: reseed, choose the epoch's data, draw the pass's order
         (``stream.plan``). ``start_pass`` does the rest; between the two, several envs'
         schedules may be computed together (``ReplicatedVectorEnv``)."""
+        check_open(self.closed, "reset()")
         check_seed(seed)
         check_options(options)
         super().reset(seed=seed)
@@ -236,6 +238,7 @@ class MannRLVectorEnv(SpecSettled, VectorEnv):
             np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """Write each slot's next memory (B, M), advance one symbol; return (observation
         (B, D), reward (B,), terminated (B,), truncated (B,), info). See the class docstring."""
+        check_open(self.closed, "step()")
         if self.stream is None:
             raise gymnasium.error.ResetNeeded("call reset() before step()")
         if self._needs_reset:
@@ -287,7 +290,8 @@ class MannRLVectorEnv(SpecSettled, VectorEnv):
         observation, reward, loss, prediction = self.core(
             rows["inputs"][t], target, rows["valid"][t], memory, self.learn,
             all_valid=bool(self._all_valid[t]))
-        info = {"loss": loss, "correct": prediction == target, "prediction": prediction,
+        info = {"loss": loss, "correct": (prediction == target) & rows["valid"][t],
+                "prediction": prediction,
                 "target": target, "valid": rows["valid"][t], "sequence_start": rows["start"][t],
                 "answer_step": rows["answer"][t], "long_range": rows["long_range"][t],
                 "kind": rows["kind"][t], "sequence": rows["sequence"][t]}
@@ -298,7 +302,7 @@ class MannRLVectorEnv(SpecSettled, VectorEnv):
         """``render_mode="ansi"``: the last step as text, one line per slot (input, target,
         prediction, loss; ``idle`` for an idle slot); None before the first reset or without
         a render mode."""
-        if not can_render(self.render_mode) or self._shown is None:
+        if not can_render(self.render_mode, self.asked_render_mode) or self._shown is None:
             return None
         header = f"{self.split} pass, step {self._t + 1}/{self.stream.num_steps}"
         return text_frame(self.task, header, self._shown, self._rows["inputs"][self._t])

@@ -116,3 +116,37 @@ def test_an_env_given_num_threads_applies_it_and_leaves_threads_alone_otherwise(
     out = subprocess.run([sys.executable, "-c", THREADS], env=env, cwd=ROOT, text=True,
                          capture_output=True, timeout=120, check=True).stdout
     assert "untouched 3" in out and "configured 1 1" in out
+
+
+def test_idle_slots_are_never_counted_correct():
+    # idle slots predict 0 and have target 0: an accuracy over all slots counted them right
+    for env in (gymnasium.make_vec("MannRL-Logic-v0", num_envs=16, num_sequences=100),
+                gymnasium.make_vec("MannRL-Logic-v0", num_envs=8, replicas=2, num_sequences=100)):
+        env.reset(seed=0)
+        _, _, _, _, info = env.step(np.full((16, 48), 0.5, np.float32))
+        assert not info["valid"].all()  # the first steps have idle slots (staggered starts)
+        assert not info["correct"][~info["valid"]].any()
+        assert (info["correct"] == (info["prediction"] == info["target"]) & info["valid"]).all()
+
+
+def test_gymnasium_keywords_of_the_other_maker_are_named():
+    with pytest.raises(ConfigError, match="num_envs is a keyword of gymnasium.make_vec"):
+        gymnasium.make("MannRL-Logic-v0", num_envs=4)
+    with pytest.raises(ConfigError, match="max_episode_steps: this env's episode is one pass"):
+        gymnasium.make_vec("MannRL-Logic-v0", num_envs=4, max_episode_steps=5)
+    env = gymnasium.make_vec("MannRL-Logic-v0", num_envs=2, vectorization_mode="sync",
+                             max_episode_steps=5, num_sequences=100)  # single copies: TimeLimit
+    env.reset(seed=0)
+    truncated = [env.step(env.action_space.sample())[3].all() for _ in range(5)]
+    assert truncated == [False, False, False, False, True]
+
+
+def test_a_spec_made_from_a_relative_path_makes_the_env_from_anywhere(tmp_path, monkeypatch):
+    data = (ROOT / "mannrl_gym" / "sample_data" / "symbolic.jsonl").read_text()
+    (tmp_path / "mine.jsonl").write_text(data)
+    monkeypatch.chdir(tmp_path)
+    env = gymnasium.make("MannRL-Symbolic-v0", data_path="mine.jsonl")
+    assert env.spec.kwargs["data_path"] == str(tmp_path / "mine.jsonl")
+    monkeypatch.chdir(ROOT)
+    again = gymnasium.make(env.spec)
+    assert again.unwrapped.data.inputs.shape == env.unwrapped.data.inputs.shape

@@ -79,17 +79,20 @@ def test_reset_with_seed_reproduces_the_episode_and_the_network():
 def test_a_seed_out_of_range_is_one_clear_error_and_leaves_the_env_usable(make):
     env = make()
     env.reset(seed=0)  # (Gymnasium's env checker breaks if the very first reset raises)
-    for seed in (2**70, -1, 2**32):
+    for seed in (2**70, -1, 2**32, True):  # (a bool is not a seed: torch's error before)
         with pytest.raises(ValueError, match=r"the seed must be an integer in \[0, 4294967295\]"):
             env.reset(seed=seed)
     env.reset(seed=2**32 - 1)  # the largest the config takes too
     env.step(env.action_space.sample())
 
 
-@pytest.mark.parametrize("make", [
+EVERY_KIND_OF_ENV = [  # single, vector, replicated
     lambda: gymnasium.make("MannRL-Logic-v0", num_sequences=300),
     lambda: gymnasium.make_vec("MannRL-Logic-v0", num_envs=4, num_sequences=300),
-    lambda: gymnasium.make_vec("MannRL-Logic-v0", num_envs=4, replicas=2, num_sequences=300)])
+    lambda: gymnasium.make_vec("MannRL-Logic-v0", num_envs=4, replicas=2, num_sequences=300)]
+
+
+@pytest.mark.parametrize("make", EVERY_KIND_OF_ENV)
 def test_reset_options_the_env_does_not_read_are_one_clear_error(make):
     env = make()
     env.reset(seed=0)
@@ -268,3 +271,16 @@ def test_the_sample_choice_is_in_the_spec_so_check_env_warns_no_more():
         check_env(env.unwrapped, skip_render_check=True)
         gymnasium.make(env.unwrapped.spec)
 
+
+
+@pytest.mark.parametrize("make", EVERY_KIND_OF_ENV)
+def test_a_closed_env_refuses_to_step_or_reset(make):
+    env = make()
+    env.reset(seed=0)
+    action = env.action_space.sample()
+    env.close()
+    env.close()  # twice: nothing
+    with pytest.raises(gymnasium.error.ClosedEnvironmentError, match=r"step\(\) after close"):
+        env.step(action)
+    with pytest.raises(gymnasium.error.ClosedEnvironmentError, match=r"reset\(\) after close"):
+        env.reset(seed=0)

@@ -135,6 +135,10 @@ def test_a_render_mode_the_env_cannot_draw_renders_nothing():
         warnings.simplefilter("error")  # SB3's make_vec_env asks every env for rgb_array: silent
         env = gymnasium.make("MannRL-Logic-v0", render_mode="rgb_array", num_sequences=300)
     assert env.unwrapped.render_mode is None
+    env.reset(seed=0)
+    with pytest.warns(UserWarning, match="render_mode 'rgb_array' is not one this env draws; it "
+                                         "draws 'ansi'"):  # not "called without a render_mode"
+        assert env.render() is None
     with pytest.warns(UserWarning, match="render_mode 'human' is not one this env draws: it "
                                          "draws 'ansi'") as caught:
         env = gymnasium.make("MannRL-Logic-v0", render_mode="human", num_sequences=300)
