@@ -38,7 +38,8 @@ from mannrl_gym.rollout import train_steps  # noqa: E402
 from mannrl_gym.supervised import ActionLearner  # noqa: E402
 from mannrl_gym.tasks import build_task  # noqa: E402
 
-REFERENCE_STEPS_PER_S = 661.0
+REFERENCE_STEPS_PER_S = 661.0  # the paper's code on this machine, measured 2026-11-25 (not rerun here)
+REFERENCE_ROW = "paper's code (2026-11-25)*"
 
 
 def env_and_agent(config: Config, steps: int) -> float:
@@ -142,7 +143,7 @@ def main() -> None:
                         ("plain PyTorch (no env)", plain_pytorch)]:
         bench(config, 500)  # warm up
         rows[name] = max(bench(config, args.steps) for _ in range(args.repeats))
-    rows["reference (paper's code)"] = REFERENCE_STEPS_PER_S
+    rows[REFERENCE_ROW] = REFERENCE_STEPS_PER_S
     floor = rows["floor (same nets, no env)"]
     print(f"Logic speed, Table 1, B={config.batch_size}, {args.steps} steps, best of "
           f"{args.repeats}, torch {torch.__version__}, 1 thread\n")
@@ -150,6 +151,8 @@ def main() -> None:
     for name, rate in rows.items():
         print(f"{name:28s} {rate:9.0f} {1e6 / rate:8.0f} {floor / rate:8.2f} "
               f"{rate / REFERENCE_STEPS_PER_S:12.2f}")
+    print(f"\n* {REFERENCE_ROW[:-1]}: a figure measured on that date (neuralmemory's own "
+          f"loop, same machine), quoted, not measured in this run")
 
 
 if __name__ == "__main__":

@@ -184,6 +184,21 @@ MAX_WIDTH_INCHES = 18  # memory.png: 1,980 px at 110 dpi, however long the seque
 MAX_TICKS = 80  # step labels drawn at most; every k-th step beyond
 
 
+def no_memory_net(agent: str) -> str | None:
+    """Why the heat map cannot replay a run of ``agent`` (not a memory agent, or a
+    ``package.module:Class`` that cannot be imported here), or None when it can."""
+    try:
+        kind = agent_registry.resolve(agent).kind
+    except ConfigError as cannot:
+        return f"the run's key 'agent' {cannot}"
+    except KeyError:
+        return f"agent {agent!r} is not registered in this process (register_agent it first)"
+    if kind != "memory_agent":
+        return (f"{agent} has no memory-net (the heat map replays a memory agent's memory over "
+                f"one sequence)")
+    return None
+
+
 def plot_memory(run_dir: Path, path: Path, sequence: int | None = None) -> Path:
     plt = pyplot()
     fig = memory_figure(*memory_trace(run_dir, sequence))
@@ -236,9 +251,7 @@ def plot(run_dirs: list[Path], out_dir: Path | None = None, sequence: int | None
         raise ConfigError(f"--out {out_dir}: exists and is not a directory; give a folder")
     figures = {"curves.png": curves_figure(run_dirs)}  # every input read before any file is written
     agent = run_config(run_dirs[0])["agent"]
-    if not agent_registry.has_memory_agent(agent):
-        why = (f"{agent} has no memory-net (the heat map replays a memory agent's memory over "
-               f"one sequence)")
+    if why := no_memory_net(agent):
         if sequence is not None:  # asked for: the reason is the answer
             raise ConfigError(f"--sequence {sequence}: {run_dirs[0]}: {why}")
         say(f"memory.png not drawn: {why}")

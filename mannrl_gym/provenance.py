@@ -122,6 +122,19 @@ def same_files(key: str, saved: dict[str, list[str]] | None, config: Config) -> 
     return key in (saved or {}) and data_sha256(config).get(key) == list(saved[key])
 
 
+def not_moved(key: str, saved_value: str, saved_digests: list[str], config: Config) -> str:
+    """Why ``config``'s ``key`` is not the run's data moved (the run read ``saved_value``,
+    whose sha256 were ``saved_digests``): a file it names is missing, or holds other bytes."""
+    value = getattr(config, key)
+    now = data_sha256(config).get(key)
+    if now is None:
+        return (f"key '{key}' {value!r}: not every file it names is there (the run read "
+                f"{saved_value!r}); give where that file lies now")
+    return (f"key '{key}' {value!r} does not hold the bytes the run read at {saved_value!r} "
+            f"(sha256 {now[0][:12]} there, {saved_digests[0][:12]} then): a resume would train "
+            f"on other data; give where that file lies now, or start a new run")
+
+
 def check_same_data(saved: dict[str, list[str]] | None, config: Config, where: Path | str,
                     what: str) -> None:
     """ConfigError naming the key and its file when a file changed since the run read it

@@ -371,6 +371,9 @@ def resumed_state(run_dir: Path, config: Config) -> dict[str, Any]:
             if key in PATH_KEYS and provenance.same_files(key, state.get("data_sha256"), config):
                 continue  # the same bytes at another path: the data moved
             if key in saved and not same_value(key, saved[key], getattr(config, key)):
+                if key in PATH_KEYS and key in (state.get("data_sha256") or {}):
+                    raise ConfigError(f"{run_dir}: " + provenance.not_moved(
+                        key, saved[key], state["data_sha256"][key], config))
                 raise ConfigError(f"{run_dir}: key '{key}' cannot change on --resume "
                                   f"({saved[key]!r} -> {getattr(config, key)!r}): {why}; "
                                   f"start a new run instead")

@@ -174,3 +174,15 @@ def test_plot_of_a_run_without_a_memory_net_says_why_there_is_no_heat_map(tmp_pa
     assert not (tmp_path / "p" / "memory.png").exists()
     assert cli.main(["plot", str(run), "--sequence", "0", "--out", str(tmp_path / "q")]) == 2
     assert "--sequence 0:" in capsys.readouterr().err and not (tmp_path / "q").exists()
+
+
+def test_plot_of_a_run_whose_agent_cannot_be_imported_says_so(tmp_path, capsys):
+    # not "has no memory-net": with its folder on PYTHONPATH the same run gets a heat map
+    run = train(small_config(out_dir=str(tmp_path), run_name="gone", agent="mannrl", epochs=1))
+    config = run / "config.yaml"
+    config.write_text(config.read_text().replace("agent: mannrl", "agent: gone_module.half:Half"))
+    assert cli.main(["plot", str(run), "--out", str(tmp_path / "p")]) == 0
+    said = capsys.readouterr().out
+    assert "memory.png not drawn: the run's key 'agent' is 'gone_module.half:Half', but module " \
+           "'gone_module.half' cannot be imported" in said and "PYTHONPATH" in said
+    assert (tmp_path / "p" / "curves.png").exists() and not (tmp_path / "p" / "memory.png").exists()
