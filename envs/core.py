@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import gymnasium
+import numpy as np
 import torch
 from gymnasium import spaces
 

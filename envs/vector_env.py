@@ -101,10 +101,10 @@ class MannRLVectorEnv(SpecSettled, VectorEnv):
 
     ## Info
 
-    Arrays of shape (B,): ``loss`` (float32), ``correct`` (A's argmax equals the target; False on idle slots),
-    ``prediction`` and ``target`` (int64 symbol ids), ``valid`` (False on idle slots),
-    ``sequence_start`` (a new sequence began this step), ``answer_step`` (the target needs
-    memory), ``long_range`` (an answer deciding more than 10 steps back), ``kind`` (int64
+    Arrays of shape (B,): ``loss`` (float32), ``correct`` (A's argmax equals the target;
+    False on idle slots), ``prediction`` and ``target`` (int64 symbol ids), ``valid`` (False
+    on idle slots), ``sequence_start`` (a new sequence began this step), ``answer_step`` (the
+    target needs memory), ``long_range`` (an answer deciding more than 10 steps back), ``kind`` (int64
     sequence category, named by ``task.train.kind_names``), ``sequence`` (int64 index of the
     sequence in the split, -1 on idle slots).
 

@@ -130,9 +130,11 @@ def not_moved(key: str, saved_value: str, saved_digests: list[str], config: Conf
     if now is None:
         return (f"key '{key}' {value!r}: not every file it names is there (the run read "
                 f"{saved_value!r}); give where that file lies now")
+    there, then = next(((a, b) for a, b in zip(now, saved_digests) if a != b),  # else a count
+                       (f"of {len(now)} files", f"of {len(saved_digests)}"))
     return (f"key '{key}' {value!r} does not hold the bytes the run read at {saved_value!r} "
-            f"(sha256 {now[0][:12]} there, {saved_digests[0][:12]} then): a resume would train "
-            f"on other data; give where that file lies now, or start a new run")
+            f"(sha256 {there[:12]} there, {then[:12]} then): a resume would train on other "
+            f"data; give where that file lies now, or start a new run")
 
 
 def check_same_data(saved: dict[str, list[str]] | None, config: Config, where: Path | str,
